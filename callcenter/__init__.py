@@ -1,0 +1,3 @@
+"""Merchant hotline call center."""
+
+__version__ = "0.1.0"

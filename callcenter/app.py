@@ -1,0 +1,156 @@
+"""Composition root: the one place that constructs everything and wires it together.
+
+``callcenter serve`` builds a :class:`Runtime` from the settings and runs its components in one
+process: the web app, the FastAGI IVR server and the AMI CTI bridge (each switchable off), plus
+the built-in PBX simulator when no Asterisk is configured. Components start in order and stop in
+reverse order on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callcenter.db.engine import check_database, create_engine, session_factory
+from callcenter.db.repositories import Store
+from callcenter.errors import DatabaseUnavailable
+from callcenter.settings import Settings
+from callcenter.web.app import HealthProbe, WebModule, build_web_app
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """Something ``serve`` runs: started in order, stopped in reverse order."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(slots=True)
+class WebComponent:
+    """The aiohttp app on the configured host and port."""
+
+    app: web.Application
+    host: str
+    port: int
+    name: str = "web"
+    runner: web.AppRunner | None = None
+    bound_port: int | None = None
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port)
+        await site.start()
+        server = site._server  # aiohttp exposes no public accessor for the bound socket
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        log.info("web app listening on http://%s:%s", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a running product holds."""
+
+    settings: Settings
+    engine: AsyncEngine
+    store: Store
+    components: list[Component] = field(default_factory=list)
+    health: dict[str, HealthProbe] = field(default_factory=dict)
+    modules: list[WebModule] = field(default_factory=list)
+    started: list[Component] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for component in self.components:
+            await component.start()
+            self.started.append(component)
+
+    async def stop(self) -> None:
+        while self.started:
+            component = self.started.pop()
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %s failed", component.name)
+        await self.engine.dispose()
+
+
+def database_probe(engine: AsyncEngine) -> HealthProbe:
+    async def probe() -> dict[str, Any]:
+        try:
+            await check_database(engine, timeout=2.0)
+        except DatabaseUnavailable as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "backend": engine.dialect.name}
+
+    return probe
+
+
+def static_probe(report: dict[str, Any]) -> HealthProbe:
+    async def probe() -> dict[str, Any]:
+        return dict(report)
+
+    return probe
+
+
+async def build_runtime(settings: Settings, *, web_enabled: bool = True,
+                        fastagi_enabled: bool = True, ami_enabled: bool = True,
+                        simulate: bool = False) -> Runtime:
+    """Construct the product from the settings. Fails fast when the database is unreachable."""
+    engine = create_engine(settings.database.url, echo=settings.database.echo)
+    await check_database(engine)
+    store = Store(session_factory(engine))
+    runtime = Runtime(settings=settings, engine=engine, store=store)
+    runtime.health["database"] = database_probe(engine)
+    for extension in EXTENSIONS:
+        await extension(runtime, {"fastagi": fastagi_enabled, "ami": ami_enabled,
+                                  "simulate": simulate})
+    if "ami" not in runtime.health:
+        state = "disabled" if not ami_enabled else "not configured"
+        runtime.health["ami"] = static_probe({"ok": True, "state": state})
+    if web_enabled:
+        app = build_web_app(settings, store, modules=runtime.modules, health=runtime.health)
+        runtime.components.append(WebComponent(app, settings.web.host, settings.web.port))
+    return runtime
+
+
+# Feature packages (IVR, CTI, business tasks, simulator) add themselves to the runtime here:
+# each extension may append components, web modules and health probes.
+Extension = Callable[[Runtime, dict[str, bool]], Awaitable[None]]
+EXTENSIONS: list[Extension] = []
+
+
+async def serve(settings: Settings, **options: bool) -> None:
+    """Run until SIGINT/SIGTERM, then stop every component cleanly."""
+    runtime = await build_runtime(settings, **options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runtime.start()
+        web_part = next((c for c in runtime.components if isinstance(c, WebComponent)), None)
+        if web_part is not None:
+            print(f"callcenter is running: http://{settings.web.host}:{web_part.bound_port}/",
+                  flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runtime.stop()

@@ -1,0 +1,197 @@
+"""The ``callcenter`` command line.
+
+    callcenter serve [--simulate] [--no-web] [--no-fastagi] [--no-ami]
+    callcenter db upgrade | downgrade [REV]
+    callcenter demo-data [--if-empty]
+    callcenter merchants import FILE.csv [--skip-bad]
+    callcenter terminals import FILE.csv [--skip-bad]
+    callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
+    callcenter --version
+
+Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from callcenter import __version__
+from callcenter.db import migrate
+from callcenter.db.engine import check_database, create_engine, session_factory
+from callcenter.db.repositories import Store
+from callcenter.demo_data import generate
+from callcenter.domain import Role
+from callcenter.errors import CallcenterError
+from callcenter.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    engine = create_engine(settings.database.url, echo=settings.database.echo)
+    try:
+        await check_database(engine)
+        return await work(Store(session_factory(engine)))
+    finally:
+        await engine.dispose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="callcenter", description="Merchant hotline call center")
+    p.add_argument("--version", action="version", version=f"callcenter {__version__}")
+    p.add_argument("--config", type=Path, help="TOML settings file (default: ./callcenter.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run web app, FastAGI server and AMI bridge")
+    serve.add_argument("--simulate", action="store_true",
+                       help="run the built-in PBX simulator instead of a real Asterisk")
+    serve.add_argument("--no-web", action="store_true")
+    serve.add_argument("--no-fastagi", action="store_true")
+    serve.add_argument("--no-ami", action="store_true")
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    down = db_sub.add_parser("downgrade", help="migrate down (default: to an empty database)")
+    down.add_argument("revision", nargs="?", default="base")
+
+    demo = sub.add_parser("demo-data", help="load the deterministic demo data set")
+    demo.add_argument("--if-empty", action="store_true",
+                      help="do nothing when merchants already exist")
+
+    for name in ("merchants", "terminals"):
+        entity = sub.add_parser(name, help=f"{name} data")
+        entity_sub = entity.add_subparsers(dest="action", required=True)
+        imp = entity_sub.add_parser("import", help=f"upsert {name} from a CSV file")
+        imp.add_argument("file", type=Path)
+        imp.add_argument("--skip-bad", action="store_true",
+                         help="import the good rows and report the bad ones")
+
+    users = sub.add_parser("users", help="web accounts")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="create a web account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", default="", help="display name")
+    add.add_argument("--agent-number", default="", help="工号 (role agent)")
+    add.add_argument("--interface", default="", help="phone device, e.g. PJSIP/8001 (role agent)")
+    add.add_argument("--queues", default="aftersales,presales",
+                     help="comma-separated queues (role agent)")
+    add.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
+                     help="read the password from this environment variable if set, "
+                          "else prompt")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        return _dispatch(args, settings)
+    except CallcenterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        from callcenter.app import serve
+
+        asyncio.run(serve(settings, web_enabled=not args.no_web,
+                          fastagi_enabled=not args.no_fastagi, ami_enabled=not args.no_ami,
+                          simulate=args.simulate or not settings.ami.configured))
+        return 0
+    if args.command == "db":
+        asyncio.run(_with_store(settings, _noop))  # fail fast with a readable message
+        if args.db_command == "upgrade":
+            migrate.upgrade(settings.database.url)
+            print("database is at the newest schema")
+        else:
+            migrate.downgrade(settings.database.url, args.revision)
+            print(f"database downgraded to {args.revision}")
+        return 0
+    if args.command == "demo-data":
+        return asyncio.run(_with_store(settings, lambda s: _demo(s, args.if_empty)))
+    if args.command in ("merchants", "terminals"):
+        return asyncio.run(_with_store(settings, lambda s: _import(s, args)))
+    if args.command == "users":
+        return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    return 2
+
+
+async def _noop(_store: Store) -> None:
+    return None
+
+
+async def _demo(store: Store, if_empty: bool) -> int:
+    from callcenter.demo_data import DEMO_PASSWORD
+    from callcenter.service import load_demo_data
+
+    if if_empty and await store.merchants.count() > 0:
+        print("demo data: the database already has merchants; nothing loaded")
+        return 0
+    data = generate()
+    result = await load_demo_data(store, data, _now())
+    print(f"demo data: {len(data.merchants)} merchants ({result['merchants_created']} new), "
+          f"{result['terminals']} terminals, {result['users_created']} new accounts")
+    print(f"demo logins (password for all: {DEMO_PASSWORD}):")
+    for u in data.users[:4]:
+        print(f"  {u.role.value:<11} {u.username}")
+    print(f"  agents      {data.users[3].username} … {data.users[-1].username}")
+    return 0
+
+
+async def _import(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import import_merchants, import_terminals
+
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "merchants":
+        report = await import_merchants(store, text, _now(), skip_bad=args.skip_bad)
+    else:
+        report = await import_terminals(store, text, skip_bad=args.skip_bad)
+    for error in report.errors:
+        print(f"{args.file}:{error}", file=sys.stderr)
+    print(f"{args.command}: {report.summary}")
+    return 0 if report.committed and (not report.errors or args.skip_bad) else 1
+
+
+async def _add_user(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import add_user
+
+    password = os.environ.get(args.password_env) or getpass.getpass("password: ")
+    role = Role(args.role)
+    user = await add_user(
+        store, _now(), username=args.username, display_name=args.name or args.username,
+        role=role, password=password, agent_number=args.agent_number or args.username,
+        interface=args.interface,
+        queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
+    )
+    print(f"user {user.username} ({user.role.value}) created")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

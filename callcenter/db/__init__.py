@@ -1,0 +1,1 @@
+"""The domain store: SQLAlchemy models, engine, migrations and repositories."""

@@ -1,0 +1,337 @@
+"""SQLAlchemy 2 typed ORM models of the domain store.
+
+These rows stay inside ``callcenter.db``: repositories convert them to the frozen dataclasses of
+``callcenter.domain`` before anything else sees them. Every timestamp is stored as UTC (naive in
+the column, because SQLite has no time zone type) and comes back aware; pages convert to
+Asia/Shanghai for display.
+
+Schema changes go through Alembic (``callcenter/db/migrations``); ``tests/callcenter/
+test_migrations.py`` checks the migrations produce exactly this metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (stored naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON,
+    }
+
+
+class MerchantRow(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_number: Mapped[str] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(400))
+    district: Mapped[str] = mapped_column(String(100), default="", index=True)
+    contact_person: Mapped[str] = mapped_column(String(100), default="")
+    business_hours: Mapped[str] = mapped_column(String(40), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    phones: Mapped[list[MerchantPhoneRow]] = relationship(
+        back_populates="merchant", cascade="all, delete-orphan", lazy="selectin",
+        order_by="MerchantPhoneRow.position",
+    )
+
+
+class MerchantPhoneRow(Base):
+    """One phone of a merchant. The same number may belong to several merchants (a chain's
+    head office, a shared bookkeeper), which is why caller-ID lookup can be ambiguous."""
+
+    __tablename__ = "merchant_phones"
+    __table_args__ = (UniqueConstraint("merchant_id", "phone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    merchant: Mapped[MerchantRow] = relationship(back_populates="phones")
+
+
+class TerminalRow(Base):
+    __tablename__ = "terminals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str] = mapped_column(String(64))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    install_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_number: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    interface: Mapped[str] = mapped_column(String(100), unique=True)
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class QueueRow(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title_zh: Mapped[str] = mapped_column(String(100))
+    title_en: Mapped[str] = mapped_column(String(100))
+    strategy: Mapped[str] = mapped_column(String(20), default="rrmemory")
+    service_level_s: Mapped[int] = mapped_column(Integer, default=20)
+    wrapup_s: Mapped[int] = mapped_column(Integer, default=5)
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_caller_started", "caller_number", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linked_id: Mapped[str] = mapped_column(String(64), unique=True)
+    unique_id: Mapped[str] = mapped_column(String(64), default="")
+    caller_number: Mapped[str] = mapped_column(String(40), default="")
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchants.id"), nullable=True, index=True
+    )
+    merchant_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    ivr_path: Mapped[str] = mapped_column(String(400), default="")
+    intent: Mapped[str] = mapped_column(String(32), default="")
+    lang: Mapped[str] = mapped_column(String(8), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    agent_number: Mapped[str] = mapped_column(String(20), default="", index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    disposition: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    wrapup_note: Mapped[str] = mapped_column(String(400), default="")
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class CallEventRow(Base):
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AgentStateLogRow(Base):
+    """Every agent state transition, with the reason Asterisk itself forgets."""
+
+    __tablename__ = "agent_state_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_number: Mapped[str] = mapped_column(String(20), index=True)
+    interface: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    old_state: Mapped[str] = mapped_column(String(20))
+    new_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    cause: Mapped[str] = mapped_column(String(40), default="")
+
+
+class RecordingRow(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(400))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    linked_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    agent_number: Mapped[str] = mapped_column(String(20), default="")
+    terminal_serial: Mapped[str] = mapped_column(String(64), default="")
+    product_model: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(400), default="")
+    site_phone: Mapped[str] = mapped_column(String(20), default="")
+    business_hours: Mapped[str] = mapped_column(String(40), default="")
+    contact_person: Mapped[str] = mapped_column(String(100), default="")
+    description: Mapped[str] = mapped_column(String(400), default="")
+    engineer: Mapped[str] = mapped_column(String(100), default="")
+    appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_reason: Mapped[str] = mapped_column(String(200), default="")
+    external_id: Mapped[str] = mapped_column(String(64), default="")
+    delivery_state: Mapped[str] = mapped_column(String(20), default="local")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskEventRow(Base):
+    """Status history of a task (who changed what, when): the 3-hour progress clock reads it."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(String(400), default="")
+    source_event_id: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
+
+
+class OutboxRow(Base):
+    """Transactional outbox: written in the same transaction as the task version it carries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    task_version: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ComplaintRow(Base):
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), nullable=True)
+    linked_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    complaint_class: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(400))
+    handling: Mapped[str] = mapped_column(String(400), default="")
+    result: Mapped[str] = mapped_column(String(400), default="")
+    amount_yuan: Mapped[float | None] = mapped_column(Float, nullable=True)
+    media_exposure: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_tier: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    temporary_solution_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CallbackRow(Base):
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), nullable=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    planned_for: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    agent_number: Mapped[str] = mapped_column(String(20), default="")
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[str] = mapped_column(String(400), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QaReviewRow(Base):
+    __tablename__ = "qa_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_number: Mapped[str] = mapped_column(String(20), index=True)
+    reviewer: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEventRow(Base):
+    """Inbound webhook events already applied, so a replayed event has no second effect."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(80), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

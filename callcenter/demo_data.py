@@ -1,0 +1,132 @@
+"""A deterministic demo data set: merchants, terminals, agents and staff accounts.
+
+Pure: the same seed gives the same data. ``callcenter demo-data`` loads it (see
+``callcenter.service.load_demo_data``). Merchant numbers follow the acquirer's pattern
+``<3-digit acquirer><4-digit area><4-digit MCC><4-digit serial>`` = 15 digits.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from callcenter.domain import MerchantInput, MerchantTag, Role, TerminalInput
+
+SEED = 20261122
+
+# city, area code (landline), district list, streets, area part of the merchant number
+CITIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], str], ...] = (
+    ("上海市", "021", ("浦东新区", "徐汇区", "静安区", "黄浦区", "闵行区"),
+     ("张杨路", "南京西路", "淮海中路", "漕溪北路", "世纪大道", "虹梅路"), "2900"),
+    ("北京市", "010", ("朝阳区", "海淀区", "东城区", "西城区", "丰台区"),
+     ("建国路", "中关村大街", "王府井大街", "西单北大街", "丰台路"), "1000"),
+    ("广州市", "020", ("天河区", "越秀区", "海珠区", "白云区"),
+     ("天河路", "北京路", "江南大道", "白云大道"), "5810"),
+    ("深圳市", "0755", ("福田区", "南山区", "罗湖区", "宝安区"),
+     ("深南大道", "科技园路", "东门路", "宝安大道"), "5840"),
+    ("杭州市", "0571", ("西湖区", "上城区", "拱墅区", "滨江区"),
+     ("文三路", "延安路", "莫干山路", "江南大道"), "3310"),
+)
+
+SHOP_PREFIX = ("鑫源", "福满", "金穗", "华联", "佳乐", "永辉", "悦家", "万和", "嘉禾", "盛世",
+               "聚福", "百惠", "同心", "宏达", "康宁", "美达", "新世纪", "好又多", "一品", "惠民")
+SHOP_KIND = (("便利店", "5411"), ("超市", "5411"), ("餐厅", "5812"), ("面馆", "5814"),
+             ("药房", "5912"), ("服装店", "5651"), ("五金店", "5251"), ("咖啡馆", "5814"),
+             ("烘焙坊", "5462"), ("手机店", "5732"), ("酒店", "7011"), ("加油站", "5541"))
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+         "明", "超", "秀英", "华", "平", "建国", "志强", "海燕", "晓东")
+HOURS = ("08:00-22:00", "09:00-21:00", "10:00-22:00", "07:00-23:00", "00:00-24:00",
+         "11:00-14:00", "06:30-20:30")
+TERMINAL_MODELS = ("LANDI A8", "PAX A920", "NEWLAND N910", "CENTERM K9")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    password: str
+    agent_number: str = ""
+    interface: str = ""
+    queues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoData:
+    merchants: list[MerchantInput]
+    terminals: list[TerminalInput]
+    users: list[DemoUser]
+    queues: list[tuple[str, str, str]]  # name, zh title, en title
+
+
+QUEUES = [
+    ("presales", "售前咨询", "Pre-sales"),
+    ("aftersales", "售后服务", "After-sales"),
+    ("complaints", "投诉", "Complaints"),
+    ("techsupport", "技术支持", "Technical support"),
+]
+
+# Demo passwords are printed by `callcenter demo-data`; they exist only in demo databases.
+DEMO_PASSWORD = "demo1234"  # noqa: S105
+
+
+def person(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + rng.choice(GIVEN)
+
+
+def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoData:
+    """The demo set: ~200 merchants in 5 cities, 1–3 terminals each, staff accounts."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    items: list[MerchantInput] = []
+    terminals: list[TerminalInput] = []
+    shared_phone = "02158881234"  # one head office number shared by three merchants
+    for i in range(merchants):
+        city, area, districts, streets, area_part = CITIES[i % len(CITIES)]
+        district = rng.choice(districts)
+        kind, mcc = rng.choice(SHOP_KIND)
+        name = f"{city[:-1]}{rng.choice(SHOP_PREFIX)}{kind}"
+        if i % 7 == 0:
+            name += f"({district[:2]}店)"
+        number = f"102{area_part}{mcc}{i + 1:04d}"
+        mobile = f"1{rng.choice('3589')}{rng.randint(0, 9)}{rng.randint(10_000_000, 99_999_999)}"
+        phones = [mobile]
+        if rng.random() < 0.4:
+            local = rng.randint(2_000_000 if len(area) == 4 else 20_000_000,
+                                8_999_999 if len(area) == 4 else 89_999_999)
+            phones.append(f"{area}{local}")
+        if i in (3, 4, 5):
+            phones.append(shared_phone)
+        if i == 0:
+            phones = ["13800138000"]  # the caller ID of the Asterisk fixtures
+        tags = set()
+        if i % 9 == 0:
+            tags.add(MerchantTag.HIGH_VALUE.value)
+        if i % 13 == 0:
+            tags.add(MerchantTag.NEW.value)
+        items.append(MerchantInput(
+            merchant_number=number, name=name,
+            address=f"{city}{district}{rng.choice(streets)}{rng.randint(1, 999)}号",
+            district=f"{city}{district}", contact_person=person(rng), phones=tuple(phones),
+            business_hours=rng.choice(HOURS), tags=frozenset(tags),
+        ))
+        for t in range(1 + (rng.random() < 0.35) + (rng.random() < 0.1)):
+            model = rng.choice(TERMINAL_MODELS)
+            prefix = "".join(w[0] for w in model.split())
+            terminals.append(TerminalInput(
+                serial=f"{prefix}{i + 1:05d}{t + 1:02d}", model=model, merchant_number=number,
+                install_date=date(2022, 1, 1) + timedelta(days=rng.randint(0, 1400)),
+            ))
+    users = [
+        DemoUser("admin", "系统管理员", Role.ADMIN, DEMO_PASSWORD),
+        DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD),
+        DemoUser("dispatcher", "吴调度", Role.DISPATCHER, DEMO_PASSWORD),
+    ]
+    for n in range(agents):
+        number = f"{8001 + n}"
+        queues = ("aftersales", "presales") if n % 3 else ("aftersales", "complaints",
+                                                           "techsupport", "presales")
+        users.append(DemoUser(number, person(rng), Role.AGENT, DEMO_PASSWORD,
+                              agent_number=number, interface=f"PJSIP/{number}", queues=queues))
+    return DemoData(merchants=items, terminals=terminals, users=users, queues=list(QUEUES))

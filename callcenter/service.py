@@ -1,0 +1,111 @@
+"""Use cases of the domain store: imports, accounts, demo data.
+
+Each function takes the store and the current time explicitly, so tests drive it without a
+clock and the CLI, web app and simulator share one implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from callcenter.auth import MIN_PASSWORD_LENGTH, hash_password
+from callcenter.db.repositories import Store
+from callcenter.demo_data import DemoData
+from callcenter.domain import Role, User
+from callcenter.errors import Conflict, ImportRowError, ValidationError
+from callcenter.imports import parse_merchants, parse_terminals
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did. ``committed`` is False when bad rows stopped it."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[ImportRowError] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def summary(self) -> str:
+        state = "committed" if self.committed else "NOT committed (nothing changed)"
+        return (f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{len(self.errors)} bad row(s); {state}")
+
+
+async def import_merchants(store: Store, text: str, now: datetime, *, skip_bad: bool = False
+                           ) -> ImportReport:
+    """Upsert merchants from CSV text. Any bad row → nothing written unless ``skip_bad``."""
+    parsed = parse_merchants(text)
+    if parsed.errors and not skip_bad:
+        return ImportReport(errors=parsed.errors)
+    created, updated, unchanged = await store.merchants.upsert_many(
+        [m for _, m in parsed.rows], now)
+    return ImportReport(created, updated, unchanged, parsed.errors, committed=True)
+
+
+async def import_terminals(store: Store, text: str, *, skip_bad: bool = False) -> ImportReport:
+    """Upsert terminals from CSV text; a row naming an unknown merchant is a bad row."""
+    parsed = parse_terminals(text)
+    errors = list(parsed.errors)
+    async with store.transaction() as session:
+        known = await store.merchants.by_numbers(
+            [t.merchant_number for _, t in parsed.rows], session=session)
+        good = []
+        for line, item in parsed.rows:
+            if item.merchant_number in known:
+                good.append(item)
+            else:
+                errors.append(ImportRowError(line, "merchant_number",
+                                             f"unknown merchant {item.merchant_number}"))
+        errors.sort(key=lambda e: e.line)
+        if errors and not skip_bad:
+            return ImportReport(errors=errors)
+        created, updated, unchanged = await store.terminals.upsert_many(
+            good, known, session=session)
+    return ImportReport(created, updated, unchanged, errors, committed=True)
+
+
+async def add_user(store: Store, now: datetime, *, username: str, display_name: str, role: Role,
+                   password: str, agent_number: str = "", interface: str = "",
+                   queues: tuple[str, ...] = ()) -> User:
+    """Create a web account (and its agent record for role agent) in one transaction."""
+    if not username or not all(c.isalnum() or c in "._-" for c in username):
+        raise ValidationError("username", "letters, digits, '.', '_' and '-' only")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    if role is Role.AGENT:
+        if not (agent_number.isascii() and agent_number.isdigit()):
+            raise ValidationError("agent_number", "an agent number (工号) is digits only")
+        if "/" not in interface or any(c.isspace() for c in interface):
+            raise ValidationError("interface", "expected a device like PJSIP/8001")
+    async with store.transaction() as session:
+        user = await store.users.add(username, display_name, role, hash_password(password), now,
+                                     session=session)
+        if role is Role.AGENT:
+            await store.agents.add(agent_number, display_name, interface, queues, user.id,
+                                   session=session)
+    return user
+
+
+async def load_demo_data(store: Store, data: DemoData, now: datetime) -> dict[str, int]:
+    """Load the demo set idempotently; existing accounts are left as they are."""
+    for name, zh, en in data.queues:
+        await store.queues.ensure(name, zh, en)
+    merchants = await store.merchants.upsert_many(data.merchants, now)
+    async with store.transaction() as session:
+        known = await store.merchants.by_numbers(
+            [t.merchant_number for t in data.terminals], session=session)
+        await store.terminals.upsert_many(data.terminals, known, session=session)
+    users = 0
+    for u in data.users:
+        try:
+            await add_user(store, now, username=u.username, display_name=u.display_name,
+                           role=u.role, password=u.password, agent_number=u.agent_number,
+                           interface=u.interface, queues=u.queues)
+            users += 1
+        except Conflict:
+            continue
+    return {"merchants_created": merchants[0], "terminals": len(data.terminals),
+            "users_created": users}

@@ -1,0 +1,1 @@
+"""CTI bridge: AMI connection, call and agent state, screen pops, agent actions."""

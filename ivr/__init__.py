@@ -1,0 +1,1 @@
+"""FastAGI voice menu (IVR) of the merchant hotline."""

@@ -1,0 +1,1 @@
+"""Call recordings: index, storage and playback."""

@@ -1,0 +1,90 @@
+"""The command line as a user runs it: a real subprocess on a temporary database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEADER = "merchant_number,name,address,district,contact_person,phones,business_hours,tags\n"
+GOOD = HEADER + ("310115000000001,浦东便利店,上海市浦东新区张杨路500号,浦东新区,王伟,13800138000,08:00-22:00,\n"
+                 "310115000000002,徐汇面馆,上海市徐汇区漕溪北路1号,徐汇区,李娜,13900139000,10:00-22:00,\n")
+
+
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    environ["CALLCENTER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "callcenter.cli", *args], cwd=tmp_path,
+                          env=environ, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Path:
+    result = run(tmp_path, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def test_version_is_printed(tmp_path: Path) -> None:
+    result = run(tmp_path, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("callcenter ")
+
+
+def test_csv_with_bad_rows_reports_every_line_and_changes_nothing(migrated: Path) -> None:
+    bad = migrated / "bad.csv"
+    bad.write_text(GOOD + "3101150000000X3,坏商户,址,区,人,13800138000,,\n"
+                   "310115000000004,坏电话,址,区,人,555,,\n", encoding="utf-8")
+    result = run(migrated, "merchants", "import", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:line 4: merchant_number" in result.stderr
+    assert f"{bad}:line 5: phones" in result.stderr
+    assert "NOT committed" in result.stdout
+    good = migrated / "good.csv"
+    good.write_text(GOOD, encoding="utf-8")
+    first = run(migrated, "merchants", "import", str(good))
+    assert first.returncode == 0 and "2 created" in first.stdout
+    second = run(migrated, "merchants", "import", str(good))
+    assert "0 created, 0 updated, 2 unchanged" in second.stdout
+
+
+def test_skip_bad_imports_good_rows_and_lists_the_rest(migrated: Path) -> None:
+    bad = migrated / "bad.csv"
+    bad.write_text(GOOD + "310115000000004,坏电话,址,区,人,555,,\n", encoding="utf-8")
+    result = run(migrated, "merchants", "import", str(bad), "--skip-bad")
+    assert result.returncode == 0
+    assert "2 created" in result.stdout and "line 4: phones" in result.stderr
+
+
+def test_wrong_database_url_fails_fast_with_a_readable_message(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "upgrade",
+                 env={"CALLCENTER_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 1
+    assert "error: cannot connect to postgresql+asyncpg://nobody@127.0.0.1:1/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_names_the_key(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "upgrade", env={"CALLCENTER_WEB_PORT": "http"})
+    assert result.returncode == 1
+    assert "setting web.port ($CALLCENTER_WEB_PORT)" in result.stderr
+
+
+def test_users_add_creates_an_agent_account(migrated: Path) -> None:
+    result = run(migrated, "users", "add", "8101", "--role", "agent", "--name", "王芳",
+                 "--interface", "PJSIP/8101", env={"CALLCENTER_NEW_PASSWORD": "long-enough"})
+    assert result.returncode == 0, result.stderr
+    again = run(migrated, "users", "add", "8101", "--role", "agent", "--interface", "PJSIP/8101",
+                env={"CALLCENTER_NEW_PASSWORD": "long-enough"})
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_demo_data_prints_logins_and_loads_once(migrated: Path) -> None:
+    first = run(migrated, "demo-data", "--if-empty")
+    assert first.returncode == 0 and "supervisor" in first.stdout and "dispatcher" in first.stdout
+    second = run(migrated, "demo-data", "--if-empty")
+    assert "nothing loaded" in second.stdout
