@@ -23,6 +23,7 @@ from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
 from callcenter.settings import Settings
 from callcenter.web.app import HealthProbe, WebModule, build_web_app
+from callcenter.web.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     store: Store
+    hub: Hub = field(default_factory=Hub)
     components: list[Component] = field(default_factory=list)
     health: dict[str, HealthProbe] = field(default_factory=dict)
     modules: list[WebModule] = field(default_factory=list)
@@ -124,7 +126,8 @@ async def build_runtime(settings: Settings, *, web_enabled: bool = True,
         state = "disabled" if not ami_enabled else "not configured"
         runtime.health["ami"] = static_probe({"ok": True, "state": state})
     if web_enabled:
-        app = build_web_app(settings, store, modules=runtime.modules, health=runtime.health)
+        app = build_web_app(settings, store, modules=runtime.modules, health=runtime.health,
+                            hub=runtime.hub)
         runtime.components.append(WebComponent(app, settings.web.host, settings.web.port))
     return runtime
 

@@ -31,6 +31,7 @@ from callcenter.domain import Role, User
 from callcenter.errors import AuthError, CallcenterError, NotFound, ValidationError
 from callcenter.settings import Settings
 from callcenter.web import i18n
+from callcenter.web.hub import Hub
 from callcenter.web.session import COOKIE_NAME, SESSION_SECONDS, decode_session, encode_session
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class WebContext:
     secret: bytes
     catalogue: dict[str, dict[str, str]]
     templates: jinja2.Environment
+    hub: Hub = field(default_factory=Hub)
     health: dict[str, HealthProbe] = field(default_factory=dict)
     links: list[PageLink] = field(default_factory=list)
 
@@ -283,8 +285,10 @@ def template_environment(dirs: Sequence[Path]) -> jinja2.Environment:
 
 def build_web_app(settings: Settings, store: Store, *, modules: Sequence[WebModule] = (),
                   health: dict[str, HealthProbe] | None = None,
-                  clock: Callable[[], float] | None = None) -> web.Application:
-    """The whole web app. ``clock`` returns epoch seconds (injected in tests)."""
+                  clock: Callable[[], float] | None = None,
+                  hub: Hub | None = None) -> web.Application:
+    """The whole web app. ``clock`` returns epoch seconds (injected in tests); ``hub`` is the
+    WebSocket fan-out shared with the components that publish (CTI, tasks)."""
     import time
 
     secret = settings.web.session_secret.encode() or secrets.token_bytes(32)
@@ -297,12 +301,19 @@ def build_web_app(settings: Settings, store: Store, *, modules: Sequence[WebModu
         settings=settings, store=store, clock=clock or time.time, secret=secret,
         catalogue=i18n.merge([i18n.MESSAGES, *(m.messages for m in modules)]),
         templates=template_environment(template_dirs),
+        hub=hub or Hub(),
         health=dict(health or {}),
         links=[link for m in modules for link in m.links],
     )
     app = web.Application(middlewares=[session_middleware, error_middleware],
                           client_max_size=8 * 1024 * 1024)
     app[CTX] = ctx
+
+    async def close_websockets(_app: web.Application) -> None:
+        # Without this, shutdown waits for every open WebSocket to time out.
+        await ctx.hub.close_all()
+
+    app.on_shutdown.append(close_websockets)
     app.router.add_get("/", home)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/login", login_page)
