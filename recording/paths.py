@@ -1,0 +1,42 @@
+"""Where recording files live, and the guard that keeps every served path inside that place.
+
+Asterisk reports the file it records to as an absolute path on the PBX
+(``MIXMONITOR_FILENAME=/var/spool/asterisk/monitor/1795330137.1.wav``). The product stores only
+the file name relative to its own recording directory (a copy or a mount of Asterisk's
+monitor directory) and never serves a path a browser sent: recordings are reached by an opaque
+token, and the resolved path must stay under the recording directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from recording.errors import RecordingPathError
+
+ALLOWED_SUFFIXES = (".wav", ".WAV", ".gsm", ".ogg", ".mp3")
+
+
+def relative_name(reported: str) -> str:
+    """The part of an Asterisk-reported path the product keeps: the file name under the
+    monitor directory (sub-directories of it are kept; ``..`` is refused)."""
+    path = PurePosixPath(reported.strip())
+    parts = list(path.parts)
+    if "monitor" in parts:
+        parts = parts[parts.index("monitor") + 1:]
+    elif path.is_absolute():
+        parts = [path.name]
+    if not parts or any(p in ("..", "", "/") for p in parts):
+        raise RecordingPathError(f"not a recording file name: {reported!r}")
+    name = "/".join(parts)
+    if not name.endswith(ALLOWED_SUFFIXES):
+        name += ".wav"  # MONITOR_FILENAME has no suffix; app_queue appends .wav
+    return name
+
+
+def resolve(root: Path, name: str) -> Path:
+    """The absolute file for a stored name; raises if it would leave ``root``."""
+    base = root.resolve()
+    target = (base / name).resolve()
+    if base != target and base not in target.parents:
+        raise RecordingPathError(f"recording path escapes the recording directory: {name!r}")
+    return target
