@@ -1,0 +1,684 @@
+"""Agent state machine: pure, keyed by queue-member interface.
+
+Rules of the machine
+--------------------
+1. An agent IS its queue-member interface as Asterisk reports it in ``Interface:``
+   (``Local/8001@agents/n`` in the lab, ``PJSIP/8001`` with phones) — never a channel name
+   (``Local/8001@agents-00000001;1`` is one *leg* of one call to that agent).
+2. States: ``logged_out``, ``available``, ``ringing``, ``on_call``, ``wrap_up``,
+   ``paused(reason)``.
+3. Logged in means member of at least one queue (QueueMemberAdded / QueueStatus adds a
+   membership, QueueMemberRemoved removes one; the last removal logs the agent out).
+4. Paused means paused in EVERY queue the agent is a member of; the reason is the one of the
+   latest pause. ``QueuePause`` without ``Queue:`` yields one QueueMemberPause per queue: the
+   agent becomes paused with the last of them, not half-way.
+5. A call: AgentCalled -> ringing; AgentConnect -> on_call; the agent leg ends (AgentComplete
+   with Dest fields, or Hangup of the leg — the only signal after a Redirect) -> wrap_up for
+   the queue's wrap-up time, then idle. A ring that ends unanswered (AgentRingNoAnswer,
+   AgentDump, Hangup of the ringing leg when another member answered) -> idle.
+   ``idle`` = ``paused(reason)`` if the agent is paused, else ``available``.
+6. Pausing or unpausing while ringing/on_call/wrap_up does not interrupt the call: it is
+   remembered and decides the idle state when the call is over.
+7. Asterisk is the truth: an event the table has no row for (a late AgentComplete without
+   Dest fields after a transfer, a leg hang-up after AgentRingNoAnswer) changes nothing. An
+   event for an unknown interface first adopts the agent (implicit login).
+8. Accounting is the bridge's own: seconds per state and per pause reason, closed at every
+   transition with the ``now`` passed in (Asterisk forgets a pause reason at unpause and
+   resets LoginTime/LastPause on restart).
+9. ``resync`` (after a reconnect) sets each agent to what QueueStatus says, bypassing the
+   table; it is a transition too (cause ``resync``).
+
+Every change of state or pause reason yields one ``AgentTransition`` effect, which the
+dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
+
+State object: ``AgentBoard`` is a mutable record that ONLY the functions of this module mutate
+(``transition``, ``tick``, ``resync``, ``on_shutdown``). They do no I/O and read no clock, so
+they stay deterministic; mutating in place instead of copying keeps an event O(1) (the CTI
+must sustain >100k events/s). Readers outside get values, not the records: ``snapshot()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Literal
+
+from cti.errors import AgentActionError
+from cti.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentDump,
+    AgentRingNoAnswer,
+    AmiEvent,
+    Hangup,
+    QueueMember,
+    QueueMemberAdded,
+    QueueMemberEvent,
+    QueueMemberPause,
+    QueueMemberRemoved,
+    QueueMemberStatus,
+)
+
+__all__ = [
+    "DEFAULT_ACW_REASONS",
+    "EVENT_HANDLERS",
+    "TRANSITIONS",
+    "Agent",
+    "AgentAction",
+    "AgentBoard",
+    "AgentConfig",
+    "AgentSnapshot",
+    "AgentStatus",
+    "AgentTransition",
+    "Trigger",
+    "check_action",
+    "new_board",
+    "on_shutdown",
+    "pause_seconds",
+    "resync",
+    "snapshot",
+    "state_seconds",
+    "tick",
+    "transition",
+]
+
+
+class AgentStatus(enum.Enum):
+    """The agent states (rule 2)."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class Trigger(enum.Enum):
+    """What happened to the agent, abstracted from the AMI event that said so."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    RING = "ring"
+    RING_END = "ring_end"
+    CONNECT = "connect"
+    HANG_UP = "hang_up"
+    WRAP_UP_DONE = "wrap_up_done"
+
+
+_Target = AgentStatus | Literal["idle", "after_call"]
+
+S = AgentStatus
+T = Trigger
+
+# The machine (rules 3-7). "idle": paused(reason) if paused else available.
+# "after_call": wrap_up if the queue has a wrap-up time, else idle.
+TRANSITIONS: Final[Mapping[tuple[AgentStatus, Trigger], _Target]] = MappingProxyType(
+    {
+        (S.LOGGED_OUT, T.LOGIN): "idle",
+        (S.LOGGED_OUT, T.RING): S.RINGING,
+        (S.LOGGED_OUT, T.CONNECT): S.ON_CALL,
+        (S.AVAILABLE, T.PAUSE): S.PAUSED,
+        (S.AVAILABLE, T.RING): S.RINGING,
+        (S.AVAILABLE, T.CONNECT): S.ON_CALL,
+        (S.AVAILABLE, T.LOGOUT): S.LOGGED_OUT,
+        (S.PAUSED, T.PAUSE): S.PAUSED,  # reason changed (lunch -> training)
+        (S.PAUSED, T.UNPAUSE): S.AVAILABLE,
+        (S.PAUSED, T.RING): S.RINGING,  # Asterisk rang a member we thought paused
+        (S.PAUSED, T.CONNECT): S.ON_CALL,
+        (S.PAUSED, T.LOGOUT): S.LOGGED_OUT,
+        (S.RINGING, T.RING_END): "idle",
+        (S.RINGING, T.CONNECT): S.ON_CALL,
+        (S.RINGING, T.LOGOUT): S.LOGGED_OUT,
+        (S.ON_CALL, T.HANG_UP): "after_call",
+        (S.ON_CALL, T.LOGOUT): S.LOGGED_OUT,
+        (S.WRAP_UP, T.WRAP_UP_DONE): "idle",
+        (S.WRAP_UP, T.RING): S.RINGING,  # Asterisk considers the wrap-up over
+        (S.WRAP_UP, T.CONNECT): S.ON_CALL,
+        (S.WRAP_UP, T.LOGOUT): S.LOGGED_OUT,
+    }
+)
+# Not in the table, on purpose: PAUSE/UNPAUSE while ringing/on_call/wrap_up (rule 6: only the
+# flag changes), RING_END/HANG_UP when the agent is not on that leg any more (rule 7).
+
+# Enum member lookups cost ~150 ns each on CPython 3.11: the handlers use these aliases.
+_LOGGED_OUT: Final = AgentStatus.LOGGED_OUT
+_AVAILABLE: Final = AgentStatus.AVAILABLE
+_RINGING: Final = AgentStatus.RINGING
+_ON_CALL: Final = AgentStatus.ON_CALL
+_WRAP_UP: Final = AgentStatus.WRAP_UP
+_PAUSED: Final = AgentStatus.PAUSED
+_T_LOGIN: Final = Trigger.LOGIN
+_T_LOGOUT: Final = Trigger.LOGOUT
+_T_PAUSE: Final = Trigger.PAUSE
+_T_UNPAUSE: Final = Trigger.UNPAUSE
+_T_RING: Final = Trigger.RING
+_T_RING_END: Final = Trigger.RING_END
+_T_CONNECT: Final = Trigger.CONNECT
+_T_HANG_UP: Final = Trigger.HANG_UP
+_T_WRAP_UP_DONE: Final = Trigger.WRAP_UP_DONE
+
+_BUSY: Final = frozenset({_RINGING, _ON_CALL, _WRAP_UP})
+
+DEFAULT_ACW_REASONS: Final = frozenset({"acw", "after-call-work"})
+"""Pause reasons that mean after-call work: the agent may still dial out."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Policy of the agent machine, built once from settings.
+
+    ``wrap_up_s`` mirrors queues.conf ``wrapuptime`` (5 in the lab); ``wrap_up_by_queue``
+    overrides it per queue. ``acw_reasons`` are pause reasons meaning "after-call work", in
+    which an agent may still dial out.
+    """
+
+    wrap_up_s: float = 5.0
+    wrap_up_by_queue: Mapping[str, float] = field(default_factory=dict)
+    acw_reasons: frozenset[str] = DEFAULT_ACW_REASONS
+
+    def wrap_up_for(self, queue: str | None) -> float:
+        """Wrap-up seconds after a call from ``queue``."""
+        if queue is not None and queue in self.wrap_up_by_queue:
+            return self.wrap_up_by_queue[queue]
+        return self.wrap_up_s
+
+
+@dataclass(slots=True)
+class Agent:
+    """One agent's record; mutated only by this module's transition functions."""
+
+    interface: str
+    name: str
+    status: AgentStatus = _LOGGED_OUT
+    since: float = 0.0
+    state_reason: str | None = None  # pause reason of the current paused(reason) interval
+    memberships: dict[str, bool] = field(default_factory=dict)  # queue -> paused there
+    paused: bool = False  # rule 4, as Asterisk has it now (may differ while busy)
+    pause_reason: str | None = None
+    linked_id: str | None = None  # the call being offered / handled
+    leg_unique_id: str | None = None  # Uniqueid of the agent leg (DestUniqueid)
+    queue: str | None = None
+    wrap_up_until: float | None = None
+    device_status: int = 0
+    seconds: dict[AgentStatus, float] = field(default_factory=dict)
+    paused_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AgentBoard:
+    """All agents plus the indexes the events need; owned by the transition functions."""
+
+    config: AgentConfig
+    agents: dict[str, Agent] = field(default_factory=dict)
+    by_leg: dict[str, str] = field(default_factory=dict)  # agent-leg Uniqueid -> interface
+    next_due: float = float("inf")  # earliest wrap-up end, so tick() is O(1) when idle
+
+
+def new_board(config: AgentConfig | None = None) -> AgentBoard:
+    """An empty board (no agent known yet)."""
+    return AgentBoard(config or AgentConfig())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTransition:
+    """Effect: an agent changed state (or pause reason). Log it; persist it if wanted."""
+
+    interface: str
+    old: AgentStatus
+    new: AgentStatus
+    cause: str
+    at: float
+    old_reason: str | None = None
+    new_reason: str | None = None
+    linked_id: str | None = None
+
+    def describe(self) -> str:
+        """``agent Local/8001@agents/n: available -> paused(lunch) (QueueMemberPause)``."""
+        return (
+            f"agent {self.interface}: {_label(self.old, self.old_reason)} -> "
+            f"{_label(self.new, self.new_reason)} ({self.cause})"
+        )
+
+
+def _label(status: AgentStatus, reason: str | None) -> str:
+    if status is _PAUSED and reason:
+        return f"paused({reason})"
+    return status.value
+
+
+Effects = list[AgentTransition]
+
+
+# -- core moves
+
+
+def _agent(board: AgentBoard, interface: str, name: str, now: float) -> Agent:
+    agent = board.agents.get(interface)
+    if agent is None:
+        agent = Agent(interface, name or interface, since=now)
+        board.agents[interface] = agent
+    elif name and agent.name == agent.interface:
+        agent.name = name
+    return agent
+
+
+def _move(
+    agent: Agent,
+    new: AgentStatus,
+    reason: str | None,
+    cause: str,
+    at: float,
+    effects: Effects,
+) -> None:
+    old = agent.status
+    old_reason = agent.state_reason
+    if new is not _PAUSED:
+        reason = None
+    if new is old and reason == old_reason:
+        return
+    elapsed = at - agent.since
+    if elapsed > 0:
+        agent.seconds[old] = agent.seconds.get(old, 0.0) + elapsed
+        if old is _PAUSED:
+            key = old_reason or ""
+            agent.paused_seconds[key] = agent.paused_seconds.get(key, 0.0) + elapsed
+    agent.status = new
+    agent.state_reason = reason
+    agent.since = at
+    effects.append(
+        AgentTransition(agent.interface, old, new, cause, at, old_reason, reason, agent.linked_id)
+    )
+
+
+def _fire(
+    board: AgentBoard, agent: Agent, trigger: Trigger, cause: str, at: float, effects: Effects
+) -> bool:
+    target = TRANSITIONS.get((agent.status, trigger))
+    if target is None:
+        return False
+    if target == "after_call":
+        wrap = board.config.wrap_up_for(agent.queue)
+        if wrap > 0:
+            agent.wrap_up_until = at + wrap
+            board.next_due = min(board.next_due, agent.wrap_up_until)
+            target = _WRAP_UP
+        else:
+            target = "idle"
+    if target == "idle":
+        target = _PAUSED if agent.paused else _AVAILABLE
+    assert isinstance(target, AgentStatus)
+    if target is not _WRAP_UP:
+        agent.wrap_up_until = None
+    if target not in _BUSY:
+        _drop_call(board, agent)
+    _move(agent, target, agent.pause_reason, cause, at, effects)
+    return True
+
+
+def _drop_call(board: AgentBoard, agent: Agent) -> None:
+    if agent.leg_unique_id is not None:
+        board.by_leg.pop(agent.leg_unique_id, None)
+    agent.leg_unique_id = None
+    agent.linked_id = None
+    agent.queue = None
+
+
+def _take_call(board: AgentBoard, agent: Agent, linked_id: str, leg: str, queue: str) -> None:
+    if agent.leg_unique_id is not None and agent.leg_unique_id != leg:
+        board.by_leg.pop(agent.leg_unique_id, None)
+    agent.linked_id = linked_id
+    agent.leg_unique_id = leg
+    agent.queue = queue
+    board.by_leg[leg] = agent.interface
+
+
+def _sync_membership(
+    board: AgentBoard, agent: Agent, queue: str, paused: bool, reason: str, cause: str,
+    now: float, effects: Effects,
+) -> None:
+    """Apply rules 3-4 after a member event for ``queue``."""
+    was_logged_out = agent.status is _LOGGED_OUT
+    agent.memberships[queue] = paused
+    all_paused = all(agent.memberships.values())
+    if all_paused:
+        new_reason = reason or (agent.pause_reason if agent.paused else None) or None
+        changed = not agent.paused or new_reason != agent.pause_reason
+        agent.paused = True
+        agent.pause_reason = new_reason
+    else:
+        changed = agent.paused
+        agent.paused = False
+        agent.pause_reason = None
+    if was_logged_out:
+        _fire(board, agent, _T_LOGIN, cause, now, effects)
+    elif changed:
+        _fire(board, agent, _T_PAUSE if agent.paused else _T_UNPAUSE, cause, now, effects)
+
+
+# -- event handlers
+
+
+def _on_member_added(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, QueueMemberEvent)
+    agent = _agent(board, ev.interface, ev.member_name, now)
+    agent.device_status = ev.status
+    _sync_membership(board, agent, ev.queue, ev.paused, ev.paused_reason, "QueueMemberAdded",
+                     now, effects)
+
+
+def _on_member_removed(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, QueueMemberRemoved)
+    agent = board.agents.get(ev.interface)
+    if agent is None:
+        return
+    agent.memberships.pop(ev.queue, None)
+    if not agent.memberships:
+        agent.paused = False
+        agent.pause_reason = None
+        agent.wrap_up_until = None
+        _fire(board, agent, _T_LOGOUT, "QueueMemberRemoved", now, effects)
+        _drop_call(board, agent)
+        return
+    # Leaving the only unpaused queue can make the agent paused everywhere (rule 4).
+    paused_queues = [q for q, p in agent.memberships.items() if p]
+    if len(paused_queues) == len(agent.memberships) and not agent.paused:
+        agent.paused = True
+        _fire(board, agent, _T_PAUSE, "QueueMemberRemoved", now, effects)
+
+
+def _on_member_pause(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, QueueMemberEvent)
+    agent = _agent(board, ev.interface, ev.member_name, now)
+    agent.device_status = ev.status
+    cause = "QueueMemberPause" if isinstance(ev, QueueMemberPause) else "QueueMemberStatus"
+    known = agent.memberships.get(ev.queue)
+    if known is None or known != ev.paused or (ev.paused and ev.paused_reason
+                                                and ev.paused_reason != agent.pause_reason):
+        _sync_membership(board, agent, ev.queue, ev.paused, ev.paused_reason, cause, now, effects)
+
+
+def _on_agent_called(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, AgentCalled)
+    agent = _agent(board, ev.interface, ev.member_name, now)
+    if ev.queue not in agent.memberships:
+        agent.memberships[ev.queue] = False
+    if agent.status is _ON_CALL:
+        return  # ringinuse: a second offer does not change what the agent is doing
+    _take_call(board, agent, ev.linked_id, ev.dest_unique_id, ev.queue)
+    _fire(board, agent, _T_RING, "AgentCalled", now, effects)
+
+
+def _on_ring_end(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, AgentRingNoAnswer | AgentDump)
+    agent = board.agents.get(ev.interface)
+    if agent is None or agent.status is not _RINGING:
+        return
+    if ev.dest_unique_id is not None and agent.leg_unique_id != ev.dest_unique_id:
+        return
+    _fire(board, agent, _T_RING_END, type(ev).__name__, now, effects)
+
+
+def _on_agent_connect(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, AgentConnect)
+    agent = _agent(board, ev.interface, ev.member_name, now)
+    if ev.queue not in agent.memberships:
+        agent.memberships[ev.queue] = False
+    _take_call(board, agent, ev.linked_id, ev.dest_unique_id, ev.queue)
+    _fire(board, agent, _T_CONNECT, "AgentConnect", now, effects)
+
+
+def _on_agent_complete(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, AgentComplete)
+    if ev.dest_unique_id is None:
+        return  # the late, Dest-less form after a Redirect: the leg hang-up already counted
+    agent = board.agents.get(ev.interface)
+    if agent is None or agent.leg_unique_id != ev.dest_unique_id:
+        return
+    _fire(board, agent, _T_HANG_UP, "AgentComplete", now, effects)
+
+
+def _on_hangup(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, Hangup)
+    interface = board.by_leg.pop(ev.unique_id, None)
+    if interface is None:
+        return
+    agent = board.agents.get(interface)
+    if agent is None or agent.leg_unique_id != ev.unique_id:
+        return
+    if agent.status is _RINGING:
+        _fire(board, agent, _T_RING_END, "Hangup", now, effects)
+    elif agent.status is _ON_CALL:
+        _fire(board, agent, _T_HANG_UP, "Hangup", now, effects)
+
+
+_Handler = Callable[[AgentBoard, AmiEvent, float, Effects], None]
+
+EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
+    {
+        QueueMemberAdded: _on_member_added,
+        QueueMemberRemoved: _on_member_removed,
+        QueueMemberPause: _on_member_pause,
+        QueueMemberStatus: _on_member_pause,
+        AgentCalled: _on_agent_called,
+        AgentRingNoAnswer: _on_ring_end,
+        AgentDump: _on_ring_end,
+        AgentConnect: _on_agent_connect,
+        AgentComplete: _on_agent_complete,
+        Hangup: _on_hangup,
+    }
+)
+"""Event type -> how it moves an agent. Events not listed do not concern agents."""
+
+
+def transition(board: AgentBoard, event: AmiEvent, now: float) -> tuple[AgentBoard, Effects]:
+    """Apply one decoded event; returns the (same, updated) board and the transitions."""
+    effects: Effects = []
+    if now >= board.next_due:
+        _expire_wrap_ups(board, now, effects)
+    handler = EVENT_HANDLERS.get(type(event))
+    if handler is not None:
+        handler(board, event, now, effects)
+    return board, effects
+
+
+def tick(board: AgentBoard, now: float) -> tuple[AgentBoard, Effects]:
+    """Advance timers: end every wrap-up due by ``now`` (at its due time, for accounting)."""
+    effects: Effects = []
+    if now >= board.next_due:
+        _expire_wrap_ups(board, now, effects)
+    return board, effects
+
+
+def _expire_wrap_ups(board: AgentBoard, now: float, effects: Effects) -> None:
+    next_due = float("inf")
+    for agent in board.agents.values():
+        until = agent.wrap_up_until
+        if until is None:
+            continue
+        if until <= now and agent.status is _WRAP_UP:
+            _fire(board, agent, _T_WRAP_UP_DONE, "wrap-up time over", until, effects)
+        elif agent.status is _WRAP_UP:
+            next_due = min(next_due, until)
+        else:
+            agent.wrap_up_until = None
+    board.next_due = next_due
+
+
+def on_shutdown(
+    board: AgentBoard, now: float, cause: str = "Shutdown"
+) -> tuple[AgentBoard, Effects]:
+    """Asterisk is going away: every ring and call of every agent is over.
+
+    Memberships and pauses are kept: dynamic members come back from astdb after a restart
+    (``persistentmembers = yes``), and ``resync`` confirms them.
+    """
+    effects: Effects = []
+    for agent in board.agents.values():
+        if agent.status is _RINGING:
+            _fire(board, agent, _T_RING_END, cause, now, effects)
+        elif agent.status is _ON_CALL:
+            _fire(board, agent, _T_HANG_UP, cause, now, effects)
+    return board, effects
+
+
+def resync(
+    board: AgentBoard,
+    members: Iterable[QueueMember],
+    now: float,
+    *,
+    busy: Mapping[str, str] | None = None,
+) -> tuple[AgentBoard, Effects]:
+    """Rebuild every agent from QueueStatus ``QueueMember`` items (rule 9).
+
+    ``busy`` maps interfaces found bridged in a call (by the call resync) to that call's
+    linked id. Agents absent from ``members`` are logged out.
+    """
+    busy = busy or {}
+    effects: Effects = []
+    seen: dict[str, list[QueueMember]] = {}
+    for item in members:
+        seen.setdefault(item.interface, []).append(item)
+    for interface in [i for i in board.agents if i not in seen]:
+        agent = board.agents[interface]
+        if agent.status is not _LOGGED_OUT:
+            _drop_call(board, agent)
+            agent.memberships.clear()
+            agent.paused = False
+            agent.pause_reason = None
+            agent.wrap_up_until = None
+            _move(agent, _LOGGED_OUT, None, "resync", now, effects)
+    for interface, items in seen.items():
+        agent = _agent(board, interface, items[0].member_name, now)
+        agent.memberships = {item.queue: item.paused for item in items}
+        agent.paused = all(agent.memberships.values())
+        reasons = [item.paused_reason for item in items if item.paused and item.paused_reason]
+        agent.pause_reason = reasons[0] if agent.paused and reasons else None
+        agent.device_status = items[0].status
+        linked_id = busy.get(interface)
+        if linked_id is not None or any(item.in_call for item in items):
+            if agent.linked_id != linked_id:
+                _drop_call(board, agent)
+                agent.linked_id = linked_id
+            target = _ON_CALL
+        else:
+            _drop_call(board, agent)
+            target = _PAUSED if agent.paused else _AVAILABLE
+        agent.wrap_up_until = None
+        _move(agent, target, agent.pause_reason, "resync", now, effects)
+    return board, effects
+
+
+# -- reading
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    """A frozen view of one agent for readers (web UI, API)."""
+
+    interface: str
+    name: str
+    status: AgentStatus
+    state_reason: str | None  # reason of the current paused(reason) state
+    since: float
+    queues: tuple[str, ...]
+    linked_id: str | None
+    paused: bool  # paused in Asterisk (may be pending while ringing/on a call)
+    pause_reason: str | None
+
+
+def snapshot(board: AgentBoard) -> tuple[AgentSnapshot, ...]:
+    """Frozen views of every known agent."""
+    return tuple(
+        AgentSnapshot(
+            a.interface, a.name, a.status, a.state_reason, a.since,
+            tuple(sorted(a.memberships)), a.linked_id, a.paused, a.pause_reason,
+        )
+        for a in board.agents.values()
+    )
+
+
+def state_seconds(agent: Agent, now: float) -> dict[AgentStatus, float]:
+    """Seconds spent in each state, including the current, still open interval."""
+    totals = dict(agent.seconds)
+    if now > agent.since:
+        totals[agent.status] = totals.get(agent.status, 0.0) + (now - agent.since)
+    return totals
+
+
+def pause_seconds(agent: Agent, now: float) -> dict[str, float]:
+    """Seconds paused per reason ('' for a pause without reason), open interval included."""
+    totals = dict(agent.paused_seconds)
+    if agent.status is _PAUSED and now > agent.since:
+        key = agent.state_reason or ""
+        totals[key] = totals.get(key, 0.0) + (now - agent.since)
+    return totals
+
+
+# -- rule checks for agent actions
+
+
+class AgentAction(enum.Enum):
+    """What an agent asks for from the web UI."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DIAL = "dial"
+    TRANSFER = "transfer"
+    HANGUP = "hangup"
+
+
+def check_action(
+    agent: Agent | AgentSnapshot | None,
+    action: AgentAction,
+    *,
+    acw_reasons: frozenset[str] = DEFAULT_ACW_REASONS,
+) -> None:
+    """Refuse an action the agent's state does not allow; ``None`` means allowed.
+
+    Raises ``AgentActionError`` with a stable ``error_id``:
+
+    * login only when logged out (``already_logged_in``);
+    * logout only when logged in (``not_logged_in``) and not ringing/on a call (``agent_busy``);
+    * pause only when logged in and not already paused (``already_paused``);
+    * resume only when paused (``not_paused``);
+    * dial only when available, or paused for after-call work (``not_available``);
+    * transfer and hangup only when on a call (``not_on_call``).
+    """
+    if agent is None:
+        status, paused, reason = _LOGGED_OUT, False, None
+    else:
+        status = agent.status
+        paused = agent.paused or status is _PAUSED
+        reason = agent.pause_reason if agent.paused else agent.state_reason
+    logged_in = status is not _LOGGED_OUT
+    if action is AgentAction.LOGIN:
+        if logged_in:
+            raise AgentActionError("already_logged_in", "the agent is already logged in")
+        return
+    if not logged_in:
+        raise AgentActionError("not_logged_in", "the agent is not logged in")
+    if action is AgentAction.LOGOUT:
+        if status in (_RINGING, _ON_CALL):
+            raise AgentActionError("agent_busy", f"cannot log out while {status.value}")
+    elif action is AgentAction.PAUSE:
+        if paused:
+            raise AgentActionError("already_paused", "the agent is already paused")
+    elif action is AgentAction.RESUME:
+        if not paused:
+            raise AgentActionError("not_paused", "the agent is not paused")
+    elif action is AgentAction.DIAL:
+        acw = status is _PAUSED and reason is not None and reason in acw_reasons
+        if status is not _AVAILABLE and not acw:
+            raise AgentActionError(
+                "not_available", f"cannot dial while {_label(status, reason)}"
+            )
+    elif action in (AgentAction.TRANSFER, AgentAction.HANGUP) and status is not _ON_CALL:
+        raise AgentActionError("not_on_call", f"no call to {action.value} ({status.value})")
