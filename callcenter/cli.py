@@ -1,10 +1,12 @@
 """The ``callcenter`` command line.
 
     callcenter serve [--simulate] [--no-web] [--no-fastagi] [--no-ami]
+    callcenter simulate [--virtual] [--calls-per-second R --duration S] [--seed N]
     callcenter db upgrade | downgrade [REV]
     callcenter demo-data [--if-empty]
     callcenter merchants import FILE.csv [--skip-bad]
     callcenter terminals import FILE.csv [--skip-bad]
+    callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
     callcenter --version
 
@@ -64,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-fastagi", action="store_true")
     serve.add_argument("--no-ami", action="store_true")
 
+    from callcenter.simulator.cli import add_simulate_arguments
+
+    simulate = sub.add_parser("simulate", help="PBX simulator and load generator (soak mode)")
+    add_simulate_arguments(simulate)
+
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate to the newest schema")
@@ -81,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         imp.add_argument("file", type=Path)
         imp.add_argument("--skip-bad", action="store_true",
                          help="import the good rows and report the bad ones")
+
+    prompts = sub.add_parser("prompts", help="IVR prompt sound files")
+    prompts_sub = prompts.add_subparsers(dest="action", required=True)
+    build = prompts_sub.add_parser("build", help="render the prompt catalogue with espeak-ng")
+    build.add_argument("--out", type=Path, default=Path("/var/lib/callcenter/prompts"),
+                       help="output directory (the menu's prompt_base)")
+    build.add_argument("--catalogue", type=Path, default=None,
+                       help="prompt catalogue TOML (default: ivr/prompts.toml)")
 
     users = sub.add_parser("users", help="web accounts")
     users_sub = users.add_subparsers(dest="action", required=True)
@@ -120,6 +135,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           fastagi_enabled=not args.no_fastagi, ami_enabled=not args.no_ami,
                           simulate=args.simulate or not settings.ami.configured))
         return 0
+    if args.command == "simulate":
+        from callcenter.simulator.cli import run_simulation
+
+        return asyncio.run(run_simulation(args))
     if args.command == "db":
         asyncio.run(_with_store(settings, _noop))  # fail fast with a readable message
         if args.db_command == "upgrade":
@@ -133,6 +152,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_with_store(settings, lambda s: _demo(s, args.if_empty)))
     if args.command in ("merchants", "terminals"):
         return asyncio.run(_with_store(settings, lambda s: _import(s, args)))
+    if args.command == "prompts":
+        from ivr.prompts import build_prompts
+
+        report = build_prompts(args.out, catalogue_path=args.catalogue)
+        print(report.summary())
+        return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
     return 2

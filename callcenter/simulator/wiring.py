@@ -57,9 +57,11 @@ class SimulatorSettings:
     """The simulator's knobs for ``serve --simulate`` (see the module docstring)."""
 
     ami_port: int = 0
-    rate: float = 0.02
-    agents: int = 2
-    first_agent: int = 8101
+    # Demo defaults for `make run`: a call every ~12 s; demo agents 8013-8015 (accounts that
+    # exist in the demo data) answer by themselves, 8001-8012 answer from the desktop.
+    rate: float = 0.08
+    agents: int = 3
+    first_agent: int = 8013
     handle_time: float = 60.0
     patience: float = 180.0
     time_scale: float = 0.2
@@ -73,6 +75,7 @@ class SimulatorSettings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, kind in (("ami_port", int), ("rate", float), ("agents", int),
+                           ("first_agent", int),
                            ("handle_time", float), ("patience", float),
                            ("time_scale", float), ("seed", int), ("channels", str)):
             raw = env.get(f"{ENV_PREFIX}{name.upper()}")
