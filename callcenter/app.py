@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -21,9 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
+from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.settings import Settings
 from callcenter.web.app import HealthProbe, WebModule, build_web_app
 from callcenter.web.hub import Hub
+from ivr.agi_server import FastAGIServer
+from ivr.menu_config import MenuRegistry
+from ivr.prompts import load_catalogue
+from ivr.service import make_routes
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +138,59 @@ async def build_runtime(settings: Settings, *, web_enabled: bool = True,
     return runtime
 
 
-# Feature packages (IVR, CTI, business tasks, simulator) add themselves to the runtime here:
-# each extension may append components, web modules and health probes.
+@dataclass(slots=True)
+class FastAgiComponent:
+    """The IVR's FastAGI server, plus a watcher that reloads the menu file when it changes."""
+
+    server: FastAGIServer
+    registry: MenuRegistry
+    host: str
+    port: int
+    reload_every: float = 5.0
+    name: str = "fastagi"
+    bound_port: int | None = None
+    _watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.bound_port = await self.server.start(self.host, self.port)
+        self._watcher = asyncio.create_task(self._watch(), name="menu-reload")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_every)
+            report = self.registry.reload_if_changed()
+            if report is not None:
+                log.info("menu reload: %s", report)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await self.server.stop()
+
+    async def health(self) -> dict[str, Any]:
+        return {"ok": True, "port": self.bound_port, "active_sessions":
+                self.server.active_sessions, "max_concurrent": self.server.max_concurrent}
+
+
+async def install_ivr(runtime: Runtime, options: dict[str, bool]) -> None:
+    """The hotline IVR on FastAGI, looking merchants up in the domain store."""
+    if not options.get("fastagi", True):
+        runtime.health["fastagi"] = static_probe({"ok": True, "state": "disabled"})
+        return
+    cfg = runtime.settings.fastagi
+    registry = MenuRegistry(Path(cfg.menu_file) if cfg.menu_file else None,
+                            Path(cfg.holidays_file) if cfg.holidays_file else None,
+                            prompt_ids=load_catalogue().ids)
+    server = FastAGIServer(make_routes(StoreIvrDirectory(runtime.store), registry))
+    component = FastAgiComponent(server, registry, cfg.host, cfg.port)
+    runtime.components.append(component)
+    runtime.health["fastagi"] = component.health
+
+
+# Feature packages add themselves to the runtime in this order: each may append components,
+# web modules and health probes.
 Extension = Callable[[Runtime, dict[str, bool]], Awaitable[None]]
-EXTENSIONS: list[Extension] = []
+EXTENSIONS: list[Extension] = [install_ivr]
 
 
 async def serve(settings: Settings, **options: bool) -> None:

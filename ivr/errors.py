@@ -1,0 +1,105 @@
+"""Errors of the ivr package (AGI protocol, FastAGI server, voice menu).
+
+    IvrError
+    ├── AGIProtocolError         Asterisk sent bytes that are not AGI; the connection is unusable
+    │   └── AGIHeaderError       the ``agi_*`` header block is missing, malformed or too large
+    ├── AGIArgumentError         a command argument that cannot be sent safely (CR/LF/NUL, a bad
+    │                            variable name, prompt id or escape digits, a line too long)
+    ├── AGICommandError          Asterisk refused a command: ``510`` unknown, ``520`` usage
+    │   └── AGICommandFailed     ``200 result=-1`` on a live channel (missing prompt, app error)
+    ├── AGIHangup                the channel is dead: ``511``, the ``HANGUP`` line, EOF
+    ├── AGITimeout               no reply within the per-command timeout (the session is closed)
+    ├── MenuConfigError          an invalid menu definition, schedule, calendar or prompt
+    └── MenuStateError           the menu machine got an event it does not await (a bug)
+
+``AGIArgumentError`` is also a ``ValueError``.
+
+Only the protocol module and the two adapters (``agi_server``, ``agi_script``) raise the AGI
+errors; socket and OS errors are translated once, in the adapter, with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class IvrError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class AGIProtocolError(IvrError):
+    """Asterisk sent something that is not AGI (or a line beyond the size limits).
+
+    Fatal for the connection: after it no reply can be matched to its command any more.
+    """
+
+
+class AGIHeaderError(AGIProtocolError):
+    """The ``agi_*`` header block is missing, malformed or too large (a port scan, a health
+    check that speaks HTTP, a truncated connection)."""
+
+
+class AGIArgumentError(IvrError, ValueError):
+    """A command argument was refused before anything was written to Asterisk.
+
+    ``argument`` names the offending parameter (``"value"``, ``"escape_digits"`` …).
+    """
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"{argument}: {problem}")
+        self.argument = argument
+        self.problem = problem
+
+
+class AGICommandError(IvrError):
+    """Asterisk refused a command.
+
+    ``code`` is the AGI status (510 unknown command, 520 wrong usage; 200 for
+    ``AGICommandFailed``), ``command`` the command line sent (without LF) and ``usage`` the usage
+    text of a ``520-`` block (empty otherwise).
+    """
+
+    def __init__(self, command: str, code: int, message: str, usage: str = "") -> None:
+        super().__init__(f"{command!r}: {code} {message}")
+        self.command = command
+        self.code = code
+        self.message = message
+        self.usage = usage
+
+
+class AGICommandFailed(AGICommandError):
+    """``200 result=-1`` while the channel is still up: a missing prompt file, an application
+    that failed. (The same reply on a hung-up channel raises ``AGIHangup`` instead.)"""
+
+
+class AGIHangup(IvrError):
+    """The channel is gone: ``511 Command Not Permitted on a dead channel``, a command that does
+    not work on a dead channel after the ``HANGUP`` line, or the socket closed (EOF).
+
+    ``reason`` is one of ``"511"``, ``"hangup"``, ``"eof"``, ``"result=-1"``.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"channel hung up ({reason}){': ' + detail if detail else ''}")
+        self.reason = reason
+        self.detail = detail
+
+
+class AGITimeout(IvrError):
+    """No reply within the command timeout. The session is closed afterwards, because Asterisk
+    aborts a running STREAM FILE / GET DATA without a reply when the next command arrives:
+    continuing would give every later command the reply of the one before."""
+
+    def __init__(self, command: str, timeout: float) -> None:
+        super().__init__(f"no reply to {command!r} within {timeout:g} s")
+        self.command = command
+        self.timeout = timeout
+
+
+class MenuConfigError(IvrError):
+    """The menu definition, schedule, holiday calendar or prompt catalogue is invalid. The
+    message names the node, table or prompt:
+    ``node 'aftersales': option '5' points to unknown node 'foo'``."""
+
+
+class MenuStateError(IvrError):
+    """The menu machine got an event its state does not await (a bug in the adapter), or a
+    definition that slipped past validation loops without input."""
