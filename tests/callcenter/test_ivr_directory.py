@@ -128,3 +128,47 @@ async def test_a_whole_repair_call_over_fastagi_reaches_the_database(sqlite_stor
     assert call.ivr_path == variables["CC_IVR_PATH"]
     assert call.intent == "repair" and call.merchant_verified
     assert call.priority == int(variables["CC_PRIORITY"]) > 0  # high-value merchant
+
+
+async def test_classic_agi_script_runs_the_same_hotline_on_the_database(
+        sqlite_url: str, sqlite_store: Any, tmp_path: Any) -> None:
+    """``callcenter-agi hotline`` as Asterisk runs it: one process, stdin/stdout."""
+    import asyncio
+    import os
+    import sys
+
+    await _seed(sqlite_store)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env["CALLCENTER_DATABASE_URL"] = sqlite_url
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from callcenter.agi_routes import main; raise SystemExit(main())",
+        "hotline", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+        cwd=tmp_path)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(header_block(agi_network="no", agi_request="callcenter-agi"))
+    seen: list[str] = []
+    while True:
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if not line:
+            break
+        command = line.decode().rstrip("\n")
+        seen.append(command)
+        if command == "GET VARIABLE CALLERID(num)":
+            reply = b"200 result=1 (13800138000)\n"
+        elif command == "GET VARIABLE CHANNEL(linkedid)":
+            reply = b"200 result=1 (77.0)\n"
+        elif command.startswith("GET DATA"):
+            prompt = command.split()[2]
+            reply = (b"200 result=1\n" if prompt.endswith(("choose_language", "main_menu"))
+                     else b"200 result= (timeout)\n")
+        elif command.startswith("SET VARIABLE"):
+            reply = b"200 result=1\n"
+        else:
+            reply = b"200 result=0 endpos=8000\n"
+        proc.stdin.write(reply)
+        await proc.stdin.drain()
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+    assert 'SET VARIABLE CC_INTENT "consult"' in seen
+    call = await sqlite_store.calls.get("77.0")
+    assert call is not None and call.intent == "consult" and call.queue == "presales"
