@@ -243,6 +243,10 @@ class TaskRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 0002_business: the wrap-up disposition that created the record (tech_support and forwarded
+    # share kind "consultation") and the department a forwarded call went to.
+    disposition: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    department: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class TaskEventRow(Base):
@@ -276,6 +280,35 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # 0002_business: the worker holding the row while it is in flight (its lease ends at
+    # next_attempt_at), when delivery is given up (NULL: created_at + 3 days) and when it was.
+    lease_owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    give_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TaskCallRow(Base):
+    """0002_business: every call a task was recorded or linked from. One business record per
+    call: the unique linked id makes a second wrap-up of the same call fail in the database."""
+
+    __tablename__ = "task_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    linked_id: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_number: Mapped[str] = mapped_column(String(20), default="")
+    relation: Mapped[str] = mapped_column(String(10))  # "origin" or "linked"
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskCounterRow(Base):
+    """0002_business: last sequence number per task-number prefix and local day
+    (``RP20261122`` → 7 means RP20261122-0007 was the last one)."""
+
+    __tablename__ = "task_counters"
+
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class ComplaintRow(Base):
@@ -296,6 +329,8 @@ class ComplaintRow(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     temporary_solution_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0002_business: when the second line (business management department) had the ticket.
+    second_line_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CallbackRow(Base):
