@@ -188,10 +188,43 @@ async def install_ivr(runtime: Runtime, options: dict[str, bool]) -> None:
     runtime.health["fastagi"] = component.health
 
 
-# Feature packages add themselves to the runtime in this order: each may append components,
-# web modules and health probes.
+async def install_simulator(runtime: Runtime, options: dict[str, bool]) -> None:
+    """``serve --simulate``: the built-in PBX simulator stands in for Asterisk."""
+    from callcenter.simulator import wiring
+
+    await wiring.install(runtime, options)
+
+
+async def install_business(runtime: Runtime, options: dict[str, bool]) -> None:
+    """Wrap-up records, tasks, complaints, outbox delivery and the dispatcher board."""
+    from callcenter.business import wiring
+
+    await wiring.install(runtime, options)
+
+
+async def install_cti(runtime: Runtime, options: dict[str, bool]) -> None:
+    """The AMI bridge and the agent desktop; pointed at the simulator when there is one."""
+    from callcenter.simulator.wiring import ami_settings_for, simulator_of
+    from cti import wiring
+
+    simulator = simulator_of(runtime)
+    await wiring.install(runtime, options,
+                         ami_settings=ami_settings_for(runtime) if simulator else None,
+                         demo_phones=simulator.phones if simulator else None)
+
+
+async def install_recordings(runtime: Runtime, options: dict[str, bool]) -> None:
+    """Recordings played by opaque id after a role check."""
+    from recording.web import MODULE
+
+    runtime.modules.append(MODULE)
+
+
+# Feature packages add themselves to the runtime in this order (the simulator before the CTI,
+# which connects to it): each may append components, web modules and health probes.
 Extension = Callable[[Runtime, dict[str, bool]], Awaitable[None]]
-EXTENSIONS: list[Extension] = [install_ivr]
+EXTENSIONS: list[Extension] = [install_ivr, install_simulator, install_business, install_cti,
+                               install_recordings]
 
 
 async def serve(settings: Settings, **options: bool) -> None:

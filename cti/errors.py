@@ -13,8 +13,9 @@ The tree::
     │   │                         the response's ``Message:`` ("Unable to add interface: …")
     │   ├── AmiTimeout            no response in time — also TimeoutError
     │   └── AmiDisconnected       the socket closed with actions pending — also ConnectionError
-    └── AgentActionError          an agent action refused by the rule checks; ``.error_id`` is a
-                                  stable, API-visible id (``"already_paused"``, ``"not_on_call"`` …)
+    ├── AgentActionError          an agent action refused by the rule checks; ``.error_id`` is a
+    │                             stable, API-visible id (``"already_paused"``, ``"not_on_call"`` …)
+    └── CtiUnavailable            no AMI connection to carry an agent action out
 
 Third-party and socket exceptions are translated into this tree once, in the adapter that
 catches them (``raise AmiDisconnected(...) from exc``); the pure core raises only these.
@@ -82,3 +83,7 @@ class AgentActionError(CtiError):
         self.error_id = error_id
         self.message = message
         super().__init__(f"{error_id}: {message}")
+
+
+class CtiUnavailable(CtiError):
+    """No AMI connection to carry an agent action out (demo without PBX, AMI disabled)."""

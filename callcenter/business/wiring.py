@@ -1,0 +1,95 @@
+"""How the business records join the running product (called from ``callcenter.app``).
+
+``install(runtime, options)`` adds:
+
+* the web module (dispatcher board, task page, alerts, daily complaints, the JSON API and the
+  business-system webhook) to ``runtime.modules``;
+* when ``business.url`` is set, the outbox delivery worker to ``runtime.components`` (it closes
+  its HTTP client when stopped). ``options["outbox_worker"] = False`` leaves it out of this
+  process — e.g. a web-only process while dedicated processes deliver (PostgreSQL);
+* the ``business`` health probe (outbox backlog and dead letters; a dead letter makes
+  ``/healthz`` report ``degraded``) to ``runtime.health``.
+
+With no ``business.url`` the built-in task store is the system of record: records are
+``local``, nothing is delivered, and dispatchers work on the built-in board.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callcenter.app import Runtime
+from callcenter.business.board import web_module
+from callcenter.business.business_client import BusinessClient
+from callcenter.business.outbox_worker import OutboxWorker
+from callcenter.business.service import BusinessService
+from callcenter.web.app import HealthProbe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class OutboxComponent:
+    """The worker plus the HTTP client it owns, as one runtime component."""
+
+    worker: OutboxWorker
+    client: BusinessClient
+    name: str = "business-outbox"
+
+    async def start(self) -> None:
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.worker.stop()
+        finally:
+            await self.client.aclose()
+
+
+def health_probe(service: BusinessService) -> HealthProbe:
+    async def probe() -> dict[str, Any]:
+        stats = await service.repo.outbox_stats()
+        oldest = None
+        if stats.oldest_pending_at is not None:
+            oldest = int((datetime.now(UTC) - stats.oldest_pending_at).total_seconds())
+        return {"ok": stats.dead == 0, "mode": "external" if service.external else "local",
+                "pending": stats.pending, "in_flight": stats.in_flight, "dead": stats.dead,
+                "oldest_pending_s": oldest}
+
+    return probe
+
+
+def build_service(runtime: Runtime) -> tuple[BusinessService, OutboxComponent | None]:
+    """The service and, with a business system configured, its delivery component."""
+    settings = runtime.settings
+    external = bool(settings.business.url)
+    service = BusinessService(runtime.store, runtime.hub,
+                              tz=ZoneInfo(settings.locale.timezone), external=external,
+                              locale=settings.locale.default)
+    if not external:
+        return service, None
+    if not settings.business.secret:
+        log.warning("business.secret is empty: deliveries are signed with an empty key and "
+                    "the webhook refuses every request")
+    client = BusinessClient(settings.business)
+    worker = OutboxWorker(service.repo, client.deliver, clock=lambda: datetime.now(UTC),
+                          on_completed=service.delivered)
+    service.on_enqueued = worker.wake
+    return service, OutboxComponent(worker, client)
+
+
+async def install(runtime: Runtime, options: dict[str, bool]) -> None:
+    """Add the business module, worker and health probe to ``runtime``."""
+    service, component = build_service(runtime)
+    runtime.modules.append(web_module(service))
+    if component is not None and options.get("outbox_worker", True):
+        runtime.components.append(component)
+    elif component is not None:
+        await component.client.aclose()
+    runtime.health["business"] = health_probe(service)
+    log.info("business records: %s", f"delivered to {runtime.settings.business.url}"
+             if service.external else "built-in task store is the system of record")

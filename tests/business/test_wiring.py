@@ -1,0 +1,61 @@
+"""``install(runtime, options)``: what the business package adds to a running product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.app import Runtime
+from callcenter.business.wiring import OutboxComponent, install
+from callcenter.db.engine import create_engine, session_factory
+from callcenter.db.repositories import Store
+from callcenter.settings import load_settings
+from callcenter.web.app import build_web_app
+
+
+async def _runtime(url: str, env: dict[str, str]) -> Runtime:
+    settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "x", **env})
+    engine = create_engine(url)
+    return Runtime(settings=settings, engine=engine, store=Store(session_factory(engine)))
+
+
+async def test_built_in_store_mode_adds_pages_and_health_but_no_worker(sqlite_url: str) -> None:
+    runtime = await _runtime(sqlite_url, {})
+    try:
+        await install(runtime, {})
+        assert [m.name for m in runtime.modules] == ["business"]
+        assert runtime.components == []
+        app = build_web_app(runtime.settings, runtime.store, modules=runtime.modules,
+                            health=runtime.health, hub=runtime.hub)
+        async with TestClient(TestServer(app)) as client:
+            report: dict[str, Any] = await (await client.get("/healthz")).json()
+        assert report["status"] == "ok"
+        assert report["business"] == {"ok": True, "mode": "local", "pending": 0,
+                                      "in_flight": 0, "dead": 0, "oldest_pending_s": None}
+    finally:
+        await runtime.engine.dispose()
+
+
+async def test_business_system_mode_adds_the_outbox_worker(sqlite_url: str) -> None:
+    runtime = await _runtime(sqlite_url, {
+        "CALLCENTER_BUSINESS_URL": "http://127.0.0.1:9/api",
+        "CALLCENTER_BUSINESS_SECRET": "s3cret"})
+    try:
+        await install(runtime, {"fastagi": True})
+        [component] = runtime.components
+        assert isinstance(component, OutboxComponent) and component.name == "business-outbox"
+        await runtime.start()
+        assert (await runtime.health["business"]())["mode"] == "external"
+    finally:
+        await runtime.stop()  # stops the worker, closes its client, disposes the engine
+
+
+async def test_a_web_only_process_can_leave_the_worker_out(sqlite_url: str) -> None:
+    runtime = await _runtime(sqlite_url, {
+        "CALLCENTER_BUSINESS_URL": "http://127.0.0.1:9/api"})
+    try:
+        await install(runtime, {"outbox_worker": False})
+        assert runtime.components == [] and [m.name for m in runtime.modules] == ["business"]
+    finally:
+        await runtime.engine.dispose()
