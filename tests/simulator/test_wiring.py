@@ -69,7 +69,7 @@ async def test_the_cti_is_pointed_at_the_simulators_ami_with_the_products_accoun
             while b"QueueStatusComplete" not in data:
                 data += await reader.readuntil(b"\r\n\r\n")
         assert b"Message: Authentication accepted" in data
-        assert b"Location: PJSIP/8101" in data  # the simulated agent logged in
+        assert b"Location: PJSIP/8013" in data  # a simulated demo agent logged in
         health = await rt.health["simulator"]()
         assert health["ok"] and health["ami"] == f"{ami.host}:{ami.port}"
         writer.close()
