@@ -227,6 +227,31 @@ EXTENSIONS: list[Extension] = [install_ivr, install_simulator, install_business,
                                install_recordings]
 
 
+async def banner(runtime: Runtime, *, simulate: bool) -> str:
+    """What ``serve`` prints once everything listens: where to go, and how to log in."""
+    lines = ["callcenter is running"]
+    for component in runtime.components:
+        if isinstance(component, WebComponent):
+            base = f"http://{runtime.settings.web.host}:{component.bound_port}"
+            lines += [f"  web               {base}/",
+                      f"  agent desktop     {base}/desk",
+                      f"  dispatcher board  {base}/board",
+                      f"  health            {base}/healthz"]
+        if isinstance(component, FastAgiComponent):
+            lines.append(f"  FastAGI IVR       agi://{component.host}:{component.bound_port}/hotline")
+    ami = runtime.health.get("ami")
+    if ami is not None:
+        report = await ami()
+        lines.append(f"  AMI               {report.get('host') or report.get('state', '')}"
+                     + (" (built-in PBX simulator)" if simulate else ""))
+    if simulate and await runtime.store.users.count():
+        lines += ["  demo logins (password demo1234, if loaded by `callcenter demo-data`):",
+                  "    agents 8001-8012 (8013-8015 are simulated and answer by themselves),",
+                  "    supervisor, dispatcher, admin",
+                  "  a simulated merchant calls every ~12 s; Ctrl-C stops"]
+    return "\n".join(lines)
+
+
 async def serve(settings: Settings, **options: bool) -> None:
     """Run until SIGINT/SIGTERM, then stop every component cleanly."""
     runtime = await build_runtime(settings, **options)
@@ -239,10 +264,7 @@ async def serve(settings: Settings, **options: bool) -> None:
         # Everything built so far lives for the whole run: keep it out of the cyclic GC's
         # generations so full collections stay short (they stall every live call's IVR).
         gc.freeze()
-        web_part = next((c for c in runtime.components if isinstance(c, WebComponent)), None)
-        if web_part is not None:
-            print(f"callcenter is running: http://{settings.web.host}:{web_part.bound_port}/",
-                  flush=True)
+        print(await banner(runtime, simulate=options.get("simulate", False)), flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:
