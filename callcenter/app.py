@@ -80,6 +80,8 @@ class Runtime:
     store: Store
     hub: Hub = field(default_factory=Hub)
     components: list[Component] = field(default_factory=list)
+    # use-case services other features call in-process (e.g. "business")
+    services: dict[str, Any] = field(default_factory=dict)
     health: dict[str, HealthProbe] = field(default_factory=dict)
     modules: list[WebModule] = field(default_factory=list)
     started: list[Component] = field(default_factory=list)
@@ -202,6 +204,19 @@ async def install_business(runtime: Runtime, options: dict[str, bool]) -> None:
     await wiring.install(runtime, options)
 
 
+async def install_demo_agents(runtime: Runtime, options: dict[str, bool]) -> None:
+    """``serve --simulate``: the simulated agents save their wrap-ups, so the board fills."""
+    from callcenter.simulator.demo_agents import DemoWrapups
+    from callcenter.simulator.wiring import simulator_of
+
+    simulator = simulator_of(runtime)
+    business = runtime.services.get("business")
+    if simulator is None or business is None or not simulator.knobs.wrapups:
+        return
+    agents = frozenset(f"{simulator.knobs.first_agent + i}" for i in range(simulator.knobs.agents))
+    runtime.components.append(DemoWrapups(runtime.store, business, agents))
+
+
 async def install_cti(runtime: Runtime, options: dict[str, bool]) -> None:
     """The AMI bridge and the agent desktop; pointed at the simulator when there is one."""
     from callcenter.simulator.wiring import ami_settings_for, simulator_of
@@ -223,8 +238,8 @@ async def install_recordings(runtime: Runtime, options: dict[str, bool]) -> None
 # Feature packages add themselves to the runtime in this order (the simulator before the CTI,
 # which connects to it): each may append components, web modules and health probes.
 Extension = Callable[[Runtime, dict[str, bool]], Awaitable[None]]
-EXTENSIONS: list[Extension] = [install_ivr, install_simulator, install_business, install_cti,
-                               install_recordings]
+EXTENSIONS: list[Extension] = [install_ivr, install_simulator, install_business,
+                               install_demo_agents, install_cti, install_recordings]
 
 
 async def banner(runtime: Runtime, *, simulate: bool) -> str:

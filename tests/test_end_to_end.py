@@ -44,6 +44,8 @@ def product_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "CALLCENTER_SIMULATOR_HANDLE_TIME": "0.5",
         "CALLCENTER_SIMULATOR_TIME_SCALE": "0.02",
         "CALLCENTER_SIMULATOR_SPEECH": "0",
+        # the wrap-ups are what this test does itself, through the HTTP API
+        "CALLCENTER_SIMULATOR_WRAPUPS": "0",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -85,6 +85,7 @@ def build_service(runtime: Runtime) -> tuple[BusinessService, OutboxComponent | 
 async def install(runtime: Runtime, options: dict[str, bool]) -> None:
     """Add the business module, worker and health probe to ``runtime``."""
     service, component = build_service(runtime)
+    runtime.services["business"] = service
     runtime.modules.append(web_module(service))
     if component is not None and options.get("outbox_worker", True):
         runtime.components.append(component)

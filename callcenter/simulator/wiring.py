@@ -22,8 +22,9 @@ and answer by themselves, so calls get answered even with nobody at a desktop.
 Recordings go to ``recording.dir`` as ``<caller Uniqueid>.wav`` (8 kHz, 16-bit mono).
 
 Environment knobs (there is no ``[simulator]`` settings section yet): ``CALLCENTER_SIMULATOR_``
-``AMI_PORT``, ``RATE``, ``AGENTS``, ``HANDLE_TIME``, ``PATIENCE``, ``TIME_SCALE``, ``SEED``,
-``SPEECH`` (0/1), ``CHANNELS`` (pjsip/local).
+``AMI_PORT``, ``RATE``, ``AGENTS``, ``FIRST_AGENT``, ``HANDLE_TIME``, ``PATIENCE``,
+``TIME_SCALE``, ``SEED``, ``SPEECH`` (0/1), ``WRAPUPS`` (0/1: simulated agents save their
+wrap-ups), ``CHANNELS`` (pjsip/local).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class SimulatorSettings:
     seed: int = 1
     speech: bool = True
     channels: str = "pjsip"
+    # the simulated agents save their calls' wrap-ups (callcenter/simulator/demo_agents.py)
+    wrapups: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> SimulatorSettings:
@@ -86,9 +89,10 @@ class SimulatorSettings:
             except ValueError:
                 raise SimulatorConfigError(f"{ENV_PREFIX}{name.upper()}: bad value {raw!r}") \
                     from None
-        speech = env.get(f"{ENV_PREFIX}SPEECH")
-        if speech is not None:
-            values["speech"] = speech.strip().lower() in ("1", "true", "yes", "on")
+        for flag in ("speech", "wrapups"):
+            raw_flag = env.get(f"{ENV_PREFIX}{flag.upper()}")
+            if raw_flag is not None:
+                values[flag] = raw_flag.strip().lower() in ("1", "true", "yes", "on")
         settings = cls(**values)
         if settings.rate < 0 or settings.agents < 0 or settings.time_scale <= 0:
             raise SimulatorConfigError(f"{ENV_PREFIX}RATE/AGENTS must not be negative and "
