@@ -33,7 +33,9 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/agi_load.py
 	$(BIN)/python bench/ami_screenpop.py
+	$(BIN)/python bench/ami_ingest.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -63,7 +63,7 @@ class SimulatorSettings:
     rate: float = 0.08
     agents: int = 3
     first_agent: int = 8013
-    handle_time: float = 60.0
+    handle_time: float = 30.0
     patience: float = 180.0
     time_scale: float = 0.2
     seed: int = 1
