@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.db.engine import check_database, create_engine, session_factory
+from callcenter.db.migrate import check_schema
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
 from callcenter.ivr_directory import StoreIvrDirectory
@@ -124,7 +125,12 @@ async def build_runtime(settings: Settings, *, web_enabled: bool = True,
                         simulate: bool = False) -> Runtime:
     """Construct the product from the settings. Fails fast when the database is unreachable."""
     engine = create_engine(settings.database.url, echo=settings.database.echo)
-    await check_database(engine)
+    try:
+        await check_database(engine)
+        await check_schema(engine)
+    except DatabaseUnavailable:
+        await engine.dispose()
+        raise
     store = Store(session_factory(engine))
     runtime = Runtime(settings=settings, engine=engine, store=store)
     runtime.health["database"] = database_probe(engine)

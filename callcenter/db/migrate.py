@@ -6,7 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.errors import DatabaseUnavailable
 from callcenter.settings import normalise_database_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -28,3 +31,29 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return head or ""
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise DatabaseUnavailable with the fix when the schema is not at the newest migration
+    (so ``serve`` on an empty or old database says "run callcenter db upgrade" at start-up
+    instead of failing on the first query)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as conn:
+        revision = await conn.run_sync(current)
+    head = head_revision()
+    if revision != head:
+        raise DatabaseUnavailable(
+            f"the database schema is at {revision or 'nothing (empty database)'}, the product "
+            f"needs {head}: run `callcenter db upgrade` first")

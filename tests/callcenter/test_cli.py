@@ -88,3 +88,11 @@ def test_demo_data_prints_logins_and_loads_once(migrated: Path) -> None:
     assert first.returncode == 0 and "supervisor" in first.stdout and "dispatcher" in first.stdout
     second = run(migrated, "demo-data", "--if-empty")
     assert "nothing loaded" in second.stdout
+
+
+def test_serve_on_an_unmigrated_database_says_how_to_fix_it(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve", "--no-fastagi", "--no-ami",
+                 env={"CALLCENTER_WEB_PORT": "0"})
+    assert result.returncode == 1
+    assert "run `callcenter db upgrade` first" in result.stderr
+    assert "Traceback" not in result.stderr
