@@ -9,7 +9,6 @@ reverse order on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.migrate import check_schema
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
+from callcenter.event_loop import loop_name, settle_gc
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.settings import Settings
 from callcenter.web.app import HealthProbe, WebModule, build_web_app
@@ -260,6 +260,7 @@ async def banner(runtime: Runtime, *, simulate: bool) -> str:
                       f"  health            {base}/healthz"]
         if isinstance(component, FastAgiComponent):
             lines.append(f"  FastAGI IVR       agi://{component.host}:{component.bound_port}/hotline")
+    lines.append(f"  event loop        {loop_name()}")
     ami = runtime.health.get("ami")
     if ami is not None:
         report = await ami()
@@ -282,9 +283,7 @@ async def serve(settings: Settings, **options: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await runtime.start()
-        # Everything built so far lives for the whole run: keep it out of the cyclic GC's
-        # generations so full collections stay short (they stall every live call's IVR).
-        gc.freeze()
+        settle_gc()  # the cyclic GC stalls every live call's IVR: see its docstring
         print(await banner(runtime, simulate=options.get("simulate", False)), flush=True)
         await stop.wait()
         log.info("shutting down")

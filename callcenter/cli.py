@@ -130,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from callcenter.app import serve
+        from callcenter.event_loop import runner
 
-        asyncio.run(serve(settings, web_enabled=not args.no_web,
+        runner(settings.server.event_loop)(serve(settings, web_enabled=not args.no_web,
                           fastagi_enabled=not args.no_fastagi, ami_enabled=not args.no_ami,
                           simulate=args.simulate or not settings.ami.configured))
         return 0

@@ -98,6 +98,14 @@ class LocaleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How the ``serve`` process runs: ``uvloop`` (default where it is installed) or the
+    standard ``asyncio`` event loop."""
+
+    event_loop: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -108,6 +116,7 @@ class Settings:
     recording: RecordingSettings
     business: BusinessSettings
     locale: LocaleSettings
+    server: ServerSettings
     source: str = "defaults"
 
 
@@ -220,6 +229,13 @@ def _timezone(key: str, value: Any) -> str:
     return text
 
 
+def _event_loop(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if text not in {"uvloop", "asyncio"}:
+        raise SettingsError(key, f"must be 'uvloop' or 'asyncio', got {text!r}")
+    return text
+
+
 def _url_or_empty(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not text.startswith(("http://", "https://")):
@@ -274,6 +290,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "default": Key(_locale, "zh-CN", "default page language: zh-CN or en"),
         "timezone": Key(_timezone, "Asia/Shanghai", "time zone shown to users"),
     },
+    "server": {
+        "event_loop": Key(_event_loop, "uvloop",
+                          "event loop of `callcenter serve`: uvloop or asyncio"),
+    },
 }
 
 _SECTION_TYPES: dict[str, type[Any]] = {
@@ -284,6 +304,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "recording": RecordingSettings,
     "business": BusinessSettings,
     "locale": LocaleSettings,
+    "server": ServerSettings,
 }
 
 

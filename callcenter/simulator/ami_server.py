@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Final, cast
 
 from callcenter.simulator.ami_session import AmiSession, SessionHub
 from callcenter.simulator.engine import Engine
@@ -32,8 +32,8 @@ class _AmiProtocol(asyncio.Protocol):
         self.session: AmiSession | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but not always an asyncio.Transport subclass: uvloop's is its own.
+        self.transport = cast(asyncio.Transport, transport)
         self.session = self.server.hub.open(self._write, self._close)
         self.server.connections.add(self)
         logger.info("AMI connection %d from %s", self.session.session_id,
