@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from ivr import agi_protocol as agi
 from ivr.agi_protocol import (
@@ -165,6 +165,21 @@ class AGISession:
         """Set a channel variable (works after hang-up). Raises ``AGIArgumentError`` for a value
         with CR/LF/NUL or a bad name."""
         await self.execute(agi.set_variable(name, value))
+
+    async def set_variables(self, variables: Mapping[str, str]) -> None:
+        """Set several channel variables; works after hang-up.
+
+        One ``EXEC MSet`` round trip when every value is MSet-safe (``agi.mset_safe``: what
+        the menu's ``channel_value`` produces), else one ``SET VARIABLE`` each. Asterisk
+        without MSet (result -2, never in a stock build) gets them one by one as well."""
+        if len(variables) > 1 and agi.mset_safe(variables):
+            reply = await self.execute(agi.mset(variables))
+            if reply.result != "-2":
+                return
+            logger.warning("call %s: no MSet application; setting variables one by one",
+                           self.request.unique_id)
+        for name, value in variables.items():
+            await self.set_variable(name, value)
 
     async def get_variable(self, name: str) -> str | None:
         """A channel variable or function value (``CALLERID(num)``), None when unset."""
@@ -306,8 +321,8 @@ class _FastAGILink(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but not always an asyncio.Transport subclass: uvloop's is its own.
+        self.transport = cast(asyncio.Transport, transport)
         self._peer = str(transport.get_extra_info("peername"))
         self.server._links.add(self)
         self._header_timer = self.loop.call_later(

@@ -42,6 +42,7 @@ a mode node branches, ``hangup`` at a hang-up.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -282,7 +283,7 @@ Transition: TypeAlias = tuple[MenuState, tuple[Effect, ...]]
 # --------------------------------------------------------------------------- pure helpers
 
 
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:>*#+-")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:>*#+\-]")  # ASCII ranges: any other letter is unsafe
 
 
 def channel_value(value: str, limit: int = 255) -> str:
@@ -293,7 +294,7 @@ def channel_value(value: str, limit: int = 255) -> str:
     arguments, a line break would end the AGI command. Caller-controlled text (the caller ID,
     keyed digits) only ever reaches a channel through this.
     """
-    return "".join(c if c in _SAFE else "_" for c in value[:limit])
+    return _UNSAFE.sub("_", value[:limit])
 
 
 def caller_phone(caller_id: str) -> str:

@@ -14,7 +14,7 @@ The data types are frozen dataclasses that carry no Asterisk spellings: ``unique
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -155,7 +155,7 @@ class CallSession(Protocol):
     """The subset of ``ivr.agi_server.AGISession`` the menu drives.
 
     Every coroutine raises ``ivr.errors.AGIHangup`` once the caller has hung up; after that
-    ``set_variable``, ``get_variable`` and ``verbose`` still work (Asterisk allows them on a
+    ``set_variable(s)``, ``get_variable`` and ``verbose`` still work (Asterisk allows them on a
     dead channel).
     """
 
@@ -169,6 +169,7 @@ class CallSession(Protocol):
     async def say_digits(self, digits: str) -> None: ...
     async def say_number(self, n: int) -> None: ...
     async def set_variable(self, name: str, value: str) -> None: ...
+    async def set_variables(self, variables: Mapping[str, str]) -> None: ...
     async def get_variable(self, name: str) -> str | None: ...
     async def verbose(self, message: str, level: int = 1) -> None: ...
 
@@ -196,6 +197,10 @@ class InMemoryDirectory:
     calls: list[tuple[str, datetime]] = field(default_factory=list)
     results: list[IvrResult] = field(default_factory=list)
     scores: list[SatisfactionRecord] = field(default_factory=list)
+    # caller digits -> start times of their calls (seeded and recorded), so that
+    # ``called_recently`` costs one caller's history, not every call ever made (the
+    # benchmark records tens of thousands of results in one directory).
+    _call_times: dict[str, list[datetime]] = field(default_factory=dict, repr=False)
 
     def add_merchant(self, merchant: MerchantRef, phones: Iterable[str] = ()) -> MerchantRef:
         self.merchants[merchant.id] = merchant
@@ -211,7 +216,9 @@ class InMemoryDirectory:
 
     def add_call(self, caller: str, at: datetime) -> None:
         """Seed an earlier call (for ``called_recently``)."""
-        self.calls.append((_digits(caller), at))
+        key = _digits(caller)
+        self.calls.append((key, at))
+        self._call_times.setdefault(key, []).append(at)
 
     async def merchants_by_phone(self, phone: str) -> list[MerchantRef]:
         return [self.merchants[i] for i in self.phones.get(_digits(phone), [])]
@@ -229,11 +236,14 @@ class InMemoryDirectory:
         key = _digits(caller)
         if not key:
             return False
-        earlier = [*self.calls, *((_digits(r.caller), r.started_at) for r in self.results)]
-        return any(c == key and now - RECENT_CALL_WINDOW <= at < now for c, at in earlier)
+        since = now - RECENT_CALL_WINDOW
+        return any(since <= at < now for at in reversed(self._call_times.get(key, ())))
 
     async def record_ivr_result(self, result: IvrResult) -> None:
         self.results.append(result)
+        key = _digits(result.caller)
+        if key:
+            self._call_times.setdefault(key, []).append(result.started_at)
 
     async def record_satisfaction(self, unique_id: str, linked_id: str | None, score: int) -> None:
         self.scores.append(SatisfactionRecord(unique_id, linked_id, score))

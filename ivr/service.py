@@ -187,8 +187,7 @@ class _HotlineCall:
                 await self.session.set_variable("CHANNEL(language)",
                                                 CHANNEL_LANGUAGES[effect.lang])
             elif isinstance(effect, SetVariables):
-                for name, value in effect.variables.items():
-                    await self.session.set_variable(name, value)
+                await self.session.set_variables(effect.variables)
             elif isinstance(effect, LookupCaller):
                 return await self._lookup_caller(effect.phone)
             elif isinstance(effect, LookupMerchantNumber):
@@ -255,8 +254,7 @@ class _HotlineCall:
             if not isinstance(effect, SetVariables):
                 continue
             try:
-                for name, value in effect.variables.items():
-                    await self.session.set_variable(name, value)
+                await self.session.set_variables(effect.variables)
             except IvrError as exc:
                 # The socket may be gone as well (EOF): the recorded result still has the path.
                 logger.info("call %s: variables not set after hang-up: %s", self.unique_id, exc)

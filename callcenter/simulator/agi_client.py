@@ -355,8 +355,22 @@ class AgiChannel:
         return Answer(("200 result=1",), hung_up=True)
 
     def _exec(self, args: list[str]) -> Answer:
-        delay = PROMPT_SECONDS if args[0].lower() in ("playback", "background") else 0.0
+        app = args[0].lower()
+        if app == "mset":
+            return self._mset(args[1] if len(args) > 1 else "")
+        delay = PROMPT_SECONDS if app in ("playback", "background") else 0.0
         return self._reply("200 result=0", delay=0.0 if self.dead else delay)
+
+    def _mset(self, data: str) -> Answer:
+        # As pbx_builtin_setvar_multiple: pairs split at ",", each at its first "="; a pair
+        # without "=" is ignored. (The IVR only sends values without quotes or backslashes.)
+        pairs = []
+        for item in data.split(","):
+            name, sep, value = item.partition("=")
+            if sep and name:
+                self.variables[name] = value
+                pairs.append((name, value))
+        return self._reply("200 result=0", variables=tuple(pairs))
 
     def _channel_status(self, args: list[str]) -> Answer:
         return self._reply("200 result=6")

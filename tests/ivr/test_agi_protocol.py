@@ -708,3 +708,30 @@ def test_fuzzed_header_blocks_round_trip(fields: dict[str, str], chunk: int) -> 
     (request,) = events
     assert isinstance(request, AGIRequest)
     assert dict(request.raw) == fields
+
+
+# ------------------------------------------------------------------------------ MSet hand-off
+
+
+def test_mset_sets_several_variables_in_one_exec_line() -> None:
+    command = agi.mset({"CC_QUEUE": "aftersales", "CC_IVR_PATH": "hello>lang:1>menu:2",
+                        "CC_MERCHANT_ID": ""})
+    assert command.line == (
+        b'EXEC MSet "CC_QUEUE=aftersales,CC_IVR_PATH=hello>lang:1>menu:2,CC_MERCHANT_ID="\n')
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a,b", "a=b", 'a"b', "a\\b", "a b", "a\r\nEXEC System x", "a\nb", "商户", "a(b)", "$x"],
+)
+def test_mset_refuses_values_msets_parser_would_change(value: str) -> None:
+    assert not agi.mset_safe({"CC_X": value})
+    with pytest.raises(AGIArgumentError, match="MSet"):
+        agi.mset({"CC_OK": "1", "CC_X": value})
+
+
+def test_mset_refuses_function_names_empty_sets_and_more_than_99_pairs() -> None:
+    assert not agi.mset_safe({"CHANNEL(language)": "en"})
+    assert not agi.mset_safe({})
+    assert agi.mset_safe({f"V{i}": "1" for i in range(99)})
+    assert not agi.mset_safe({f"V{i}": "1" for i in range(100)})

@@ -570,3 +570,67 @@ async def test_responder_serves_a_whole_demo_call(start_server: ServerFactory) -
         'SAY NUMBER 42 ""',
         "HANGUP",
     ]
+
+
+async def test_set_variables_sends_one_mset_for_safe_values(start_server: ServerFactory) -> None:
+    async def hotline(session: AGISession) -> None:
+        await session.set_variables({"CC_QUEUE": "aftersales", "CC_PRIORITY": "15"})
+
+    server = await start_server({"hotline": hotline})
+    fake = await FakeAsterisk.connect(server.port)
+    await fake.send(header_block())
+    await fake.expect('EXEC MSet "CC_QUEUE=aftersales,CC_PRIORITY=15"', b"200 result=0\n")
+    assert await fake.wait_closed_by_server()
+    await fake.finish()
+
+
+async def test_set_variables_falls_back_to_set_variable_for_unsafe_values(
+    start_server: ServerFactory,
+) -> None:
+    async def hotline(session: AGISession) -> None:
+        await session.set_variables({"CC_QUEUE": "aftersales", "CC_NAME": 'Shop, "A"'})
+
+    server = await start_server({"hotline": hotline})
+    fake = await FakeAsterisk.connect(server.port)
+    await fake.send(header_block())
+    await fake.expect('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n")
+    await fake.expect('SET VARIABLE CC_NAME "Shop, \\"A\\""', b"200 result=1\n")
+    assert await fake.wait_closed_by_server()
+    await fake.finish()
+
+
+async def test_set_variables_falls_back_when_asterisk_has_no_mset(
+    start_server: ServerFactory,
+) -> None:
+    async def hotline(session: AGISession) -> None:
+        await session.set_variables({"CC_QUEUE": "aftersales", "CC_LANG": "zh"})
+
+    server = await start_server({"hotline": hotline})
+    fake = await FakeAsterisk.connect(server.port)
+    await fake.send(header_block())
+    await fake.expect('EXEC MSet "CC_QUEUE=aftersales,CC_LANG=zh"', b"200 result=-2\n")
+    await fake.expect('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n")
+    await fake.expect('SET VARIABLE CC_LANG "zh"', b"200 result=1\n")
+    assert await fake.wait_closed_by_server()
+    await fake.finish()
+
+
+async def test_set_variables_after_hangup_goes_through_exec_which_asterisk_allows(
+    start_server: ServerFactory,
+) -> None:
+    seen: list[bool] = []
+
+    async def hotline(session: AGISession) -> None:
+        with pytest.raises(AGIHangup):
+            await session.stream_file("hello")
+        await session.set_variables({"CC_IVR_PATH": "hello>hangup", "CC_QUEUE": ""})
+        seen.append(session.hung_up)
+
+    server = await start_server({"hotline": hotline})
+    fake = await FakeAsterisk.connect(server.port)
+    await fake.send(header_block())
+    await fake.expect('STREAM FILE hello ""', b"HANGUP\n200 result=-1 endpos=0\n")
+    await fake.expect('EXEC MSet "CC_IVR_PATH=hello>hangup,CC_QUEUE="', b"200 result=0\n")
+    assert await fake.wait_closed_by_server()
+    await fake.finish()
+    assert seen == [True]

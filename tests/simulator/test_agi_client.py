@@ -141,6 +141,15 @@ def test_set_variable_is_remembered_on_the_channel() -> None:
         '200 result=1 (hello>menu:2 "x")',)
 
 
+def test_exec_mset_sets_every_pair_as_asterisk_does() -> None:
+    channel = AgiChannel(LAB_REQUEST, LAB_CALLER)
+    answer = channel.command('EXEC MSet "CC_QUEUE=aftersales,CC_MERCHANT_ID=,junk,CC_X=a=b"')
+    assert answer.lines == ("200 result=0",)
+    assert answer.variables == (("CC_QUEUE", "aftersales"), ("CC_MERCHANT_ID", ""),
+                                ("CC_X", "a=b"))
+    assert channel.command("GET VARIABLE CC_QUEUE").lines == ("200 result=1 (aftersales)",)
+
+
 @pytest.mark.parametrize(("line", "words"), [
     ('STREAM FILE hello ""', ["STREAM", "FILE", "hello", ""]),
     ('SET VARIABLE X "a b"', ["SET", "VARIABLE", "X", "a b"]),
