@@ -1,37 +1,47 @@
 """FastAGI load benchmark; prints one JSON document.
 
-Three phases, all against the same AGI handler (``--handler module:function``, default the
-hotline-like ``demo_handler`` below; ``module:factory()`` calls a zero-argument factory first):
+Three phases, all against the same AGI handler (``--handler module:function``; the default
+``real_hotline()`` is the product's hotline menu, ``ivr.service``, over an in-memory directory
+where the emulated caller is a known merchant; ``demo_handler`` below is a fixed 12-command
+script; ``module:factory()`` calls a zero-argument factory first):
 
-1. ``fastagi``: the FastAGI server in its own process (a core to itself), ``--channels``
-   emulated Asterisk channels in this process, each running calls back to back until
-   ``--calls`` calls are done. "Media" commands (STREAM FILE, GET DATA, SAY *, WAIT FOR DIGIT,
-   EXEC) are answered after ``--media-delay-ms`` (±50 %, seeded), as if a prompt played; the
-   others at once.
-   The per-command turnaround is measured at the emulated Asterisk, from the moment a reply was
-   written to the moment the next command arrived: the server's whole share of a command.
-   Channels start spread over a ramp-up of about one call; throughput and turnaround are
-   reported for the steady window only (after the ramp-up, until channels run out of calls).
+1. ``fastagi``: the FastAGI server in its own process, pinned to core 1, and ``--channels``
+   emulated Asterisk channels in this process, pinned to core 0, each running calls back to
+   back until ``--calls`` calls are done. "Media" commands (STREAM FILE, GET DATA, SAY *,
+   WAIT FOR DIGIT, EXEC Playback) are answered after ``--media-delay-ms`` (±50 %, seeded), as
+   if a prompt played; the others at once.
+   The per-command turnaround runs from the moment a reply was written to the moment the next
+   command reached the emulator's socket, stamped by the kernel (``SO_TIMESTAMPNS``): the
+   server's whole share of a command plus loopback, as Asterisk would see it. The same
+   interval as the Python emulator got round to reading it is ``turnaround_seen_ms`` (it adds
+   the emulator's own scheduling lag). Channels start spread over a ramp-up of about one call;
+   throughput and turnaround are reported for the steady window only (after the ramp-up, until
+   channels run out of calls).
 2. ``fastagi_saturation``: the same with no media delay and ``--saturation-channels`` channels:
    the most calls per second the server process sustains, and its CPU per call.
 3. ``classic_agi``: the classic per-call AGI (``python -m ivr.agi_script``, one process per
    call, ``--classic-calls`` calls, ``--classic-concurrency`` at a time), no media delay.
 
 ``ratio`` compares the saturation phase with the classic one (calls/s and CPU per call).
+``--loop uvloop`` (default, as ``callcenter serve``) or ``--loop asyncio`` picks the event
+loop of both processes.
 
 Run: ``.venv/bin/python bench/agi_load.py`` (defaults: 1000 channels, 10000 calls, 500 ms media
-delay, 50 classic calls); ``--handler 'bench.agi_load:real_hotline()'`` runs the real menu.
-The numbers depend on what else the machine runs: the JSON has each process's CPU share.
+delay, 50 classic calls). The numbers depend on what else the machine runs: the JSON has the
+load average and each process's CPU share.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import resource
+import socket
+import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,10 +53,11 @@ ROOT = SELF.parent.parent
 if str(ROOT) not in sys.path:  # run as a file: make ivr/ and bench/ importable
     sys.path.insert(0, str(ROOT))
 
+from callcenter.event_loop import settle_gc  # noqa: E402
 from ivr.agi_script import load_object  # noqa: E402
 from ivr.agi_server import AGISession, FastAGIServer  # noqa: E402
 
-DEFAULT_HANDLER = "bench.agi_load:demo_handler"
+DEFAULT_HANDLER = "bench.agi_load:real_hotline()"
 CALLER = "13800138000"
 MERCHANT = "123456789012345"
 
@@ -101,7 +112,8 @@ HEADER = (
     "agi_extension: 4008000000\nagi_priority: 4\nagi_enhanced: 0.0\nagi_accountcode: \n"
     "agi_threadid: 140028579907264\n\n"
 )
-MEDIA = (b"STREAM FILE", b"GET DATA", b"SAY ", b"WAIT FOR DIGIT", b"EXEC", b"GET OPTION")
+MEDIA = (b"STREAM FILE", b"GET DATA", b"SAY ", b"WAIT FOR DIGIT", b"EXEC Playback",
+         b"EXEC Background", b"GET OPTION")
 
 
 def reply_to(command: bytes) -> bytes:
@@ -124,10 +136,14 @@ def reply_to(command: bytes) -> bytes:
 
 class Stats:
     """What the emulated channels saw. The steady window runs from the end of the ramp-up to
-    the moment the first channel finds no call left to make; only it is reported."""
+    the moment the first channel finds no call left to make; only it is reported.
+
+    ``turnarounds`` are kernel-stamped (see :class:`EmulatedChannel`); ``seen`` are the same
+    intervals as the emulator's own event loop got round to them, for comparison."""
 
     def __init__(self) -> None:
         self.turnarounds: list[float] = []
+        self.seen: list[float] = []
         self.finished_at: list[float] = []
         self.completed = 0
         self.failed = 0
@@ -138,18 +154,37 @@ class Stats:
         if len(self.window) < 2:
             self.window.append((time.perf_counter(), len(self.turnarounds)))
 
-    def steady(self) -> tuple[float, list[float], int]:
-        """(window seconds, turnarounds in it, calls finished in it)."""
+    def steady(self) -> tuple[float, list[float], list[float], int]:
+        """(window seconds, turnarounds in it, as seen by the emulator, calls finished in it)."""
         (start, first), (end, last) = self.window
         calls = sum(1 for t in self.finished_at if start <= t <= end)
-        return end - start, self.turnarounds[first:last], calls
+        return end - start, self.turnarounds[first:last], self.seen[first:last], calls
 
 
-class EmulatedChannel(asyncio.Protocol):
-    """One call as Asterisk runs it: header, commands answered, HANGUP after the half-close."""
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+TIMESTAMP = struct.Struct("qq")  # struct timespec
+ANCILLARY = socket.CMSG_SPACE(TIMESTAMP.size)
+
+
+class EmulatedChannel:
+    """One call as Asterisk runs it: header, commands answered, HANGUP after the half-close.
+
+    A plain non-blocking socket read with ``recvmsg`` and ``SO_TIMESTAMPNS``: each command
+    carries the kernel's receive time, so a command's turnaround (reply sent → next command
+    in) is what Asterisk, a C program with no event-loop lag of its own, would measure. When
+    this Python emulator is busy with other channels it reads the command later; that delay
+    is the emulator's, not the server's, and is reported apart as ``turnaround_seen_ms``.
+    """
 
     def __init__(
-        self, stats: Stats, seq: int, delay: float, done: asyncio.Future[None], rng: random.Random
+        self,
+        sock: socket.socket,
+        stats: Stats,
+        seq: int,
+        delay: float,
+        done: asyncio.Future[None],
+        rng: random.Random,
     ) -> None:
         self.rng = rng
         self.stats = stats
@@ -157,26 +192,44 @@ class EmulatedChannel(asyncio.Protocol):
         self.delay = delay
         self.done = done
         self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
+        self.sock = sock
+        self.fd = sock.fileno()
         self.buffer = b""
-        self.sent_at = 0.0
+        self.pending = b""  # unsent bytes (never seen on loopback, handled anyway)
+        self.sent_at = 0  # time.time_ns() when the last reply left
         self.commands = 0
+        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(HEADER.format(seq=self.seq, caller=CALLER).encode())
+    def start(self) -> None:
+        self.loop.add_reader(self.fd, self._readable)
+        self._send(HEADER.format(seq=self.seq, caller=CALLER).encode())
 
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
+    def _readable(self) -> None:
+        try:
+            data, ancillary, _flags, _addr = self.sock.recvmsg(65536, ANCILLARY)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(failed=True)
+            return
+        if not data:
+            self._eof()
+            return
+        seen = time.time_ns()
+        arrived = seen
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                sec, nsec = TIMESTAMP.unpack(payload[: TIMESTAMP.size])
+                arrived = sec * 1_000_000_000 + nsec
         buffer = self.buffer + data if self.buffer else data
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             line = buffer[start:end]
             start = end + 1
             if self.sent_at:
-                self.stats.turnarounds.append(now - self.sent_at)
-                self.sent_at = 0.0
+                self.stats.turnarounds.append((arrived - self.sent_at) / 1e9)
+                self.stats.seen.append((seen - self.sent_at) / 1e9)
+                self.sent_at = 0
             self.commands += 1
             reply = reply_to(line)
             if self.delay and line.startswith(MEDIA):
@@ -187,23 +240,57 @@ class EmulatedChannel(asyncio.Protocol):
         self.buffer = buffer[start:]
 
     def _reply(self, reply: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(reply)
-            self.sent_at = time.perf_counter()
+        if not self.closed:
+            self._send(reply)
+            self.sent_at = time.time_ns()
 
-    def eof_received(self) -> bool:
+    def _send(self, data: bytes) -> None:
+        if self.pending:
+            self.pending += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._close(failed=True)
+            return
+        if sent < len(data):
+            self.pending = data[sent:]
+            self.loop.add_writer(self.fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(failed=True)
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.loop.remove_writer(self.fd)
+
+    def _eof(self) -> None:
         # The server half-closed: the call is over; Asterisk writes HANGUP and closes.
-        if self.transport is not None:
-            self.transport.write(b"HANGUP\n")
+        with contextlib.suppress(OSError):
+            self.sock.send(b"HANGUP\n")
+        self._close(failed=self.commands < 2)
+
+    def _close(self, *, failed: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.fd)
+        if self.pending:
+            self.loop.remove_writer(self.fd)
+        self.sock.close()
         self.stats.commands += self.commands
-        if self.commands >= 2:
+        if failed:
+            self.stats.failed += 1
+        else:
             self.stats.completed += 1
             self.stats.finished_at.append(time.perf_counter())
-        else:
-            self.stats.failed += 1
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_result(None)
 
@@ -219,14 +306,18 @@ async def run_channels(
 
     async def call(seq: int) -> None:
         done: asyncio.Future[None] = loop.create_future()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await loop.create_connection(
-                lambda: EmulatedChannel(stats, seq, delay, done, rng), "127.0.0.1", port
-            )
+            await loop.sock_connect(sock, ("127.0.0.1", port))
         except OSError:
+            sock.close()
             stats.failed += 1
             await asyncio.sleep(0.01)
             return
+        EmulatedChannel(sock, stats, seq, delay, done, rng).start()
         await done
 
     async def channel(index: int) -> None:
@@ -269,6 +360,8 @@ async def serve(handler_spec: str) -> None:
     """The server process: prints {"port": N}; then answers "stats"/"reset" lines on stdin."""
     server = FastAGIServer({"hotline": load_handler(handler_spec)})
     port = await server.start("127.0.0.1", 0)
+    pin(SERVER_CPU)
+    settle_gc()  # as `callcenter serve` does once it is up (callcenter/app.py)
     print(json.dumps({"port": port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -304,13 +397,15 @@ class ServerProcess:
         self.port = port
 
     @classmethod
-    async def start(cls, handler_spec: str) -> ServerProcess:
+    async def start(cls, handler_spec: str, loop_kind: str) -> ServerProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(SELF),
             "serve",
             "--handler",
             handler_spec,
+            "--loop",
+            loop_kind,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
@@ -345,7 +440,7 @@ async def fastagi_phase(
     cpu = os.times()
     await asyncio.sleep(0.2)  # let the last sessions finish their drain
     server_stats = await server.ask("stats")
-    window, turnarounds, window_calls = stats.steady()
+    window, turnarounds, seen, window_calls = stats.steady()
     return {
         "channels": channels,
         "calls": calls,
@@ -360,6 +455,7 @@ async def fastagi_phase(
         "commands_per_call": round(stats.commands / max(stats.completed, 1), 2),
         "turnaround_samples": len(turnarounds),
         "turnaround_ms": percentiles(turnarounds),
+        "turnaround_seen_ms": percentiles(seen),
         "max_concurrent_sessions": server_stats["max_concurrent_sessions"],
         "server_rss_mb": server_stats["rss_mb"],
         "server_peak_rss_mb": server_stats["peak_rss_mb"],
@@ -437,6 +533,22 @@ async def classic_phase(handler_spec: str, calls: int, concurrency: int) -> dict
     }
 
 
+SERVER_CPU = 1
+EMULATOR_CPU = 0
+
+
+def pin(cpu: int) -> None:
+    """Give the server and the emulator a core each (when there are two): the emulator must
+    not steal the server's core, nor the scheduler bounce either between cores mid-run."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def unpin() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 def load_average() -> float:
     """The 1-minute load average: other work on the machine skews every number here."""
     return os.getloadavg()[0]
@@ -444,12 +556,14 @@ def load_average() -> float:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     load_before = load_average()
-    server = await ServerProcess.start(args.handler)
+    pin(EMULATOR_CPU)
+    server = await ServerProcess.start(args.handler, args.loop)
     try:
         load = await fastagi_phase(server, args.channels, args.calls, args.media_delay_ms)
         saturation = await fastagi_phase(server, args.saturation_channels, args.saturation_calls, 0)
     finally:
         await server.stop()
+    unpin()  # the per-call scripts may use both cores, as Asterisk's children would
     classic = await classic_phase(args.handler, args.classic_calls, args.classic_concurrency)
     return {
         "benchmark": "agi_load",
@@ -482,11 +596,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--saturation-calls", type=int, default=5000)
     parser.add_argument("--classic-calls", type=int, default=50)
     parser.add_argument("--classic-concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args(argv)
+    run = asyncio.run
+    if args.loop == "uvloop":
+        import uvloop
+        run = uvloop.run
     if args.mode == "serve":
-        asyncio.run(serve(args.handler))
+        run(serve(args.handler))
         return 0
-    result = asyncio.run(bench(args))
+    result = run(bench(args))
     print(json.dumps(result, indent=2))
     return 0
 
