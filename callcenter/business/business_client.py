@@ -29,6 +29,7 @@ from callcenter.business.business_protocol import (
     sign,
 )
 from callcenter.business.errors import DeliveryRejected, DeliveryTemporary
+from callcenter.business.http_transport import AiohttpTransport
 from callcenter.business.records import OutboxEntry
 from callcenter.settings import BusinessSettings
 
@@ -40,7 +41,10 @@ MAX_ERROR_BODY = 300
 
 
 class BusinessClient:
-    """Posts task versions to the business system. Close it with :meth:`aclose`."""
+    """Posts task versions to the business system. Close it with :meth:`aclose`.
+
+    The wire is :class:`AiohttpTransport` unless ``transport`` is given (tests pass
+    ``httpx.MockTransport`` or httpx's own transport under respx)."""
 
     def __init__(self, settings: BusinessSettings, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -50,7 +54,7 @@ class BusinessClient:
         self.settings = settings
         self._http = httpx.AsyncClient(
             base_url=settings.url, timeout=httpx.Timeout(settings.timeout),
-            transport=transport, follow_redirects=False,
+            transport=transport or AiohttpTransport(max_connections), follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
             headers={"User-Agent": "callcenter-outbox/1"},

@@ -68,7 +68,8 @@ class BusinessSystem:
 
 @pytest.fixture
 async def client() -> AsyncIterator[BusinessClient]:
-    c = BusinessClient(SETTINGS)
+    # httpx's own transport: respx intercepts it (our AiohttpTransport is tested apart)
+    c = BusinessClient(SETTINGS, transport=httpx.AsyncHTTPTransport())
     yield c
     await c.aclose()
 
