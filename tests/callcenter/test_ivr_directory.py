@@ -104,6 +104,11 @@ async def test_a_whole_repair_call_over_fastagi_reaches_the_database(sqlite_stor
             _, _, name, value = command.split(" ", 3)
             variables[name] = value.strip('"')
             return b"200 result=1\n"
+        if command.startswith("EXEC MSet "):  # the hand-off, as pbx_builtin_setvar_multiple
+            for pair in command.removeprefix("EXEC MSet ").strip('"').split(","):
+                name, _, value = pair.partition("=")
+                variables[name] = value
+            return b"200 result=0\n"
         if command.startswith("GET DATA"):
             prompt = command.split()[2]
             digit = {"choose_language": "1", "main_menu": "2", "aftersales_menu": "2"}
@@ -169,6 +174,6 @@ async def test_classic_agi_script_runs_the_same_hotline_on_the_database(
         await proc.stdin.drain()
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
-    assert 'SET VARIABLE CC_INTENT "consult"' in seen
+    assert any(line.startswith("EXEC MSet ") and ",CC_INTENT=consult," in line for line in seen)
     call = await sqlite_store.calls.get("77.0")
     assert call is not None and call.intent == "consult" and call.queue == "presales"
