@@ -73,6 +73,7 @@ from callcenter.db import migrate  # noqa: E402
 from callcenter.db.engine import create_engine, session_factory  # noqa: E402
 from callcenter.db.models import CallRow, MerchantRow  # noqa: E402
 from callcenter.db.repositories import Store  # noqa: E402
+from callcenter.event_loop import runner  # noqa: E402
 from callcenter.settings import BusinessSettings  # noqa: E402
 
 SECRET = "bench-secret"
@@ -147,7 +148,7 @@ def _stub_process(pipe: Any) -> None:
         await asyncio.to_thread(pipe.recv)  # anything: stop
         await runner.cleanup()
 
-    asyncio.run(main())
+    runner("uvloop")(main())
 
 
 class StubControl:
@@ -275,7 +276,7 @@ def _worker_process(url: str, stub_url: str, owner: str, ready: Any, go: Any,
         await client.aclose()
         await engine.dispose()
 
-    asyncio.run(main())
+    runner("uvloop")(main())
 
 
 class Workers:
@@ -544,4 +545,5 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main()), ensure_ascii=False, indent=2))
+    # uvloop everywhere, as `callcenter serve` runs (callcenter/event_loop.py)
+    print(json.dumps(runner("uvloop")(main()), ensure_ascii=False, indent=2))

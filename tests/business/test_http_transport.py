@@ -50,7 +50,7 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
         await runner.cleanup()
 
 
-async def deliver(url: str, timeout: float = 2.0) -> object:
+async def deliver(url: str, timeout: float = 2.0) -> object:  # noqa: ASYNC109 - the HTTP setting
     client = BusinessClient(BusinessSettings(url=url, secret=SECRET, timeout=timeout))
     try:
         return await client.deliver(entry())

@@ -40,5 +40,5 @@ def test_missing_uvloop_falls_back_to_asyncio_with_a_warning(
 
 
 def test_unknown_event_loop_setting_is_refused_naming_the_key() -> None:
-    with pytest.raises(SettingsError, match="server.event_loop"):
+    with pytest.raises(SettingsError, match=r"server\.event_loop"):
         load_settings(environ={"CALLCENTER_SERVER_EVENT_LOOP": "trio"})
