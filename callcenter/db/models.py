@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -267,7 +268,13 @@ class OutboxRow(Base):
     """Transactional outbox: written in the same transaction as the task version it carries."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        # 0003: the rows still to deliver, in claim order (see that migration).
+        Index("ix_outbox_due", "next_attempt_at", "id",
+              postgresql_where=text("state IN ('pending', 'in_flight')"),
+              sqlite_where=text("state IN ('pending', 'in_flight')")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
