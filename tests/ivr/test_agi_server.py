@@ -572,45 +572,34 @@ async def test_responder_serves_a_whole_demo_call(start_server: ServerFactory) -
     ]
 
 
-async def test_set_variables_sends_one_mset_for_safe_values(start_server: ServerFactory) -> None:
-    async def hotline(session: AGISession) -> None:
-        await session.set_variables({"CC_QUEUE": "aftersales", "CC_PRIORITY": "15"})
-
-    server = await start_server({"hotline": hotline})
-    fake = await FakeAsterisk.connect(server.port)
-    await fake.send(header_block())
-    await fake.expect('EXEC MSet "CC_QUEUE=aftersales,CC_PRIORITY=15"', b"200 result=0\n")
-    assert await fake.wait_closed_by_server()
-    await fake.finish()
-
-
-async def test_set_variables_falls_back_to_set_variable_for_unsafe_values(
-    start_server: ServerFactory,
+@pytest.mark.parametrize(
+    ("variables", "exchange"),
+    [
+        pytest.param({"CC_QUEUE": "aftersales", "CC_PRIORITY": "15"},
+                     [('EXEC MSet "CC_QUEUE=aftersales,CC_PRIORITY=15"', b"200 result=0\n")],
+                     id="one-mset-for-safe-values"),
+        pytest.param({"CC_QUEUE": "aftersales", "CC_NAME": 'Shop, "A"'},
+                     [('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n"),
+                      ('SET VARIABLE CC_NAME "Shop, \\"A\\""', b"200 result=1\n")],
+                     id="set-variable-each-for-unsafe-values"),
+        pytest.param({"CC_QUEUE": "aftersales", "CC_LANG": "zh"},
+                     [('EXEC MSet "CC_QUEUE=aftersales,CC_LANG=zh"', b"200 result=-2\n"),
+                      ('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n"),
+                      ('SET VARIABLE CC_LANG "zh"', b"200 result=1\n")],
+                     id="set-variable-each-when-asterisk-has-no-mset"),
+    ],
+)
+async def test_set_variables_uses_mset_when_it_can_and_set_variable_otherwise(
+    start_server: ServerFactory, variables: dict[str, str], exchange: list[tuple[str, bytes]],
 ) -> None:
     async def hotline(session: AGISession) -> None:
-        await session.set_variables({"CC_QUEUE": "aftersales", "CC_NAME": 'Shop, "A"'})
+        await session.set_variables(variables)
 
     server = await start_server({"hotline": hotline})
     fake = await FakeAsterisk.connect(server.port)
     await fake.send(header_block())
-    await fake.expect('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n")
-    await fake.expect('SET VARIABLE CC_NAME "Shop, \\"A\\""', b"200 result=1\n")
-    assert await fake.wait_closed_by_server()
-    await fake.finish()
-
-
-async def test_set_variables_falls_back_when_asterisk_has_no_mset(
-    start_server: ServerFactory,
-) -> None:
-    async def hotline(session: AGISession) -> None:
-        await session.set_variables({"CC_QUEUE": "aftersales", "CC_LANG": "zh"})
-
-    server = await start_server({"hotline": hotline})
-    fake = await FakeAsterisk.connect(server.port)
-    await fake.send(header_block())
-    await fake.expect('EXEC MSet "CC_QUEUE=aftersales,CC_LANG=zh"', b"200 result=-2\n")
-    await fake.expect('SET VARIABLE CC_QUEUE "aftersales"', b"200 result=1\n")
-    await fake.expect('SET VARIABLE CC_LANG "zh"', b"200 result=1\n")
+    for command, reply in exchange:
+        await fake.expect(command, reply)
     assert await fake.wait_closed_by_server()
     await fake.finish()
 
