@@ -1,13 +1,17 @@
 """A private Asterisk 22 running the repository's dialplans, for the tests in this folder.
 
-They need a real Asterisk: set ``CALLCENTER_TEST_ASTERISK`` to its binary
-(``/usr/sbin/asterisk`` on a packaged install). Modules are looked up beside it
-(``<prefix>/lib/asterisk/modules``, or ``/usr/lib/x86_64-linux-gnu/asterisk/modules`` style
-paths via ``CALLCENTER_TEST_ASTERISK_MODULES``) and its data directory (documentation,
-sounds) in ``<prefix>/var/lib/asterisk`` or ``CALLCENTER_TEST_ASTERISK_DATA``. Without the
-variable every test here is skipped with that reason. Nothing runs as a service: Asterisk is
-started in the foreground from a temporary directory with its own asterisk.conf, on free
-ports, and stopped at the end.
+They need a real Asterisk: set ``CALLCENTER_TEST_ASTERISK`` to its binary (``<prefix>/sbin/asterisk``
+of a source install, ``/usr/sbin/asterisk`` of a package). Without it every test here is skipped
+with :data:`SKIP_REASON`. The modules are looked for beside the binary
+(``<prefix>/lib/asterisk/modules``, ``<prefix>/lib64/…``, ``<prefix>/lib/<arch>/…``) unless
+``CALLCENTER_TEST_ASTERISK_MODULES`` names the directory; the data directory (XML
+documentation) likewise (``<prefix>/var/lib/asterisk``, ``<prefix>/share/asterisk``, or
+``CALLCENTER_TEST_ASTERISK_DATA``). No sounds are needed: the tests write their own prompts.
+
+Nothing runs as a service and nothing outside a temporary directory is touched: Asterisk is
+started in the foreground with its own asterisk.conf (every directory inside the temporary
+one), AMI on a free loopback port, ``CC_FASTAGI`` pointing at a free loopback port for the
+test's FastAGI server, and stopped at the end of the module.
 """
 
 from __future__ import annotations
@@ -26,33 +30,13 @@ import pytest
 
 from tests.conftest import ASTERISK_FIXTURES
 
-ROOT = Path(__file__).resolve().parents[2]
-DIALPLANS = ROOT / "dialplans"
-AMI_SECRET = "test-secret-not-for-production"
-SKIP_REASON = ("set CALLCENTER_TEST_ASTERISK=/path/to/sbin/asterisk to run the tests against "
-               "a real Asterisk 22")
-
-# Test-only dialplan appended to the copy of ours: a merchant who keys digits (the ;1 half of
-# the Local channel plays DTMF into our IVR, as in the fixtures' lab) and an agent who
-# answers and hangs up after a while.
-TEST_CONTEXTS = """
-[merchant-sim]
-exten => s,1,NoOp(merchant keys ${MS_KEYS})
- same => n,Wait(1.5)
- same => n,Set(I=0)
- same => n(next),GotoIf($[${I} >= ${LEN(${MS_KEYS})}]?idle)
- same => n,SendDTMF(${MS_KEYS:${I}:1})
- same => n,Set(I=$[${I} + 1])
- same => n,Wait(1.2)
- same => n,Goto(next)
- same => n(idle),Wait(60)
- same => n,Hangup()
-
-[test-agent]
-exten => _80XX,1,Answer()
- same => n,Wait(2)
- same => n,Hangup()
-"""
+HERE = Path(__file__).resolve().parent
+DIALPLANS = HERE.parents[1] / "dialplans"
+TEST_DIALPLAN = HERE / "extensions-test.conf"
+AMI_SECRET = "test-secret-not-for-production"  # a throwaway loopback account
+SKIP_REASON = ("set CALLCENTER_TEST_ASTERISK=/path/to/sbin/asterisk to run tests against a "
+               "real Asterisk 22")
+BOOT_WITHIN_S = 30
 
 
 def free_port() -> int:
@@ -62,11 +46,19 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Install:
+    binary: Path
+    modules: Path
+    data: Path
+
+
 @dataclass
 class Asterisk:
     binary: Path
     config: Path
     log: Path
+    monitor_dir: Path
     ami_port: int
     fastagi_port: int
 
@@ -75,94 +67,134 @@ class Asterisk:
                              capture_output=True, text=True, timeout=20, check=True)
         return out.stdout
 
-    def messages(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+    def messages(self, since: int = 0) -> str:
+        """The ``messages`` log (notice, warning, error) from byte offset ``since`` on."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def problems_since(self, offset: int) -> list[str]:
+        """WARNING and ERROR lines logged after ``offset`` (see :meth:`log_size`)."""
+        return [line for line in self.messages(offset).splitlines()
+                if re.search(r"\] (WARNING|ERROR)\[", line)]
 
 
-def _directories() -> tuple[Path, Path, Path]:
-    binary = Path(os.environ["CALLCENTER_TEST_ASTERISK"]).resolve()
+def _first_dir(override: str, candidates: list[Path]) -> Path | None:
+    if value := os.environ.get(override):
+        return Path(value)
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def find_install() -> Install:
+    """The Asterisk named by ``CALLCENTER_TEST_ASTERISK``, or skip the test with the reason."""
+    named = os.environ.get("CALLCENTER_TEST_ASTERISK")
+    if not named:
+        pytest.skip(SKIP_REASON)
+    binary = Path(named).resolve()
+    if not binary.is_file():
+        pytest.skip(f"CALLCENTER_TEST_ASTERISK={named} is not a file; {SKIP_REASON}")
     prefix = binary.parent.parent
-    modules = Path(os.environ.get("CALLCENTER_TEST_ASTERISK_MODULES")
-                   or prefix / "lib" / "asterisk" / "modules")
-    data = Path(os.environ.get("CALLCENTER_TEST_ASTERISK_DATA")
-                or prefix / "var" / "lib" / "asterisk")
-    return binary, modules, data
+    modules = _first_dir("CALLCENTER_TEST_ASTERISK_MODULES", [
+        prefix / "lib" / "asterisk" / "modules", prefix / "lib64" / "asterisk" / "modules",
+        *sorted(prefix.glob("lib/*/asterisk/modules"))])
+    if modules is None:
+        pytest.skip(f"no asterisk/modules directory under {prefix}: set "
+                    "CALLCENTER_TEST_ASTERISK_MODULES to it")
+    data = _first_dir("CALLCENTER_TEST_ASTERISK_DATA", [
+        prefix / "var" / "lib" / "asterisk", prefix / "share" / "asterisk"])
+    return Install(binary, modules, data or prefix)
 
 
-def write_config(etc: Path, run: Path, *, ami_port: int, fastagi_port: int) -> None:
-    binary, modules, data = _directories()
-    for sub in ("run", "log", "lib", "db", "spool/monitor", "spool/outgoing", "spool/tmp"):
+def _replace_line(text: str, key: str, value: str, *, file: str) -> str:
+    """``key = value`` for the one ``key = …`` line of ``file``. Fails loudly when the line is
+    gone: a test Asterisk silently left on the production value (say the FastAGI port)
+    would only show up as a puzzling timeout."""
+    replaced, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {value}", text)
+    assert count == 1, f"{file}: expected one '{key} = …' line, found {count}"
+    return replaced
+
+
+def write_config(etc: Path, run: Path, install: Install, *, ami_port: int,
+                 fastagi_port: int) -> None:
+    for sub in ("run", "log", "lib/keys", "db", "spool/monitor", "spool/outgoing", "spool/tmp"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     (etc / "asterisk.conf").write_text(f"""[directories]
 astetcdir => {etc}
-astmoddir => {modules}
+astmoddir => {install.modules}
 astvarlibdir => {run / 'lib'}
 astdbdir => {run / 'db'}
 astkeydir => {run / 'lib'}
-astdatadir => {data}
+astdatadir => {install.data}
 astagidir => {run / 'lib'}
 astspooldir => {run / 'spool'}
 astrundir => {run / 'run'}
 astlogdir => {run / 'log'}
-astsbindir => {binary.parent}
+astsbindir => {install.binary.parent}
 [options]
 """)
-    # The lab's module list (no network-facing channel drivers), as the fixtures were made.
+    # The fixtures' lab module list: every channel driver or service that binds a socket is
+    # off (no SIP, IAX, DUNDi …); the hotline needs only Local channels.
     shutil.copy(ASTERISK_FIXTURES / "config" / "modules.conf", etc / "modules.conf")
     (etc / "logger.conf").write_text("[general]\n[logfiles]\nmessages => notice,warning,error\n")
-    # Ours, with [globals] and [general] adjusted the way dialplans/README.md tells installers.
-    extensions = (DIALPLANS / "extensions.conf").read_text()
-    extensions = re.sub(r"(?m)^CC_FASTAGI = .*$", f"CC_FASTAGI = 127.0.0.1:{fastagi_port}",
-                        extensions)
-    extensions = re.sub(r"(?m)^CC_MONITOR_DIR = .*$", f"CC_MONITOR_DIR = {run / 'spool/monitor'}",
-                        extensions)
-    (etc / "extensions.conf").write_text(extensions + TEST_CONTEXTS)
+    # Ours, adjusted where dialplans/README.md tells an installer to adjust them.
+    extensions = (DIALPLANS / "extensions.conf").read_text(encoding="utf-8")
+    extensions = _replace_line(extensions, "CC_FASTAGI", f"127.0.0.1:{fastagi_port}",
+                               file="extensions.conf")
+    extensions = _replace_line(extensions, "CC_MONITOR_DIR", str(run / "spool" / "monitor"),
+                               file="extensions.conf")
+    # Appended, so every line of ours keeps its line number in `dialplan show`.
+    (etc / "extensions.conf").write_text(f"{extensions}\n#include {TEST_DIALPLAN.name}\n",
+                                         encoding="utf-8")
+    shutil.copy(TEST_DIALPLAN, etc / TEST_DIALPLAN.name)
     shutil.copy(DIALPLANS / "queues.conf", etc / "queues.conf")
-    manager = (DIALPLANS / "manager.conf").read_text()
-    manager = re.sub(r"(?m)^bindaddr = .*$", "bindaddr = 127.0.0.1", manager)
-    manager = re.sub(r"(?m)^port = .*$", f"port = {ami_port}", manager)
-    manager = re.sub(r"(?m)^permit = .*$", "permit = 127.0.0.1/255.255.255.255", manager)
-    manager = re.sub(r"(?m)^secret = .*$", f"secret = {AMI_SECRET}", manager)
-    (etc / "manager.conf").write_text(manager)
+    manager = (DIALPLANS / "manager.conf").read_text(encoding="utf-8")
+    for key, value in (("bindaddr", "127.0.0.1"), ("port", str(ami_port)),
+                       ("permit", "127.0.0.1/255.255.255.255"), ("secret", AMI_SECRET)):
+        manager = _replace_line(manager, key, value, file="manager.conf")
+    (etc / "manager.conf").write_text(manager, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
-    if not os.environ.get("CALLCENTER_TEST_ASTERISK"):
-        pytest.skip(SKIP_REASON)
-    binary, _, _ = _directories()
-    if not binary.is_file():
-        pytest.skip(f"CALLCENTER_TEST_ASTERISK={binary} is not a file")
+    install = find_install()
     base = tmp_path_factory.mktemp("asterisk")
     etc, run = base / "etc", base / "run"
     etc.mkdir()
     ami_port, fastagi_port = free_port(), free_port()
-    write_config(etc, run, ami_port=ami_port, fastagi_port=fastagi_port)
+    write_config(etc, run, install, ami_port=ami_port, fastagi_port=fastagi_port)
     config = etc / "asterisk.conf"
-    console = (base / "console.log").open("w")
-    process = subprocess.Popen([str(binary), "-C", str(config), "-f", "-n", "-q"],
-                               stdout=console, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
-    box = Asterisk(binary, config, run / "log" / "messages", ami_port, fastagi_port)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Asterisk exited at start-up: {(base / 'console.log').read_text()}")
-            try:
-                if "fully booted" in box.cli("core waitfullybooted"):
-                    break
-            except subprocess.CalledProcessError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("Asterisk did not boot within 30 s")
-            time.sleep(0.3)
-        yield box
-    finally:
+    console_path = base / "console.log"
+    box = Asterisk(install.binary, config, run / "log" / "messages", run / "spool" / "monitor",
+                   ami_port, fastagi_port)
+    with console_path.open("w") as console:
+        # -f foreground (a child we can stop), -n no colours, -q quiet console.
+        process = subprocess.Popen([str(install.binary), "-C", str(config), "-f", "-n", "-q"],
+                                   stdout=console, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
         try:
-            box.cli("core stop now")
-            process.wait(timeout=15)
-        except (subprocess.SubprocessError, OSError):
-            process.kill()
-            process.wait()
-        console.close()
+            deadline = time.monotonic() + BOOT_WITHIN_S
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"Asterisk exited at start-up:\n{console_path.read_text()}")
+                try:
+                    if "fully booted" in box.cli("core waitfullybooted"):
+                        break
+                except subprocess.CalledProcessError:
+                    pass  # the control socket is not there yet
+                if time.monotonic() > deadline:
+                    pytest.fail(f"Asterisk did not boot within {BOOT_WITHIN_S} s:\n"
+                                f"{console_path.read_text()}")
+                time.sleep(0.3)
+            yield box
+        finally:
+            try:
+                box.cli("core stop now")
+                process.wait(timeout=15)
+            except (subprocess.SubprocessError, OSError):
+                process.kill()
+                process.wait()
