@@ -12,8 +12,10 @@ coroutines, and stops the clock when the stub has acknowledged every record.
 Scenarios: SQLite with 1 worker (an asyncio task in this process: SQLite takes one worker);
 PostgreSQL with 1 and with 4 workers. ``--worker-mode`` says what a PostgreSQL worker is:
 ``processes`` (default: one OS process per worker, as deployed; they cannot be woken across
-processes, so an idle worker polls every 20 ms) or ``tasks`` (concurrent asyncio tasks in this
-process, each with its own engine and connection pool). The stub runs in its own process.
+processes, so a worker that found less than a full batch polls again after 20 ms times the
+number of worker processes: together they claim 50 times a second, however many they are)
+or ``tasks`` (concurrent asyncio tasks in this process, each with its own engine and
+connection pool). The stub runs in its own process.
 
 Three runs per scenario, each counted for loss (records never acknowledged) and duplicates
 (keys posted again after they were taken: 409s) — both must be 0:
@@ -67,7 +69,7 @@ from callcenter.business.business_protocol import (  # noqa: E402
 )
 from callcenter.business.outbox_worker import OutboxWorker  # noqa: E402
 from callcenter.business.records import NewRecord  # noqa: E402
-from callcenter.business.repository import BusinessRepository  # noqa: E402
+from callcenter.business.repository import BusinessRepository, FirstDelivery  # noqa: E402
 from callcenter.business.service import BusinessService  # noqa: E402
 from callcenter.business.wrapup import WrapupForm  # noqa: E402
 from callcenter.db import migrate  # noqa: E402
@@ -304,10 +306,11 @@ async def analyze(store: Store) -> None:
 # ------------------------------------------------------------------------------ workers
 
 
+POLL_PER_PROCESS = 0.02  # seconds; see the module's docstring
 IN_FLIGHT = 4  # posts in flight per worker: the stub is on loopback, the client CPU-bound
 
 
-def _worker_process(url: str, stub_url: str, owner: str, ready: Any, go: Any,
+def _worker_process(url: str, stub_url: str, owner: str, poll: float, ready: Any, go: Any,
                     stop: Any) -> None:
     """A worker in its own process: say ready, wait for go, deliver until stop."""
 
@@ -315,10 +318,10 @@ def _worker_process(url: str, stub_url: str, owner: str, ready: Any, go: Any,
         engine = create_engine(url)
         client = BusinessClient(BusinessSettings(stub_url, SECRET, 10.0),
                                 max_connections=IN_FLIGHT)
-        # Another process cannot wake it: it polls every 20 ms when idle.
+        # Another process cannot wake it: it polls.
         worker = OutboxWorker(BusinessRepository(Store(session_factory(engine))),
                               client.deliver, clock=lambda: datetime.now(UTC), owner=owner,
-                              poll_interval=0.02, concurrency=IN_FLIGHT)
+                              poll_interval=poll, concurrency=IN_FLIGHT)
         async with engine.connect():  # open the pool before the clock starts
             pass
         ready.set()
@@ -354,7 +357,8 @@ class Workers:
             for i in range(self.count):
                 ready = ctx.Event()
                 p = ctx.Process(target=_worker_process, args=(
-                    self.url, self.stub_url, f"bench-p{i}", ready, self.go_event,
+                    self.url, self.stub_url, f"bench-p{i}", POLL_PER_PROCESS * self.count,
+                    ready, self.go_event,
                     self.stop_event), daemon=True)
                 p.start()
                 self.processes.append(p)
@@ -429,23 +433,26 @@ class Producer:
             return f"{outcome.task.task_number}.v1"
         repo = self.service.repo
         async with self.store.transaction() as s:
+            # as a save does: the call is locked first (the merchant is the same every time)
+            call = await repo.call(s, linked_id, lock=True)
+            assert call is not None
             if self.merchant is None:
                 self.merchant = await repo.merchant(s, 1)
-            number = await repo.next_task_number(s, "SF", now.astimezone(TZ).date())
-            record, _ = await repo.insert_record(s, NewRecord(
-                task_number=number, kind="simple_fault", status="done",
-                merchant_id=self.merchant.id, linked_id=linked_id, agent_number="8001",
+            merchant = self.merchant
+            first = FirstDelivery(
+                lambda record, complaint: task_payload(
+                    event="task.created", task=record.task, disposition="simple_fault",
+                    department="", merchant_number=merchant.merchant_number,
+                    merchant_name=merchant.name, calls=[], complaint=complaint),
+                idempotency_key, now, now + timedelta(days=3))
+            record, _ = await repo.create_record(s, NewRecord(
+                task_number="", kind="simple_fault", status="done",
+                merchant_id=merchant.id, linked_id=linked_id, agent_number="8001",
                 terminal_serial="", product_model="", address="", site_phone="",
                 business_hours="", contact_person="", description="重启后恢复正常",
                 disposition="simple_fault", department="", delivery_state="pending", at=now,
-                actor="bench", note="", complaint=None))
-            payload = task_payload(event="task.created", task=record.task,
-                                   disposition="simple_fault", department="",
-                                   merchant_number=self.merchant.merchant_number,
-                                   merchant_name=self.merchant.name, calls=[],
-                                   complaint=None)
-            key = idempotency_key(number, 1)
-            await repo.enqueue(s, record, payload, key, now, now + timedelta(days=3))
+                actor="bench", note="", complaint=None), "SF", now.astimezone(TZ).date(), first)
+            key = idempotency_key(record.task.task_number, 1)
         self.service.on_enqueued()
         return key
 

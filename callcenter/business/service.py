@@ -66,6 +66,7 @@ from callcenter.business.records import (
 from callcenter.business.repository import (
     BusinessRepository,
     Completion,
+    FirstDelivery,
     WrapupContext,
 )
 from callcenter.business.sla import (
@@ -320,19 +321,22 @@ class BusinessService:
         else:
             if check.duplicates and not wrapup.new_despite_open:
                 raise PossibleDuplicate([t.task_number for t in check.duplicates])
-            number = await self.repo.next_task_number(s, wrapup.spec.prefix,
-                                                      now.astimezone(self.tz).date())
             delivery = DeliveryState.PENDING if self.external else DeliveryState.LOCAL
-            record, complaint = await self.repo.insert_record(s, new_record(
-                wrapup, task_number=number, merchant_id=merchant.id, linked_id=linked_id,
+            first = None
+            if self.external:
+                origin = TaskCall(linked_id, call.agent_number, CallRelation.ORIGIN, now)
+                first = FirstDelivery(
+                    lambda record, complaint: self._payload(
+                        record, merchant, TaskEventType.CREATED, [origin], complaint),
+                    idempotency_key, now, now + self.retry_window)
+            # numbered last: the day's counter stays locked from here to the commit
+            record, _ = await self.repo.create_record(s, new_record(
+                wrapup, task_number="", merchant_id=merchant.id, linked_id=linked_id,
                 agent_number=call.agent_number, delivery_state=delivery.value,
                 second_line_at_once=not self.external, at=now, actor=actor,
                 note=self._note("recorded", linked_id=linked_id, disposition=self._note(
-                    f"disposition.{wrapup.disposition.value}"))))
-            if self.external:
-                origin = TaskCall(linked_id, call.agent_number, CallRelation.ORIGIN, now)
-                await self._enqueue(s, record, merchant, TaskEventType.CREATED, now,
-                                    calls=[origin], complaint=complaint)
+                    f"disposition.{wrapup.disposition.value}"))),
+                wrapup.spec.prefix, now.astimezone(self.tz).date(), first)
         case = None
         if record.task.kind is TaskKind.COMPLAINT:
             case = await self.repo.complaint_of_task(s, record.task.id)
@@ -350,13 +354,18 @@ class BusinessService:
             if task.kind is TaskKind.COMPLAINT:
                 case = await self.repo.complaint_of_task(s, task.id)
                 complaint = case.complaint if case is not None else None
-        payload = task_payload(
-            event=event, task=task, disposition=record.disposition,
-            department=record.department, merchant_number=merchant.merchant_number,
-            merchant_name=merchant.name, calls=calls, complaint=complaint)
-        await self.repo.enqueue(s, record, payload,
+        await self.repo.enqueue(s, record,
+                                self._payload(record, merchant, event, calls, complaint),
                                 idempotency_key(task.task_number, task.version), now,
                                 now + self.retry_window)
+
+    @staticmethod
+    def _payload(record: TaskRecord, merchant: Merchant, event: str,
+                 calls: Sequence[TaskCall], complaint: Complaint | None) -> dict[str, Any]:
+        return task_payload(
+            event=event, task=record.task, disposition=record.disposition,
+            department=record.department, merchant_number=merchant.merchant_number,
+            merchant_name=merchant.name, calls=calls, complaint=complaint)
 
     def _after_record(self, outcome: WrapupOutcome, now: datetime) -> None:
         if outcome.task is None:

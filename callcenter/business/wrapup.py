@@ -140,7 +140,7 @@ def task_number(prefix: str, day: date, seq: int) -> str:
 
 def counter_key(prefix: str, day: date) -> str:
     """The per-day sequence's key: ``RP20261122``."""
-    return f"{prefix}{day:%Y%m%d}"
+    return f"{prefix}{day.year:04d}{day.month:02d}{day.day:02d}"  # strftime: 5x slower
 
 
 def parse_task_number(text: str) -> tuple[str, date, int]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from callcenter.business import repository
 from callcenter.business.business_protocol import idempotency_key
 from callcenter.business.errors import NotYourCall, PossibleDuplicate, WrapupInvalid
 from callcenter.business.repository import BusinessRepository
@@ -130,10 +131,20 @@ async def test_a_failure_after_the_task_is_written_rolls_everything_back(
     service = external_service(store, hub)
     await add_call(store, "c1", merchant_id=seeded.shop.id)
 
-    async def broken(*args: Any, **kwargs: Any) -> None:
+    # each backend's write succeeds and then the save fails (PostgreSQL writes task, call,
+    # history and outbox row in one statement, SQLite one by one)
+    real_pg, real_insert = repository._pg_create_record, BusinessRepository.insert_record
+
+    async def pg_written_then_broken(*args: Any) -> None:
+        await real_pg(*args)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(BusinessRepository, "enqueue", broken)
+    async def written_then_broken(*args: Any, **kwargs: Any) -> None:
+        await real_insert(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repository, "_pg_create_record", pg_written_then_broken)
+    monkeypatch.setattr(BusinessRepository, "insert_record", written_then_broken)
     with pytest.raises(RuntimeError, match="disk full"):
         await service.record_wrapup("c1", repair_form(update_merchant=True,
                                                       address="新地址 1 号"),

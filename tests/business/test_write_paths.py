@@ -3,17 +3,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 import callcenter.business.repository as repository
-from callcenter.business.business_protocol import encode_body
+from callcenter.business.business_protocol import encode_body, idempotency_key, task_payload
+from callcenter.business.records import NewRecord
+from callcenter.business.repository import BusinessRepository, FirstDelivery
 from callcenter.db.models import OutboxRow, TaskCallRow, TaskCounterRow, TaskEventRow, TaskRow
 from callcenter.db.repositories import Store
 
-from .conftest import NOW, RecordingHub, Seed, add_call, external_service, repair_form
+from .conftest import (
+    NOW,
+    RecordingHub,
+    Seed,
+    add_call,
+    external_service,
+    local_service,
+    repair_form,
+)
 
 
 async def _rows(store: Store, model: Any, *skip: str) -> list[dict[str, Any]]:
@@ -27,13 +38,14 @@ async def _rows(store: Store, model: Any, *skip: str) -> list[dict[str, Any]]:
 async def test_a_new_task_writes_the_same_rows_on_every_backend(
         store: Store, seeded: Seed, hub: RecordingHub, monkeypatch: pytest.MonkeyPatch) -> None:
     fast: list[str] = []
-    real = repository._pg_insert_record
+    real = repository._pg_create_record
 
-    async def counted(pg: Any, new: Any) -> Any:
-        fast.append(new.task_number)
-        return await real(pg, new)
+    async def counted(pg: Any, new: Any, key: str, delivery: Any) -> Any:
+        record = await real(pg, new, key, delivery)
+        fast.append(record.task.task_number)
+        return record
 
-    monkeypatch.setattr(repository, "_pg_insert_record", counted)
+    monkeypatch.setattr(repository, "_pg_create_record", counted)
     service = external_service(store, hub)
     await add_call(store, "1795330137.1", merchant_id=seeded.shop.id)
     await add_call(store, "1795330137.2", merchant_id=seeded.shop.id)
@@ -75,3 +87,69 @@ async def test_a_new_task_writes_the_same_rows_on_every_backend(
     async with store.transaction() as s:
         dialect = (await s.connection()).dialect.name
     assert fast == (["RP20261122-0001", "RP20261122-0002"] if dialect == "postgresql" else [])
+
+
+@pytest.mark.parametrize("external", [True, False], ids=["business-system", "built-in"])
+async def test_the_ten_thousandth_task_of_a_day_gets_five_digits(
+        store: Store, seeded: Seed, hub: RecordingHub, external: bool) -> None:
+    async with store.transaction() as s:
+        s.add(TaskCounterRow(key="RP20261122", last=9999))
+    service = external_service(store, hub) if external else local_service(store, hub)
+    await add_call(store, "1795330137.1", merchant_id=seeded.shop.id)
+    outcome = await service.record_wrapup("1795330137.1", repair_form(), agent_number="8001",
+                                          now=NOW)
+    assert outcome.task is not None and outcome.task.task_number == "RP20261122-10000"
+    tasks = await _rows(store, TaskRow)
+    assert [t["task_number"] for t in tasks] == ["RP20261122-10000"]
+    outbox = await _rows(store, OutboxRow)
+    if external:
+        assert [(o["idempotency_key"], o["payload"]["task_number"]) for o in outbox] == [
+            ("RP20261122-10000.v1", "RP20261122-10000")]
+    else:
+        assert outbox == []
+
+
+def _new(linked_id: str, merchant_id: int) -> NewRecord:
+    return NewRecord(
+        task_number="", kind="repair", status="new", merchant_id=merchant_id,
+        linked_id=linked_id, agent_number="8001", terminal_serial="LANDI-A8-0001",
+        product_model="LANDI A8", address="上海市徐汇区漕溪北路1号", site_phone="02155501234",
+        business_hours="09:00-21:00", contact_person="王经理", description="无法刷卡",
+        disposition="repair", department="", delivery_state="pending", at=NOW,
+        actor="agent:8001", note="", complaint=None)
+
+
+async def test_a_rolled_back_record_gives_its_number_back(store: Store, seeded: Seed) -> None:
+    repo = BusinessRepository(store)
+    await add_call(store, "1795330137.1", merchant_id=seeded.shop.id)
+    first = FirstDelivery(
+        lambda record, complaint: task_payload(
+            event="task.created", task=record.task, disposition=record.disposition,
+            department="", merchant_number="104310048161234", merchant_name="shop",
+            calls=[], complaint=complaint),
+        idempotency_key, NOW, NOW + timedelta(days=3))
+
+    class Abandoned(Exception):
+        pass
+
+    async def abandoned_save() -> None:
+        async with store.transaction() as s:
+            await repo.merchant(s, seeded.shop.id)  # begun: PostgreSQL takes its fast path
+            record, _ = await repo.create_record(s, _new("1795330137.1", seeded.shop.id),
+                                                 "RP", NOW.date(), first)
+            assert record.task.task_number == "RP20261122-0001"
+            raise Abandoned
+
+    with pytest.raises(Abandoned):
+        await abandoned_save()
+    assert await _rows(store, TaskRow) == [] and await _rows(store, OutboxRow) == []
+    async with store.transaction() as s:
+        await repo.merchant(s, seeded.shop.id)
+        record, _ = await repo.create_record(s, _new("1795330137.1", seeded.shop.id),
+                                             "RP", NOW.date(), first)
+    assert record.task.task_number == "RP20261122-0001"
+    outbox = await _rows(store, OutboxRow)
+    assert [(o["task_id"], o["idempotency_key"], o["payload"]["task_number"],
+             o["payload"]["site"]["contact_person"]) for o in outbox] == [
+        (record.task.id, "RP20261122-0001.v1", "RP20261122-0001", "王经理")]
+    assert await _rows(store, TaskCounterRow) == [{"key": "RP20261122", "last": 1}]
