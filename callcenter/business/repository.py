@@ -784,7 +784,7 @@ class BusinessRepository:
 # these statements go straight to asyncpg on the session's own connection, inside the
 # session's transaction (only once SQLAlchemy has begun it; before that the normal path runs
 # and begins it). The generic SQLAlchemy path stays for SQLite, complaints and later versions;
-# tests/business/test_postgres_fast_path.py checks both paths write the same rows.
+# tests/business/test_write_paths.py checks both paths write the same rows.
 
 _TASK_COLUMNS = (
     "task_number", "kind", "status", "merchant_id", "linked_id", "agent_number",
@@ -866,7 +866,8 @@ async def _pg_create_record(pg: Any, new: NewRecord, key: str,
             raise ValueError("an idempotency key must be the task number and a suffix")
         body, now, give_up_at = (json.dumps(payload), _naive(delivery.now),
                                  _naive(delivery.give_up_at))
-    args = [_naive(v) if isinstance(v, datetime) else v for v in values.values()]
+    args = [_naive(v) if isinstance(v, datetime) else v
+            for v in (values[c] for c in _TASK_COLUMNS[1:])]  # $2..$23 in column order
     row = await pg.fetchrow(_PG_CREATE_RECORD, key, *args, CallRelation.ORIGIN.value,
                             new.actor[:64], new.note[:400], body, suffix, now, give_up_at)
     return _plain_record(row["id"], row["task_number"], values)

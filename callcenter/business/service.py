@@ -344,16 +344,14 @@ class BusinessService:
                              bool(wrapup.link_task_number), case, check.changes, updated)
 
     async def _enqueue(self, s: AsyncSession, record: TaskRecord, merchant: Merchant,
-                       event: str, now: datetime, *, calls: Sequence[TaskCall] | None = None,
-                       complaint: Complaint | None = None) -> None:
-        """Queue the task's current version. A new task passes its one call and complaint (no
-        need to read back what was just written); later versions read them."""
+                       event: str, now: datetime) -> None:
+        """Queue a later version of a task (a new one is queued by ``repo.create_record``)."""
         task = record.task
-        if calls is None:
-            calls = await self.repo.task_calls(s, task.id)
-            if task.kind is TaskKind.COMPLAINT:
-                case = await self.repo.complaint_of_task(s, task.id)
-                complaint = case.complaint if case is not None else None
+        calls = await self.repo.task_calls(s, task.id)
+        complaint = None
+        if task.kind is TaskKind.COMPLAINT:
+            case = await self.repo.complaint_of_task(s, task.id)
+            complaint = case.complaint if case is not None else None
         await self.repo.enqueue(s, record,
                                 self._payload(record, merchant, event, calls, complaint),
                                 idempotency_key(task.task_number, task.version), now,
