@@ -22,12 +22,15 @@ import shutil
 import socket
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ivr.menu_config import DEFAULT_MENU_PATH
+from ivr.prompts import load_catalogue
 from tests.conftest import ASTERISK_FIXTURES
 
 HERE = Path(__file__).resolve().parent
@@ -159,42 +162,92 @@ astsbindir => {install.binary.parent}
     (etc / "manager.conf").write_text(manager, encoding="utf-8")
 
 
+class AsteriskProcess:
+    """A private Asterisk in the foreground that a test may restart or ``kill -9``."""
+
+    def __init__(self, box: Asterisk, console: Path) -> None:
+        self.box = box
+        self.console = console
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, base: Path) -> AsteriskProcess:
+        install = find_install()
+        etc, run = base / "etc", base / "run"
+        etc.mkdir()
+        ami_port, fastagi_port = free_port(), free_port()
+        write_config(etc, run, install, ami_port=ami_port, fastagi_port=fastagi_port)
+        box = Asterisk(install.binary, etc / "asterisk.conf", run / "log" / "messages",
+                       run / "spool" / "monitor", ami_port, fastagi_port)
+        return cls(box, base / "console.log")
+
+    def start(self) -> None:
+        with self.console.open("ab") as console:
+            # -f foreground (a child we can stop), -n no colours, -q quiet console.
+            self.process = subprocess.Popen(
+                [str(self.box.binary), "-C", str(self.box.config), "-f", "-n", "-q"],
+                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.wait_booted()
+
+    def wait_booted(self) -> None:
+        """Until ``core waitfullybooted`` says so (after start or ``core restart``)."""
+        deadline = time.monotonic() + BOOT_WITHIN_S
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                pytest.fail(f"Asterisk exited at start-up:\n{self.console.read_text()}")
+            try:
+                if "fully booted" in self.box.cli("core waitfullybooted"):
+                    return
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pass  # the control socket is not there yet
+            if time.monotonic() > deadline:
+                pytest.fail(f"Asterisk did not boot within {BOOT_WITHIN_S} s:\n"
+                            f"{self.console.read_text()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """``kill -9``: no Shutdown event, no Goodbye; the AMI socket just closes."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.box.cli("core stop now")
+            self.process.wait(timeout=15)
+        except (subprocess.SubprocessError, OSError):
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def write_silent_menu(base: Path) -> Path:
+    """The built-in hotline menu with every prompt as 0.4 s of silence under ``base``; returns
+    the menu file. Asterisk answers GET DATA on a missing prompt file with ``200 result=-1`` at
+    once, without waiting for a key (seen here), so a menu without its sound files cannot
+    take input."""
+    for lang in ("zh_CN", "en"):
+        (base / lang).mkdir(parents=True)
+        for prompt in load_catalogue().ids:
+            with wave.open(str(base / lang / f"{prompt}.wav"), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(8000)
+                out.writeframes(b"\0\0" * 3200)
+    menu = re.sub(r'(?m)^prompt_base = .*$', f'prompt_base = "{base}"',
+                  DEFAULT_MENU_PATH.read_text(encoding="utf-8"))
+    (base / "hotline.toml").write_text(menu, encoding="utf-8")
+    return base / "hotline.toml"
+
+
 @pytest.fixture(scope="module")
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
-    install = find_install()
-    base = tmp_path_factory.mktemp("asterisk")
-    etc, run = base / "etc", base / "run"
-    etc.mkdir()
-    ami_port, fastagi_port = free_port(), free_port()
-    write_config(etc, run, install, ami_port=ami_port, fastagi_port=fastagi_port)
-    config = etc / "asterisk.conf"
-    console_path = base / "console.log"
-    box = Asterisk(install.binary, config, run / "log" / "messages", run / "spool" / "monitor",
-                   ami_port, fastagi_port)
-    with console_path.open("w") as console:
-        # -f foreground (a child we can stop), -n no colours, -q quiet console.
-        process = subprocess.Popen([str(install.binary), "-C", str(config), "-f", "-n", "-q"],
-                                   stdout=console, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + BOOT_WITHIN_S
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"Asterisk exited at start-up:\n{console_path.read_text()}")
-                try:
-                    if "fully booted" in box.cli("core waitfullybooted"):
-                        break
-                except subprocess.CalledProcessError:
-                    pass  # the control socket is not there yet
-                if time.monotonic() > deadline:
-                    pytest.fail(f"Asterisk did not boot within {BOOT_WITHIN_S} s:\n"
-                                f"{console_path.read_text()}")
-                time.sleep(0.3)
-            yield box
-        finally:
-            try:
-                box.cli("core stop now")
-                process.wait(timeout=15)
-            except (subprocess.SubprocessError, OSError):
-                process.kill()
-                process.wait()
+    running = AsteriskProcess.create(tmp_path_factory.mktemp("asterisk"))
+    running.start()
+    try:
+        yield running.box
+    finally:
+        running.stop()
