@@ -30,10 +30,10 @@ Files, by role:
 ================  ================================================================================
 """
 
-from callcenter.simulator.callers import CallerScript
-from callcenter.simulator.config import LAB, PRODUCT, AmiAccount, PbxConfig, QueueConfig
-from callcenter.simulator.pbx import CallRecord
-from callcenter.simulator.simulator import Simulator, SimulatorOptions
+from simulator.callers import CallerScript
+from simulator.config import LAB, PRODUCT, AmiAccount, PbxConfig, QueueConfig
+from simulator.pbx import CallRecord
+from simulator.simulator import Simulator, SimulatorOptions
 
 __all__ = [
     "LAB",
