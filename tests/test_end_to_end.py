@@ -21,8 +21,8 @@ import pytest
 from callcenter.app import build_product
 from callcenter.db import migrate
 from callcenter.demo_data import DEMO_PASSWORD, generate
-from callcenter.service import load_demo_data
 from callcenter.runtime import RunOptions
+from callcenter.service import load_demo_data
 from callcenter.settings import load_settings
 from simulator.callers import CallerScript
 from simulator.wiring import SimulatorComponent, stand_in

@@ -57,7 +57,7 @@ async def test_demo_traffic_runs_the_products_fastagi_route(tmp_path: Path) -> N
     component = await stand_in(
         # patience 0.05: callers give up in the queue at once
         settings(tmp_path, rate=40, time_scale=0.001, speech=False, patience=0.05),
-        fastagi_address=lambda: ("0.0.0.0", bound), web_address=no_web)  # noqa: S104
+        fastagi_address=lambda: ("0.0.0.0", bound), web_address=no_web)
     try:
         await component.start()
         async with asyncio.timeout(10):
@@ -74,11 +74,11 @@ async def test_demo_traffic_runs_the_products_fastagi_route(tmp_path: Path) -> N
 def test_bad_knobs_are_refused_with_their_name() -> None:
     with pytest.raises(SettingsError, match="CALLCENTER_SIMULATOR_RATE"):
         load_settings(environ={"CALLCENTER_SIMULATOR_RATE": "fast"})
-    with pytest.raises(SettingsError, match="simulator.rate"):
+    with pytest.raises(SettingsError, match=r"simulator\.rate"):
         load_settings(environ={"CALLCENTER_SIMULATOR_RATE": "-1"})
-    with pytest.raises(SettingsError, match="simulator.time_scale"):
+    with pytest.raises(SettingsError, match=r"simulator\.time_scale"):
         load_settings(environ={"CALLCENTER_SIMULATOR_TIME_SCALE": "0"})
-    with pytest.raises(SettingsError, match="simulator.channels"):
+    with pytest.raises(SettingsError, match=r"simulator\.channels"):
         load_settings(environ={"CALLCENTER_SIMULATOR_CHANNELS": "sip"})
     knobs = load_settings(environ={"CALLCENTER_SIMULATOR_AGENTS": "4",
                                    "CALLCENTER_SIMULATOR_SPEECH": "no"}).simulator
