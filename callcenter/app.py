@@ -6,11 +6,16 @@ the AMI CTI bridge and the web app (each switchable off). Every feature joins th
 package's ``wiring.install(runtime, options)``, which returns the feature's typed service;
 components start in order and stop in reverse order on SIGINT/SIGTERM.
 
-``serve --simulate`` (``make run``): the built-in PBX simulator stands in for Asterisk. This
-module does not import it: the CLI passes ``simulator.wiring.stand_in`` in as a
-:class:`StandInFactory`, so a production start never loads the simulator, and the simulator
-reaches the product only through the addresses it is given (AMI, FastAGI, HTTP) and the demo
-phones the desktop's buttons press.
+``serve --simulate`` (``make run``): the built-in PBX simulator (the top-level ``simulator``
+package, a test double of Asterisk) stands in for Asterisk. This module does not import it:
+the CLI imports ``simulator.wiring.stand_in`` only for ``--simulate`` and passes it in as a
+:class:`StandInFactory`, so a production start never loads the simulator. Why a factory passed
+in, rather than the simulator wrapping the product: the stand-in has to fit into the order
+only this module knows (its AMI server bound before the CTI bridge is built, which is pointed
+at it; its traffic started after the FastAGI server and the web app are bound, and stopped
+first), and it should not need to know how the product is put together. It gets the
+settings and the product's addresses, and reaches the product only over AMI, FastAGI and
+HTTP, plus the demo phones that the desktop's answer/hang-up buttons press.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from callcenter.business.service import BusinessService
 from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.migrate import check_schema
 from callcenter.db.repositories import Store
-from callcenter.errors import DatabaseUnavailable, SettingsError
+from callcenter.errors import DatabaseUnavailable
 from callcenter.event_loop import loop_name, settle_gc
 from callcenter.runtime import Component, RunOptions, Runtime, database_probe
 from callcenter.settings import Settings
@@ -128,12 +133,12 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
     serves the other features' modules). ``stand_in`` is required with ``options.simulate``
     and ignored without it.
 
-    Raises ``DatabaseUnavailable`` (or ``SchemaOutdated``) when the database cannot be used,
-    ``SettingsError`` for ``options.simulate`` without ``stand_in``, and what an ``install``
+    Raises ``DatabaseUnavailable`` when the database cannot be used (or is not migrated),
+    ``ValueError`` for ``options.simulate`` without ``stand_in``, and what an ``install``
     raises (``MenuConfigError``, ``OSError`` for a port in use)."""
     options = options or RunOptions()
     if options.simulate and stand_in is None:
-        raise SettingsError("simulate", "serve --simulate needs the PBX simulator")
+        raise ValueError("options.simulate needs a stand_in factory (the PBX simulator)")
     engine = create_engine(settings.database.url, echo=settings.database.echo)
     try:
         await check_database(engine)

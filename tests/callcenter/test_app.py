@@ -14,7 +14,6 @@ import pytest
 
 from callcenter.app import build_product
 from callcenter.business.service import BusinessService
-from callcenter.errors import SettingsError
 from callcenter.runtime import RunOptions
 from callcenter.settings import Settings, load_settings
 from cti.service import CtiService
@@ -89,7 +88,7 @@ assert not [m for m in sys.modules if m.split(".")[0] == "simulator"], "simulato
 async def test_simulate_without_a_stand_in_is_refused_before_anything_starts(
         tmp_path: Path) -> None:
     settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'missing.db'}")
-    with pytest.raises(SettingsError, match="simulate"):
+    with pytest.raises(ValueError, match="stand_in"):
         await build_product(settings, RunOptions(simulate=True))
 
 
