@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callcenter.simulator.config import AmiAccount
-from callcenter.simulator.load import LoadConfig, plan_calls, run_live, run_virtual
-from callcenter.simulator.simulator import Simulator, SimulatorOptions
-from callcenter.simulator.virtual import VirtualPbx
+from simulator.config import AmiAccount
+from simulator.load import LoadConfig, plan_calls, run_live, run_virtual
+from simulator.simulator import Simulator, SimulatorOptions
+from simulator.virtual import VirtualPbx
 
 
 def rss_mb() -> float:

@@ -1,7 +1,7 @@
 """The ``callcenter`` command line.
 
-    callcenter serve [--simulate] [--no-web] [--no-fastagi] [--no-ami]
-    callcenter simulate [--virtual] [--calls-per-second R --duration S] [--seed N]
+    callcenter serve [--simulate] [--no-web] [--no-fastagi] [--no-ami] [--no-outbox-worker]
+    callcenter simulate [--virtual] [--calls-per-second R --duration S] [--seed N] …
     callcenter db upgrade | downgrade [REV]
     callcenter demo-data [--if-empty]
     callcenter merchants import FILE.csv [--skip-bad]
@@ -10,8 +10,13 @@
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
     callcenter --version
 
-Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database),
-2 usage error.
+Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
+``serve`` with no ``ami.host`` and neither ``--simulate`` nor ``--no-ami``), 2 usage error.
+
+The PBX simulator (the top-level ``simulator`` package, a test double of Asterisk) is not part
+of the product: this module is the only one that imports it, and only for ``serve --simulate``
+(its ``stand_in`` factory goes to the composition root) and ``simulate`` (delegated to its own
+command line). Any other command, a production ``serve`` included, never loads it.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
 from callcenter.domain import Role
-from callcenter.errors import CallcenterError
-from callcenter.settings import Settings, load_settings
+from callcenter.errors import CallcenterError, SettingsError
+from callcenter.settings import Settings, env_name, load_settings
 
 T = TypeVar("T")
 
@@ -61,15 +66,19 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run web app, FastAGI server and AMI bridge")
     serve.add_argument("--simulate", action="store_true",
-                       help="run the built-in PBX simulator instead of a real Asterisk")
-    serve.add_argument("--no-web", action="store_true")
-    serve.add_argument("--no-fastagi", action="store_true")
-    serve.add_argument("--no-ami", action="store_true")
+                       help="run the built-in PBX simulator instead of a real Asterisk "
+                            "(settings section [simulator])")
+    serve.add_argument("--no-web", action="store_true", help="no web app in this process")
+    serve.add_argument("--no-fastagi", action="store_true", help="no FastAGI IVR server")
+    serve.add_argument("--no-ami", action="store_true", help="no AMI connection (no CTI)")
+    serve.add_argument("--no-outbox-worker", action="store_true",
+                       help="no business outbox delivery in this process")
 
-    from callcenter.simulator.cli import add_simulate_arguments
-
-    simulate = sub.add_parser("simulate", help="PBX simulator and load generator (soak mode)")
-    add_simulate_arguments(simulate)
+    # Parsed by the simulator's own command line, so that the parser does not import it.
+    simulate = sub.add_parser("simulate", add_help=False,
+                              help="PBX simulator and load generator (soak mode; "
+                                   "`callcenter simulate --help` for its options)")
+    simulate.add_argument("simulate_args", nargs=argparse.REMAINDER)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -114,7 +123,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args, extra = _parser().parse_known_args(argv)
+    if args.command == "simulate":
+        args.simulate_args = [*extra, *args.simulate_args]
+    elif extra:
+        _parser().error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -129,17 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
-        from callcenter.app import serve
-        from callcenter.event_loop import runner
-
-        runner(settings.server.event_loop)(serve(settings, web_enabled=not args.no_web,
-                          fastagi_enabled=not args.no_fastagi, ami_enabled=not args.no_ami,
-                          simulate=args.simulate or not settings.ami.configured))
-        return 0
+        return _serve(args, settings)
     if args.command == "simulate":
-        from callcenter.simulator.cli import run_simulation
+        from simulator.cli import main as simulate
 
-        return asyncio.run(run_simulation(args))
+        return simulate(args.simulate_args, prog="callcenter simulate")
     if args.command == "db":
         asyncio.run(_with_store(settings, _noop))  # fail fast with a readable message
         if args.db_command == "upgrade":
@@ -162,6 +169,27 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
     return 2
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.app import StandInFactory, serve
+    from callcenter.event_loop import runner
+    from callcenter.runtime import RunOptions
+
+    options = RunOptions(web=not args.no_web, fastagi=not args.no_fastagi, ami=not args.no_ami,
+                         simulate=args.simulate, outbox_worker=not args.no_outbox_worker)
+    if options.ami and not options.simulate and not settings.ami.configured:
+        # Never fall back to the simulator by itself: in production one forgotten variable
+        # would start fake calls into the real database.
+        raise SettingsError(
+            "ami.host", "empty, so there is no Asterisk to connect to: set ami.host "
+            f"(${env_name('ami', 'host')}), or run `callcenter serve --simulate` for the "
+            "built-in PBX simulator, or `--no-ami` to run without a CTI connection")
+    stand_in: StandInFactory | None = None
+    if options.simulate:
+        from simulator.wiring import stand_in  # the one place a serve loads the simulator
+    runner(settings.server.event_loop)(serve(settings, options, stand_in=stand_in))
+    return 0
 
 
 async def _noop(_store: Store) -> None:

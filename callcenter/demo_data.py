@@ -1,32 +1,37 @@
 """A deterministic demo data set: merchants, terminals, agents and staff accounts.
 
-Pure: the same seed gives the same data. ``callcenter demo-data`` loads it (see
-``callcenter.service.load_demo_data``). Merchant numbers follow the acquirer's pattern
-``<3-digit acquirer><4-digit area><4-digit MCC><4-digit serial>`` = 15 digits.
+Deterministic: the same seed gives the same data. The merchant numbers and phones are data
+(``demo_merchants.json``, which the PBX simulator reads too); the rest is drawn from the seed.
+``callcenter demo-data`` loads it (see ``callcenter.service.load_demo_data``). Merchant numbers
+follow the acquirer's pattern ``<3-digit acquirer><4-digit area><4-digit MCC><4-digit serial>``
+= 15 digits.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from callcenter.domain import MerchantInput, MerchantTag, Role, TerminalInput
 
 SEED = 20261122
+DIRECTORY_FILE = Path(__file__).with_name("demo_merchants.json")
 
-# city, area code (landline), district list, streets, area part of the merchant number
-CITIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], str], ...] = (
-    ("上海市", "021", ("浦东新区", "徐汇区", "静安区", "黄浦区", "闵行区"),
-     ("张杨路", "南京西路", "淮海中路", "漕溪北路", "世纪大道", "虹梅路"), "2900"),
-    ("北京市", "010", ("朝阳区", "海淀区", "东城区", "西城区", "丰台区"),
-     ("建国路", "中关村大街", "王府井大街", "西单北大街", "丰台路"), "1000"),
-    ("广州市", "020", ("天河区", "越秀区", "海珠区", "白云区"),
-     ("天河路", "北京路", "江南大道", "白云大道"), "5810"),
-    ("深圳市", "0755", ("福田区", "南山区", "罗湖区", "宝安区"),
-     ("深南大道", "科技园路", "东门路", "宝安大道"), "5840"),
-    ("杭州市", "0571", ("西湖区", "上城区", "拱墅区", "滨江区"),
-     ("文三路", "延安路", "莫干山路", "江南大道"), "3310"),
+# city, district list, streets (merchant i is in city i mod 5, as its number's area part says)
+CITIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("上海市", ("浦东新区", "徐汇区", "静安区", "黄浦区", "闵行区"),
+     ("张杨路", "南京西路", "淮海中路", "漕溪北路", "世纪大道", "虹梅路")),
+    ("北京市", ("朝阳区", "海淀区", "东城区", "西城区", "丰台区"),
+     ("建国路", "中关村大街", "王府井大街", "西单北大街", "丰台路")),
+    ("广州市", ("天河区", "越秀区", "海珠区", "白云区"),
+     ("天河路", "北京路", "江南大道", "白云大道")),
+    ("深圳市", ("福田区", "南山区", "罗湖区", "宝安区"),
+     ("深南大道", "科技园路", "东门路", "宝安大道")),
+    ("杭州市", ("西湖区", "上城区", "拱墅区", "滨江区"),
+     ("文三路", "延安路", "莫干山路", "江南大道")),
 )
 
 SHOP_PREFIX = ("鑫源", "福满", "金穗", "华联", "佳乐", "永辉", "悦家", "万和", "嘉禾", "盛世",
@@ -76,30 +81,36 @@ def person(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + rng.choice(GIVEN)
 
 
+def demo_directory() -> list[tuple[str, tuple[str, ...]]]:
+    """(merchant number, phones) of the demo merchants, from ``demo_merchants.json``.
+
+    The numbers and phones live in a data file because the PBX simulator calls from these
+    phones and must not import the product to learn them; the head office number 02158881234
+    is shared by three merchants, and the first merchant has the caller ID of the Asterisk
+    fixtures (13800138000).
+    """
+    raw = json.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
+    return [(str(number), tuple(str(p) for p in phones)) for number, phones in raw["merchants"]]
+
+
 def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoData:
-    """The demo set: ~200 merchants in 5 cities, 1–3 terminals each, staff accounts."""
+    """The demo set: 200 merchants in 5 cities (at most; their numbers and phones from
+    :func:`demo_directory`), 1–3 terminals each, staff accounts. Raises ``ValueError`` for
+    more merchants than the directory has."""
+    directory = demo_directory()
+    if merchants > len(directory):
+        raise ValueError(f"the demo data has {len(directory)} merchants, not {merchants}")
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     items: list[MerchantInput] = []
     terminals: list[TerminalInput] = []
-    shared_phone = "02158881234"  # one head office number shared by three merchants
-    for i in range(merchants):
-        city, area, districts, streets, area_part = CITIES[i % len(CITIES)]
+    for i, (number, phones) in enumerate(directory[:merchants]):
+        city, districts, streets = CITIES[i % len(CITIES)]
         district = rng.choice(districts)
-        kind, mcc = rng.choice(SHOP_KIND)
+        mcc = number[7:11]
+        kind = rng.choice([k for k, code in SHOP_KIND if code == mcc])
         name = f"{city[:-1]}{rng.choice(SHOP_PREFIX)}{kind}"
         if i % 7 == 0:
             name += f"({district[:2]}店)"
-        number = f"102{area_part}{mcc}{i + 1:04d}"
-        mobile = f"1{rng.choice('3589')}{rng.randint(0, 9)}{rng.randint(10_000_000, 99_999_999)}"
-        phones = [mobile]
-        if rng.random() < 0.4:
-            local = rng.randint(2_000_000 if len(area) == 4 else 20_000_000,
-                                8_999_999 if len(area) == 4 else 89_999_999)
-            phones.append(f"{area}{local}")
-        if i in (3, 4, 5):
-            phones.append(shared_phone)
-        if i == 0:
-            phones = ["13800138000"]  # the caller ID of the Asterisk fixtures
         tags = set()
         if i % 9 == 0:
             tags.add(MerchantTag.HIGH_VALUE.value)
@@ -108,7 +119,7 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
         items.append(MerchantInput(
             merchant_number=number, name=name,
             address=f"{city}{district}{rng.choice(streets)}{rng.randint(1, 999)}号",
-            district=f"{city}{district}", contact_person=person(rng), phones=tuple(phones),
+            district=f"{city}{district}", contact_person=person(rng), phones=phones,
             business_hours=rng.choice(HOURS), tags=frozenset(tags),
         ))
         for t in range(1 + (rng.random() < 0.35) + (rng.random() < 0.1)):

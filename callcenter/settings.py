@@ -37,7 +37,8 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class AmiSettings:
-    """The Asterisk Manager Interface account of the CTI bridge. Empty host: use the simulator."""
+    """The Asterisk Manager Interface account of the CTI bridge. Empty host: no AMI connection
+    (``serve`` then needs ``--simulate`` or ``--no-ami``)."""
 
     host: str
     port: int
@@ -106,6 +107,27 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SimulatorSettings:
+    """The built-in PBX simulator of ``serve --simulate`` (``make run``): where its AMI server
+    listens, how much demo traffic it makes, and its simulated agents (extensions
+    ``first_agent`` … ``first_agent + agents - 1``), who answer by themselves and, with
+    ``wrapups``, save their wrap-ups through the web API, logged in with ``agent_password``."""
+
+    ami_port: int
+    rate: float
+    agents: int
+    first_agent: int
+    handle_time: float
+    patience: float
+    time_scale: float
+    seed: int
+    speech: bool
+    channels: str
+    wrapups: bool
+    agent_password: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -117,6 +139,7 @@ class Settings:
     business: BusinessSettings
     locale: LocaleSettings
     server: ServerSettings
+    simulator: SimulatorSettings
     source: str = "defaults"
 
 
@@ -156,6 +179,26 @@ def _positive_float(key: str, value: Any) -> float:
     if number <= 0:
         raise SettingsError(key, f"must be positive, got {number}")
     return number
+
+
+def _non_negative_float(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(key, f"expected a number, got {value!r}") from None
+    if not number >= 0:  # also refuses NaN
+        raise SettingsError(key, f"must not be negative, got {number}")
+    return number
+
+
+def _one_of(*choices: str) -> Parser:
+    def parse(key: str, value: Any) -> str:
+        text = _str(key, value)
+        if text not in choices:
+            raise SettingsError(key, f"must be one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -258,7 +301,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "echo": Key(_bool, False, "log every SQL statement"),
     },
     "ami": {
-        "host": Key(_host, "", "Asterisk AMI host; empty = built-in PBX simulator"),
+        "host": Key(_host, "", "Asterisk AMI host; empty = none (serve --simulate / --no-ami)"),
         "port": Key(_int_range(1, 65535), 5038, "AMI TCP port"),
         "username": Key(_str, "callcenter", "AMI user (manager.conf section)"),
         "secret": Key(_str, "", "AMI secret; set it from the environment in production"),
@@ -294,6 +337,26 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "event_loop": Key(_event_loop, "uvloop",
                           "event loop of `callcenter serve`: uvloop or asyncio"),
     },
+    "simulator": {
+        "ami_port": Key(_int_range(0, 65535), 0, "AMI port of the simulated PBX; 0 = any free"),
+        # Demo defaults for `make run`: a call every ~12 s; demo agents 8013-8015 (accounts
+        # that exist in the demo data) answer by themselves, 8001-8012 from the desktop.
+        "rate": Key(_non_negative_float, 0.08, "demo calls per second (Poisson); 0 = none"),
+        "agents": Key(_int_range(0, 1000), 3, "simulated agents that answer by themselves"),
+        "first_agent": Key(_int_range(1, 99_999_999), 8013,
+                           "extension and agent number of the first simulated agent"),
+        "handle_time": Key(_positive_float, 30.0, "mean talk seconds of a simulated agent"),
+        "patience": Key(_non_negative_float, 180.0,
+                        "mean seconds a caller waits in a queue; 0 = forever"),
+        "time_scale": Key(_positive_float, 0.2, "factor on the IVR's waits (prompts, typing)"),
+        "seed": Key(_int_range(0, 2**31 - 1), 1, "same seed, same demo callers"),
+        "speech": Key(_bool, True, "spoken words in the recordings (else tones only)"),
+        "channels": Key(_one_of("pjsip", "local"), "pjsip",
+                        "how queue members are dialled: pjsip or local channels"),
+        "wrapups": Key(_bool, True, "simulated agents save their calls' wrap-ups"),
+        "agent_password": Key(_str, "demo1234",
+                              "password the simulated agents log in to the web app with"),
+    },
 }
 
 _SECTION_TYPES: dict[str, type[Any]] = {
@@ -305,6 +368,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "business": BusinessSettings,
     "locale": LocaleSettings,
     "server": ServerSettings,
+    "simulator": SimulatorSettings,
 }
 
 

@@ -13,21 +13,23 @@
   or a desktop connection are frozen, so that CPython's full collections do not stall the
   screen pops (measured in bench/ami_screenpop.py).
 
+It returns the :class:`CtiService`.
+
 Which AMI connection:
 
 * ``ami`` given: used as is (a test double, or a client built elsewhere). Whoever built it
   routes its events to ``service_of(runtime).on_message``.
-* otherwise, with ``options["ami"]`` true (the default) and an AMI host configured
+* otherwise, with ``options.ami`` true (the default) and an AMI host configured
   (``ami_settings`` or ``runtime.settings.ami``): a ``cti.ami_client.AmiClient`` whose
   ``on_message``/``on_connected`` are the service's, on the wall clock (rows are stamped with
   the receive time).
 * otherwise none: the desktop works, actions answer 503 ``ami_unavailable``.
 
-In demo mode (``serve --simulate``) pass the simulator's AMI address and its ``DemoPhones``::
+In demo mode (``serve --simulate``) the composition root passes the stand-in PBX's AMI
+address and its demo phones (the desktop's answer/hang-up buttons)::
 
-    sim = simulator_of(runtime)
-    await cti_wiring.install(runtime, options, ami_settings=ami_settings_for(runtime),
-                             demo_phones=sim.phones if sim else None)
+    await cti_wiring.install(runtime, options, ami_settings=replace(settings.ami, host=h, port=p),
+                             demo_phones=pbx.phones)
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callcenter.app import Runtime
+from callcenter.runtime import RunOptions, Runtime, component_of
 from callcenter.settings import AmiSettings
 from callcenter.web.app import HealthProbe
 from cti.agent_state import AgentConfig
@@ -162,17 +164,15 @@ class CtiComponent:
 
 def service_of(runtime: Runtime) -> CtiService | None:
     """The CTI service of ``runtime`` (None when not installed)."""
-    for component in runtime.components:
-        if isinstance(component, CtiComponent):
-            return component.service
-    return None
+    component = component_of(runtime, CtiComponent)
+    return component.service if component is not None else None
 
 
-async def install(runtime: Runtime, options: dict[str, bool], *,
+async def install(runtime: Runtime, options: RunOptions, *,
                   ami: AmiClientLike | None = None, demo_phones: DemoPhonePort | None = None,
-                  ami_settings: AmiSettings | None = None) -> None:
+                  ami_settings: AmiSettings | None = None) -> CtiService:
     """Add the CTI component, the agent desktop and the ``ami`` health probe to ``runtime``
-    (see the module docstring)."""
+    (see the module docstring); returns the service."""
     settings = runtime.settings
     queues = await runtime.store.queues.list()
     names = list(DEFAULT_QUEUES)
@@ -185,7 +185,7 @@ async def install(runtime: Runtime, options: dict[str, bool], *,
                          demo_phones=demo_phones)
     client = ami
     account = ami_settings or settings.ami
-    if client is None and options.get("ami", True) and account.configured:
+    if client is None and options.ami and account.configured:
         from cti.ami_client import AmiClient
 
         client = AmiClient(
@@ -196,10 +196,11 @@ async def install(runtime: Runtime, options: dict[str, bool], *,
         log.info("CTI: AMI %s@%s:%s", account.username, account.host, account.port)
     elif client is None:
         log.info("CTI: no AMI connection (%s)",
-                 "disabled" if not options.get("ami", True) else "no ami.host configured")
+                 "disabled" if not options.ami else "no ami.host configured")
     service.attach(client)
     component = CtiComponent(service, client)
     runtime.components.append(component)
     runtime.modules.append(web_module(service, desktop_hook=component.gc_policy.desktop))
     probe: HealthProbe = component.health
     runtime.health["ami"] = probe
+    return service

@@ -18,13 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callcenter.app import WebComponent, build_runtime
+from callcenter.app import build_product
 from callcenter.db import migrate
 from callcenter.demo_data import DEMO_PASSWORD, generate
+from callcenter.runtime import RunOptions
 from callcenter.service import load_demo_data
 from callcenter.settings import load_settings
-from callcenter.simulator.callers import CallerScript
-from callcenter.simulator.wiring import simulator_of
+from simulator.callers import CallerScript
+from simulator.wiring import SimulatorComponent, stand_in
 
 CALLS = 50
 AGENTS = 10  # demo agents 8006…8015 answer by themselves
@@ -70,17 +71,18 @@ def _script(index: int, phone: str) -> CallerScript:
 
 async def test_fifty_calls_flow_from_ivr_to_tasks(product_env: dict[str, str]) -> None:
     settings = load_settings(environ=product_env)
-    runtime = await build_runtime(settings, simulate=True)
+    product = await build_product(settings, RunOptions(simulate=True), stand_in=stand_in)
+    runtime = product.runtime
     now = datetime.now(UTC)
     data = generate(merchants=80, agents=15)
     await load_demo_data(runtime.store, data, now)
     merchants = [m for m in data.merchants if len(m.phones) == 1
                  and m.phones[0].startswith("1")][:CALLS]
     assert len(merchants) == CALLS
-    await runtime.start()
+    await product.start()
     try:
-        simulator = simulator_of(runtime)
-        assert simulator is not None
+        simulator = product.pbx
+        assert isinstance(simulator, SimulatorComponent)
         async with asyncio.timeout(30):
             while (await runtime.health["ami"]()).get("cti", {}).get("agents_logged_in", 0) \
                     < AGENTS:
@@ -90,8 +92,8 @@ async def test_fifty_calls_flow_from_ivr_to_tasks(product_env: dict[str, str]) -
                 CALLS, lambda i: _script(i, merchants[i].phones[0]), interval=0.15)
         assert [r.outcome for r in records] == ["answered"] * CALLS
 
-        web_part = next(c for c in runtime.components if isinstance(c, WebComponent))
-        base = f"http://127.0.0.1:{web_part.bound_port}"
+        assert product.web is not None
+        base = f"http://127.0.0.1:{product.web.bound_port}"
         by_agent: dict[str, list[Any]] = {}
         for record in records:
             by_agent.setdefault(record.agents[-1].split("/")[-1], []).append(record)
@@ -120,7 +122,7 @@ async def test_fifty_calls_flow_from_ivr_to_tasks(product_env: dict[str, str]) -
                     saved = await http.post(f"/api/calls/{record.linked_id}/wrapup", json=body)
                     assert saved.status == 201, await saved.text()
     finally:
-        await runtime.stop()
+        await product.stop()
 
     # Everything is in the database: one answered call per simulated call, one task each.
     from sqlalchemy import func, select

@@ -5,10 +5,13 @@
 * the web module (dispatcher board, task page, alerts, daily complaints, the JSON API and the
   business-system webhook) to ``runtime.modules``;
 * when ``business.url`` is set, the outbox delivery worker to ``runtime.components`` (it closes
-  its HTTP client when stopped). ``options["outbox_worker"] = False`` leaves it out of this
-  process — e.g. a web-only process while dedicated processes deliver (PostgreSQL);
+  its HTTP client when stopped). ``options.outbox_worker`` False (``serve --no-outbox-worker``)
+  leaves it out of this process — e.g. a web-only process while dedicated processes deliver
+  (PostgreSQL);
 * the ``business`` health probe (outbox backlog and dead letters; a dead letter makes
   ``/healthz`` report ``degraded``) to ``runtime.health``.
+
+It returns the :class:`BusinessService`.
 
 With no ``business.url`` the built-in task store is the system of record: records are
 ``local``, nothing is delivered, and dispatchers work on the built-in board.
@@ -22,11 +25,11 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callcenter.app import Runtime
 from callcenter.business.board import web_module
 from callcenter.business.business_client import BusinessClient
 from callcenter.business.outbox_worker import OutboxWorker
 from callcenter.business.service import BusinessService
+from callcenter.runtime import RunOptions, Runtime
 from callcenter.web.app import HealthProbe
 
 log = logging.getLogger(__name__)
@@ -82,15 +85,15 @@ def build_service(runtime: Runtime) -> tuple[BusinessService, OutboxComponent | 
     return service, OutboxComponent(worker, client)
 
 
-async def install(runtime: Runtime, options: dict[str, bool]) -> None:
-    """Add the business module, worker and health probe to ``runtime``."""
+async def install(runtime: Runtime, options: RunOptions) -> BusinessService:
+    """Add the business module, worker and health probe to ``runtime``; returns the service."""
     service, component = build_service(runtime)
-    runtime.services["business"] = service
     runtime.modules.append(web_module(service))
-    if component is not None and options.get("outbox_worker", True):
+    if component is not None and options.outbox_worker:
         runtime.components.append(component)
     elif component is not None:
         await component.client.aclose()
     runtime.health["business"] = health_probe(service)
     log.info("business records: %s", f"delivered to {runtime.settings.business.url}"
              if service.external else "built-in task store is the system of record")
+    return service

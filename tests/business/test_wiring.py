@@ -1,4 +1,5 @@
-"""``install(runtime, options)``: what the business package adds to a running product."""
+"""``install(runtime, options)``: what the business package adds to a running product, and the
+service it returns."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcenter.app import Runtime
+from callcenter.business.service import BusinessService
 from callcenter.business.wiring import OutboxComponent, install
 from callcenter.db.engine import create_engine, session_factory
 from callcenter.db.repositories import Store
+from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
 
@@ -23,7 +25,8 @@ async def _runtime(url: str, env: dict[str, str]) -> Runtime:
 async def test_built_in_store_mode_adds_pages_and_health_but_no_worker(sqlite_url: str) -> None:
     runtime = await _runtime(sqlite_url, {})
     try:
-        await install(runtime, {})
+        service = await install(runtime, RunOptions())
+        assert isinstance(service, BusinessService) and not service.external
         assert [m.name for m in runtime.modules] == ["business"]
         assert runtime.components == []
         app = build_web_app(runtime.settings, runtime.store, modules=runtime.modules,
@@ -42,7 +45,8 @@ async def test_business_system_mode_adds_the_outbox_worker(sqlite_url: str) -> N
         "CALLCENTER_BUSINESS_URL": "http://127.0.0.1:9/api",
         "CALLCENTER_BUSINESS_SECRET": "s3cret"})
     try:
-        await install(runtime, {"fastagi": True})
+        service = await install(runtime, RunOptions())
+        assert service.external
         [component] = runtime.components
         assert isinstance(component, OutboxComponent) and component.name == "business-outbox"
         await runtime.start()
@@ -55,7 +59,7 @@ async def test_a_web_only_process_can_leave_the_worker_out(sqlite_url: str) -> N
     runtime = await _runtime(sqlite_url, {
         "CALLCENTER_BUSINESS_URL": "http://127.0.0.1:9/api"})
     try:
-        await install(runtime, {"outbox_worker": False})
+        await install(runtime, RunOptions(outbox_worker=False))
         assert runtime.components == [] and [m.name for m in runtime.modules] == ["business"]
     finally:
         await runtime.engine.dispose()

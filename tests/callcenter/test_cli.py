@@ -96,3 +96,31 @@ def test_serve_on_an_unmigrated_database_says_how_to_fix_it(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "run `callcenter db upgrade` first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_without_an_ami_host_refuses_to_start_instead_of_simulating(
+        migrated: Path) -> None:
+    # In production a forgotten CALLCENTER_AMI_HOST must not start fake calls into the real
+    # database: serve stops at once, naming the setting, before touching anything.
+    result = run(migrated, "serve", env={"CALLCENTER_WEB_PORT": "0",
+                                         "CALLCENTER_FASTAGI_PORT": "0"})
+    assert result.returncode == 1
+    assert "ami.host" in result.stderr and "CALLCENTER_AMI_HOST" in result.stderr
+    assert "--simulate" in result.stderr and "Traceback" not in result.stderr
+    assert "callcenter is running" not in result.stdout
+
+
+def test_serve_no_ami_needs_no_ami_host(tmp_path: Path) -> None:
+    # --no-ami is allowed without a host: it gets as far as the (unmigrated) database
+    result = run(tmp_path, "serve", "--no-ami", "--no-fastagi", env={"CALLCENTER_WEB_PORT": "0"})
+    assert result.returncode == 1 and "ami.host" not in result.stderr
+    assert "run `callcenter db upgrade` first" in result.stderr
+
+
+def test_simulate_is_delegated_to_the_simulators_own_command_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "simulate", "--virtual", "--calls", "3", "--agents", "2",
+                 "--seed", "4")
+    assert result.returncode == 0, result.stderr
+    assert '"generated": 3' in result.stdout and '"lost": 0' in result.stdout
+    usage = run(tmp_path, "simulate", "--no-such-option")
+    assert usage.returncode == 2 and "callcenter simulate" in usage.stderr

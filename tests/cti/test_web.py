@@ -322,16 +322,15 @@ class LifecycleAmi(FakeAmi):
 async def test_install_adds_the_component_the_desk_and_the_ami_probe(cti_store: Store) -> None:
     import gc
 
-    from callcenter.app import Runtime
+    from callcenter.runtime import RunOptions, Runtime
     from cti import wiring
 
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": SECRET})
     engine = cti_store.sessions.kw["bind"]
     runtime = Runtime(settings=settings, engine=engine, store=cti_store)
     ami = LifecycleAmi()
-    await wiring.install(runtime, {"ami": True}, ami=ami)
-    service = wiring.service_of(runtime)
-    assert service is not None and service.ami is ami
+    service = await wiring.install(runtime, RunOptions(), ami=ami)
+    assert wiring.service_of(runtime) is service and service.ami is ami
     assert [m.name for m in runtime.modules] == ["cti"]
     assert [link.href for link in runtime.modules[0].links] == ["/desk"]
     (component,) = runtime.components
@@ -346,11 +345,11 @@ async def test_install_adds_the_component_the_desk_and_the_ami_probe(cti_store: 
 
 
 async def test_without_an_ami_host_the_desk_still_installs(cti_store: Store) -> None:
-    from callcenter.app import Runtime
+    from callcenter.runtime import RunOptions, Runtime
     from cti import wiring
 
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": SECRET})
     runtime = Runtime(settings=settings, engine=cti_store.sessions.kw["bind"], store=cti_store)
-    await wiring.install(runtime, {"ami": True})
+    await wiring.install(runtime, RunOptions())
     assert await runtime.health["ami"]() == {"ok": True, "state": "not configured",
                                              "cti": wiring.service_of(runtime).health()}

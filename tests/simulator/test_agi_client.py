@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.simulator.agi_client import (
+from simulator.agi_client import (
     DEAD,
     UNKNOWN,
     AgiChannel,
@@ -19,9 +19,9 @@ from callcenter.simulator.agi_client import (
     parse_args,
     run_session,
 )
-from callcenter.simulator.callers import CallerScript
-from callcenter.simulator.errors import AgiConnectError
-from callcenter.simulator.pbx import (
+from simulator.callers import CallerScript
+from simulator.errors import AgiConnectError
+from simulator.pbx import (
     CallerHangup,
     DigitPressed,
     Input,

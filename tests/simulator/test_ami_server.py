@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from callcenter.simulator.ami_server import AmiServer
-from callcenter.simulator.ami_session import SessionHub
-from callcenter.simulator.config import AmiAccount, PbxConfig, QueueConfig
-from callcenter.simulator.engine import AsyncioScheduler, Engine
-from callcenter.simulator.pbx import CallArrives, IvrDone, VariableSet
-from callcenter.simulator.virtual import ManualIvr
+from simulator.ami_server import AmiServer
+from simulator.ami_session import SessionHub
+from simulator.config import AmiAccount, PbxConfig, QueueConfig
+from simulator.engine import AsyncioScheduler, Engine
+from simulator.pbx import CallArrives, IvrDone, VariableSet
+from simulator.virtual import ManualIvr
 
 ACCOUNTS = {"callcenter": AmiAccount("callcenter", "s3cret"),
             "wallboard": AmiAccount("wallboard", "w", read="agent")}

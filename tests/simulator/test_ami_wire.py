@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.simulator.ami_wire import (
+from simulator.ami_wire import (
     BANNER,
     MAX_ACTION_BYTES,
     MAX_LINE,
@@ -24,7 +24,7 @@ from callcenter.simulator.ami_wire import (
     privilege,
     success,
 )
-from callcenter.simulator.errors import AmiWireError
+from simulator.errors import AmiWireError
 
 QUEUE_ADD = (b"Action: QueueAdd\r\nActionID: s01-002\r\nQueue: aftersales\r\n"
              b"Interface: Local/8001@agents/n\r\nPenalty: 0\r\nMemberName: Agent 8001\r\n\r\n")

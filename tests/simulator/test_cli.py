@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.simulator.cli import add_simulate_arguments, run_simulation
+from simulator.cli import add_simulate_arguments, run_simulation
 from tests.simulator.test_simulator import tiny_ivr
 
 

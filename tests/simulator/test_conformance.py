@@ -32,16 +32,16 @@ from datetime import datetime
 
 import pytest
 
-from callcenter.simulator.agents import AgentProfile
-from callcenter.simulator.config import LAB, AmiAccount, PbxConfig, QueueConfig
-from callcenter.simulator.pbx import (
+from simulator.agents import AgentProfile
+from simulator.config import LAB, AmiAccount, PbxConfig, QueueConfig
+from simulator.pbx import (
     CallArrives,
     CallerHangup,
     DigitPressed,
     IvrDone,
     VariableSet,
 )
-from callcenter.simulator.virtual import ManualIvr, VirtualPbx
+from simulator.virtual import ManualIvr, VirtualPbx
 from tests.conftest import ASTERISK_FIXTURES
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

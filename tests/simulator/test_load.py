@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from callcenter.simulator.callers import (
+from simulator.callers import (
     CallerMix,
     CallerScript,
     Directory,
@@ -15,8 +15,8 @@ from callcenter.simulator.callers import (
     make_callers,
     prompt_id_of,
 )
-from callcenter.simulator.errors import SimulatorConfigError
-from callcenter.simulator.load import (
+from simulator.errors import SimulatorConfigError
+from simulator.load import (
     DAY_PROFILES,
     LoadConfig,
     arrival_times,

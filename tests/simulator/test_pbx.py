@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from callcenter.simulator.agents import AgentProfile
-from callcenter.simulator.ami_wire import BANNER
-from callcenter.simulator.config import PRODUCT, PbxConfig, QueueConfig
-from callcenter.simulator.pbx import (
+from simulator.agents import AgentProfile
+from simulator.ami_wire import BANNER
+from simulator.config import PRODUCT, PbxConfig, QueueConfig
+from simulator.pbx import (
     AgentHangup,
     CallArrives,
     CallerHangup,
@@ -21,7 +21,7 @@ from callcenter.simulator.pbx import (
     IvrDone,
     VariableSet,
 )
-from callcenter.simulator.virtual import ManualIvr, VirtualClient, VirtualPbx
+from simulator.virtual import ManualIvr, VirtualClient, VirtualPbx
 
 START = 1795330000.0
 QUICK = AgentProfile(answer_after=2.0, handle_time=60.0, handle_spread=0, min_handle=0)
@@ -387,7 +387,7 @@ def test_core_show_channels_lists_every_live_channel() -> None:
 
 
 def test_shutdown_ends_every_call_once_and_tells_the_clients() -> None:
-    from callcenter.simulator.pbx import Shutdown
+    from simulator.pbx import Shutdown
 
     pbx, _ivr, cti = make_pbx(default=AgentProfile(answer_after=1.0, handle_time=600,
                                                    handle_spread=0))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.simulator import queue_engine as qe
-from callcenter.simulator.config import QueueConfig
-from callcenter.simulator.model import (
+from simulator import queue_engine as qe
+from simulator.config import QueueConfig
+from simulator.model import (
     DEVICE_INUSE,
     DEVICE_NOT_INUSE,
     Device,

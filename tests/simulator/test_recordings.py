@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.simulator.pbx import StartRecording, StopRecording
-from callcenter.simulator.recordings import ESPEAK, WavRecorder, render, speech
+from simulator.pbx import StartRecording, StopRecording
+from simulator.recordings import ESPEAK, WavRecorder, render, speech
 
 
 def _read(data: bytes) -> tuple[wave._wave_params, array.array[int]]:

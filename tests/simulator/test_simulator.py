@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.simulator import (
+from simulator import (
     AmiAccount,
     CallerScript,
     PbxConfig,
@@ -17,7 +17,7 @@ from callcenter.simulator import (
     Simulator,
     SimulatorOptions,
 )
-from callcenter.simulator.agents import AgentProfile
+from simulator.agents import AgentProfile
 
 QUICK = AgentProfile(answer_after=0.05, handle_time=0.2, handle_spread=0, min_handle=0.1)
 

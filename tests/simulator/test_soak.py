@@ -16,12 +16,12 @@ import random
 from collections import Counter
 from dataclasses import replace
 
-from callcenter.simulator.agents import AgentProfile
-from callcenter.simulator.callers import Directory, make_caller
-from callcenter.simulator.config import PRODUCT, PbxConfig
-from callcenter.simulator.load import VIRTUAL_EPOCH
-from callcenter.simulator.pbx import OUTCOMES, AddMember, CallRecord
-from callcenter.simulator.virtual import VirtualPbx
+from simulator.agents import AgentProfile
+from simulator.callers import Directory, make_caller
+from simulator.config import PRODUCT, PbxConfig
+from simulator.load import VIRTUAL_EPOCH
+from simulator.pbx import OUTCOMES, AddMember, CallRecord
+from simulator.virtual import VirtualPbx
 
 CONCURRENT = 90
 MINUTES = 10

@@ -1,65 +1,39 @@
-"""``serve --simulate``: the simulator installed into the product's runtime."""
+"""``serve --simulate``: the simulator standing in for Asterisk, built from the ``[simulator]``
+settings and the product's addresses."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from callcenter.app import Runtime
-from callcenter.settings import load_settings
-from callcenter.simulator.errors import SimulatorConfigError
-from callcenter.simulator.wiring import (
-    SimulatorSettings,
-    ami_settings_for,
-    install,
-    simulator_of,
-)
+from callcenter.errors import SettingsError
+from callcenter.settings import Settings, load_settings
+from simulator.wiring import stand_in
 from tests.simulator.test_simulator import tiny_ivr
 
 
-def runtime(tmp_path: Path) -> Runtime:
-    settings = load_settings(environ={}, overrides={
+def settings(tmp_path: Path, **simulator: Any) -> Settings:
+    return load_settings(environ={}, overrides={
         "ami": {"secret": "demo-secret"}, "recording": {"dir": str(tmp_path / "rec")},
-        "fastagi": {"port": 0}})
-    return Runtime(settings=settings, engine=None, store=None)  # type: ignore[arg-type]
+        "fastagi": {"port": 0}, "simulator": simulator})
 
 
-@dataclass
-class FakeFastAgi:
-    """Stands for the product's FastAGI component: only its name and bound port matter."""
-
-    bound_port: int
-    name: str = "fastagi"
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-async def test_without_simulate_nothing_is_installed(tmp_path: Path) -> None:
-    rt = runtime(tmp_path)
-    await install(rt, {"simulate": False})
-    assert rt.components == [] and "simulator" not in rt.health
-    assert simulator_of(rt) is None and ami_settings_for(rt) is None
+def no_web() -> None:
+    return None
 
 
 async def test_the_cti_is_pointed_at_the_simulators_ami_with_the_products_account(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_RATE", "0")
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_AGENTS", "1")
-    rt = runtime(tmp_path)
-    await install(rt, {"simulate": True})
-    component = simulator_of(rt)
-    assert component is not None and component.phones is not None
-    ami = ami_settings_for(rt)
-    assert ami is not None and (ami.host, ami.port) == component.ami_address
-    assert (ami.username, ami.secret) == ("callcenter", "demo-secret")
+        tmp_path: Path) -> None:
+    component = await stand_in(settings(tmp_path, rate=0, agents=1),
+                               fastagi_address=lambda: ("127.0.0.1", 9), web_address=no_web)
+    assert component.phones is not None
+    host, port = component.ami_address
     try:
         await component.start()
-        reader, writer = await asyncio.open_connection(ami.host, ami.port)
+        reader, writer = await asyncio.open_connection(host, port)
         await reader.readline()
         writer.write(b"Action: Login\r\nActionID: 1\r\nUsername: callcenter\r\n"
                      b"Secret: demo-secret\r\n\r\nAction: QueueStatus\r\nActionID: 2\r\n"
@@ -70,25 +44,20 @@ async def test_the_cti_is_pointed_at_the_simulators_ami_with_the_products_accoun
                 data += await reader.readuntil(b"\r\n\r\n")
         assert b"Message: Authentication accepted" in data
         assert b"Location: PJSIP/8013" in data  # a simulated demo agent logged in
-        health = await rt.health["simulator"]()
-        assert health["ok"] and health["ami"] == f"{ami.host}:{ami.port}"
+        health = await component.health()
+        assert health["ok"] and health["ami"] == f"{host}:{port}"
         writer.close()
     finally:
         await component.stop()
 
 
-async def test_demo_traffic_runs_the_products_fastagi_route(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_RATE", "40")
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_TIME_SCALE", "0.001")
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_SPEECH", "0")
-    monkeypatch.setenv("CALLCENTER_SIMULATOR_PATIENCE", "0.05")  # give up in the queue at once
+async def test_demo_traffic_runs_the_products_fastagi_route(tmp_path: Path) -> None:
     server = await asyncio.start_server(tiny_ivr, "127.0.0.1", 0)
-    rt = runtime(tmp_path)
-    rt.components.append(FakeFastAgi(server.sockets[0].getsockname()[1]))
-    await install(rt, {"simulate": True})
-    component = simulator_of(rt)
-    assert component is not None
+    bound = server.sockets[0].getsockname()[1]
+    component = await stand_in(
+        # patience 0.05: callers give up in the queue at once
+        settings(tmp_path, rate=40, time_scale=0.001, speech=False, patience=0.05),
+        fastagi_address=lambda: ("0.0.0.0", bound), web_address=no_web)
     try:
         await component.start()
         async with asyncio.timeout(10):
@@ -103,10 +72,14 @@ async def test_demo_traffic_runs_the_products_fastagi_route(
 
 
 def test_bad_knobs_are_refused_with_their_name() -> None:
-    with pytest.raises(SimulatorConfigError, match="CALLCENTER_SIMULATOR_RATE"):
-        SimulatorSettings.from_environ({"CALLCENTER_SIMULATOR_RATE": "fast"})
-    with pytest.raises(SimulatorConfigError):
-        SimulatorSettings.from_environ({"CALLCENTER_SIMULATOR_TIME_SCALE": "0"})
-    knobs = SimulatorSettings.from_environ({"CALLCENTER_SIMULATOR_AGENTS": "4",
-                                            "CALLCENTER_SIMULATOR_SPEECH": "no"})
+    with pytest.raises(SettingsError, match="CALLCENTER_SIMULATOR_RATE"):
+        load_settings(environ={"CALLCENTER_SIMULATOR_RATE": "fast"})
+    with pytest.raises(SettingsError, match=r"simulator\.rate"):
+        load_settings(environ={"CALLCENTER_SIMULATOR_RATE": "-1"})
+    with pytest.raises(SettingsError, match=r"simulator\.time_scale"):
+        load_settings(environ={"CALLCENTER_SIMULATOR_TIME_SCALE": "0"})
+    with pytest.raises(SettingsError, match=r"simulator\.channels"):
+        load_settings(environ={"CALLCENTER_SIMULATOR_CHANNELS": "sip"})
+    knobs = load_settings(environ={"CALLCENTER_SIMULATOR_AGENTS": "4",
+                                   "CALLCENTER_SIMULATOR_SPEECH": "no"}).simulator
     assert (knobs.agents, knobs.speech) == (4, False)

@@ -22,15 +22,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from callcenter.simulator.agents import AgentProfile, AutoAgents, DemoPhones, PhoneRouter
-from callcenter.simulator.agi_client import AgiIvr
-from callcenter.simulator.ami_server import AmiServer
-from callcenter.simulator.ami_session import SessionHub
-from callcenter.simulator.callers import CallerScript
-from callcenter.simulator.config import AmiAccount, PbxConfig
-from callcenter.simulator.engine import AsyncioScheduler, Engine, NullRecorder, RecorderPort
-from callcenter.simulator.pbx import AddMember, CallArrives, CallRecord, Shutdown
-from callcenter.simulator.recordings import WavRecorder
+from simulator.agents import AgentProfile, AutoAgents, DemoPhones, PhoneRouter
+from simulator.agi_client import AgiIvr
+from simulator.ami_server import AmiServer
+from simulator.ami_session import SessionHub
+from simulator.callers import CallerScript
+from simulator.config import AmiAccount, PbxConfig
+from simulator.engine import AsyncioScheduler, Engine, NullRecorder, RecorderPort
+from simulator.pbx import AddMember, CallArrives, CallRecord, Shutdown
+from simulator.recordings import WavRecorder
 
 logger = logging.getLogger(__name__)
 

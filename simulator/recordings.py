@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from callcenter.simulator.pbx import StartRecording, StopRecording
+from simulator.pbx import StartRecording, StopRecording
 
 logger = logging.getLogger(__name__)
 

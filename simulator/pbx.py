@@ -41,11 +41,11 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
-from callcenter.simulator import ami_events as ev
-from callcenter.simulator import queue_engine as qe
-from callcenter.simulator.ami_wire import Action, Message, error, list_complete, list_start, success
-from callcenter.simulator.config import PbxConfig, QueueConfig
-from callcenter.simulator.model import (
+from simulator import ami_events as ev
+from simulator import queue_engine as qe
+from simulator.ami_wire import Action, Message, error, list_complete, list_start, success
+from simulator.config import PbxConfig, QueueConfig
+from simulator.model import (
     DEVICE_INUSE,
     DEVICE_NOT_INUSE,
     DEVICE_RINGING,

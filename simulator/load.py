@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final
 
-from callcenter.simulator.agents import AgentProfile
-from callcenter.simulator.callers import CallerMix, CallerScript, Directory, make_caller
-from callcenter.simulator.config import PRODUCT, PbxConfig
-from callcenter.simulator.errors import SimulatorConfigError
-from callcenter.simulator.pbx import OUTCOMES, AddMember, CallRecord
-from callcenter.simulator.virtual import VirtualPbx
+from simulator.agents import AgentProfile
+from simulator.callers import CallerMix, CallerScript, Directory, make_caller
+from simulator.config import PRODUCT, PbxConfig
+from simulator.errors import SimulatorConfigError
+from simulator.pbx import OUTCOMES, AddMember, CallRecord
+from simulator.virtual import VirtualPbx
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def run_virtual(config: LoadConfig, *, pbx: PbxConfig | None = None,
 async def run_live(simulator: object, calls: list[PlannedCall]) -> list[CallRecord]:
     """Place the planned calls on a started ``Simulator`` at their times (real time) and wait
     for all of them to end."""
-    from callcenter.simulator.simulator import Simulator
+    from simulator.simulator import Simulator
 
     assert isinstance(simulator, Simulator)
     loop = asyncio.get_running_loop()

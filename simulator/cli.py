@@ -1,4 +1,5 @@
-"""``callcenter simulate``: the PBX simulator and load generator on its own.
+"""``callcenter simulate`` (or ``python -m simulator``): the PBX simulator and load generator
+on its own.
 
 Two ways to run, both reproducible with ``--seed``::
 
@@ -11,12 +12,8 @@ Two ways to run, both reproducible with ``--seed``::
         it) and calls that run the product's IVR over FastAGI. Prints the AMI address at once
         and a JSON report when the calls are done (or at Ctrl-C).
 
-The lead wires it as a sub-command with::
-
-    sim = sub.add_parser("simulate", help="PBX simulator and load generator")
-    add_simulate_arguments(sim)
-    ...
-    return asyncio.run(run_simulation(args))
+``callcenter simulate ARGS`` hands ARGS to :func:`main` unparsed, so the product's command
+line does not import this package for its other commands.
 """
 
 from __future__ import annotations
@@ -28,13 +25,14 @@ import logging
 import signal
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from callcenter.simulator.callers import CallerMix, Directory
-from callcenter.simulator.config import PROFILES, AmiAccount, PbxConfig, QueueConfig
-from callcenter.simulator.errors import SimulatorConfigError
-from callcenter.simulator.load import (
+from simulator.callers import CallerMix, Directory
+from simulator.config import PROFILES, AmiAccount, PbxConfig, QueueConfig
+from simulator.errors import SimulatorConfigError
+from simulator.load import (
     DAY_PROFILES,
     LoadConfig,
     PlannedCall,
@@ -42,7 +40,7 @@ from callcenter.simulator.load import (
     run_live,
     run_virtual,
 )
-from callcenter.simulator.simulator import Simulator, SimulatorOptions
+from simulator.simulator import Simulator, SimulatorOptions
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +183,11 @@ async def _run_live(options: argparse.Namespace, config: LoadConfig, pbx: PbxCon
                       "ended": len(records), "outcomes": dict(sorted(outcomes.items())),
                       "lost": len([c for c in calls if c.ref not in ended])}, indent=2))
     return 0 if len(records) == len(calls) else 1
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m simulator") -> int:
+    """Parse ``argv`` (see the module docstring) and run; returns the exit code (2: usage)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="PBX simulator and load generator (a stand-in for Asterisk 22)")
+    add_simulate_arguments(parser)
+    return asyncio.run(run_simulation(parser.parse_args(argv)))

@@ -15,10 +15,10 @@ import asyncio
 import logging
 from typing import Final, cast
 
-from callcenter.simulator.ami_session import AmiSession, SessionHub
-from callcenter.simulator.engine import Engine
-from callcenter.simulator.errors import AmiWireError
-from callcenter.simulator.pbx import ActionReceived
+from simulator.ami_session import AmiSession, SessionHub
+from simulator.engine import Engine
+from simulator.errors import AmiWireError
+from simulator.pbx import ActionReceived
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from callcenter.simulator.engine import Feed, Handle, Scheduler
-from callcenter.simulator.pbx import (
+from simulator.engine import Feed, Handle, Scheduler
+from simulator.pbx import (
     AgentAnswer,
     AgentDecline,
     AgentHangup,

@@ -20,14 +20,16 @@ replayed. An unknown prompt gets no key (a timeout), as a merchant who does not 
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from types import MappingProxyType
 from typing import Final
 
-from callcenter.simulator.engine import Feed, Handle, Scheduler
-from callcenter.simulator.pbx import (
+from simulator.engine import Feed, Handle, Scheduler
+from simulator.pbx import (
     SURVEY_ROUTE,
     CallerHangup,
     DigitPressed,
@@ -37,6 +39,8 @@ from callcenter.simulator.pbx import (
 )
 
 WAIT_FOR_DIGIT: Final = "wait_for_digit"
+# The product's demo merchants (numbers and phones), a data file of the ``callcenter`` package.
+DEMO_MERCHANTS: Final = "demo_merchants.json"
 
 KINDS: Final = ("known", "ambiguous", "unknown", "wrong_number", "timeout", "hangup")
 
@@ -118,11 +122,12 @@ class Directory:
 
     @classmethod
     def demo(cls) -> Directory:
-        """The deterministic demo data set (``callcenter demo-data``)."""
-        from callcenter.demo_data import generate
-
-        data = generate()
-        return cls(tuple((m.merchant_number, tuple(m.phones)) for m in data.merchants))
+        """The merchants of the product's demo data set (``callcenter demo-data``), read from
+        the data file the product loads them from (``callcenter/demo_merchants.json``): the
+        simulator knows the product only over the wire, not by importing it."""
+        text = resources.files("callcenter").joinpath(DEMO_MERCHANTS).read_text(encoding="utf-8")
+        return cls(tuple((str(number), tuple(str(p) for p in phones))
+                         for number, phones in json.loads(text)["merchants"]))
 
 
 @dataclass(frozen=True, slots=True)

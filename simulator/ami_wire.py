@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from callcenter.simulator.errors import AmiWireError
+from simulator.errors import AmiWireError
 
 BANNER: Final = b"Asterisk Call Manager/11.0.0\r\n"
 MAX_LINE: Final = 1024

@@ -23,8 +23,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from callcenter.simulator import ami_events as ev
-from callcenter.simulator.ami_wire import (
+from simulator import ami_events as ev
+from simulator.ami_wire import (
     ALL_CLASSES,
     BANNER,
     NO_CLASSES,
@@ -39,7 +39,7 @@ from callcenter.simulator.ami_wire import (
     parse_events_header,
     success,
 )
-from callcenter.simulator.config import AmiAccount
+from simulator.config import AmiAccount
 
 logger = logging.getLogger(__name__)
 

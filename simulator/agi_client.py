@@ -41,10 +41,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from callcenter.simulator.callers import WAIT_FOR_DIGIT, CallerScript
-from callcenter.simulator.engine import Feed
-from callcenter.simulator.errors import AgiClientError, AgiConnectError
-from callcenter.simulator.pbx import (
+from simulator.callers import WAIT_FOR_DIGIT, CallerScript
+from simulator.engine import Feed
+from simulator.errors import AgiClientError, AgiConnectError
+from simulator.pbx import (
     CallerHangup,
     DigitPressed,
     IvrDone,

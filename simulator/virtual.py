@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from callcenter.simulator.agents import AgentProfile, AutoAgents
-from callcenter.simulator.ami_session import AmiSession, SessionHub
-from callcenter.simulator.callers import CallerScript, ScriptedIvr
-from callcenter.simulator.config import AmiAccount, PbxConfig
-from callcenter.simulator.engine import Engine, Feed, IvrPort, VirtualScheduler
-from callcenter.simulator.pbx import (
+from simulator.agents import AgentProfile, AutoAgents
+from simulator.ami_session import AmiSession, SessionHub
+from simulator.callers import CallerScript, ScriptedIvr
+from simulator.config import AmiAccount, PbxConfig
+from simulator.engine import Engine, Feed, IvrPort, VirtualScheduler
+from simulator.pbx import (
     ActionReceived,
     CallArrives,
     CallRecord,

@@ -3,7 +3,11 @@
 It speaks the product's two Asterisk interfaces exactly as Asterisk 22 does (checked byte for
 byte against the captures in ``tests/fixtures/asterisk-22`` by ``test_conformance.py``):
 AMI, as a server the CTI bridge logs in to, and FastAGI, as the client that runs the product's
-IVR for each simulated call.
+IVR for each simulated call. In demo mode its simulated agents also use the product's web API
+as the desk's browser does. It is a test double, not part of the product: it reaches the
+product only over those three interfaces (it reads the product's settings object and the demo
+merchants' data file), and the product imports it only in ``callcenter/cli.py`` for
+``serve --simulate`` and ``simulate``.
 
 Files, by role:
 
@@ -24,16 +28,17 @@ Files, by role:
 ``virtual``       everything in virtual time (tests, conformance, soak)
 ``load``          Poisson arrivals with a day profile, plans and virtual/live runs
 ``simulator``     everything in real time (``Simulator.run_calls`` for end-to-end tests)
-``cli``           ``callcenter simulate``
-``wiring``        ``serve --simulate``: install into the product's runtime
+``demo_agents``   demo mode: the simulated agents save their wrap-ups over the product's HTTP API
+``cli``           ``callcenter simulate`` / ``python -m simulator``
+``wiring``        ``serve --simulate``: the stand-in PBX the composition root runs (``stand_in``)
 ``errors``        the exception tree
 ================  ================================================================================
 """
 
-from callcenter.simulator.callers import CallerScript
-from callcenter.simulator.config import LAB, PRODUCT, AmiAccount, PbxConfig, QueueConfig
-from callcenter.simulator.pbx import CallRecord
-from callcenter.simulator.simulator import Simulator, SimulatorOptions
+from simulator.callers import CallerScript
+from simulator.config import LAB, PRODUCT, AmiAccount, PbxConfig, QueueConfig
+from simulator.pbx import CallRecord
+from simulator.simulator import Simulator, SimulatorOptions
 
 __all__ = [
     "LAB",

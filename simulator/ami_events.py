@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from callcenter.simulator.ami_wire import EventClass, Message, event, list_item
-from callcenter.simulator.model import STATE_DESC, Bridge, Channel, Member
+from simulator.ami_wire import EventClass, Message, event, list_item
+from simulator.model import STATE_DESC, Bridge, Channel, Member
 
 Fields = list[tuple[str, str]]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from callcenter.simulator.errors import SimulatorConfigError
+from simulator.errors import SimulatorConfigError
 
 STRATEGIES: Final = frozenset({"rrmemory", "linear", "leastrecent", "fewestcalls"})
 CHANNEL_MODES: Final = frozenset({"pjsip", "local"})

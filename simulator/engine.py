@@ -34,9 +34,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from callcenter.simulator.ami_wire import Message
-from callcenter.simulator.config import PbxConfig
-from callcenter.simulator.pbx import (
+from simulator.ami_wire import Message
+from simulator.config import PbxConfig
+from simulator.pbx import (
     AbortIvr,
     CallEnded,
     CallRecord,

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from callcenter.simulator.config import QueueConfig
-from callcenter.simulator.model import (
+from simulator.config import QueueConfig
+from simulator.model import (
     DEVICE_NOT_INUSE,
     DEVICE_UNAVAILABLE,
     DEVICE_UNKNOWN,

@@ -1,0 +1,83 @@
+"""How the IVR joins the running product (called from ``callcenter.app``).
+
+``install(runtime, options)`` adds, unless ``options.fastagi`` is off:
+
+* the ``fastagi`` component to ``runtime.components``: the FastAGI server with the hotline's
+  routes (merchants looked up in the domain store through ``callcenter.ivr_directory``), plus a
+  watcher that reloads the menu file when it changes;
+* the ``fastagi`` health probe (bound port, active sessions).
+
+It returns the component (None when disabled): its ``bound_port`` is where Asterisk, or the
+simulator, connects once the runtime has started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from callcenter.ivr_directory import StoreIvrDirectory
+from callcenter.runtime import RunOptions, Runtime, static_probe
+from ivr.agi_server import FastAGIServer
+from ivr.menu_config import MenuRegistry
+from ivr.prompts import load_catalogue
+from ivr.service import make_routes
+
+__all__ = ["FastAgiComponent", "install"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FastAgiComponent:
+    """The IVR's FastAGI server, plus a watcher that reloads the menu file when it changes."""
+
+    server: FastAGIServer
+    registry: MenuRegistry
+    host: str
+    port: int
+    reload_every: float = 5.0
+    name: str = "fastagi"
+    bound_port: int | None = None
+    _watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.bound_port = await self.server.start(self.host, self.port)
+        self._watcher = asyncio.create_task(self._watch(), name="menu-reload")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_every)
+            report = self.registry.reload_if_changed()
+            if report is not None:
+                log.info("menu reload: %s", report)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await self.server.stop()
+
+    async def health(self) -> dict[str, Any]:
+        """``/healthz`` → ``fastagi``: bound port, live sessions and the concurrency limit."""
+        return {"ok": True, "port": self.bound_port, "active_sessions":
+                self.server.active_sessions, "max_concurrent": self.server.max_concurrent}
+
+
+async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | None:
+    """Add the FastAGI component and its health probe to ``runtime`` (see the module
+    docstring). Raises ``MenuConfigError`` when the menu or holiday file is invalid."""
+    if not options.fastagi:
+        runtime.health["fastagi"] = static_probe({"ok": True, "state": "disabled"})
+        return None
+    cfg = runtime.settings.fastagi
+    registry = MenuRegistry(Path(cfg.menu_file) if cfg.menu_file else None,
+                            Path(cfg.holidays_file) if cfg.holidays_file else None,
+                            prompt_ids=load_catalogue().ids)
+    server = FastAGIServer(make_routes(StoreIvrDirectory(runtime.store), registry))
+    component = FastAgiComponent(server, registry, cfg.host, cfg.port)
+    runtime.components.append(component)
+    runtime.health["fastagi"] = component.health
+    return component
