@@ -196,3 +196,81 @@ async def test_agent_sees_the_merchant_pop_then_wraps_the_call_up(desk: Desk) ->
             await page.screenshot(path=str(SHOTS / "desk-en.png"), full_page=True)
         finally:
             await browser.close()
+
+
+# Installed before the desk's scripts: remembers every WebSocket the page opens and every
+# "ping" sent, and which 25 s keep-alive intervals are running (the page's timers otherwise
+# can't be listed). After each socket closes (and its handlers ran) it notes how many were left.
+PROBE = """
+(() => {
+  const probe = { sockets: [], pings: [], timers: new Map(), offline: [], violations: [] };
+  const setInterval0 = window.setInterval.bind(window);
+  const clearInterval0 = window.clearInterval.bind(window);
+  window.setInterval = (fn, ms, ...rest) => {
+    const id = setInterval0(fn, ms, ...rest);
+    if (ms === 25000) probe.timers.set(id, fn);
+    return id;
+  };
+  window.clearInterval = (id) => { probe.timers.delete(id); return clearInterval0(id); };
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket {
+    constructor(...args) {
+      super(...args);
+      const n = probe.sockets.push(this) - 1;
+      this.addEventListener("close", () => setTimeout(() => probe.offline.push(probe.timers.size)));
+      this.n = n;
+    }
+    send(data) {
+      if (data === "ping") probe.pings.push(this.n);
+      return super.send(data);
+    }
+  };
+  document.addEventListener("securitypolicyviolation", (e) => probe.violations.push(
+    `${e.violatedDirective} ${e.blockedURI}`));
+  window.__probe = probe;
+})();
+"""
+# No inline script may run: the desk works with scripts from its own origin only.
+CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'"
+
+
+async def test_reconnecting_desk_keeps_one_ping_timer_under_a_strict_csp(desk: Desk) -> None:
+    from playwright.async_api import Route, async_playwright
+
+    async def with_csp(route: Route) -> None:
+        response = await route.fetch()
+        await route.fulfill(response=response, headers={
+            **response.headers, "content-security-policy": CSP})
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = await browser.new_context(locale="zh-CN", viewport={
+                "width": 1366, "height": 768})
+            await context.add_init_script(PROBE)
+            await context.route("**/desk", with_csp)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await log_in(page, desk.base, "8002")
+            assert await page.evaluate("__probe.timers.size") == 1
+            state = await page.text_content("#state-badge")
+
+            drops = 4
+            for n in range(1, drops + 1):
+                await page.evaluate("__probe.sockets.at(-1).close()")
+                await page.wait_for_function(
+                    f"__probe.sockets.length === {n + 1} && __probe.sockets.at(-1).readyState === 1"
+                    " && document.querySelector('#desk').dataset.live === '1'", timeout=10_000)
+            assert await page.text_content("#state-badge") == state == "未签入"
+            # Offline after each drop: no ping timer left; live again: exactly one.
+            assert await page.evaluate("__probe.offline") == [0] * drops
+            assert await page.evaluate("__probe.timers.size") == 1
+            # One interval's worth of keep-alive: one ping, on the live socket.
+            await page.evaluate("for (const fn of __probe.timers.values()) fn()")
+            assert await page.evaluate("__probe.pings") == [drops]
+            assert await page.evaluate("__probe.violations") == []
+            assert await page.evaluate("typeof cc.el") == "function"  # common.js ran
+            assert errors == []
+        finally:
+            await browser.close()
