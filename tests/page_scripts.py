@@ -5,8 +5,43 @@ event handler, no javascript: URL)."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
 
 COMMON_JS = "/static/common.js"
+# No inline script may run: a page works with scripts from its own origin only.
+STRICT_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'"
+# For a browser test's init script: collects what the policy blocked in window.__violations.
+VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def enforce_strict_csp(app: web.Application) -> None:
+    """Make ``app`` send STRICT_CSP with every page (before it starts)."""
+
+    async def add_policy(_request: web.Request, response: web.StreamResponse) -> None:
+        if response.content_type == "text/html":
+            response.headers["Content-Security-Policy"] = STRICT_CSP
+
+    app.on_response_prepare.append(add_policy)
+
+
+async def assert_strict_csp_held(page: Any) -> None:
+    """Nothing the page did was blocked, and the policy was in force (an inline script the
+    test adds does not run)."""
+    violations = await page.evaluate("window.__violations")
+    assert violations == [], violations
+    ran = await page.evaluate("""() => {
+      const script = document.createElement("script");
+      script.textContent = "window.__inline_ran = true";
+      document.body.append(script);
+      return window.__inline_ran === true;
+    }""")
+    assert ran is False, "the strict Content-Security-Policy was not in force"
 
 
 class _Scripts(HTMLParser):
