@@ -12,6 +12,7 @@ import pytest
 
 from callcenter.business.task_state import Command, TaskAction
 from callcenter.db.repositories import Store
+from tests.page_scripts import VIOLATIONS, assert_strict_csp_held, enforce_strict_csp
 
 from .conftest import NOW, SECOND_SERIAL, add_call, repair_form
 from .web_env import WebEnv, web_env
@@ -33,7 +34,7 @@ def chromium() -> Path:
 
 @pytest.fixture
 async def env(sqlite_store: Store, chromium: Path) -> AsyncIterator[WebEnv]:
-    async with web_env(sqlite_store) as e:
+    async with web_env(sqlite_store, prepare=enforce_strict_csp) as e:  # pages under a CSP
         yield e
 
 
@@ -67,6 +68,7 @@ async def test_a_new_repair_appears_on_the_open_board_without_reload(env: WebEnv
                 "width": 1400, "height": 720})
             await context.add_cookies([{"name": "cc_session", "value": cookie,
                                         "url": base}])
+            await context.add_init_script(VIOLATIONS)
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -102,6 +104,7 @@ async def test_a_new_repair_appears_on_the_open_board_without_reload(env: WebEnv
             assert await overdue.count() == 1 and "已超时" in await overdue.inner_text()
             await page.wait_for_timeout(400)  # let the highlight settle into the picture
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
+            await assert_strict_csp_held(page)
             assert errors == []
         finally:
             await browser.close()

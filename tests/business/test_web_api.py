@@ -13,6 +13,7 @@ import pytest
 from callcenter.business.wrapup import form_from_json
 from callcenter.db.models import RecordingRow
 from callcenter.db.repositories import Store
+from tests.page_scripts import COMMON_JS, assert_loads_common_first, page_scripts
 
 from .conftest import NOW, SECOND_SERIAL, SERIAL, add_call
 from .web_env import WebEnv, web_env
@@ -206,10 +207,13 @@ async def test_pages_render_in_chinese(env: WebEnv) -> None:
     assert "/business/static/board.js" in text
     js = await env.client.get("/business/static/board.js")
     assert js.status == 200 and "WebSocket" in await js.text()
+    assert_loads_common_first(text, "/business/static/board.js")
     for path, user in (("/alerts", "sup"), ("/alerts", "disp"), ("/complaints/daily", "sup"),
                        ("/board/tasks/RP20261122-0001", "disp")):
         r = await env.client.get(path, headers=env.auth(user))
         assert r.status == 200, (path, await r.text())
+        sources, inline = page_scripts(await r.text())
+        assert inline == [] and sources[0] == COMMON_JS, (path, sources, inline)
     assert (await env.client.get("/board", headers=env.auth("sup"))).status == 403
 
 

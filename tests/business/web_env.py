@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.business.board import web_module
@@ -84,13 +85,17 @@ async def add_users(store: Store, clock: FakeClock) -> dict[str, int]:
 
 @asynccontextmanager
 async def web_env(store: Store, *, external: bool = False,
-                  business_secret: str = BUSINESS_SECRET) -> AsyncIterator[WebEnv]:
+                  business_secret: str = BUSINESS_SECRET,
+                  prepare: Callable[[web.Application], None] | None = None
+                  ) -> AsyncIterator[WebEnv]:
     clock = FakeClock()
     hub = RecordingHub()
     settings = business_settings(external, business_secret)
     service = BusinessService(store, hub, tz=TZ, external=external)
     app = build_web_app(settings, store, modules=[web_module(service)], clock=clock.epoch,
                         hub=hub)
+    if prepare is not None:
+        prepare(app)
     seeded = await seed(store)
     ids = await add_users(store, clock)
     async with TestClient(TestServer(app)) as client:

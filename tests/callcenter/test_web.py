@@ -14,6 +14,7 @@ from callcenter.domain import Role
 from callcenter.service import add_user
 from callcenter.settings import load_settings
 from callcenter.web.app import PageLink, WebModule, build_web_app, require
+from tests.page_scripts import COMMON_JS, page_scripts
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
@@ -110,3 +111,18 @@ async def test_forged_session_cookie_is_ignored(client: TestClient[Any, Any]) ->
 async def test_static_assets_are_served_by_the_product(client: TestClient[Any, Any]) -> None:
     r = await client.get("/static/app.css")
     assert r.status == 200 and "--accent" in await r.text()
+    r = await client.get(COMMON_JS)
+    assert r.status == 200 and r.content_type in ("application/javascript", "text/javascript")
+    assert "window.cc" in await r.text()
+
+
+async def test_every_page_loads_the_shared_script_and_no_inline_script(
+        client: TestClient[Any, Any]) -> None:
+    pages = [await (await client.get("/login")).text()]
+    await login(client, "sup")
+    pages.append(await (await client.get("/")).text())
+    forbidden = await client.get("/board")
+    assert forbidden.status == 403
+    pages.append(await forbidden.text())  # error.html
+    for html in pages:
+        assert page_scripts(html) == ([COMMON_JS], [])

@@ -27,6 +27,7 @@ from cti.service import CtiService
 from cti.web import web_module
 from tests.cti import test_service
 from tests.cti.test_service import BASE, NOW, FakeAmi, first_event, lab, password_hash, seed
+from tests.page_scripts import assert_loads_common_first
 
 # The migrated-database fixtures of test_service (a copied template per test).
 template_db = test_service.template_db
@@ -267,6 +268,7 @@ async def test_desk_page_is_served_in_both_languages_with_its_own_assets(env: We
     text = await zh.text()
     assert zh.status == 200 and "坐席工作台" in text and "工号 8001" in text
     assert "/cti/static/desk.js" in text and "/cti/static/desk.css" in text
+    assert_loads_common_first(text, "/cti/static/desk.js")
     en = await env.client.get("/desk", headers={**env.cookie("8001"),
                                                 "Cookie": env.cookie("8001")["Cookie"]
                                                 + "; cc_lang=en"})

@@ -7,64 +7,20 @@
  * textContent: task data never becomes markup.
  */
 "use strict";
-(function () {
-  const textsNode = document.getElementById("bz-texts");
-  const TEXTS = textsNode ? JSON.parse(textsNode.textContent) : {};
-  const ZH = (document.body.dataset.locale || "zh-CN") === "zh-CN";
+(() => {
+  const { el, duration } = cc;
+  const t = cc.translator(cc.readJSON("bz-texts", {}));
 
-  function t(key, params) {
-    let text = TEXTS[key] || key;
-    if (params) {
-      for (const [name, value] of Object.entries(params)) {
-        text = text.replace("{" + name + "}", String(value));
-      }
-    }
-    return text;
-  }
-
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === "") continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function duration(seconds) {
-    const s = Math.abs(Math.round(seconds));
-    if (s < 60) return ZH ? "刚刚" : "just now";
-    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-    if (ZH) {
-      if (d) return d + "天" + h + "小时";
-      if (h) return h + "小时" + m + "分";
-      return m + "分钟";
-    }
-    if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + m + "m";
-    return m + "m";
-  }
-
+  /** POST `body` as JSON; an error's message is the server's, or "failed (status)". */
   async function postJSON(url, body) {
-    const response = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify(body || {}),
-    });
-    let data = {};
-    try { data = await response.json(); } catch (e) { data = {}; }
-    if (!response.ok) {
-      const error = new Error(data.message || (t("business.error.failed") + " (" + response.status + ")"));
-      error.field = data.field;
+    try {
+      return await cc.fetchJSON(url, { method: "POST", body: body || {} });
+    } catch (e) {
+      if (!(e instanceof cc.ApiError)) throw e;
+      const error = new Error(e.body.message || `${t("business.error.failed")} (${e.status})`);
+      error.field = e.body.field;
       throw error;
     }
-    return data;
   }
 
   // ------------------------------------------------------------------ board
@@ -72,13 +28,13 @@
   function initBoard(root) {
     const api = root.dataset.api;
     const wsPath = root.dataset.ws;
-    const form = document.getElementById("bz-filters");
+    const form = cc.byId("bz-filters");
     const tbody = root.querySelector("#bz-tasks tbody");
-    const empty = document.getElementById("bz-empty");
-    const count = document.getElementById("bz-count");
-    const banners = document.getElementById("bz-banners");
-    const live = document.getElementById("bz-live");
-    const initial = JSON.parse(document.getElementById("bz-initial").textContent);
+    const empty = cc.byId("bz-empty");
+    const count = cc.byId("bz-count");
+    const banners = cc.byId("bz-banners");
+    const live = cc.byId("bz-live");
+    const initial = cc.readJSON("bz-initial");
     const known = new Set(initial.tasks.map((task) => task.task_number));
     const fresh = new Set();
 
@@ -95,28 +51,29 @@
     function progressCell(task) {
       const clock = (task.clocks || []).find((c) => c.name === "progress");
       if (!clock) return el("span", { class: "muted", text: "—" });
-      const label = clock.state === "overdue"
-        ? t("business.clockstate.overdue") + " " + duration(clock.remaining_s)
-        : t("business.clockstate.running") + " " + duration(clock.remaining_s);
-      return el("span", { class: "bz-clock " + clock.state, title: t("business.clock.progress") + " · " + clock.due_local, text: label });
+      const state = clock.state === "overdue" ? "overdue" : "running";
+      const label = `${t(`business.clockstate.${state}`)} ${duration(clock.remaining_s)}`;
+      return el("span", { class: `bz-clock ${clock.state}`,
+        title: `${t("business.clock.progress")} · ${clock.due_local}`, text: label });
     }
 
     function row(task) {
-      const href = "/board/tasks/" + encodeURIComponent(task.task_number);
+      const href = `/board/tasks/${encodeURIComponent(task.task_number)}`;
       const classes = [task.overdue ? "overdue" : "", fresh.has(task.task_number) ? "bz-new" : ""].join(" ").trim();
       const tr = el("tr", { class: classes || null, "data-number": task.task_number },
         el("td", {}, el("a", { class: "bz-num", href: href, text: task.task_number }),
           task.disposition && task.disposition !== task.kind
-            ? el("span", { class: "bz-sub", text: t("business.disposition." + task.disposition) }) : null),
-        el("td", { text: t("business.kind." + task.kind) }),
-        el("td", {}, el("span", { class: "bz-status " + task.status, text: t("business.status." + task.status) })),
+            ? el("span", { class: "bz-sub", text: t(`business.disposition.${task.disposition}`) }) : null),
+        el("td", { text: t(`business.kind.${task.kind}`) }),
+        el("td", {}, el("span", { class: `bz-status ${task.status}`, text: t(`business.status.${task.status}`) })),
         el("td", {}, task.merchant_name, el("span", { class: "bz-sub", text: [task.district, task.merchant_number].filter(Boolean).join(" · ") })),
         el("td", {}, task.terminal_serial || "—", el("span", { class: "bz-sub", text: task.product_model })),
         el("td", {}, task.created_local, el("span", { class: "bz-sub", text: duration(task.age_s) })),
         el("td", {}, progressCell(task)),
         el("td", { text: task.engineer || "—" }),
         el("td", { text: task.appointment_local || "—" }),
-        el("td", {}, el("span", { class: "bz-delivery " + task.delivery_state, text: t("business.delivery." + task.delivery_state) })),
+        el("td", {}, el("span", { class: `bz-delivery ${task.delivery_state}`,
+          text: t(`business.delivery.${task.delivery_state}`) })),
       );
       tr.addEventListener("click", (event) => {
         if (event.target.closest("a")) return;
@@ -131,7 +88,8 @@
       count.textContent = t("business.board.count", { n: data.tasks.length });
       const items = [];
       if (data.dead_letters > 0) {
-        items.push(el("a", { class: "alert bz-dead", href: "/alerts", text: "⚠ " + t("business.board.dead_banner", { n: data.dead_letters }) }));
+        items.push(el("a", { class: "alert bz-dead", href: "/alerts",
+          text: `⚠ ${t("business.board.dead_banner", { n: data.dead_letters })}` }));
       }
       const overdue = data.tasks.filter((task) => task.overdue).length;
       if (overdue > 0) {
@@ -140,17 +98,14 @@
       banners.replaceChildren(...items);
     }
 
-    let inflight = null;
+    let inflight = false;
     let again = false;
     async function refresh() {
       if (inflight) { again = true; return; }
       const q = query();
-      inflight = fetch(api + (q ? "?" + q : ""), { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      inflight = true;
       try {
-        const response = await inflight;
-        if (response.status === 401) { window.location.reload(); return; }
-        if (!response.ok) return;
-        const data = await response.json();
+        const data = await cc.fetchJSON(api + (q ? `?${q}` : ""));
         for (const task of data.tasks) {
           if (!known.has(task.task_number)) {
             known.add(task.task_number);
@@ -160,9 +115,10 @@
         }
         render(data);
       } catch (e) {
-        /* the socket's reconnect will refresh again */
+        if (e instanceof cc.ApiError && e.status === 401) window.location.reload();
+        /* otherwise the socket's reconnect will refresh again */
       } finally {
-        inflight = null;
+        inflight = false;
         if (again) { again = false; refresh(); }
       }
     }
@@ -175,43 +131,30 @@
 
     form.addEventListener("change", () => {
       const q = query();
-      history.replaceState(null, "", "/board" + (q ? "?" + q : ""));
+      history.replaceState(null, "", `/board${q ? `?${q}` : ""}`);
       refresh();
     });
     form.addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
 
-    let delay = 1000;
     function setLive(ok) {
-      live.className = "tag " + (ok ? "ok" : "bad");
+      live.className = `tag ${ok ? "ok" : "bad"}`;
       live.textContent = ok ? t("business.board.live") : t("business.board.offline");
       root.dataset.live = ok ? "1" : "0";
-    }
-    function connect() {
-      const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      const ws = new WebSocket(scheme + window.location.host + wsPath);
-      let ping = null;
-      ws.onopen = () => {
-        delay = 1000;
-        setLive(true);
-        refresh();  // catch up with anything between the page load and the subscription
-        ping = setInterval(() => ws.readyState === 1 && ws.send("ping"), 25000);
-      };
-      ws.onmessage = (event) => {
-        let message = {};
-        try { message = JSON.parse(event.data); } catch (e) { return; }
-        if (["task", "delivery", "alert", "complaint"].includes(message.type)) soon();
-      };
-      ws.onclose = () => {
-        clearInterval(ping);
-        setLive(false);
-        setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30000);
-      };
     }
 
     render(initial);
     setLive(false);
-    connect();
+    cc.liveSocket(wsPath, {
+      retry: 1000, maxRetry: 30000,
+      onOpen: () => {
+        setLive(true);
+        refresh();  // catch up with anything between the page load and the subscription
+      },
+      onClose: () => setLive(false),
+      onMessage: (message) => {
+        if (message && ["task", "delivery", "alert", "complaint"].includes(message.type)) soon();
+      },
+    });
     setInterval(refresh, 30000);  // the clocks move even when nothing happens
   }
 
@@ -227,10 +170,10 @@
         const error = form.querySelector(".bz-error");
         error.textContent = "";
         try {
-          await postJSON("/api/tasks/" + encodeURIComponent(number) + "/actions", body);
+          await postJSON(`/api/tasks/${encodeURIComponent(number)}/actions`, body);
           window.location.reload();
         } catch (e) {
-          error.textContent = (e.field ? e.field + ": " : "") + e.message;
+          error.textContent = (e.field ? `${e.field}: ` : "") + e.message;
         }
       });
     }
@@ -261,7 +204,7 @@
         const error = form.querySelector(".bz-error");
         error.textContent = "";
         try {
-          await postJSON(form.dataset.url, { action: action, text: form.elements.text.value });
+          await postJSON(form.dataset.url, { action, text: form.elements.text.value });
           window.location.reload();
         } catch (e) {
           error.textContent = e.message;
@@ -270,10 +213,10 @@
     }
   }
 
-  const board = document.getElementById("bz-board");
+  const board = cc.byId("bz-board");
   if (board) initBoard(board);
-  const task = document.getElementById("bz-task");
+  const task = cc.byId("bz-task");
   if (task) initTask(task);
-  const alerts = document.getElementById("bz-alerts");
+  const alerts = cc.byId("bz-alerts");
   if (alerts) initAlerts(alerts);
 })();
