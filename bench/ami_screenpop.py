@@ -760,6 +760,7 @@ async def measure_screen_pop(server: FakeAmiServer, args: argparse.Namespace) ->
     from aiohttp import web
     from sqlalchemy import func, select
 
+    from callcenter.cti_directory import StoreCtiDirectory
     from callcenter.db import migrate
     from callcenter.db.engine import create_engine, session_factory
     from callcenter.db.models import AgentRow, AgentStateLogRow, CallEventRow, CallRow, UserRow
@@ -797,7 +798,7 @@ async def measure_screen_pop(server: FakeAmiServer, args: argparse.Namespace) ->
         for i in range(args.pop_merchants) for number, phone in [_pop_merchant(i)]], now)
 
     hub = Hub()
-    service = CtiService(store, hub, clock=time.time)
+    service = CtiService(StoreCtiDirectory(store), hub, clock=time.time)
     await service.start()
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": _POP_SECRET})
     # As cti.wiring.install wires it, with the same garbage-collection policy.

@@ -1,7 +1,8 @@
 """The IVR's directory on the domain store (implements ``ivr.ports.IvrDirectory``).
 
 Calls are keyed on Asterisk's linked id everywhere: the IVR writes the path, intent and merchant
-of the call it handled into the same row the CTI bridge fills with queue and agent data.
+of the call it handled into the same row the CTI bridge fills with queue and agent data, both
+through ``callcenter.call_records`` (which says who may overwrite which column).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from callcenter import call_records
+from callcenter.call_records import CallWriteSpec, Writer, write_calls
 from callcenter.db.models import CallEventRow, CallRow
 from callcenter.db.repositories import Store
 from callcenter.domain import CallOutcome, Merchant, caller_id_candidates
@@ -63,27 +66,25 @@ class StoreIvrDirectory:
         return found is not None
 
     async def record_ivr_result(self, result: IvrResult) -> None:
+        """The IVR's fields of the call's row (``callcenter.call_records``, IVR writer: it
+        sets what it asked, fills ``unique_id`` and, after a hang-up in the menu,
+        ``ended_at``) and the ``ivr`` timeline line, in one transaction."""
         linked_id = result.linked_id or result.unique_id
         keys = caller_id_candidates(result.caller)
+        fields: list[tuple[str, object]] = [
+            ("unique_id", result.unique_id),
+            ("caller_number", keys[0] if keys else result.caller[:40]),
+            ("merchant_id", result.merchant.id if result.merchant else None),
+            ("merchant_verified", result.merchant_verified),
+            ("ivr_path", result.path[:400]), ("intent", result.intent), ("lang", result.lang),
+            ("priority", result.priority)]
+        if result.queue:
+            fields.append(("queue", result.queue))
+        if result.outcome in (IvrOutcome.IVR_HANGUP, IvrOutcome.SELF_SERVICE):
+            fields += [("outcome", CallOutcome.IVR_ONLY.value), ("ended_at", result.ended_at)]
         async with self.store.transaction() as s:
-            row = await s.scalar(select(CallRow).where(CallRow.linked_id == linked_id))
-            if row is None:
-                row = CallRow(linked_id=linked_id, started_at=result.started_at,
-                              agent_number="", wrapup_note="", queue="", priority=0)
-                s.add(row)
-            row.unique_id = row.unique_id or result.unique_id
-            row.caller_number = keys[0] if keys else result.caller[:40]
-            row.merchant_id = result.merchant.id if result.merchant else None
-            row.merchant_verified = result.merchant_verified
-            row.ivr_path = result.path[:400]
-            row.intent = result.intent
-            row.lang = result.lang
-            if result.queue:
-                row.queue = result.queue
-            row.priority = result.priority
-            if result.outcome in (IvrOutcome.IVR_HANGUP, IvrOutcome.SELF_SERVICE):
-                row.outcome = CallOutcome.IVR_ONLY.value
-                row.ended_at = row.ended_at or result.ended_at
+            await write_calls(s, Writer.IVR, [
+                CallWriteSpec(linked_id, result.started_at, tuple(fields))])
             s.add(CallEventRow(linked_id=linked_id, at=result.ended_at, kind="ivr",
                                data={"path": result.path, "outcome": result.outcome.value,
                                      "intent": result.intent, "queue": result.queue,
@@ -94,11 +95,4 @@ class StoreIvrDirectory:
         if not 1 <= score <= 5:
             raise ValueError(f"satisfaction score must be 1-5, got {score}")
         async with self.store.transaction() as s:
-            row = None
-            if linked_id:
-                row = await s.scalar(select(CallRow).where(CallRow.linked_id == linked_id))
-            if row is None:
-                row = await s.scalar(select(CallRow).where(CallRow.unique_id == unique_id))
-            if row is None:
-                raise LookupError(f"no call with unique id {unique_id}")
-            row.satisfaction = score
+            await call_records.record_satisfaction(s, unique_id, linked_id, score)

@@ -41,6 +41,10 @@ Rules of the tracker
    recorded (caller) channel. ``parse_recording_path`` is the inverse.
 9. ``resync`` rebuilds the calls from CoreShowChannels + QueueStatus + QueueSummary after a
    reconnect: calls no longer there end (``lost``), live ones not known are adopted.
+10. Legs: the call knows the channel name of every agent leg (``agent_channels``, leg Uniqueid
+   -> channel, from AgentCalled/AgentConnect ``DestChannel`` or the resync's channel list) and
+   of the caller (``caller_channel``): the agent actions Hangup/Atxfer the agent's leg and
+   Redirect the caller's. They go when the call ends.
 
 State object: ``CallBoard`` is mutated in place, ONLY by this module's functions
 (``transition``, ``resync``); they do no I/O and take the time as ``now``. Copying the board
@@ -270,6 +274,7 @@ class Call:
     lang: str | None = None
     visits: list[QueueVisit] = field(default_factory=list)
     ringing: dict[str, str] = field(default_factory=dict)  # interface -> agent leg Uniqueid
+    agent_channels: dict[str, str] = field(default_factory=dict)  # leg Uniqueid -> channel
     rang_no_answer: list[str] = field(default_factory=list)
     segments: list[AgentSegment] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
@@ -702,6 +707,7 @@ def _on_agent_called(board: CallBoard, ev: AmiEvent, now: float, effects: Effect
     assert isinstance(ev, AgentCalled)
     call = _merchant_call(board, ev.linked_id, ev.unique_id, ev.caller_id_num, now, effects)
     call.ringing[ev.interface] = ev.dest_unique_id
+    call.agent_channels[ev.dest_unique_id] = ev.dest_channel
     if call.state in (_S_QUEUED, _S_IVR, _S_WRAP_UP):
         call.state = _S_RINGING
     effects.append(ScreenPop(ev.interface, call.linked_id, ev.queue, call.caller, call.merchant_id))
@@ -733,6 +739,7 @@ def _on_agent_connect(board: CallBoard, ev: AmiEvent, now: float, effects: Effec
     if visit.answered_at is None:
         visit.answered_at = now
     call.ringing.clear()
+    call.agent_channels[ev.dest_unique_id] = ev.dest_channel
     call.segments.append(AgentSegment(ev.interface, ev.queue, ev.dest_unique_id, now))
     call.state = _S_CONNECTED
     wait_s = now - visit.joined_at
@@ -953,6 +960,7 @@ def resync(
                 if member is not None and channel.bridge_id:
                     call.segments.append(AgentSegment(member.interface, member.queue,
                                                       channel.unique_id, now - channel.duration_s))
+                    call.agent_channels[channel.unique_id] = channel.channel
                     call.visits.append(QueueVisit(member.queue, call.created_at, 0,
                                                   left_at=now - channel.duration_s,
                                                   answered_at=now - channel.duration_s))

@@ -15,7 +15,9 @@ The tree::
     │   └── AmiDisconnected       the socket closed with actions pending — also ConnectionError
     ├── AgentActionError          an agent action refused by the rule checks; ``.error_id`` is a
     │                             stable, API-visible id (``"already_paused"``, ``"not_on_call"`` …)
-    └── CtiUnavailable            no AMI connection to carry an agent action out
+    ├── CtiUnavailable            no AMI connection to carry an agent action out
+    └── CtiStorageError           a storage port's read or write failed in a way worth a
+                                  retry (raised by the adapters of ``cti.ports``)
 
 Third-party and socket exceptions are translated into this tree once, in the adapter that
 catches them (``raise AmiDisconnected(...) from exc``); the pure core raises only these.
@@ -87,3 +89,9 @@ class AgentActionError(CtiError):
 
 class CtiUnavailable(CtiError):
     """No AMI connection to carry an agent action out (demo without PBX, AMI disabled)."""
+
+
+class CtiStorageError(CtiError):
+    """A storage adapter (``cti.ports``) failed in a way worth retrying: a lock, a constraint
+    a concurrent writer hit, the database unreachable. The adapter raises it ``from`` the
+    driver's exception."""

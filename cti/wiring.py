@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.runtime import RunOptions, Runtime, component_of
 from callcenter.settings import AmiSettings
 from callcenter.web.app import HealthProbe
@@ -181,8 +182,8 @@ async def install(runtime: Runtime, options: RunOptions, *,
         wrap_up_by_queue={q.name: float(q.wrapup_s) for q in queues})
     config = CtiConfig(queues=tuple(names), timezone=settings.locale.timezone,
                        action_timeout=settings.ami.action_timeout)
-    service = CtiService(runtime.store, runtime.hub, config=config, agent_config=agent_config,
-                         demo_phones=demo_phones)
+    service = CtiService(StoreCtiDirectory(runtime.store), runtime.hub, config=config,
+                         agent_config=agent_config, demo_phones=demo_phones)
     client = ami
     account = ami_settings or settings.ami
     if client is None and options.ami and account.configured:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from callcenter import call_records
 from callcenter.business.outbox_state import RETRY_WINDOW, Delivery, delivery_from_entry
 from callcenter.business.records import (
     BoardFilter,
@@ -168,17 +169,12 @@ class Completion:
     task_delivery_state: DeliveryState
 
 
-# The statements of every wrap-up, built once: building one costs more CPU than running it.
-# Plain columns, not ORM instances (identity map, instance state: never used here), and no
-# session synchronisation for the UPDATE (nothing in the transaction holds the call as an
-# instance; the 'auto' default searched the identity map, a fifth of a wrap-up's CPU).
+# The call's read of every wrap-up, built once: building one costs more CPU than running it.
+# Plain columns, not ORM instances (identity map, instance state: never used here). The
+# wrap-up's write of the call is callcenter.call_records.record_disposition (the one writer of
+# calls rows), which keeps its statements prebuilt the same way.
 _CALL = select(*CallRow.__table__.columns).where(CallRow.linked_id == bindparam("linked_id"))
 _CALL_FOR_UPDATE = _CALL.with_for_update()
-_RECORD_DISPOSITION = (
-    update(CallRow).where(CallRow.linked_id == bindparam("b_linked_id"))
-    .values(disposition=bindparam("b_disposition"), wrapup_note=bindparam("b_note")))
-_RECORD_VERIFIED_DISPOSITION = _RECORD_DISPOSITION.values(
-    merchant_id=bindparam("b_merchant_id"), merchant_verified=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +208,9 @@ class BusinessRepository:
     async def record_disposition(self, s: AsyncSession, linked_id: str, disposition: str,
                                  note: str, merchant_id: int | None) -> None:
         """The call's wrap-up; ``merchant_id`` (when given) is the merchant the agent
-        verified."""
-        values: dict[str, Any] = {"b_linked_id": linked_id, "b_disposition": disposition,
-                                  "b_note": note[:400]}
-        stmt = _RECORD_DISPOSITION
-        if merchant_id is not None:
-            values["b_merchant_id"] = merchant_id
-            stmt = _RECORD_VERIFIED_DISPOSITION
-        await s.execute(stmt, values, execution_options={"synchronize_session": False})
+        verified. Written by ``callcenter.call_records`` (the wrap-up writer's rule, with its
+        prebuilt statements)."""
+        await call_records.record_disposition(s, linked_id, disposition, note, merchant_id)
 
     async def merchant(self, s: AsyncSession, merchant_id: int) -> Merchant | None:
         row = await s.get(MerchantRow, merchant_id)

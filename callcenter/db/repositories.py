@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.call_records import RULES, CallWriteSpec, Writer, write_calls
 from callcenter.db.models import (
     AgentRow,
     CallEventRow,
@@ -408,21 +409,17 @@ class CallRepository(_Repo):
     """Calls keyed on Asterisk's linked id; written as they happen, so nothing is lost."""
 
     async def upsert(self, linked_id: str, started_at: datetime, **fields: Any) -> Call:
-        """Create the call on first sight, then update only the fields given."""
-        unknown = set(fields) - set(CallRow.__table__.columns.keys())
+        """Create the call on first sight, then set the fields given (test fixtures and data
+        imports: ``callcenter.call_records``'s ``SEED`` writer, which may set any column).
+        Raises ValueError for an unknown field."""
+        unknown = set(fields) - set(RULES)
         if unknown:
             raise ValueError(f"unknown call fields: {sorted(unknown)}")
         async with self.store.transaction() as s:
+            await write_calls(s, Writer.SEED,
+                              [CallWriteSpec(linked_id, started_at, tuple(fields.items()))])
             row = await s.scalar(select(CallRow).where(CallRow.linked_id == linked_id))
-            if row is None:
-                row = CallRow(linked_id=linked_id, started_at=started_at, unique_id="",
-                              caller_number="", merchant_verified=False, ivr_path="",
-                              intent="", lang="", queue="", priority=0, agent_number="",
-                              wrapup_note="")
-                s.add(row)
-            for key, value in fields.items():
-                setattr(row, key, value)
-            await s.flush()
+            assert row is not None
             return call_from_row(row)
 
     async def get(self, linked_id: str) -> Call | None:

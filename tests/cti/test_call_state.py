@@ -179,6 +179,23 @@ def test_merchant_is_prefetched_on_queue_join_before_the_screen_pop_of_the_ringi
     assert dict(ivr.data)["path"] == "hello>menu:2>merchant:ok>intent:1"
 
 
+def test_the_call_knows_its_agent_legs_channel_until_it_ends() -> None:
+    # Rule 10: Hangup and Atxfer act on the agent's leg, Redirect on the caller's channel.
+    dispatcher = Dispatcher()
+    frames = stream("01-agent-login-and-answered-call.ami")
+    first_complete = next(i for i, (f, _) in enumerate(frames) if f.name == "AgentComplete")
+    for frame, t in frames[:first_complete]:
+        dispatcher.handle_message(frame, t)
+    call = dispatcher.state.calls.calls["1795330137.0"]
+    leg = dispatcher.state.agents.agents[A8001].leg_unique_id
+    assert leg is not None
+    assert call.agent_channels[leg] == "Local/8001@agents-00000001;1"
+    assert call.caller_channel == "Local/4008000000@from-trunk-00000000;2"
+    for frame, t in frames[first_complete:]:
+        dispatcher.handle_message(frame, t)
+    assert "1795330137.0" not in dispatcher.state.calls.calls
+
+
 def test_recording_path_follows_the_uniqueid_of_the_caller_channel() -> None:
     run = replay("01-agent-login-and-answered-call.ami")
     (started,) = run.of(RecordingStarted)

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from callcenter.business.board import web_module as business_module
 from callcenter.business.service import BusinessService
+from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
@@ -66,6 +67,7 @@ class Desk:
     ami: FakeAmi
     stream: list[tuple[AmiMessage, float]]
     clock: list[float]
+    store: Store
     position: int = 0
 
     def feed_until(self, name: str, *, including: bool = True) -> None:
@@ -87,7 +89,7 @@ async def desk(cti_store: Store) -> AsyncIterator[Desk]:
     hub = Hub()
     ami = FakeAmi()
     clock = [BASE]  # the service lives on the capture's clock (its wrap-up timer too)
-    service = CtiService(cti_store, hub, clock=lambda: clock[0])
+    service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0])
     service.attach(ami)
     await service.start()
     business = BusinessService(cti_store, hub, tz=ZoneInfo("Asia/Shanghai"), external=False)
@@ -98,7 +100,8 @@ async def desk(cti_store: Store) -> AsyncIterator[Desk]:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield Desk(str(server.make_url("")).rstrip("/"), service, ami, events(SCENARIO), clock)
+        yield Desk(str(server.make_url("")).rstrip("/"), service, ami, events(SCENARIO), clock,
+                   cti_store)
     finally:
         await server.close()
         await service.stop()
@@ -186,7 +189,7 @@ async def test_agent_sees_the_merchant_pop_then_wraps_the_call_up(desk: Desk) ->
         await page.wait_for_selector("#wrapup-result:has-text('RP20261120-0003')")
         await page.wait_for_selector("#today-calls:has-text('1')")
         await page.screenshot(path=str(SHOTS / "desk-zh-wrapup.png"), full_page=True)
-        call = await desk.service.store.calls.get("1795330137.0")
+        call = await desk.store.calls.get("1795330137.0")
         assert call is not None and call.disposition == "repair"
         assert "已关联工单" in (await page.text_content("#wrapup-result") or "")
         assert errors == []

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import event, select
 
 from callcenter.auth import hash_password
+from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.models import (
     AgentStateLogRow,
     CallEventRow,
@@ -212,7 +213,7 @@ async def env(cti_store: Store) -> AsyncIterator[Env]:
     hub = RecordingHub()
     ami = FakeAmi()
     clock = [BASE]
-    service = CtiService(sqlite_store, hub, clock=lambda: clock[-1])
+    service = CtiService(StoreCtiDirectory(sqlite_store), hub, clock=lambda: clock[-1])
     service.attach(ami)
     await service.start()
     agents = {a.agent_number: a for a in await sqlite_store.agents.list()}
@@ -450,7 +451,7 @@ async def test_restarted_bridge_adopts_the_call_in_progress_without_a_second_row
     assert await call_count(env.store) == 1
     # A new bridge process starts mid-call and resyncs from Asterisk's lists.
     hub = RecordingHub()
-    fresh = CtiService(env.store, hub, clock=lambda: BASE + 20)
+    fresh = CtiService(StoreCtiDirectory(env.store), hub, clock=lambda: BASE + 20)
     fresh.attach(env.ami)
     await fresh.start()
     try:

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.domain import Role
 from callcenter.settings import load_settings
@@ -55,7 +56,7 @@ async def make_env(store: Store, *, ami: FakeAmi | None) -> AsyncIterator[WebEnv
     users = {u.username: u.id for u in await store.users.list()}
     users["disp"] = disp.id
     hub = Hub()
-    service = CtiService(store, hub, clock=time.time)
+    service = CtiService(StoreCtiDirectory(store), hub, clock=time.time)
     service.attach(ami)
     await service.start()
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": SECRET})
