@@ -22,10 +22,11 @@ linked_id="1795330137.0", dest_unique_id="1795330149.2")``.
 
 Each event field is declared once, on its class, with the header it is read from and how
 (``field(metadata=_wire("Linkedid"))``: required; ``_wire("Cause", _INT)``: a number, 0 when
-absent…). A class marked ``@_decoded`` is decoded from the AMI event of its own name. The
-decoders and both tables, ``DECODERS`` and ``EVENT_TYPES``, are built from these declarations
-at import; only ``UserEvent`` and ``VarSet``, which pick their result from a header, have a
-hand-written decoder (``_SELECTING``).
+absent…); fields that several events carry in the same order live in a private base
+(``_ChannelEvent``, ``_AgentEvent``…). A class marked ``@_decoded`` is decoded from the AMI
+event of its own name. The decoders and both tables, ``DECODERS`` and ``EVENT_TYPES``, are
+built from these declarations at import; only ``UserEvent`` and ``VarSet``, which pick their
+result from a header, have a hand-written decoder (``_SELECTING``).
 
 Speed: ``decode_event`` is one dict lookup from the event name to its decoder; a decoder reads
 only the headers it needs. The decoder of a declared class is generated source, one straight
@@ -196,6 +197,15 @@ class UnknownEvent(AmiEvent):
     message: AmiMessage
 
 
+@dataclass(frozen=True, slots=True)
+class _ChannelEvent(AmiEvent):
+    """The fields of an event about one channel, in Asterisk's order (private base)."""
+
+    channel: str = field(metadata=_wire("Channel"))
+    unique_id: str = field(metadata=_wire("Uniqueid"))
+    linked_id: str = field(metadata=_wire("Linkedid"))
+
+
 @_decoded
 @dataclass(frozen=True, slots=True)
 class FullyBooted(AmiEvent):
@@ -216,12 +226,9 @@ class Shutdown(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class Newchannel(AmiEvent):
+class Newchannel(_ChannelEvent):
     """A channel was created; the first channel of a call has ``unique_id == linked_id``."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
     caller_id_name: str | None = field(metadata=_wire("CallerIDName", _CID))
     context: str = field(metadata=_wire("Context", _TEXT))
@@ -230,79 +237,72 @@ class Newchannel(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class Newstate(AmiEvent):
+class Newstate(_ChannelEvent):
     """Channel state change (``ChannelState: 6`` / ``ChannelStateDesc: Up``)."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     state: int = field(metadata=_wire("ChannelState", _INT))
     state_desc: str = field(metadata=_wire("ChannelStateDesc", _TEXT))
 
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class Hangup(AmiEvent):
+class Hangup(_ChannelEvent):
     """A channel is gone. ``cause`` is the Q.850 cause (16 normal, 0 on ``core restart``)."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     cause: int = field(metadata=_wire("Cause", _INT))
     cause_txt: str = field(metadata=_wire("Cause-txt", _TEXT))
     caller_id_num: str | None = field(default=None, metadata=_wire("CallerIDNum", _CID))
 
 
-@_decoded
 @dataclass(frozen=True, slots=True)
-class DialBegin(AmiEvent):
-    """A dial attempt starts. ``channel`` is None for an originate (no calling channel)."""
+class _DialEvent(AmiEvent):
+    """The fields of DialBegin and DialEnd (private base)."""
 
     channel: str | None = field(metadata=_wire("Channel", _RAW))
     unique_id: str | None = field(metadata=_wire("Uniqueid", _RAW))
     linked_id: str = field(metadata=_wire("Linkedid", _LINKEDID_OR_DEST))
     dest_channel: str = field(metadata=_wire("DestChannel"))
     dest_unique_id: str = field(metadata=_wire("DestUniqueid"))
+
+
+@_decoded
+@dataclass(frozen=True, slots=True)
+class DialBegin(_DialEvent):
+    """A dial attempt starts. ``channel`` is None for an originate (no calling channel)."""
+
     dial_string: str = field(metadata=_wire("DialString", _TEXT))
 
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class DialEnd(AmiEvent):
+class DialEnd(_DialEvent):
     """A dial attempt ends: ``dial_status`` ANSWER, NOANSWER, BUSY, CANCEL…"""
 
-    channel: str | None = field(metadata=_wire("Channel", _RAW))
-    unique_id: str | None = field(metadata=_wire("Uniqueid", _RAW))
-    linked_id: str = field(metadata=_wire("Linkedid", _LINKEDID_OR_DEST))
-    dest_channel: str = field(metadata=_wire("DestChannel"))
-    dest_unique_id: str = field(metadata=_wire("DestUniqueid"))
     dial_status: str = field(metadata=_wire("DialStatus", _TEXT))
 
 
+@dataclass(frozen=True, slots=True)
+class _BridgeEvent(AmiEvent):
+    """The fields of BridgeEnter and BridgeLeave (private base)."""
+
+    bridge_id: str = field(metadata=_wire("BridgeUniqueid"))
+    bridge_type: str = field(metadata=_wire("BridgeType", _TEXT))
+    num_channels: int = field(metadata=_wire("BridgeNumChannels", _INT))
+    channel: str = field(metadata=_wire("Channel"))
+    unique_id: str = field(metadata=_wire("Uniqueid"))
+    linked_id: str = field(metadata=_wire("Linkedid"))
+
+
 @_decoded
 @dataclass(frozen=True, slots=True)
-class BridgeEnter(AmiEvent):
+class BridgeEnter(_BridgeEvent):
     """A channel entered a bridge (``num_channels`` counts it)."""
 
-    bridge_id: str = field(metadata=_wire("BridgeUniqueid"))
-    bridge_type: str = field(metadata=_wire("BridgeType", _TEXT))
-    num_channels: int = field(metadata=_wire("BridgeNumChannels", _INT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
-
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class BridgeLeave(AmiEvent):
+class BridgeLeave(_BridgeEvent):
     """A channel left a bridge (``num_channels`` no longer counts it)."""
-
-    bridge_id: str = field(metadata=_wire("BridgeUniqueid"))
-    bridge_type: str = field(metadata=_wire("BridgeType", _TEXT))
-    num_channels: int = field(metadata=_wire("BridgeNumChannels", _INT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,16 +317,13 @@ class UserEvent(AmiEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class IvrResult(AmiEvent):
+class IvrResult(_ChannelEvent):
     """``UserEvent: CcIvrResult`` — what the IVR learnt, published before ``Queue()``.
 
     Wire headers: ``CcQueue``, ``CcMerchantId``, ``CcMerchantVerified``, ``CcIntent``,
     ``CcIvrPath``, ``CcPriority``, ``CcLang`` (empty or absent -> None).
     """
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
     caller_id_name: str | None = field(metadata=_wire("CallerIDName", _CID))
     queue: str | None = field(metadata=_wire("CcQueue", _OPT))
@@ -338,15 +335,21 @@ class IvrResult(AmiEvent):
     lang: str | None = field(metadata=_wire("CcLang", _OPT))
 
 
-@_decoded
 @dataclass(frozen=True, slots=True)
-class QueueCallerJoin(AmiEvent):
-    """The caller channel entered ``queue`` at ``position`` (``count`` callers now)."""
+class _QueueCallerEvent(AmiEvent):
+    """The fields of the QueueCaller{Join,Leave,Abandon} events (private base)."""
 
     queue: str = field(metadata=_wire("Queue"))
     channel: str = field(metadata=_wire("Channel"))
     unique_id: str = field(metadata=_wire("Uniqueid"))
     linked_id: str = field(metadata=_wire("Linkedid"))
+
+
+@_decoded
+@dataclass(frozen=True, slots=True)
+class QueueCallerJoin(_QueueCallerEvent):
+    """The caller channel entered ``queue`` at ``position`` (``count`` callers now)."""
+
     caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
     caller_id_name: str | None = field(metadata=_wire("CallerIDName", _CID))
     position: int = field(metadata=_wire("Position", _INT))
@@ -355,35 +358,27 @@ class QueueCallerJoin(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class QueueCallerLeave(AmiEvent):
+class QueueCallerLeave(_QueueCallerEvent):
     """The caller left ``queue`` (answered, abandoned, timed out or redirected)."""
 
-    queue: str = field(metadata=_wire("Queue"))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     position: int = field(metadata=_wire("Position", _INT))
     count: int = field(metadata=_wire("Count", _INT))
 
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class QueueCallerAbandon(AmiEvent):
+class QueueCallerAbandon(_QueueCallerEvent):
     """The caller hung up while waiting; ``hold_time`` in seconds. Comes before the Leave."""
 
-    queue: str = field(metadata=_wire("Queue"))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     position: int = field(metadata=_wire("Position", _INT))
     original_position: int = field(metadata=_wire("OriginalPosition", _INT))
     hold_time: int = field(metadata=_wire("HoldTime", _INT))
 
 
-@_decoded
 @dataclass(frozen=True, slots=True)
-class AgentCalled(AmiEvent):
-    """``queue`` rings member ``interface``; ``dest_*`` is the new agent leg."""
+class _AgentEvent(AmiEvent):
+    """The fields of the Agent{Called,Connect,Complete,RingNoAnswer,Dump} events: the queue,
+    the member and the caller channel (private base)."""
 
     queue: str = field(metadata=_wire("Queue"))
     interface: str = field(metadata=_wire("Interface"))
@@ -391,6 +386,13 @@ class AgentCalled(AmiEvent):
     channel: str = field(metadata=_wire("Channel"))
     unique_id: str = field(metadata=_wire("Uniqueid"))
     linked_id: str = field(metadata=_wire("Linkedid"))
+
+
+@_decoded
+@dataclass(frozen=True, slots=True)
+class AgentCalled(_AgentEvent):
+    """``queue`` rings member ``interface``; ``dest_*`` is the new agent leg."""
+
     caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
     dest_channel: str = field(metadata=_wire("DestChannel"))
     dest_unique_id: str = field(metadata=_wire("DestUniqueid"))
@@ -398,15 +400,9 @@ class AgentCalled(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class AgentConnect(AmiEvent):
+class AgentConnect(_AgentEvent):
     """The member answered. ``ring_time`` is in SECONDS here (AgentRingNoAnswer: ms)."""
 
-    queue: str = field(metadata=_wire("Queue"))
-    interface: str = field(metadata=_wire("Interface"))
-    member_name: str = field(metadata=_wire("MemberName", _TEXT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     dest_channel: str = field(metadata=_wire("DestChannel"))
     dest_unique_id: str = field(metadata=_wire("DestUniqueid"))
     hold_time: int = field(metadata=_wire("HoldTime", _INT))
@@ -415,7 +411,7 @@ class AgentConnect(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class AgentComplete(AmiEvent):
+class AgentComplete(_AgentEvent):
     """A queue call ended for the member.
 
     After a Redirect out of the queue this comes only at the final hang-up, WITHOUT the
@@ -423,12 +419,6 @@ class AgentComplete(AmiEvent):
     covers the rest of the call: do not use it for talk time.
     """
 
-    queue: str = field(metadata=_wire("Queue"))
-    interface: str = field(metadata=_wire("Interface"))
-    member_name: str = field(metadata=_wire("MemberName", _TEXT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     dest_channel: str | None = field(metadata=_wire("DestChannel", _OPT))
     dest_unique_id: str | None = field(metadata=_wire("DestUniqueid", _OPT))
     hold_time: int = field(metadata=_wire("HoldTime", _INT))
@@ -438,15 +428,9 @@ class AgentComplete(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class AgentRingNoAnswer(AmiEvent):
+class AgentRingNoAnswer(_AgentEvent):
     """The member did not answer within the queue timeout; ``ring_time_ms`` in MILLISECONDS."""
 
-    queue: str = field(metadata=_wire("Queue"))
-    interface: str = field(metadata=_wire("Interface"))
-    member_name: str = field(metadata=_wire("MemberName", _TEXT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     dest_channel: str = field(metadata=_wire("DestChannel"))
     dest_unique_id: str = field(metadata=_wire("DestUniqueid"))
     ring_time_ms: int = field(metadata=_wire("RingTime", _INT))
@@ -454,22 +438,16 @@ class AgentRingNoAnswer(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class AgentDump(AmiEvent):
+class AgentDump(_AgentEvent):
     """The member hung up on the caller before the bridge (e.g. during an announcement)."""
 
-    queue: str = field(metadata=_wire("Queue"))
-    interface: str = field(metadata=_wire("Interface"))
-    member_name: str = field(metadata=_wire("MemberName", _TEXT))
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     dest_channel: str | None = field(metadata=_wire("DestChannel", _OPT))
     dest_unique_id: str | None = field(metadata=_wire("DestUniqueid", _OPT))
 
 
 @dataclass(frozen=True, slots=True)
-class QueueMemberEvent(AmiEvent):
-    """Fields shared by the QueueMember{Added,Removed,Pause,Status} events.
+class _QueueMemberFields(AmiEvent):
+    """A queue member as the QueueMember* events and QueueStatus items carry it (private base).
 
     ``status`` is the device state: 1 not in use, 2 in use (also a *ringing* Local member),
     5 unavailable, 6 ringing… ``paused_reason`` is empty after an unpause.
@@ -484,6 +462,15 @@ class QueueMemberEvent(AmiEvent):
     in_call: bool = field(metadata=_wire("InCall", _IS_ONE))
     status: int = field(metadata=_wire("Status", _INT))
     calls_taken: int = field(metadata=_wire("CallsTaken", _INT))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMemberEvent(_QueueMemberFields):
+    """Fields shared by the QueueMember{Added,Removed,Pause,Status} events.
+
+    ``status`` is the device state: 1 not in use, 2 in use (also a *ringing* Local member),
+    5 unavailable, 6 ringing… ``paused_reason`` is empty after an unpause.
+    """
 
 
 @_decoded
@@ -512,19 +499,13 @@ class QueueMemberStatus(QueueMemberEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class QueueMember(AmiEvent):
+class QueueMember(_QueueMemberFields):
     """A ``QueueStatus`` list item. On the wire the interface is ``Location:`` and the member
     name ``Name:`` (not ``Interface:``/``MemberName:`` as in the live events)."""
 
-    queue: str = field(metadata=_wire("Queue"))
+    # Redeclared fields keep their place (and type) and change only the header.
     interface: str = field(metadata=_wire("Location"))
     member_name: str = field(metadata=_wire("Name", _TEXT))
-    membership: str = field(metadata=_wire("Membership", _TEXT))
-    paused: bool = field(metadata=_wire("Paused", _IS_ONE))
-    paused_reason: str = field(metadata=_wire("PausedReason", _TEXT))
-    in_call: bool = field(metadata=_wire("InCall", _IS_ONE))
-    status: int = field(metadata=_wire("Status", _INT))
-    calls_taken: int = field(metadata=_wire("CallsTaken", _INT))
     last_call: int = field(metadata=_wire("LastCall", _INT))
     login_time: int = field(metadata=_wire("LoginTime", _INT))
     action_id: str | None = field(metadata=_wire("ActionID", _RAW))
@@ -579,12 +560,9 @@ class QueueSummary(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class CoreShowChannel(AmiEvent):
+class CoreShowChannel(_ChannelEvent):
     """A ``CoreShowChannels`` list item: one live channel."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
     caller_id_name: str | None = field(metadata=_wire("CallerIDName", _CID))
     context: str = field(metadata=_wire("Context", _TEXT))
@@ -599,31 +577,21 @@ class CoreShowChannel(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class MixMonitorStart(AmiEvent):
+class MixMonitorStart(_ChannelEvent):
     """Recording of ``channel`` started (no file name in the event)."""
-
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
 
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class MixMonitorStop(AmiEvent):
+class MixMonitorStop(_ChannelEvent):
     """Recording stopped by ``StopMixMonitor`` — never sent when the call just hangs up."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
 
 
 @dataclass(frozen=True, slots=True)
-class MixMonitorFilename(AmiEvent):
+class MixMonitorFilename(_ChannelEvent):
     """``VarSet Variable: MIXMONITOR_FILENAME`` (only with the ``dialplan`` read class)."""
 
-    channel: str = field(metadata=_wire("Channel"))
-    unique_id: str = field(metadata=_wire("Uniqueid"))
-    linked_id: str = field(metadata=_wire("Linkedid"))
     path: str = field(metadata=_wire("Value"))
 
 
@@ -681,14 +649,20 @@ class AttendedTransfer(AmiEvent):
     dest_app: str | None = field(metadata=_wire("DestApp", _OPT))
 
 
-@_decoded
 @dataclass(frozen=True, slots=True)
-class ChanSpyStart(AmiEvent):
-    """A supervisor (spyer) started listening to ``spyee``; the mode is not in the event."""
+class _SpyEvent(AmiEvent):
+    """The supervisor's channel in ChanSpyStart and ChanSpyStop (private base)."""
 
     spyer_channel: str = field(metadata=_wire("SpyerChannel"))
     spyer_unique_id: str = field(metadata=_wire("SpyerUniqueid"))
     spyer_linked_id: str = field(metadata=_wire("SpyerLinkedid"))
+
+
+@_decoded
+@dataclass(frozen=True, slots=True)
+class ChanSpyStart(_SpyEvent):
+    """A supervisor (spyer) started listening to ``spyee``; the mode is not in the event."""
+
     spyee_channel: str = field(metadata=_wire("SpyeeChannel"))
     spyee_unique_id: str = field(metadata=_wire("SpyeeUniqueid"))
     spyee_linked_id: str = field(metadata=_wire("SpyeeLinkedid"))
@@ -696,12 +670,9 @@ class ChanSpyStart(AmiEvent):
 
 @_decoded
 @dataclass(frozen=True, slots=True)
-class ChanSpyStop(AmiEvent):
+class ChanSpyStop(_SpyEvent):
     """The spy session ended."""
 
-    spyer_channel: str = field(metadata=_wire("SpyerChannel"))
-    spyer_unique_id: str = field(metadata=_wire("SpyerUniqueid"))
-    spyer_linked_id: str = field(metadata=_wire("SpyerLinkedid"))
     spyee_channel: str | None = field(metadata=_wire("SpyeeChannel", _OPT))
     spyee_unique_id: str | None = field(metadata=_wire("SpyeeUniqueid", _OPT))
     spyee_linked_id: str | None = field(metadata=_wire("SpyeeLinkedid", _OPT))
