@@ -255,7 +255,8 @@ def test_unknown_caller_id_becomes_none() -> None:
 
 
 # Events of which no capture holds an example are built from the header lists of the
-# Asterisk documentation (CoreShowChannel, BlindTransfer, AttendedTransfer, AgentDump).
+# Asterisk documentation (CoreShowChannel, BlindTransfer, AttendedTransfer), or, for
+# AgentDump, from the captured AgentCalled: the documentation gives both the same headers.
 
 CORE_SHOW_CHANNEL = AmiMessage.from_headers([
     ("Event", "CoreShowChannel"), ("ActionID", "s08r-004"),
@@ -282,15 +283,15 @@ ATTENDED_TRANSFER = AmiMessage.from_headers([
     ("TransfereeChannel", "PJSIP/trunk-00000001"), ("TransfereeUniqueid", "1.0"),
     ("TransfereeLinkedid", "1.0"),
 ])
-AGENT_DUMP = AmiMessage.from_headers([
-    ("Event", "AgentDump"), ("Channel", "Local/4008000000@from-trunk-00000000;2"),
-    ("ChannelState", "6"), ("CallerIDNum", "13800138000"), ("Context", "from-trunk"),
-    ("Exten", "4008000000"), ("Uniqueid", "1795330137.1"), ("Linkedid", "1795330137.0"),
-    ("DestChannel", "Local/8001@agents-00000001;1"), ("DestUniqueid", "1795330149.2"),
-    ("DestLinkedid", "1795330137.0"), ("Queue", "aftersales"),
-    ("Interface", "Local/8001@agents/n"), ("MemberName", "Agent 8001"),
-])
-DOCUMENTED = (CORE_SHOW_CHANNEL, BLIND_TRANSFER, ATTENDED_TRANSFER, AGENT_DUMP)
+
+
+def agent_dump() -> AmiMessage:
+    called = next(m for m in messages("01-agent-login-and-answered-call.ami")
+                  if m.name == "AgentCalled")
+    return AmiMessage(called.text.replace("Event: AgentCalled", "Event: AgentDump", 1))
+
+
+DOCUMENTED = (CORE_SHOW_CHANNEL, BLIND_TRANSFER, ATTENDED_TRANSFER)
 
 
 def test_core_show_channel_item_reads_bridge_application_and_duration() -> None:
@@ -366,7 +367,7 @@ def decodable_samples() -> tuple[AmiMessage, ...]:
                       if m.name == "UserEvent")
     other = AmiMessage(ivr_result.text.replace("UserEvent: CcIvrResult", "UserEvent: Other"))
     captured = [m for name in CAPTURES for m in messages(name) if m.kind is MessageKind.EVENT]
-    for message in [*captured, *DOCUMENTED, other]:
+    for message in [*captured, *DOCUMENTED, agent_dump(), other]:
         if message.name in DECODERS:
             event_type = type(decode_event(message))
             if event_type is not UnknownEvent:
@@ -405,17 +406,14 @@ def test_every_declared_event_type_decodes_from_a_capture_or_a_documented_exampl
     assert declared <= decoded
 
 
-def test_a_documented_agent_dump_keeps_the_agent_leg() -> None:
-    assert decode_event(AGENT_DUMP) == AgentDump(
-        queue="aftersales",
-        interface="Local/8001@agents/n",
-        member_name="Agent 8001",
-        channel="Local/4008000000@from-trunk-00000000;2",
-        unique_id="1795330137.1",
-        linked_id="1795330137.0",
-        dest_channel="Local/8001@agents-00000001;1",
-        dest_unique_id="1795330149.2",
+def test_agent_dump_names_the_queue_member_and_agent_leg_like_agent_called() -> None:
+    called = first("01-agent-login-and-answered-call.ami", AgentCalled)
+    dump = decode_event(agent_dump())
+    assert dump == AgentDump(
+        **{f.name: getattr(called, f.name) for f in dataclasses.fields(AgentDump)}
     )
+    assert isinstance(dump, AgentDump)
+    assert (dump.member_name, dump.dest_unique_id) == ("Agent 8001", "1795330149.2")
 
 
 # What each decoded event cannot do without, and which of its headers are numbers: pinned
@@ -485,33 +483,33 @@ NUMBER_HEADERS = {
 }
 
 
-def test_a_missing_header_is_an_error_naming_it_exactly_where_the_event_needs_it() -> None:
-    required: dict[str, set[str]] = {}
+def rejections(replacement: str | None, error_says: str) -> dict[str, set[str]]:
+    """Per decoded event type, the headers that make decoding fail when removed (replacement
+    None) or given ``replacement`` as value; every such error must contain ``error_says``."""
+    found: dict[str, set[str]] = {}
     for message in decodable_samples():
-        needed = required.setdefault(type(decode_event(message)).__name__, set())
-        headers = message.headers
-        for index in range(1, len(headers)):
-            without = AmiMessage.from_headers([*headers[:index], *headers[index + 1:]])
-            error = decoding_error(without)
-            if error is not None:
-                assert f"without a {headers[index][0]!r} header" in error
-                needed.add(headers[index][0])
-    assert required == {name: set(pin.split()) for name, pin in REQUIRED_HEADERS.items()}
-
-
-def test_a_non_numeric_number_is_an_error_exactly_where_a_header_is_a_number() -> None:
-    numbers: dict[str, set[str]] = {}
-    for message in decodable_samples():
-        numeric = numbers.setdefault(type(decode_event(message)).__name__, set())
+        rejected = found.setdefault(type(decode_event(message)).__name__, set())
         headers = message.headers
         for index in range(1, len(headers)):
             name = headers[index][0]
-            bad = AmiMessage.from_headers([*headers[:index], (name, "x"), *headers[index + 1:]])
-            error = decoding_error(bad)
+            changed = [] if replacement is None else [(name, replacement)]
+            error = decoding_error(
+                AmiMessage.from_headers([*headers[:index], *changed, *headers[index + 1:]])
+            )
             if error is not None:
-                assert "bad value" in error
-                numeric.add(name)
-    assert numbers == {
+                assert error_says.format(header=repr(name)) in error
+                rejected.add(name)
+    return found
+
+
+def test_a_missing_header_is_an_error_naming_it_exactly_where_the_event_needs_it() -> None:
+    assert rejections(None, "without a {header} header") == {
+        name: set(pin.split()) for name, pin in REQUIRED_HEADERS.items()
+    }
+
+
+def test_a_non_numeric_number_is_an_error_exactly_where_a_header_is_a_number() -> None:
+    assert rejections("x", "bad value") == {
         name: set(NUMBER_HEADERS.get(name, "").split()) for name in REQUIRED_HEADERS
     }
 
