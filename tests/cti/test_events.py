@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import traceback
+from functools import cache
 
 import pytest
 
+from cti import events as events_module
 from cti.ami_protocol import AmiFramer, AmiMessage, MessageKind
 from cti.errors import AmiProtocolError
 from cti.events import (
@@ -14,6 +17,7 @@ from cti.events import (
     AgentCalled,
     AgentComplete,
     AgentConnect,
+    AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
     AttendedTransfer,
@@ -32,6 +36,7 @@ from cti.events import (
     QueueCallerJoin,
     QueueEntry,
     QueueMember,
+    QueueMemberEvent,
     QueueMemberPause,
     QueueParams,
     QueueSummary,
@@ -250,21 +255,47 @@ def test_unknown_caller_id_becomes_none() -> None:
 
 
 # Events of which no capture holds an example are built from the header lists of the
-# Asterisk documentation (CoreShowChannel, BlindTransfer, AttendedTransfer).
+# Asterisk documentation (CoreShowChannel, BlindTransfer, AttendedTransfer), or, for
+# AgentDump, from the captured AgentCalled: the documentation gives both the same headers.
+
+CORE_SHOW_CHANNEL = AmiMessage.from_headers([
+    ("Event", "CoreShowChannel"), ("ActionID", "s08r-004"),
+    ("Channel", "Local/4008000000@from-trunk-00000000;2"), ("ChannelState", "6"),
+    ("ChannelStateDesc", "Up"), ("CallerIDNum", "13800138000"), ("CallerIDName", "Merchant"),
+    ("ConnectedLineNum", "13800138000"), ("ConnectedLineName", "Merchant"),
+    ("Language", "en"), ("AccountCode", ""), ("Context", "from-trunk"),
+    ("Exten", "4008000000"), ("Priority", "8"), ("Uniqueid", "1795330401.1"),
+    ("Linkedid", "1795330401.0"), ("BridgeId", ""), ("Application", "Queue"),
+    ("ApplicationData", "aftersales,t,,,300"), ("Duration", "00:01:05"),
+])
+BLIND_TRANSFER = AmiMessage.from_headers([
+    ("Event", "BlindTransfer"), ("Result", "Success"),
+    ("TransfererChannel", "PJSIP/8001-00000002"), ("TransfererUniqueid", "1.2"),
+    ("TransfererLinkedid", "1.0"), ("TransfereeChannel", "PJSIP/trunk-00000001"),
+    ("TransfereeUniqueid", "1.0"), ("TransfereeLinkedid", "1.0"),
+    ("IsExternal", "Yes"), ("Context", "cc-transfer"), ("Extension", "presales"),
+])
+ATTENDED_TRANSFER = AmiMessage.from_headers([
+    ("Event", "AttendedTransfer"), ("Result", "Success"),
+    ("OrigTransfererChannel", "PJSIP/8001-00000002"), ("OrigTransfererLinkedid", "1.0"),
+    ("SecondTransfererChannel", "PJSIP/8001-00000004"),
+    ("SecondTransfererLinkedid", "3.0"), ("DestType", "Bridge"),
+    ("TransfereeChannel", "PJSIP/trunk-00000001"), ("TransfereeUniqueid", "1.0"),
+    ("TransfereeLinkedid", "1.0"),
+])
+
+
+def agent_dump() -> AmiMessage:
+    called = next(m for m in messages("01-agent-login-and-answered-call.ami")
+                  if m.name == "AgentCalled")
+    return AmiMessage(called.text.replace("Event: AgentCalled", "Event: AgentDump", 1))
+
+
+DOCUMENTED = (CORE_SHOW_CHANNEL, BLIND_TRANSFER, ATTENDED_TRANSFER)
 
 
 def test_core_show_channel_item_reads_bridge_application_and_duration() -> None:
-    message = AmiMessage.from_headers([
-        ("Event", "CoreShowChannel"), ("ActionID", "s08r-004"),
-        ("Channel", "Local/4008000000@from-trunk-00000000;2"), ("ChannelState", "6"),
-        ("ChannelStateDesc", "Up"), ("CallerIDNum", "13800138000"), ("CallerIDName", "Merchant"),
-        ("ConnectedLineNum", "13800138000"), ("ConnectedLineName", "Merchant"),
-        ("Language", "en"), ("AccountCode", ""), ("Context", "from-trunk"),
-        ("Exten", "4008000000"), ("Priority", "8"), ("Uniqueid", "1795330401.1"),
-        ("Linkedid", "1795330401.0"), ("BridgeId", ""), ("Application", "Queue"),
-        ("ApplicationData", "aftersales,t,,,300"), ("Duration", "00:01:05"),
-    ])
-    event = decode_event(message)
+    event = decode_event(CORE_SHOW_CHANNEL)
     assert isinstance(event, CoreShowChannel)
     assert (event.bridge_id, event.application, event.duration_s, event.channel_state) == (
         None, "Queue", 65, 6,
@@ -272,27 +303,12 @@ def test_core_show_channel_item_reads_bridge_application_and_duration() -> None:
 
 
 def test_transfer_events_decode_the_parties() -> None:
-    blind = AmiMessage.from_headers([
-        ("Event", "BlindTransfer"), ("Result", "Success"),
-        ("TransfererChannel", "PJSIP/8001-00000002"), ("TransfererUniqueid", "1.2"),
-        ("TransfererLinkedid", "1.0"), ("TransfereeChannel", "PJSIP/trunk-00000001"),
-        ("TransfereeUniqueid", "1.0"), ("TransfereeLinkedid", "1.0"),
-        ("IsExternal", "Yes"), ("Context", "cc-transfer"), ("Extension", "presales"),
-    ])
-    event = decode_event(blind)
+    event = decode_event(BLIND_TRANSFER)
     assert isinstance(event, BlindTransfer)
     assert (event.transferee_linked_id, event.extension, event.is_external) == (
         "1.0", "presales", True,
     )
-    attended = AmiMessage.from_headers([
-        ("Event", "AttendedTransfer"), ("Result", "Success"),
-        ("OrigTransfererChannel", "PJSIP/8001-00000002"), ("OrigTransfererLinkedid", "1.0"),
-        ("SecondTransfererChannel", "PJSIP/8001-00000004"),
-        ("SecondTransfererLinkedid", "3.0"), ("DestType", "Bridge"),
-        ("TransfereeChannel", "PJSIP/trunk-00000001"), ("TransfereeUniqueid", "1.0"),
-        ("TransfereeLinkedid", "1.0"),
-    ])
-    decoded = decode_event(attended)
+    decoded = decode_event(ATTENDED_TRANSFER)
     assert isinstance(decoded, AttendedTransfer)
     assert (decoded.dest_type, decoded.dest_app, decoded.second_transferer_linked_id) == (
         "Bridge", None, "3.0",
@@ -337,3 +353,171 @@ def test_events_are_frozen() -> None:
     assert isinstance(event, AgentCalled)
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.queue = "presales"  # type: ignore[misc]
+
+
+# -- the declarations: one per event field, both tables and every decoder derived from them
+
+
+@cache
+def decodable_samples() -> tuple[AmiMessage, ...]:
+    """One message per (event, header list) of the captures and documented examples whose
+    event has a decoder, plus a UserEvent other than the IVR result."""
+    found: dict[tuple[type[AmiEvent], tuple[str, ...]], AmiMessage] = {}
+    ivr_result = next(m for m in messages("01-agent-login-and-answered-call.ami")
+                      if m.name == "UserEvent")
+    other = AmiMessage(ivr_result.text.replace("UserEvent: CcIvrResult", "UserEvent: Other"))
+    captured = [m for name in CAPTURES for m in messages(name) if m.kind is MessageKind.EVENT]
+    for message in [*captured, *DOCUMENTED, agent_dump(), other]:
+        if message.name in DECODERS:
+            event_type = type(decode_event(message))
+            if event_type is not UnknownEvent:
+                found.setdefault((event_type, tuple(k for k, _ in message.headers)), message)
+    return tuple(found.values())
+
+
+def decoding_error(message: AmiMessage) -> str | None:
+    try:
+        decode_event(message)
+    except AmiProtocolError as exc:
+        return str(exc)
+    return None
+
+
+def test_the_event_table_lists_every_public_event_type_once_next_to_its_decoder() -> None:
+    public = {
+        obj for name in events_module.__all__
+        if isinstance(obj := getattr(events_module, name), type) and issubclass(obj, AmiEvent)
+    } - {AmiEvent, UnknownEvent, QueueMemberEvent}
+    listed = [event_type for types in EVENT_TYPES.values() for event_type in types]
+    assert sorted(t.__name__ for t in listed) == sorted(t.__name__ for t in public)
+    assert DECODERS.keys() == EVENT_TYPES.keys()
+    # An event type is decoded from the AMI event of its own name, but for the two events
+    # whose decoder picks the type from a header.
+    renamed = {name for name, types in EVENT_TYPES.items()
+               if types != (getattr(events_module, name, None),)}
+    assert renamed == {"UserEvent", "VarSet"}
+    assert EVENT_TYPES["UserEvent"] == (IvrResult, UserEvent)
+    assert EVENT_TYPES["VarSet"] == (MixMonitorFilename,)
+
+
+def test_every_declared_event_type_decodes_from_a_capture_or_a_documented_example() -> None:
+    decoded = {type(decode_event(m)) for m in decodable_samples()}
+    declared = {event_type for types in EVENT_TYPES.values() for event_type in types}
+    assert declared <= decoded
+
+
+def test_agent_dump_names_the_queue_member_and_agent_leg_like_agent_called() -> None:
+    called = first("01-agent-login-and-answered-call.ami", AgentCalled)
+    dump = decode_event(agent_dump())
+    assert dump == AgentDump(
+        **{f.name: getattr(called, f.name) for f in dataclasses.fields(AgentDump)}
+    )
+    assert isinstance(dump, AgentDump)
+    assert (dump.member_name, dump.dest_unique_id) == ("Agent 8001", "1795330149.2")
+
+
+# What each decoded event cannot do without, and which of its headers are numbers: pinned
+# from the hand-written decoders these declarations replaced, over the captures and the
+# documented examples (DialBegin/DialEnd need DestLinkedid only without a Linkedid: originate).
+REQUIRED_HEADERS = {
+    "AgentCalled": "Queue Interface Channel Uniqueid Linkedid DestChannel DestUniqueid",
+    "AgentComplete": "Queue Interface Channel Uniqueid Linkedid",
+    "AgentConnect": "Queue Interface Channel Uniqueid Linkedid DestChannel DestUniqueid",
+    "AgentDump": "Queue Interface Channel Uniqueid Linkedid",
+    "AgentRingNoAnswer": "Queue Interface Channel Uniqueid Linkedid DestChannel DestUniqueid",
+    "AttendedTransfer": "OrigTransfererChannel OrigTransfererLinkedid",
+    "BlindTransfer": "TransfererChannel TransfererUniqueid TransfererLinkedid",
+    "BridgeEnter": "BridgeUniqueid Channel Uniqueid Linkedid",
+    "BridgeLeave": "BridgeUniqueid Channel Uniqueid Linkedid",
+    "ChanSpyStart": "SpyerChannel SpyerUniqueid SpyerLinkedid "
+                    "SpyeeChannel SpyeeUniqueid SpyeeLinkedid",
+    "ChanSpyStop": "SpyerChannel SpyerUniqueid SpyerLinkedid",
+    "CoreShowChannel": "Channel Uniqueid Linkedid",
+    "DialBegin": "DestChannel DestUniqueid DestLinkedid",
+    "DialEnd": "DestChannel DestUniqueid DestLinkedid",
+    "FullyBooted": "",
+    "Hangup": "Channel Uniqueid Linkedid",
+    "IvrResult": "Channel Uniqueid Linkedid",
+    "MixMonitorFilename": "Channel Uniqueid Linkedid",
+    "MixMonitorStart": "Channel Uniqueid Linkedid",
+    "MixMonitorStop": "Channel Uniqueid Linkedid",
+    "Newchannel": "Channel Uniqueid Linkedid",
+    "Newstate": "Channel Uniqueid Linkedid",
+    "OriginateResponse": "",
+    "QueueCallerAbandon": "Queue Channel Uniqueid Linkedid",
+    "QueueCallerJoin": "Queue Channel Uniqueid Linkedid",
+    "QueueCallerLeave": "Queue Channel Uniqueid Linkedid",
+    "QueueEntry": "Queue Channel Uniqueid",
+    "QueueMember": "Queue Location",
+    "QueueMemberAdded": "Queue Interface",
+    "QueueMemberPause": "Queue Interface",
+    "QueueMemberRemoved": "Queue Interface",
+    "QueueMemberStatus": "Queue Interface",
+    "QueueParams": "Queue",
+    "QueueSummary": "Queue",
+    "Shutdown": "",
+    "UserEvent": "",
+}
+NUMBER_HEADERS = {
+    "AgentComplete": "HoldTime TalkTime",
+    "AgentConnect": "HoldTime RingTime",
+    "AgentRingNoAnswer": "RingTime",
+    "BridgeEnter": "BridgeNumChannels",
+    "BridgeLeave": "BridgeNumChannels",
+    "CoreShowChannel": "ChannelState Duration",
+    "FullyBooted": "Uptime",
+    "Hangup": "Cause",
+    "Newstate": "ChannelState",
+    "OriginateResponse": "Reason",
+    "QueueCallerAbandon": "Position OriginalPosition HoldTime",
+    "QueueCallerJoin": "Position Count",
+    "QueueCallerLeave": "Position Count",
+    "QueueEntry": "Position Wait Priority",
+    "QueueMember": "Status CallsTaken LastCall LoginTime",
+    "QueueMemberAdded": "Status CallsTaken",
+    "QueueMemberPause": "Status CallsTaken",
+    "QueueMemberRemoved": "Status CallsTaken",
+    "QueueMemberStatus": "Status CallsTaken",
+    "QueueParams": "Calls Holdtime TalkTime Completed Abandoned ServiceLevel",
+    "QueueSummary": "LoggedIn Available Callers HoldTime TalkTime LongestHoldTime",
+}
+
+
+def rejections(replacement: str | None, error_says: str) -> dict[str, set[str]]:
+    """Per decoded event type, the headers that make decoding fail when removed (replacement
+    None) or given ``replacement`` as value; every such error must contain ``error_says``."""
+    found: dict[str, set[str]] = {}
+    for message in decodable_samples():
+        rejected = found.setdefault(type(decode_event(message)).__name__, set())
+        headers = message.headers
+        for index in range(1, len(headers)):
+            name = headers[index][0]
+            changed = [] if replacement is None else [(name, replacement)]
+            error = decoding_error(
+                AmiMessage.from_headers([*headers[:index], *changed, *headers[index + 1:]])
+            )
+            if error is not None:
+                assert error_says.format(header=repr(name)) in error
+                rejected.add(name)
+    return found
+
+
+def test_a_missing_header_is_an_error_naming_it_exactly_where_the_event_needs_it() -> None:
+    assert rejections(None, "without a {header} header") == {
+        name: set(pin.split()) for name, pin in REQUIRED_HEADERS.items()
+    }
+
+
+def test_a_non_numeric_number_is_an_error_exactly_where_a_header_is_a_number() -> None:
+    assert rejections("x", "bad value") == {
+        name: set(NUMBER_HEADERS.get(name, "").split()) for name in REQUIRED_HEADERS
+    }
+
+
+def test_a_generated_decoder_shows_the_header_it_failed_on_in_a_traceback() -> None:
+    decoder = decoder_for("Hangup")
+    assert decoder is not None
+    message = AmiMessage.from_headers([("Event", "Hangup"), ("Channel", "c"), ("Uniqueid", "u")])
+    with pytest.raises(KeyError) as info:
+        decoder(message)
+    assert "f['Linkedid']" in "".join(traceback.format_exception(info.value))
