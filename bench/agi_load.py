@@ -55,7 +55,7 @@ if str(ROOT) not in sys.path:  # run as a file: make ivr/ and bench/ importable
 
 from callcenter.event_loop import settle_gc  # noqa: E402
 from ivr.agi_script import load_object  # noqa: E402
-from ivr.agi_server import AGISession, FastAGIServer  # noqa: E402
+from ivr.agi_server import AgiSession, FastAgiServer  # noqa: E402
 
 DEFAULT_HANDLER = "bench.agi_load:real_hotline()"
 CALLER = "13800138000"
@@ -65,7 +65,7 @@ MERCHANT = "123456789012345"
 # ---------------------------------------------------------------------------------- handler
 
 
-async def demo_handler(session: AGISession) -> None:
+async def demo_handler(session: AgiSession) -> None:
     """A hotline-like menu of 12 commands, as in capture 01 (the real menu replaces it later)."""
     caller = await session.get_variable("CALLERID(num)") or ""
     await session.database_get("cc-merchant", caller or "unknown")
@@ -83,7 +83,7 @@ async def demo_handler(session: AGISession) -> None:
     )
 
 
-def real_hotline() -> Callable[[AGISession], Awaitable[None]]:
+def real_hotline() -> Callable[[AgiSession], Awaitable[None]]:
     """The real hotline menu (``ivr.service``) over an in-memory directory where the emulated
     caller is a known merchant: ``--handler 'bench.agi_load:real_hotline()'``."""
     from ivr.menu_config import MenuRegistry  # imported only when selected
@@ -95,9 +95,9 @@ def real_hotline() -> Callable[[AGISession], Awaitable[None]]:
     return make_routes(directory, MenuRegistry())["hotline"]
 
 
-def load_handler(spec: str) -> Callable[[AGISession], Awaitable[None]]:
+def load_handler(spec: str) -> Callable[[AgiSession], Awaitable[None]]:
     """``module:function`` or ``module:factory()``."""
-    handler: Callable[[AGISession], Awaitable[None]] = load_object(spec)
+    handler: Callable[[AgiSession], Awaitable[None]] = load_object(spec)
     return handler
 
 
@@ -358,7 +358,7 @@ def rss_mb() -> float:
 
 async def serve(handler_spec: str) -> None:
     """The server process: prints {"port": N}; then answers "stats"/"reset" lines on stdin."""
-    server = FastAGIServer({"hotline": load_handler(handler_spec)})
+    server = FastAgiServer({"hotline": load_handler(handler_spec)})
     port = await server.start("127.0.0.1", 0)
     pin(SERVER_CPU)
     settle_gc()  # as `callcenter serve` does once it is up (callcenter/app.py)
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ROUTES: Mapping[str, Callable[[AGISession], Awaitable[None]]] = {"hotline": demo_handler}
+ROUTES: Mapping[str, Callable[[AgiSession], Awaitable[None]]] = {"hotline": demo_handler}
 
 if __name__ == "__main__":
     sys.exit(main())

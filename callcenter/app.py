@@ -49,7 +49,7 @@ from recording.repository import RecordingRepository
 __all__ = ["Product", "StandInFactory", "StandInPbx", "WebComponent", "banner",
            "build_product", "serve"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -71,7 +71,7 @@ class WebComponent:
         server = site._server  # aiohttp exposes no public accessor for the bound socket
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
-        log.info("web app listening on http://%s:%s", self.host, self.bound_port)
+        logger.info("web app listening on http://%s:%s", self.host, self.bound_port)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -228,7 +228,7 @@ async def serve(settings: Settings, options: RunOptions, *,
         settle_gc()  # the cyclic GC stalls every live call's IVR: see its docstring
         print(await banner(product), flush=True)
         await stop.wait()
-        log.info("shutting down")
+        logger.info("shutting down")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

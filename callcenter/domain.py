@@ -19,6 +19,10 @@ from callcenter.errors import ValidationError
 MERCHANT_NUMBER_LENGTH = 15
 DESCRIPTION_MAX = 200
 
+HOTLINE_QUEUES: tuple[str, ...] = ("presales", "aftersales", "complaints", "techsupport", "night")
+"""The hotline's queues, as ``dialplans/queues.conf`` declares them (a test keeps the two, and
+the simulator's own copy, in step). The IVR routes to them; agents are members of them."""
+
 
 class Role(StrEnum):
     AGENT = "agent"

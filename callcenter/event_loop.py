@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ def runner(kind: str) -> Callable[[Coroutine[Any, Any, T]], T]:
         try:
             import uvloop
         except ImportError:
-            log.warning("server.event_loop = uvloop, but uvloop is not installed: "
+            logger.warning("server.event_loop = uvloop, but uvloop is not installed: "
                         "using the standard asyncio loop")
         else:
             return uvloop.run

@@ -25,7 +25,7 @@ from callcenter.web.hub import Hub
 __all__ = ["Component", "HealthProbe", "RunOptions", "Runtime", "component_of",
            "database_probe", "static_probe"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 C = TypeVar("C")
 
@@ -83,7 +83,7 @@ class Runtime:
             try:
                 await component.stop()
             except Exception:
-                log.exception("stopping %s failed", component.name)
+                logger.exception("stopping %s failed", component.name)
         await self.engine.dispose()
 
 

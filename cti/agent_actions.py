@@ -37,14 +37,15 @@ from typing import Any
 
 from callcenter.domain import normalise_phone
 from callcenter.errors import ValidationError
+from callcenter.topics import Publisher, agent_topic
 from cti import agent_state
 from cti.agent_state import AgentAction, check_action
 from cti.ami_protocol import ActionResult
 from cti.call_state import Call
-from cti.config import CtiConfig, agent_topic
+from cti.config import CtiConfig
 from cti.dispatcher import CtiState
 from cti.errors import AgentActionError, AmiActionError, AmiEncodeError, CtiUnavailable
-from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort, Publisher
+from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort
 
 __all__ = ["AgentActions", "AgentRoster", "clean_label"]
 

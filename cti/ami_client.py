@@ -2,7 +2,7 @@
 
 Why not panoramisk's ``Manager`` (the library the project chose for AMI)
 ------------------------------------------------------------------------
-panoramisk 1.4 cannot meet the bridge's bars, each point reproduced (docs/libraries.md):
+panoramisk 1.4 cannot meet the bridge's bars, each point reproduced against its own source:
 
 * speed: its framing and dispatch (a case-insensitive dict of every header of every event,
   every registered pattern matched per event) ingests ~38,000 events/s on the 20-call burst

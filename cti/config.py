@@ -5,18 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_PAUSE_REASONS", "DEFAULT_QUEUES", "CtiConfig", "agent_topic"]
+from callcenter.domain import HOTLINE_QUEUES
 
-DEFAULT_QUEUES: Final = ("presales", "aftersales", "complaints", "techsupport", "night")
+__all__ = ["DEFAULT_PAUSE_REASONS", "DEFAULT_QUEUES", "CtiConfig"]
+
+DEFAULT_QUEUES: Final = HOTLINE_QUEUES
 """The queues of dialplans/queues.conf (the IVR's hotline.toml routes to these five)."""
 
 DEFAULT_PAUSE_REASONS: Final = ("lunch", "training", "acw", "meeting", "restroom", "break")
 """Pause reason codes the desktop offers; ``acw`` (after-call work) still allows dialling."""
-
-
-def agent_topic(agent_number: str) -> str:
-    """Hub topic of one agent's desktop: ``agent:8001``."""
-    return f"agent:{agent_number}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ timeline line…).
 
 The per-event boundary is here: an exception while decoding or applying one event is logged
 with that event's Linkedid and swallowed, so one bad event never stops the AMI read loop
-(panoramisk kills its socket when a handler raises — libraries.md).
+(panoramisk 1.4 kills its socket when a synchronous handler raises: manager.py, reproduced).
 
 Typical read loop in an adapter (framer, tracker and dispatcher per connection)::
 

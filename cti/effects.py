@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from callcenter.domain import caller_id_candidates
+from callcenter.topics import Publisher, agent_topic
 from cti.agent_actions import AgentRoster
 from cti.agent_state import AgentStatus, AgentTransition
 from cti.call_log import CallLogWriter
@@ -52,13 +53,11 @@ from cti.call_state import (
     RecordingStopped,
     ScreenPop,
 )
-from cti.config import agent_topic
 from cti.dispatcher import CtiState, Effect
 from cti.ports import (
     AgentStateWrite,
     CallEventWrite,
     CallWrite,
-    Publisher,
     RecordingFinish,
     RecordingRegister,
 )

@@ -48,7 +48,6 @@ __all__ = [
     "DemoPhonePort",
     "MerchantCandidate",
     "MerchantInfo",
-    "Publisher",
     "RecordingFinish",
     "RecordingRegister",
     "RowWrite",
@@ -294,12 +293,6 @@ class AmiActions(Protocol):
     ) -> ActionResult: ...
 
     async def resync_snapshot(self) -> tuple[ActionResult, ActionResult, ActionResult]: ...
-
-
-class Publisher(Protocol):
-    """The WebSocket hub (``callcenter.web.hub.Hub``): ``publish`` never awaits."""
-
-    def publish(self, topic: str, message: dict[str, Any]) -> int: ...
 
 
 class DemoPhonePort(Protocol):

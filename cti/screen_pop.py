@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Final
 
+from callcenter.topics import Publisher, agent_topic
 from cti.call_state import Call
-from cti.config import agent_topic
-from cti.ports import CardDetails, CardSource, Publisher
+from cti.ports import CardDetails, CardSource
 
 __all__ = ["IvrSummary", "PopCard", "PopStats", "ScreenPops", "card_json", "minimal_card"]
 

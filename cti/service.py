@@ -39,16 +39,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.domain import Agent as AgentRecord
+from callcenter.topics import Publisher
 from cti.agent_actions import AgentActions, AgentRoster
 from cti.agent_state import AgentConfig, AgentStatus
 from cti.ami_protocol import AmiMessage
 from cti.call_log import CallLogWriter
 from cti.call_state import Call, CallConfig
-from cti.config import DEFAULT_PAUSE_REASONS, DEFAULT_QUEUES, CtiConfig, agent_topic
+from cti.config import DEFAULT_PAUSE_REASONS, DEFAULT_QUEUES, CtiConfig
 from cti.dispatcher import Dispatcher, Effect
 from cti.effects import EffectRunner
 from cti.errors import CtiUnavailable
-from cti.ports import AmiActions, CtiDirectory, DemoPhonePort, Publisher
+from cti.ports import AmiActions, CtiDirectory, DemoPhonePort
 from cti.presentation import Desks, agent_json, midnight_before, snapshot_json, today_json
 from cti.screen_pop import ScreenPops
 
@@ -60,8 +61,6 @@ __all__ = [
     "CtiService",
     "CtiUnavailable",
     "DemoPhonePort",
-    "Publisher",
-    "agent_topic",
 ]
 
 logger = logging.getLogger(__name__)

@@ -42,6 +42,7 @@ from aiohttp import web
 
 from callcenter.domain import Agent, Role, User
 from callcenter.errors import AuthError, CallcenterError, ValidationError
+from callcenter.topics import agent_topic
 from callcenter.web import i18n
 from callcenter.web.app import Forbidden, PageLink, WebModule, ctx_of, locale_of, render, require
 from cti.errors import (
@@ -53,11 +54,11 @@ from cti.errors import (
     CtiUnavailable,
 )
 from cti.messages import MESSAGES, SCRIPT_KEYS
-from cti.service import CtiService, agent_topic
+from cti.service import CtiService
 
 __all__ = ["SERVICE", "STATIC_ROUTE", "CtiHttpError", "http_error", "web_module"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -169,7 +170,7 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
     hello = service.snapshot(agent)
     service.remember_agent(agent)
     hello["today"] = today
-    log.info("agent %s desktop connected from %s", agent.agent_number, request.remote)
+    logger.info("agent %s desktop connected from %s", agent.agent_number, request.remote)
     hook = request.app.get(DESKTOP_HOOK)
     if hook is not None:
         hook(True)
@@ -266,7 +267,7 @@ def _action_handler(name: str, action: Action) -> Callable[[web.Request], Awaita
             raise
         except (AgentActionError, CtiUnavailable, AmiError) as exc:
             error = http_error(exc)
-            log.info("agent %s: %s refused: %s (%s)", agent.agent_number, name,
+            logger.info("agent %s: %s refused: %s (%s)", agent.agent_number, name,
                      error.error_id, exc)
             raise error from exc
         return web.json_response({"ok": True, "action": name, **result})

@@ -52,7 +52,7 @@ from cti.web import web_module
 
 __all__ = ["AmiClientLike", "CtiComponent", "GcPolicy", "install", "service_of"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class AmiClientLike(AmiActions, Protocol):
@@ -123,7 +123,7 @@ class GcPolicy:
     def _freeze(self) -> None:
         gc.freeze()
         self.freezes += 1
-        log.debug("gc: %d objects frozen", gc.get_freeze_count())
+        logger.debug("gc: %d objects frozen", gc.get_freeze_count())
 
 
 @dataclass(slots=True)
@@ -194,9 +194,9 @@ async def install(runtime: Runtime, options: RunOptions, *,
             on_message=service.on_message, on_connected=service.on_connected,
             connect_timeout=account.connect_timeout, action_timeout=account.action_timeout,
             ping_interval=account.ping_interval, clock=time.time)
-        log.info("CTI: AMI %s@%s:%s", account.username, account.host, account.port)
+        logger.info("CTI: AMI %s@%s:%s", account.username, account.host, account.port)
     elif client is None:
-        log.info("CTI: no AMI connection (%s)",
+        logger.info("CTI: no AMI connection (%s)",
                  "disabled" if not options.ami else "no ami.host configured")
     service.attach(client)
     component = CtiComponent(service, client)

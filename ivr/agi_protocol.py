@@ -1,6 +1,6 @@
 """The AGI wire format, as Asterisk 22's res_agi speaks it. Pure: no I/O, no clock.
 
-h11-shaped: an ``AGIConnection`` is fed the bytes Asterisk sent (``feed(bytes) -> list[event]``)
+h11-shaped: an ``AgiConnection`` is fed the bytes Asterisk sent (``feed(bytes) -> list[event]``)
 and told what we send (``send(Command) -> bytes``); typed command builders encode arguments the
 way res_agi's ``parse_args()`` reads them. The FastAGI server and the classic per-call script are
 two thin adapters over this module.
@@ -29,10 +29,10 @@ Rules of the machine (states: HEADER → REPLIES ⇄ BLOCK / VALUE → CLOSED):
 state                 line                                        effect
 ====================  ==========================================  ==============================
 HEADER                ``agi_<key>: <value>``                      header entry
-HEADER                anything else, before the first entry       ``AGIHeaderError`` (fatal)
+HEADER                anything else, before the first entry       ``AgiHeaderError`` (fatal)
 HEADER                anything else, after an entry               continues the previous value
                                                                   (a value with a LF in it)
-HEADER                empty line                                  ``AGIRequest`` → REPLIES
+HEADER                empty line                                  ``AgiRequest`` → REPLIES
 REPLIES               ``HANGUP``                                  ``HangupNotice`` (never a reply)
 REPLIES               ``100 result=0 Trying...``                  ``Interim`` (not the reply)
 REPLIES               ``NNN-text`` (``520-Invalid command…``)     → BLOCK
@@ -48,7 +48,7 @@ any                   EOF                                         ``ConnectionCl
 
 A ``ProtocolViolation`` never counts as a reply, so garbage can never shift the replies: the
 n-th command gets the n-th reply. Too many violations, or a line beyond ``max_line`` bytes, raise
-``AGIProtocolError``: the stream is not AGI.
+``AgiProtocolError``: the stream is not AGI.
 
 Inside a BLOCK or a VALUE every line belongs to the reply, ``HANGUP`` included: res_agi writes a
 reply and the ``HANGUP`` line from the same thread, never one inside the other. One ambiguity is
@@ -78,14 +78,14 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
-from ivr.errors import AGIArgumentError, AGIHeaderError, AGIProtocolError
+from ivr.errors import AgiArgumentError, AgiHeaderError, AgiProtocolError
 
 __all__ = [
     "DEAD_CHANNEL_COMMANDS",
     "MAX_COMMAND_LINE",
-    "AGIConnection",
-    "AGIEvent",
-    "AGIRequest",
+    "AgiConnection",
+    "AgiEvent",
+    "AgiRequest",
     "Command",
     "ConnectionClosed",
     "DigitsResult",
@@ -200,7 +200,7 @@ _VALUE_COMMANDS: Final = frozenset({"GET VARIABLE", "GET FULL VARIABLE", "DATABA
 
 
 @dataclass(frozen=True, slots=True)
-class AGIRequest:
+class AgiRequest:
     """The ``agi_*`` header block of one AGI session, with Asterisk spellings translated.
 
     ``caller_id``, ``caller_id_name``, ``dnid`` and ``rdnis`` are ``""`` where Asterisk wrote
@@ -248,8 +248,8 @@ def _known(value: str | None) -> str:
     return "" if value is None or value == "unknown" else value
 
 
-def request_from_env(env: Mapping[str, str]) -> AGIRequest:
-    """Build an ``AGIRequest`` from a decoded header dict (``{"agi_channel": …}``); missing keys
+def request_from_env(env: Mapping[str, str]) -> AgiRequest:
+    """Build an ``AgiRequest`` from a decoded header dict (``{"agi_channel": …}``); missing keys
     become empty strings. Used by the classic script, where pyst2 reads the header."""
     numbered = sorted(
         (int(key[8:]), value)
@@ -257,7 +257,7 @@ def request_from_env(env: Mapping[str, str]) -> AGIRequest:
         if key.startswith("agi_arg_") and key[8:].isdigit()
     )
     get = env.get
-    return AGIRequest(
+    return AgiRequest(
         channel=get("agi_channel", ""),
         unique_id=get("agi_uniqueid", ""),
         caller_id=_known(get("agi_callerid")),
@@ -290,19 +290,19 @@ def _split_header_line(line: str) -> tuple[str, str] | None:
     return key, value[1:] if value.startswith(" ") else value
 
 
-def parse_header_block(data: bytes) -> AGIRequest:
+def parse_header_block(data: bytes) -> AgiRequest:
     """Parse a complete header block (up to and including the empty line).
 
     >>> parse_header_block(b"agi_network: yes\\nagi_uniqueid: 1795330137.1\\n\\n").unique_id
     '1795330137.1'
 
-    Raises ``AGIHeaderError`` when the block is not AGI or has no empty line.
+    Raises ``AgiHeaderError`` when the block is not AGI or has no empty line.
     """
-    conn = AGIConnection()
+    conn = AgiConnection()
     for event in conn.feed(data):
-        if isinstance(event, AGIRequest):
+        if isinstance(event, AgiRequest):
             return event
-    raise AGIHeaderError("header block has no terminating empty line")
+    raise AgiHeaderError("header block has no terminating empty line")
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +376,7 @@ class ConnectionClosed:
     pending: int
 
 
-AGIEvent = AGIRequest | Reply | Interim | HangupNotice | ProtocolViolation | ConnectionClosed
+AgiEvent = AgiRequest | Reply | Interim | HangupNotice | ProtocolViolation | ConnectionClosed
 
 _HANGUP_NOTICE: Final = HangupNotice()
 
@@ -394,11 +394,11 @@ def decode_digit(reply: Reply) -> str | None:
     """The DTMF digit of WAIT FOR DIGIT / STREAM FILE / SAY * (an ASCII code: ``200 result=49``
     → ``"1"``); ``result=0`` (timeout, or no digit pressed) → None.
 
-    Raises ``AGIProtocolError`` for a negative or non-numeric result (check ``failed`` first).
+    Raises ``AgiProtocolError`` for a negative or non-numeric result (check ``failed`` first).
     """
     code = reply.result_int
     if code is None or code < 0 or code > 0x10FFFF:
-        raise AGIProtocolError(f"not a DTMF result: {reply.result!r}")
+        raise AgiProtocolError(f"not a DTMF result: {reply.result!r}")
     return chr(code) if code else None
 
 
@@ -484,7 +484,7 @@ _CACHEABLE_RESULT: Final = 3
 
 
 class State(Enum):
-    """Where the reading side of an ``AGIConnection`` is."""
+    """Where the reading side of an ``AgiConnection`` is."""
 
     HEADER = "header"
     REPLIES = "replies"
@@ -494,11 +494,11 @@ class State(Enum):
     FAILED = "failed"
 
 
-class AGIConnection:
+class AgiConnection:
     """One AGI session's protocol state: ``feed`` what Asterisk sent, ``send`` what we send.
 
     ``header=False`` starts after the header block (the classic script, where pyst2 read it).
-    Raises ``AGIHeaderError``/``AGIProtocolError`` from ``feed`` when the stream is not AGI;
+    Raises ``AgiHeaderError``/``AgiProtocolError`` from ``feed`` when the stream is not AGI;
     after that the connection stays FAILED and must be closed.
     """
 
@@ -549,15 +549,15 @@ class AGIConnection:
     def send(self, command: Command) -> bytes:
         """Record ``command`` as sent and return its bytes.
 
-        Raises ``AGIProtocolError`` before the header block, after EOF, or while another command
+        Raises ``AgiProtocolError`` before the header block, after EOF, or while another command
         still waits for its reply.
         """
         if self.state is State.HEADER:
-            raise AGIProtocolError("cannot send a command before the agi_* header block")
+            raise AgiProtocolError("cannot send a command before the agi_* header block")
         if self.state is State.CLOSED or self.state is State.FAILED:
-            raise AGIProtocolError("connection is closed")
+            raise AgiProtocolError("connection is closed")
         if self._pending:
-            raise AGIProtocolError(
+            raise AgiProtocolError(
                 f"{self._pending[0].name} still waits for its reply; AGI does not pipeline"
             )
         self._pending.append(command)
@@ -569,15 +569,15 @@ class AGIConnection:
         self._pending.clear()
         self.state = State.FAILED
 
-    def feed(self, data: bytes) -> list[AGIEvent]:
+    def feed(self, data: bytes) -> list[AgiEvent]:
         """Parse bytes from Asterisk; returns the complete events in wire order."""
-        events: list[AGIEvent] = []
+        events: list[AgiEvent] = []
         if self.state is State.CLOSED:
             if data:
                 events.append(ProtocolViolation(bytes(data[:80]), "data after EOF"))
             return events
         if self.state is State.FAILED:
-            raise AGIProtocolError("connection already failed")
+            raise AgiProtocolError("connection already failed")
         if not data:
             return events
         if type(data) is not bytes:
@@ -613,14 +613,14 @@ class AGIConnection:
             del buffer[:start]
         if self.state is State.HEADER:
             if len(buffer) + self._header_bytes > self.max_header:
-                raise self._fail(AGIHeaderError(f"header block over {self.max_header} bytes"))
+                raise self._fail(AgiHeaderError(f"header block over {self.max_header} bytes"))
         elif len(buffer) > self.max_line:
-            raise self._fail(AGIProtocolError(f"line over {self.max_line} bytes without LF"))
+            raise self._fail(AgiProtocolError(f"line over {self.max_line} bytes without LF"))
         return events
 
-    def feed_eof(self) -> list[AGIEvent]:
+    def feed_eof(self) -> list[AgiEvent]:
         """Asterisk closed its side. A partial last line is reported as a violation."""
-        events: list[AGIEvent] = []
+        events: list[AgiEvent] = []
         if self.state is State.CLOSED:
             return events
         if self._buffer:
@@ -634,7 +634,7 @@ class AGIConnection:
 
     # -- one line -------------------------------------------------------------------------
 
-    def _line(self, raw: bytes, events: list[AGIEvent]) -> None:
+    def _line(self, raw: bytes, events: list[AgiEvent]) -> None:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         state = self.state
@@ -648,21 +648,21 @@ class AGIConnection:
             self._value_line(raw, events)
         # CLOSED/FAILED: nothing more is read.
 
-    def _fail(self, error: AGIProtocolError) -> AGIProtocolError:
+    def _fail(self, error: AgiProtocolError) -> AgiProtocolError:
         self.state = State.FAILED
         self._buffer.clear()
         return error
 
-    def _header_line(self, raw: bytes, events: list[AGIEvent]) -> None:
+    def _header_line(self, raw: bytes, events: list[AgiEvent]) -> None:
         self._header_bytes += len(raw) + 1
         if self._header_bytes > self.max_header:
-            raise self._fail(AGIHeaderError(f"header block larger than {self.max_header} bytes"))
+            raise self._fail(AgiHeaderError(f"header block larger than {self.max_header} bytes"))
         self._header_text(raw.decode("utf-8", "replace"), events)
 
-    def _header_text(self, line: str, events: list[AGIEvent]) -> None:
+    def _header_text(self, line: str, events: list[AgiEvent]) -> None:
         if not line:
             if not self._header:
-                raise self._fail(AGIHeaderError("empty header block"))
+                raise self._fail(AgiHeaderError("empty header block"))
             self.state = State.REPLIES
             events.append(request_from_env(self._header))
             self._header = {}
@@ -675,17 +675,17 @@ class AGIConnection:
             # Asterisk writes values raw ("agi_arg_1: %s\n"): a value holding a LF spills over.
             self._header[self._last_key] += "\n" + line
         else:
-            raise self._fail(AGIHeaderError(f"not an agi_* header line: {line[:80]!r}"))
+            raise self._fail(AgiHeaderError(f"not an agi_* header line: {line[:80]!r}"))
 
-    def _violation(self, raw: bytes, reason: str, events: list[AGIEvent]) -> None:
+    def _violation(self, raw: bytes, reason: str, events: list[AgiEvent]) -> None:
         self._violations += 1
         if self._violations > self.max_violations:
             raise self._fail(
-                AGIProtocolError(f"more than {self.max_violations} lines that are not AGI")
+                AgiProtocolError(f"more than {self.max_violations} lines that are not AGI")
             )
         events.append(ProtocolViolation(raw[:200], reason))
 
-    def _reply_line(self, raw: bytes, events: list[AGIEvent]) -> None:
+    def _reply_line(self, raw: bytes, events: list[AgiEvent]) -> None:
         cached = _REPLY_CACHE.get(raw)
         if cached is not None and self._pending:
             self._pending.popleft()
@@ -695,7 +695,7 @@ class AGIConnection:
             events.append(_HANGUP_NOTICE)
             return
         if len(raw) > self.max_line:
-            raise self._fail(AGIProtocolError(f"reply line longer than {self.max_line} bytes"))
+            raise self._fail(AgiProtocolError(f"reply line longer than {self.max_line} bytes"))
         if len(raw) < 4 or not raw[:3].isdigit() or raw[3:4] not in (b" ", b"-"):
             self._violation(raw, "not an AGI reply line", events)
             return
@@ -735,7 +735,7 @@ class AGIConnection:
             _REPLY_CACHE[raw] = reply
         events.append(reply)
 
-    def _block_line(self, raw: bytes, events: list[AGIEvent]) -> None:
+    def _block_line(self, raw: bytes, events: list[AgiEvent]) -> None:
         line = raw.decode("utf-8", "replace")
         block = self._block
         if line.startswith(self._block_code) and line[3:4] == " ":
@@ -749,10 +749,10 @@ class AGIConnection:
             events.append(Reply(int(self._block_code), None, None, _NO_EXTRAS, first, usage))
             return
         if sum(len(part) for part in block) > self.max_line:
-            raise self._fail(AGIProtocolError(f"reply block longer than {self.max_line} bytes"))
+            raise self._fail(AgiProtocolError(f"reply block longer than {self.max_line} bytes"))
         block.append(line)
 
-    def _value_line(self, raw: bytes, events: list[AGIEvent]) -> None:
+    def _value_line(self, raw: bytes, events: list[AgiEvent]) -> None:
         lines = self._value_lines
         lines.append(raw.decode("utf-8", "replace"))
         if lines[-1].endswith(")"):
@@ -762,7 +762,7 @@ class AGIConnection:
             self._pending.popleft()
             events.append(_parse_final(int(joined[:3]), joined[4:], True))
         elif sum(len(part) for part in lines) > self.max_line:
-            raise self._fail(AGIProtocolError(f"reply value longer than {self.max_line} bytes"))
+            raise self._fail(AgiProtocolError(f"reply value longer than {self.max_line} bytes"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -795,7 +795,7 @@ class Command:
         """A command from its wire text, as written (``STREAMFILE hello ""`` included): for
         replaying captures and for a fake Asterisk that classifies what it receives.
 
-        Raises ``AGIArgumentError`` for a CR/LF/NUL inside the line.
+        Raises ``AgiArgumentError`` for a CR/LF/NUL inside the line.
         """
         text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
         text = text.removesuffix("\n")
@@ -827,7 +827,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _check_text(argument: str, value: str) -> str:
     if _FORBIDDEN.search(value):
-        raise AGIArgumentError(argument, "contains CR, LF or NUL (it would start a new command)")
+        raise AgiArgumentError(argument, "contains CR, LF or NUL (it would start a new command)")
     return value
 
 
@@ -836,7 +836,7 @@ def quote_argument(value: str, *, argument: str = "value") -> str:
 
     ``parse_args`` drops an unescaped ``"`` (toggling quoting) and a single ``\\`` (escaping the
     next character), so both are written with a backslash: ``a "b" \\c`` → ``"a \\"b\\" \\\\c"``.
-    Raises ``AGIArgumentError`` for CR, LF or NUL: no quoting protects the line framing.
+    Raises ``AgiArgumentError`` for CR, LF or NUL: no quoting protects the line framing.
     """
     _check_text(argument, value)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -846,7 +846,7 @@ def render_argument(value: str | int, *, argument: str = "value") -> str:
     """An argument as res_agi reads it back unchanged: bare when it is a plain token
     (``CALLERID(num)``, ``5000``), otherwise quoted (``""``, ``"two words"``)."""
     if isinstance(value, bool):
-        raise AGIArgumentError(argument, "a bool is not an AGI argument")
+        raise AgiArgumentError(argument, "a bool is not an AGI argument")
     if isinstance(value, int):
         return str(value)
     if value and _BARE.fullmatch(value):
@@ -856,14 +856,14 @@ def render_argument(value: str | int, *, argument: str = "value") -> str:
 
 def _make(name: str, parts: list[str], duration: float = 0.0) -> Command:
     if len(parts) + name.count(" ") + 1 > _MAX_WORDS:
-        raise AGIArgumentError("arguments", f"more than {_MAX_WORDS} words (res_agi drops them)")
+        raise AgiArgumentError("arguments", f"more than {_MAX_WORDS} words (res_agi drops them)")
     text = " ".join([name, *parts]) if parts else name
     try:
         line = (text + "\n").encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise AGIArgumentError("arguments", "not encodable as UTF-8") from exc
+        raise AgiArgumentError("arguments", "not encodable as UTF-8") from exc
     if len(line) > MAX_COMMAND_LINE:
-        raise AGIArgumentError(
+        raise AgiArgumentError(
             "line", f"{len(line)} bytes; res_agi splits lines over {MAX_COMMAND_LINE} bytes"
         )
     return Command(
@@ -882,7 +882,7 @@ def command(name: str, *args: str | int) -> Command:
     upper-case words (an unknown name is sent as is: Asterisk answers 510).
     """
     if not _COMMAND_NAME.fullmatch(name):
-        raise AGIArgumentError("name", f"not an AGI command name: {name!r}")
+        raise AgiArgumentError("name", f"not an AGI command name: {name!r}")
     parts = [render_argument(arg, argument=f"argument {i}") for i, arg in enumerate(args)]
     return _make(name, parts)
 
@@ -909,32 +909,32 @@ _MUSIC_CLASS = re.compile(r"[A-Za-z0-9_\-]+")
 
 def _prompt(prompt: str) -> str:
     if not _PROMPT.fullmatch(prompt) or ".." in prompt.split("/"):
-        raise AGIArgumentError("prompt", f"not a prompt id: {prompt!r}")
+        raise AgiArgumentError("prompt", f"not a prompt id: {prompt!r}")
     return prompt
 
 
 def _escape_digits(digits: str) -> str:
     if not _ESCAPE_DIGITS.fullmatch(digits):
-        raise AGIArgumentError("escape_digits", f"only 0-9 * # A-D allowed: {digits!r}")
+        raise AgiArgumentError("escape_digits", f"only 0-9 * # A-D allowed: {digits!r}")
     # Always quoted, as res_agi's own examples do: an empty string must stay an argument.
     return '"' + digits + '"'
 
 
 def _variable(name: str) -> str:
     if not _VARIABLE.fullmatch(name):
-        raise AGIArgumentError("name", f"not a channel variable or function: {name!r}")
+        raise AgiArgumentError("name", f"not a channel variable or function: {name!r}")
     return name
 
 
 def _int(argument: str, value: int, low: int, high: int) -> str:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise AGIArgumentError(argument, f"must be an int in [{low}, {high}]: {value!r}")
+        raise AgiArgumentError(argument, f"must be an int in [{low}, {high}]: {value!r}")
     return str(value)
 
 
 def _key(argument: str, value: str) -> str:
     if not value:
-        raise AGIArgumentError(argument, "must not be empty")
+        raise AgiArgumentError(argument, "must not be empty")
     return render_argument(value, argument=argument)
 
 
@@ -996,7 +996,7 @@ def wait_for_digit(timeout_ms: int) -> Command:
 def say_digits(digits: str, escape_digits: str = "") -> Command:
     """``SAY DIGITS 2 ""`` → ``200 result=0``."""
     if not _DIGITS.fullmatch(digits):
-        raise AGIArgumentError("digits", f"only 0-9 * # can be said as digits: {digits!r}")
+        raise AgiArgumentError("digits", f"only 0-9 * # can be said as digits: {digits!r}")
     return _make("SAY DIGITS", [digits, _escape_digits(escape_digits)])
 
 
@@ -1005,14 +1005,14 @@ def say_number(number: int, escape_digits: str = "", gender: str | None = None) 
     parts = [_int("number", number, -(2**31), 2**31 - 1), _escape_digits(escape_digits)]
     if gender is not None:
         if gender not in ("f", "m", "n", "c"):
-            raise AGIArgumentError("gender", f"one of f m n c: {gender!r}")
+            raise AgiArgumentError("gender", f"one of f m n c: {gender!r}")
         parts.append(gender)
     return _make("SAY NUMBER", parts)
 
 
 def set_variable(name: str, value: str) -> Command:
     """``SET VARIABLE CC_QUEUE "aftersales"`` → ``200 result=1``. The value is always quoted
-    and escaped; CR/LF/NUL are refused (``AGIArgumentError``)."""
+    and escaped; CR/LF/NUL are refused (``AgiArgumentError``)."""
     return _make("SET VARIABLE", [_variable(name), quote_argument(value)])
 
 
@@ -1063,13 +1063,13 @@ def mset(variables: Mapping[str, str]) -> Command:
     variables in ONE round trip instead of one ``SET VARIABLE`` each (the IVR's hand-off sets
     eight). EXEC is allowed on a dead channel, like SET VARIABLE.
 
-    Raises ``AGIArgumentError`` unless :func:`mset_safe`: a comma, ``=``, quote or backslash in
+    Raises ``AgiArgumentError`` unless :func:`mset_safe`: a comma, ``=``, quote or backslash in
     a value would be re-parsed by MSet, so such values go through :func:`set_variable`.
     """
     if not mset_safe(variables):
         bad = [name for name, value in variables.items()
                if not (_MSET_NAME.fullmatch(name) and _MSET_VALUE.fullmatch(value))]
-        raise AGIArgumentError(
+        raise AgiArgumentError(
             "variables", f"MSet takes 1-{MSET_MAX_PAIRS} plain names with values of letters, "
                          f"digits and _ . : > * # + - (offending: {bad or len(variables)})")
     pairs = ",".join(f"{name}={value}" for name, value in variables.items())
@@ -1084,7 +1084,7 @@ def exec_(app: str, args: str = "") -> Command:
     caller-controlled text out of ``args``.
     """
     if not _APP.fullmatch(app):
-        raise AGIArgumentError("app", f"not an application name: {app!r}")
+        raise AgiArgumentError("app", f"not an application name: {app!r}")
     return _make("EXEC", [app, render_argument(args, argument="args")] if args else [app])
 
 
@@ -1103,7 +1103,7 @@ def set_music(on: bool, music_class: str | None = None) -> Command:
     parts = ["ON" if on else "OFF"]
     if music_class is not None:
         if not _MUSIC_CLASS.fullmatch(music_class):
-            raise AGIArgumentError("music_class", f"not a music class: {music_class!r}")
+            raise AgiArgumentError("music_class", f"not a music class: {music_class!r}")
         parts.append(music_class)
     return _make("SET MUSIC", parts)
 
@@ -1121,7 +1121,7 @@ def record_file(
     ``200 result=35 (dtmf) endpos=20000`` / ``200 result=0 (timeout) endpos=…`` /
     ``200 result=-1 (hangup) endpos=…``."""
     if not _FORMAT.fullmatch(file_format):
-        raise AGIArgumentError("file_format", f"not a sound file format: {file_format!r}")
+        raise AgiArgumentError("file_format", f"not a sound file format: {file_format!r}")
     parts = [
         _prompt(filename),
         file_format,

@@ -37,8 +37,8 @@ from typing import Any
 from asterisk.agi import AGI, AGISIGHUPHangup
 
 from ivr.agi_protocol import (
-    AGIConnection,
-    AGIRequest,
+    AgiConnection,
+    AgiRequest,
     Command,
     HangupNotice,
     ProtocolViolation,
@@ -46,8 +46,8 @@ from ivr.agi_protocol import (
     State,
     request_from_env,
 )
-from ivr.agi_server import AGISession, Handler
-from ivr.errors import AGIHangup, AGIProtocolError, AGITimeout
+from ivr.agi_server import AgiSession, Handler
+from ivr.errors import AgiHangup, AgiProtocolError, AgiTimeout
 
 __all__ = ["ScriptSession", "load_object", "main", "read_header", "run"]
 
@@ -59,13 +59,13 @@ EXIT_HANDLER_FAILED = 1
 EXIT_USAGE = 2
 
 
-class ScriptSession(AGISession):
-    """An ``AGISession`` over the classic AGI pipes (``stdin_fd`` replies, ``stdout_fd``
+class ScriptSession(AgiSession):
+    """An ``AgiSession`` over the classic AGI pipes (``stdin_fd`` replies, ``stdout_fd``
     commands). ``hangup_flag()`` returns True once SIGHUP arrived (pyst2 records it)."""
 
     def __init__(
         self,
-        request: AGIRequest,
+        request: AgiRequest,
         *,
         stdin_fd: int,
         stdout_fd: int,
@@ -76,7 +76,7 @@ class ScriptSession(AGISession):
         self._in = stdin_fd
         self._out = stdout_fd
         self._hangup_flag = hangup_flag
-        self._conn = AGIConnection(header=False)
+        self._conn = AgiConnection(header=False)
 
     def _check_sighup(self) -> None:
         if not self.hung_up and self._hangup_flag is not None and self._hangup_flag():
@@ -89,7 +89,7 @@ class ScriptSession(AGISession):
 
     async def _exchange(self, command: Command, limit: float) -> Reply:
         if self._conn.state is State.CLOSED or self._conn.state is State.FAILED:
-            raise AGIHangup("eof", f"{command.name}: the session already ended")
+            raise AgiHangup("eof", f"{command.name}: the session already ended")
         line = self._conn.send(command)
         try:
             view = memoryview(line)
@@ -98,22 +98,22 @@ class ScriptSession(AGISession):
                 view = view[written:]
         except OSError as exc:  # BrokenPipeError: Asterisk is gone
             self._conn.abandon()
-            raise AGIHangup("eof", f"writing {command.name}: {exc}") from exc
+            raise AgiHangup("eof", f"writing {command.name}: {exc}") from exc
         deadline = time.monotonic() + limit
         while True:
             remaining = deadline - time.monotonic()
             ready, _, _ = select.select([self._in], [], [], max(remaining, 0.0))
             if not ready:
                 self._conn.abandon()
-                raise AGITimeout(command.text, limit)
+                raise AgiTimeout(command.text, limit)
             try:
                 data = os.read(self._in, 65536)
             except OSError as exc:
                 self._conn.abandon()
-                raise AGIHangup("eof", f"reading the reply to {command.name}: {exc}") from exc
+                raise AgiHangup("eof", f"reading the reply to {command.name}: {exc}") from exc
             if not data:
                 self._conn.feed_eof()
-                raise AGIHangup("eof", "Asterisk closed stdin")
+                raise AgiHangup("eof", "Asterisk closed stdin")
             reply: Reply | None = None
             for event in self._conn.feed(data):
                 if isinstance(event, Reply):
@@ -132,17 +132,17 @@ class ScriptSession(AGISession):
                 return reply
 
 
-def read_header(stdin: io.RawIOBase) -> tuple[AGIRequest, Any]:
+def read_header(stdin: io.RawIOBase) -> tuple[AgiRequest, Any]:
     """Read the header block with pyst2 (which also installs its SIGHUP handler).
 
     ``stdin`` must be unbuffered (``FileIO``) so that nothing beyond the empty line is read.
-    Returns the request and pyst2's ``AGI`` object. Raises ``AGIProtocolError`` when the block
+    Returns the request and pyst2's ``AGI`` object. Raises ``AgiProtocolError`` when the block
     is empty (stdin closed, not started by Asterisk).
     """
     pyst = AGI(stdin=stdin, stdout=sys.stdout, stderr=io.StringIO())
     env: Mapping[str, str] = pyst.env
     if not env:
-        raise AGIProtocolError("no agi_* header on stdin (is this run by Asterisk?)")
+        raise AgiProtocolError("no agi_* header on stdin (is this run by Asterisk?)")
     return request_from_env(env), pyst
 
 
@@ -175,14 +175,14 @@ async def _serve(session: ScriptSession, route: str, handler: Handler | None) ->
     unique_id = session.request.unique_id
     if handler is None:
         logger.warning("call %s: no AGI route %r", unique_id, route)
-        with contextlib.suppress(AGIHangup, AGITimeout, AGIProtocolError):
+        with contextlib.suppress(AgiHangup, AgiTimeout, AgiProtocolError):
             await session.verbose(f"AGI script: no route {route!r}", 1)
         return EXIT_USAGE
     try:
         await handler(session)
-    except AGIHangup as exc:
+    except AgiHangup as exc:
         logger.info("call %s: %s ended, channel hung up (%s)", unique_id, route, exc.reason)
-    except (AGITimeout, AGIProtocolError) as exc:
+    except (AgiTimeout, AgiProtocolError) as exc:
         logger.warning("call %s: %s ended: %s", unique_id, route, exc)
     except Exception:
         logger.exception("call %s: handler of route %r failed", unique_id, route)
@@ -202,7 +202,7 @@ def run(
     stdin = io.FileIO(stdin_fd, "rb", closefd=False)
     try:
         request, pyst = read_header(stdin)
-    except AGIProtocolError as exc:
+    except AgiProtocolError as exc:
         logger.error("%s", exc)
         return EXIT_USAGE
     session = ScriptSession(

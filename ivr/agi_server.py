@@ -2,13 +2,13 @@
 
 Asterisk connects once per call (``AGI(agi://host:4573/hotline,arg1)``), sends the ``agi_*``
 header block, then waits for commands. Each connection gets one task that runs the handler of
-its route (``agi_network_script`` without ``?query``) with an ``AGISession``::
+its route (``agi_network_script`` without ``?query``) with an ``AgiSession``::
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         choice = await session.get_data("basic-pbx-ivr-main", 5000, 1)   # GET DATA … 5000 1
         await session.set_variable("CC_QUEUE", "aftersales")             # SET VARIABLE …
 
-    server = FastAGIServer({"hotline": hotline})
+    server = FastAgiServer({"hotline": hotline})
     port = await server.start("127.0.0.1", 4573)
     ...
     await server.stop()
@@ -17,7 +17,7 @@ At the end of a session the server half-closes (``shutdown(SHUT_WR)``): Asterisk
 final ``HANGUP`` line and closes, and the dialplan continues with the variables the handler set.
 Closing completely instead would work too, but Asterisk would log a write error.
 
-The socket side is an ``asyncio.Protocol`` feeding the pure ``AGIConnection``: a reply completes
+The socket side is an ``asyncio.Protocol`` feeding the pure ``AgiConnection``: a reply completes
 one future, with no stream reader, no per-command task and no ``wait_for`` in the path.
 """
 
@@ -31,8 +31,8 @@ from typing import NoReturn, cast
 
 from ivr import agi_protocol as agi
 from ivr.agi_protocol import (
-    AGIConnection,
-    AGIRequest,
+    AgiConnection,
+    AgiRequest,
     Command,
     ConnectionClosed,
     DigitsResult,
@@ -41,38 +41,38 @@ from ivr.agi_protocol import (
     Reply,
 )
 from ivr.errors import (
-    AGICommandError,
-    AGICommandFailed,
-    AGIHangup,
-    AGIHeaderError,
-    AGIProtocolError,
-    AGITimeout,
+    AgiCommandError,
+    AgiCommandFailed,
+    AgiHangup,
+    AgiHeaderError,
+    AgiProtocolError,
+    AgiTimeout,
 )
 
-__all__ = ["AGISession", "DigitsResult", "FastAGIServer", "FastAGISession", "Handler"]
+__all__ = ["AgiSession", "DigitsResult", "FastAgiServer", "FastAgiSession", "Handler"]
 
 logger = logging.getLogger(__name__)
 
 
-class AGISession:
+class AgiSession:
     """One call's AGI session, as a handler sees it. Adapters implement ``_exchange``.
 
     ``request`` is the header block; ``hung_up`` turns True on the ``HANGUP`` line (or a
     ``511``). After that only the commands res_agi runs on a dead channel are sent (GET/SET
-    VARIABLE, VERBOSE, DATABASE *, EXEC); the others raise ``AGIHangup`` without a round trip.
+    VARIABLE, VERBOSE, DATABASE *, EXEC); the others raise ``AgiHangup`` without a round trip.
 
     One command at a time: AGI has no pipelining, and a command cancelled while in flight (or
     timed out) closes the session, because its late reply would answer the next command.
     """
 
-    def __init__(self, request: AGIRequest, *, command_timeout: float = 30.0) -> None:
+    def __init__(self, request: AgiRequest, *, command_timeout: float = 30.0) -> None:
         self.request = request
         self.hung_up = False
         self.command_timeout = command_timeout
 
     async def _exchange(self, command: Command, limit: float) -> Reply:
         """Send ``command`` and await its final reply within ``limit`` seconds; raises
-        ``AGIHangup`` (EOF), ``AGITimeout``, ``AGIProtocolError``."""
+        ``AgiHangup`` (EOF), ``AgiTimeout``, ``AgiProtocolError``."""
         raise NotImplementedError
 
     # A timeout parameter rather than asyncio.timeout() around the call: cancelling a command in
@@ -83,12 +83,12 @@ class AGISession:
         ``timeout`` (seconds) defaults to ``command_timeout`` plus the time the command may
         legitimately wait for the caller (``Command.duration``: GET DATA, WAIT FOR DIGIT).
 
-        Raises ``AGIHangup`` (511, EOF, or a command that needs a live channel after the
-        ``HANGUP`` line), ``AGICommandError`` (510 unknown command, 520 usage — with its text),
-        ``AGITimeout``.
+        Raises ``AgiHangup`` (511, EOF, or a command that needs a live channel after the
+        ``HANGUP`` line), ``AgiCommandError`` (510 unknown command, 520 usage — with its text),
+        ``AgiTimeout``.
         """
         if self.hung_up and not command.dead_ok:
-            raise AGIHangup("hangup", command.name)
+            raise AgiHangup("hangup", command.name)
         if timeout is None:
             timeout = self.command_timeout + command.duration
         reply = await self._exchange(command, timeout)
@@ -99,8 +99,8 @@ class AGISession:
     def _refused(self, command: Command, reply: Reply) -> NoReturn:
         if reply.code == 511:
             self.hung_up = True
-            raise AGIHangup("511", command.name)
-        raise AGICommandError(command.text, reply.code, reply.text, reply.usage)
+            raise AgiHangup("511", command.name)
+        raise AgiCommandError(command.text, reply.code, reply.text, reply.usage)
 
     async def _failed(self, command: Command) -> NoReturn:
         # "200 result=-1" means "error or hang-up". After a hang-up res_agi marks the channel
@@ -109,12 +109,12 @@ class AGISession:
         if not self.hung_up:
             try:
                 await self.execute(agi.channel_status())
-            except AGIHangup:
+            except AgiHangup:
                 pass
             else:
                 if not self.hung_up:
-                    raise AGICommandFailed(command.text, 200, "result=-1 on a live channel")
-        raise AGIHangup("result=-1", command.name)
+                    raise AgiCommandFailed(command.text, 200, "result=-1 on a live channel")
+        raise AgiHangup("result=-1", command.name)
 
     async def _digit_command(self, command: Command) -> str | None:
         reply = await self.execute(command)
@@ -127,7 +127,7 @@ class AGISession:
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
         """Play ``prompt``; returns the escape digit pressed, or None when it played to the end.
 
-        Raises ``AGIHangup``, ``AGICommandFailed`` (prompt missing), ``AGIArgumentError``.
+        Raises ``AgiHangup``, ``AgiCommandFailed`` (prompt missing), ``AgiArgumentError``.
         """
         return await self._digit_command(agi.stream_file(prompt, escape_digits))
 
@@ -135,7 +135,7 @@ class AGISession:
         """Play ``prompt`` and collect up to ``max_digits`` digits (``#`` ends input and is not
         included). ``timed_out`` when the caller stopped typing before ``#``/``max_digits``.
 
-        Raises ``AGIHangup``, ``AGICommandFailed``, ``AGIArgumentError``.
+        Raises ``AgiHangup``, ``AgiCommandFailed``, ``AgiArgumentError``.
         """
         command = agi.get_data(prompt, timeout_ms, max_digits)
         reply = await self.execute(command)
@@ -144,25 +144,25 @@ class AGISession:
         return agi.decode_get_data(reply)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        """One DTMF digit, or None after ``timeout_ms``. Raises ``AGIHangup``."""
+        """One DTMF digit, or None after ``timeout_ms``. Raises ``AgiHangup``."""
         return await self._digit_command(agi.wait_for_digit(timeout_ms))
 
     async def say_digits(self, digits: str) -> None:
-        """Say ``digits`` one by one (``SAY DIGITS 2 ""``). Raises ``AGIHangup``."""
+        """Say ``digits`` one by one (``SAY DIGITS 2 ""``). Raises ``AgiHangup``."""
         command = agi.say_digits(digits)
         reply = await self.execute(command)
         if reply.result == "-1":
             await self._failed(command)
 
     async def say_number(self, n: int) -> None:
-        """Say the number ``n`` (``SAY NUMBER 42 ""``). Raises ``AGIHangup``."""
+        """Say the number ``n`` (``SAY NUMBER 42 ""``). Raises ``AgiHangup``."""
         command = agi.say_number(n)
         reply = await self.execute(command)
         if reply.result == "-1":
             await self._failed(command)
 
     async def set_variable(self, name: str, value: str) -> None:
-        """Set a channel variable (works after hang-up). Raises ``AGIArgumentError`` for a value
+        """Set a channel variable (works after hang-up). Raises ``AgiArgumentError`` for a value
         with CR/LF/NUL or a bad name."""
         await self.execute(agi.set_variable(name, value))
 
@@ -200,7 +200,7 @@ class AGISession:
     # -- more of the command set -------------------------------------------------------------
 
     async def answer(self) -> None:
-        """Answer the channel. Raises ``AGIHangup``."""
+        """Answer the channel. Raises ``AgiHangup``."""
         reply = await self.execute(agi.answer())
         if reply.result == "-1":
             await self._failed(agi.answer())
@@ -240,25 +240,25 @@ class AGISession:
         )
         reply = await self.execute(command)
         if reply.data == "hangup":
-            raise AGIHangup("result=-1", command.name)
+            raise AgiHangup("result=-1", command.name)
         return reply
 
 
-Handler = Callable[[AGISession], Awaitable[None]]
+Handler = Callable[[AgiSession], Awaitable[None]]
 
 
-class FastAGISession(AGISession):
-    """An ``AGISession`` over one FastAGI TCP connection."""
+class FastAgiSession(AgiSession):
+    """An ``AgiSession`` over one FastAGI TCP connection."""
 
-    def __init__(self, request: AGIRequest, link: _FastAGILink, *, command_timeout: float) -> None:
+    def __init__(self, request: AgiRequest, link: _FastAgiLink, *, command_timeout: float) -> None:
         super().__init__(request, command_timeout=command_timeout)
         self._link = link
 
-    # The same contract as AGISession.execute, written out: one coroutine frame and no timer
+    # The same contract as AgiSession.execute, written out: one coroutine frame and no timer
     # handle per command (the link keeps one lazily re-armed deadline timer per connection).
     async def execute(self, command: Command, *, timeout: float | None = None) -> Reply:  # noqa: ASYNC109
         if self.hung_up and not command.dead_ok:
-            raise AGIHangup("hangup", command.name)
+            raise AgiHangup("hangup", command.name)
         link = self._link
         waiter = link.send(
             command, self.command_timeout + command.duration if timeout is None else timeout
@@ -278,7 +278,7 @@ class FastAGISession(AGISession):
         return await self.execute(command, timeout=limit)
 
 
-class _FastAGILink(asyncio.Protocol):
+class _FastAgiLink(asyncio.Protocol):
     """The protocol object of one connection: bytes in → events → the waiting command."""
 
     __slots__ = (
@@ -300,12 +300,12 @@ class _FastAGILink(asyncio.Protocol):
         "waiter",
     )
 
-    def __init__(self, server: FastAGIServer) -> None:
+    def __init__(self, server: FastAgiServer) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
-        self.conn = AGIConnection()
+        self.conn = AgiConnection()
         self.transport: asyncio.Transport | None = None
-        self.session: FastAGISession | None = None
+        self.session: FastAgiSession | None = None
         self.task: asyncio.Task[None] | None = None
         self.waiter: asyncio.Future[Reply] | None = None
         self.eof = False
@@ -332,11 +332,11 @@ class _FastAGILink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             events = self.conn.feed(data)
-        except AGIHeaderError as exc:
+        except AgiHeaderError as exc:
             logger.warning("FastAGI peer %s: not an AGI header (%s); closing", self._peer, exc)
             self._abort(exc)
             return
-        except AGIProtocolError as exc:
+        except AgiProtocolError as exc:
             logger.warning("call %s: %s; closing", self._call_id(), exc)
             self._abort(exc)
             return
@@ -349,7 +349,7 @@ class _FastAGILink(asyncio.Protocol):
             elif isinstance(event, HangupNotice):
                 if self.session is not None:
                     self.session.hung_up = True
-            elif isinstance(event, AGIRequest):
+            elif isinstance(event, AgiRequest):
                 self._start(event)
             elif isinstance(event, ProtocolViolation):
                 logger.warning(
@@ -365,7 +365,7 @@ class _FastAGILink(asyncio.Protocol):
         for event in self.conn.feed_eof():
             if isinstance(event, ConnectionClosed) and self.task is None:
                 logger.debug("FastAGI peer %s closed before its header", self._peer)
-        self._fail_waiter(AGIHangup("eof", "Asterisk closed the connection"))
+        self._fail_waiter(AgiHangup("eof", "Asterisk closed the connection"))
         return False  # close our side too: Asterisk has closed the whole socket
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -376,7 +376,7 @@ class _FastAGILink(asyncio.Protocol):
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
-        self._fail_waiter(AGIHangup("eof", "connection lost"))
+        self._fail_waiter(AgiHangup("eof", "connection lost"))
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         self.server._links.discard(self)
@@ -386,7 +386,7 @@ class _FastAGILink(asyncio.Protocol):
     def send(self, command: Command, limit: float) -> asyncio.Future[Reply]:
         transport = self.transport
         if self.eof or transport is None or transport.is_closing():
-            raise AGIHangup("eof", command.name)
+            raise AgiHangup("eof", command.name)
         line = self.conn.send(command)
         loop = self.loop
         waiter: asyncio.Future[Reply] = loop.create_future()
@@ -414,7 +414,7 @@ class _FastAGILink(asyncio.Protocol):
             self._timer_at = self._deadline
             return
         command = self.command
-        waiter.set_exception(AGITimeout(command.text if command else "?", self._limit))
+        waiter.set_exception(AgiTimeout(command.text if command else "?", self._limit))
         self.abandon("command timed out")
 
     def abandon(self, why: str) -> None:
@@ -451,17 +451,17 @@ class _FastAGILink(asyncio.Protocol):
             )
             self.transport.abort()
 
-    def _start(self, request: AGIRequest) -> None:
+    def _start(self, request: AgiRequest) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
         server = self.server
-        self.session = FastAGISession(request, self, command_timeout=server.command_timeout)
+        self.session = FastAgiSession(request, self, command_timeout=server.command_timeout)
         self.task = self.loop.create_task(self._run(self.session))
         server._tasks.add(self.task)
         self.task.add_done_callback(server._tasks.discard)
 
-    async def _run(self, session: FastAGISession) -> None:
+    async def _run(self, session: FastAgiSession) -> None:
         server = self.server
         request = session.request
         route = request.route
@@ -486,13 +486,13 @@ class _FastAGILink(asyncio.Protocol):
             # Break the link <-> session cycle now rather than in a full GC pass.
             self.session = None
 
-    async def _call(self, handler: Handler, session: FastAGISession, route: str) -> None:
+    async def _call(self, handler: Handler, session: FastAgiSession, route: str) -> None:
         unique_id = session.request.unique_id
         try:
             await handler(session)
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             logger.info("call %s: %s ended, channel hung up (%s)", unique_id, route, exc.reason)
-        except (AGITimeout, AGIProtocolError) as exc:
+        except (AgiTimeout, AgiProtocolError) as exc:
             logger.warning("call %s: %s ended: %s", unique_id, route, exc)
         except Exception:
             # The per-call boundary: one broken call never affects the others.
@@ -500,8 +500,8 @@ class _FastAGILink(asyncio.Protocol):
         else:
             logger.debug("call %s: %s finished", unique_id, route)
 
-    async def _unknown_route(self, session: FastAGISession, route: str) -> None:
-        with contextlib.suppress(AGIHangup, AGITimeout, AGICommandError, AGIProtocolError):
+    async def _unknown_route(self, session: FastAgiSession, route: str) -> None:
+        with contextlib.suppress(AgiHangup, AgiTimeout, AgiCommandError, AgiProtocolError):
             await session.verbose(f"FastAGI: no route {route!r} on this server", 1)
 
     async def _finish(self) -> None:
@@ -525,13 +525,13 @@ class _FastAGILink(asyncio.Protocol):
             timer.cancel()
 
 
-class FastAGIServer:
+class FastAgiServer:
     """The FastAGI listener: one task per connection, routed by the ``agi_request`` path.
 
     ``routes`` maps a route name (``"hotline"`` for ``agi://host:4573/hotline?x=1``) to a
     handler. ``header_timeout`` bounds the wait for the ``agi_*`` block; ``command_timeout`` is
     the default per-command timeout (GET DATA / WAIT FOR DIGIT get their own wait on top, and
-    ``AGISession.execute(…, timeout=)`` overrides it); ``drain_timeout`` bounds the wait for
+    ``AgiSession.execute(…, timeout=)`` overrides it); ``drain_timeout`` bounds the wait for
     Asterisk's close after the half-close.
 
     ``active_sessions`` counts the handlers running now, ``max_concurrent`` the peak so far.
@@ -554,7 +554,7 @@ class FastAGIServer:
         self.stopping = False
         self.port: int | None = None
         self._server: asyncio.Server | None = None
-        self._links: set[_FastAGILink] = set()
+        self._links: set[_FastAgiLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573, *, backlog: int = 4096) -> int:
@@ -565,7 +565,7 @@ class FastAGIServer:
         loop = asyncio.get_running_loop()
         self.stopping = False
         self._server = await loop.create_server(
-            lambda: _FastAGILink(self), host, port, backlog=backlog, reuse_address=True
+            lambda: _FastAgiLink(self), host, port, backlog=backlog, reuse_address=True
         )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])

@@ -1,18 +1,18 @@
 """Errors of the ivr package (AGI protocol, FastAGI server, voice menu).
 
     IvrError
-    ├── AGIProtocolError         Asterisk sent bytes that are not AGI; the connection is unusable
-    │   └── AGIHeaderError       the ``agi_*`` header block is missing, malformed or too large
-    ├── AGIArgumentError         a command argument that cannot be sent safely (CR/LF/NUL, a bad
+    ├── AgiProtocolError         Asterisk sent bytes that are not AGI; the connection is unusable
+    │   └── AgiHeaderError       the ``agi_*`` header block is missing, malformed or too large
+    ├── AgiArgumentError         a command argument that cannot be sent safely (CR/LF/NUL, a bad
     │                            variable name, prompt id or escape digits, a line too long)
-    ├── AGICommandError          Asterisk refused a command: ``510`` unknown, ``520`` usage
-    │   └── AGICommandFailed     ``200 result=-1`` on a live channel (missing prompt, app error)
-    ├── AGIHangup                the channel is dead: ``511``, the ``HANGUP`` line, EOF
-    ├── AGITimeout               no reply within the per-command timeout (the session is closed)
+    ├── AgiCommandError          Asterisk refused a command: ``510`` unknown, ``520`` usage
+    │   └── AgiCommandFailed     ``200 result=-1`` on a live channel (missing prompt, app error)
+    ├── AgiHangup                the channel is dead: ``511``, the ``HANGUP`` line, EOF
+    ├── AgiTimeout               no reply within the per-command timeout (the session is closed)
     ├── MenuConfigError          an invalid menu definition, schedule, calendar or prompt
     └── MenuStateError           the menu machine got an event it does not await (a bug)
 
-``AGIArgumentError`` is also a ``ValueError``.
+``AgiArgumentError`` is also a ``ValueError``.
 
 Only the protocol module and the two adapters (``agi_server``, ``agi_script``) raise the AGI
 errors; socket and OS errors are translated once, in the adapter, with ``raise … from exc``.
@@ -25,19 +25,19 @@ class IvrError(Exception):
     """Root of every error this package raises on purpose."""
 
 
-class AGIProtocolError(IvrError):
+class AgiProtocolError(IvrError):
     """Asterisk sent something that is not AGI (or a line beyond the size limits).
 
     Fatal for the connection: after it no reply can be matched to its command any more.
     """
 
 
-class AGIHeaderError(AGIProtocolError):
+class AgiHeaderError(AgiProtocolError):
     """The ``agi_*`` header block is missing, malformed or too large (a port scan, a health
     check that speaks HTTP, a truncated connection)."""
 
 
-class AGIArgumentError(IvrError, ValueError):
+class AgiArgumentError(IvrError, ValueError):
     """A command argument was refused before anything was written to Asterisk.
 
     ``argument`` names the offending parameter (``"value"``, ``"escape_digits"`` …).
@@ -49,11 +49,11 @@ class AGIArgumentError(IvrError, ValueError):
         self.problem = problem
 
 
-class AGICommandError(IvrError):
+class AgiCommandError(IvrError):
     """Asterisk refused a command.
 
     ``code`` is the AGI status (510 unknown command, 520 wrong usage; 200 for
-    ``AGICommandFailed``), ``command`` the command line sent (without LF) and ``usage`` the usage
+    ``AgiCommandFailed``), ``command`` the command line sent (without LF) and ``usage`` the usage
     text of a ``520-`` block (empty otherwise).
     """
 
@@ -65,12 +65,12 @@ class AGICommandError(IvrError):
         self.usage = usage
 
 
-class AGICommandFailed(AGICommandError):
+class AgiCommandFailed(AgiCommandError):
     """``200 result=-1`` while the channel is still up: a missing prompt file, an application
-    that failed. (The same reply on a hung-up channel raises ``AGIHangup`` instead.)"""
+    that failed. (The same reply on a hung-up channel raises ``AgiHangup`` instead.)"""
 
 
-class AGIHangup(IvrError):
+class AgiHangup(IvrError):
     """The channel is gone: ``511 Command Not Permitted on a dead channel``, a command that does
     not work on a dead channel after the ``HANGUP`` line, or the socket closed (EOF).
 
@@ -83,7 +83,7 @@ class AGIHangup(IvrError):
         self.detail = detail
 
 
-class AGITimeout(IvrError):
+class AgiTimeout(IvrError):
     """No reply within the command timeout. The session is closed afterwards, because Asterisk
     aborts a running STREAM FILE / GET DATA without a reply when the next command arrives:
     continuing would give every later command the reply of the one before."""

@@ -5,7 +5,7 @@ Two ports:
 * :class:`IvrDirectory`: merchant/task look-ups and result recording. The lead implements it on
   the domain store; :class:`InMemoryDirectory` here is the implementation for tests and the
   benchmark.
-* :class:`CallSession`: the part of ``ivr.agi_server.AGISession`` the menu drives (structural
+* :class:`CallSession`: the part of ``ivr.agi_server.AgiSession`` the menu drives (structural
   typing, so this module does not import the server and a small fake satisfies it in tests).
 
 The data types are frozen dataclasses that carry no Asterisk spellings: ``unique_id`` and
@@ -129,7 +129,7 @@ class IvrDirectory(Protocol):
 # --------------------------------------------------------------------------- AGI session port
 
 
-class AGIRequestLike(Protocol):
+class AgiRequestLike(Protocol):
     """The ``agi_*`` header fields the IVR reads."""
 
     @property
@@ -152,15 +152,15 @@ class DigitsLike(Protocol):
 
 
 class CallSession(Protocol):
-    """The subset of ``ivr.agi_server.AGISession`` the menu drives.
+    """The subset of ``ivr.agi_server.AgiSession`` the menu drives.
 
-    Every coroutine raises ``ivr.errors.AGIHangup`` once the caller has hung up; after that
+    Every coroutine raises ``ivr.errors.AgiHangup`` once the caller has hung up; after that
     ``set_variable(s)``, ``get_variable`` and ``verbose`` still work (Asterisk allows them on a
     dead channel).
     """
 
     @property
-    def request(self) -> AGIRequestLike: ...
+    def request(self) -> AgiRequestLike: ...
     @property
     def hung_up(self) -> bool: ...
 

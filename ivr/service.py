@@ -1,7 +1,7 @@
 """The IVR use cases over FastAGI: the hotline menu and the post-call survey.
 
 This is the adapter between the pure menu machine (:mod:`ivr.menu`) and a live call: it carries
-out the machine's effects on a :class:`~ivr.ports.CallSession` (``ivr.agi_server.AGISession``)
+out the machine's effects on a :class:`~ivr.ports.CallSession` (``ivr.agi_server.AgiSession``)
 and on the :class:`~ivr.ports.IvrDirectory`, and feeds the answers back.
 
 The dialplan (``dialplans/extensions.conf``) runs two routes::
@@ -11,11 +11,11 @@ The dialplan (``dialplans/extensions.conf``) runs two routes::
 
 What a caller can count on, whatever breaks:
 
-* Hang-up mid-menu (``AGIHangup``): the path so far plus ``hangup`` is still SET on the channel
+* Hang-up mid-menu (``AgiHangup``): the path so far plus ``hangup`` is still SET on the channel
   (Asterisk allows SET VARIABLE on a dead channel) and recorded with outcome ``ivr_hangup``.
 * The directory fails or is slow (> ``LOOKUP_TIMEOUT_S``): the menu goes on without the
   answer (unverified caller, status unavailable); the caller still reaches an agent.
-* A prompt file is missing (``200 result=-1`` → ``AGICommandError``): a played prompt is
+* A prompt file is missing (``200 result=-1`` → ``AgiCommandError``): a played prompt is
   skipped, a menu prompt counts as a timeout, so three of them lead to an agent.
 * The AGI connection itself breaks: the result is recorded as ``failed``, the error re-raised
   to the server; CC_QUEUE stays empty and the dialplan's fallback queues the caller.
@@ -32,7 +32,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from ivr.calendar import service_mode
-from ivr.errors import AGICommandError, AGIHangup, IvrError, MenuStateError
+from ivr.errors import AgiCommandError, AgiHangup, IvrError, MenuStateError
 from ivr.menu import (
     Awaiting,
     CallerLookedUp,
@@ -127,7 +127,7 @@ class _HotlineCall:
             call = CallInfo(unique_id=self.unique_id, caller=self.session.request.caller_id,
                             started_at=now, mode=mode, linked_id=await self._linked_id())
             if self.session.hung_up:
-                raise AGIHangup("hangup", "before the menu started")
+                raise AgiHangup("hangup", "before the menu started")
             state, effects = start(self.definition, call)
             logger.info("call %s: enters menu at '%s' (%s, caller %r)", self.unique_id,
                         state.node, mode.value, call.caller)
@@ -142,7 +142,7 @@ class _HotlineCall:
                 if state.node != before:
                     logger.info("call %s: %s -> %s (%s)", self.unique_id, before, state.node,
                                 type(event).__name__)
-        except AGIHangup:
+        except AgiHangup:
             if state is None:
                 # Gone before the menu started; record an empty path all the same.
                 state = MenuState(
@@ -166,7 +166,7 @@ class _HotlineCall:
     async def _linked_id(self) -> str | None:
         try:
             value = await self.session.get_variable("CHANNEL(linkedid)")
-        except AGICommandError:
+        except AgiCommandError:
             return None
         self.linked_id = value or None
         return self.linked_id
@@ -214,7 +214,7 @@ class _HotlineCall:
     async def _play(self, prompt: str) -> None:
         try:
             await self.session.stream_file(self._file(prompt), "")
-        except AGICommandError as exc:
+        except AgiCommandError as exc:
             # A missing sound file must not cost the caller the call: skip it, loudly.
             logger.warning("call %s: prompt %s not played: %s", self.unique_id,
                            self._file(prompt), exc)
@@ -222,14 +222,14 @@ class _HotlineCall:
     async def _say(self, call: Awaitable[None]) -> None:
         try:
             await call
-        except AGICommandError as exc:
+        except AgiCommandError as exc:
             logger.warning("call %s: SAY failed: %s", self.unique_id, exc)
 
     async def _collect(self, effect: CollectDigits) -> Digits:
         try:
             got = await self.session.get_data(self._file(effect.prompt), effect.timeout_ms,
                                               effect.max_digits)
-        except AGICommandError as exc:
+        except AgiCommandError as exc:
             # Counts as a timeout: after max_tries the menu hands the caller to an agent.
             logger.warning("call %s: GET DATA %s failed: %s", self.unique_id,
                            self._file(effect.prompt), exc)
@@ -276,7 +276,7 @@ async def run_hotline(session: CallSession, deps: IvrDirectory, *,
     Awaits the session and the directory; sets the ``CC_*`` channel variables (see
     :data:`ivr.menu.HANDOFF_VARIABLES`) and records the result with
     ``deps.record_ivr_result`` for every call, hang-ups included. ``menu`` defaults to the
-    built-in definition. Raises only what the AGI session raises besides ``AGIHangup``
+    built-in definition. Raises only what the AGI session raises besides ``AgiHangup``
     (connection lost, timeout), after recording the call as ``failed``.
     """
     return await _HotlineCall(session, deps, menu or _builtin_menu(), clock).run()
@@ -296,7 +296,7 @@ async def run_survey(session: CallSession, deps: IvrDirectory, *,
     try:
         lang = await session.get_variable("CC_LANG") or ""
         linked_id = await session.get_variable("CHANNEL(linkedid)") or None
-    except AGICommandError:
+    except AgiCommandError:
         lang, linked_id = "", None
     if lang not in LANGS:
         lang = definition.default_lang
@@ -320,9 +320,9 @@ async def run_survey(session: CallSession, deps: IvrDirectory, *,
                 return score
             if attempt + 1 < survey.max_tries:
                 await session.stream_file(file(survey.invalid_prompt), "")
-    except AGIHangup:
+    except AgiHangup:
         logger.info("call %s: hung up during the survey", unique_id)
-    except AGICommandError as exc:
+    except AgiCommandError as exc:
         logger.warning("call %s: survey prompt failed: %s", unique_id, exc)
     return None
 

@@ -21,21 +21,21 @@ from typing import Any
 
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.runtime import RunOptions, Runtime, static_probe
-from ivr.agi_server import FastAGIServer
+from ivr.agi_server import FastAgiServer
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
 
 __all__ = ["FastAgiComponent", "install"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class FastAgiComponent:
     """The IVR's FastAGI server, plus a watcher that reloads the menu file when it changes."""
 
-    server: FastAGIServer
+    server: FastAgiServer
     registry: MenuRegistry
     host: str
     port: int
@@ -53,7 +53,7 @@ class FastAgiComponent:
             await asyncio.sleep(self.reload_every)
             report = self.registry.reload_if_changed()
             if report is not None:
-                log.info("menu reload: %s", report)
+                logger.info("menu reload: %s", report)
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -76,7 +76,7 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
     registry = MenuRegistry(Path(cfg.menu_file) if cfg.menu_file else None,
                             Path(cfg.holidays_file) if cfg.holidays_file else None,
                             prompt_ids=load_catalogue().ids)
-    server = FastAGIServer(make_routes(StoreIvrDirectory(runtime.store), registry))
+    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry))
     component = FastAgiComponent(server, registry, cfg.host, cfg.port)
     runtime.components.append(component)
     runtime.health["fastagi"] = component.health

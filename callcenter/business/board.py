@@ -18,9 +18,10 @@ from aiohttp import web
 from callcenter.business import presentation
 from callcenter.business.business_protocol import iso
 from callcenter.business.messages import MESSAGES
-from callcenter.business.service import BOARD_TOPIC, BusinessService
+from callcenter.business.service import BusinessService
 from callcenter.business.web import SERVICE, board_filter, parse_day, service_of, setup_api
 from callcenter.domain import Role, TaskKind, TaskStatus
+from callcenter.topics import BOARD_TOPIC
 from callcenter.web import i18n
 from callcenter.web.app import PageLink, WebModule, ctx_of, locale_of, now_utc, render, require
 

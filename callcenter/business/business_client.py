@@ -33,7 +33,7 @@ from callcenter.business.http_transport import AiohttpTransport
 from callcenter.business.records import OutboxEntry
 from callcenter.settings import BusinessSettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Answers that mean "not now" rather than "never": timeout, too early, too many requests.
 TEMPORARY_4XX = frozenset({408, 425, 429})

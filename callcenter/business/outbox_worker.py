@@ -46,7 +46,7 @@ from callcenter.business.outbox_state import (
 from callcenter.business.records import OutboxEntry
 from callcenter.business.repository import BusinessRepository, Completion
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Deliver = Callable[[OutboxEntry], Awaitable[Acknowledgement]]
 Clock = Callable[[], datetime]
@@ -113,11 +113,11 @@ class OutboxWorker:
             after, effects = transition(delivery_from_entry(entry), event, self.clock())
             for effect in effects:
                 if isinstance(effect, ScheduleRetry):
-                    log.info("outbox %s: in_flight -> pending (attempt %s: %s); retry at %s",
+                    logger.info("outbox %s: in_flight -> pending (attempt %s: %s); retry at %s",
                              entry.idempotency_key, after.attempts, effect.error,
                              effect.at.isoformat())
                 elif isinstance(effect, GiveUp):
-                    log.error("outbox %s: in_flight -> dead after %s attempt(s): %s",
+                    logger.error("outbox %s: in_flight -> dead after %s attempt(s): %s",
                               entry.idempotency_key, after.attempts, effect.error)
             if isinstance(event, Acknowledged):
                 return entry.id, after, event.external_id, True
@@ -143,10 +143,10 @@ class OutboxWorker:
         except Exception as exc:
             # Per-row boundary: a bug in one delivery must not stop the others; the row is
             # retried like a temporary failure and the traceback is in the log.
-            log.exception("outbox %s (task %s): unexpected delivery error",
+            logger.exception("outbox %s (task %s): unexpected delivery error",
                           entry.idempotency_key, number)
             return Failed(f"{type(exc).__name__}: {exc}", retryable=True, jitter=self.jitter())
-        log.debug("outbox %s: delivered%s", entry.idempotency_key,
+        logger.debug("outbox %s: delivered%s", entry.idempotency_key,
                   " (duplicate)" if ack.duplicate else "")
         return Acknowledged(ack.external_id, ack.duplicate)
 
@@ -172,7 +172,7 @@ class OutboxWorker:
     async def start(self) -> None:
         self._stopping = False
         self._task = asyncio.create_task(self._loop(), name=self.name)
-        log.info("outbox worker %s started", self.owner)
+        logger.info("outbox worker %s started", self.owner)
 
     async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Let the round in progress finish (its posts are on the wire), then stop."""
@@ -187,7 +187,7 @@ class OutboxWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        log.info("outbox worker %s stopped", self.owner)
+        logger.info("outbox worker %s stopped", self.owner)
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -195,7 +195,7 @@ class OutboxWorker:
             try:
                 report = await self.run_once()
             except Exception:
-                log.exception("outbox worker %s: round failed; next in %.1f s", self.owner,
+                logger.exception("outbox worker %s: round failed; next in %.1f s", self.owner,
                               self.poll_interval)
                 report = RoundReport()
             if self._stopping:

@@ -83,7 +83,7 @@ from callcenter.domain import (
     Terminal,
 )
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _OPEN = [s.value for s in OPEN_TASK_STATUSES]
 _UNFINISHED = [OutboxState.PENDING.value, OutboxState.IN_FLIGHT.value]
@@ -667,7 +667,7 @@ class BusinessRepository:
             for row in rows:
                 _, after, external_id, delivered = by_id[row.id]
                 if row.state != OutboxState.IN_FLIGHT.value or row.lease_owner != owner:
-                    log.warning("outbox %s: lease lost by %s (now %s of %r); result dropped",
+                    logger.warning("outbox %s: lease lost by %s (now %s of %r); result dropped",
                                 row.idempotency_key, owner, row.state, row.lease_owner)
                     continue
                 extra: dict[str, Any] = {"delivered_at": row.delivered_at,

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -114,22 +114,11 @@ from callcenter.domain import (
     TaskStatus,
 )
 from callcenter.errors import Conflict, NotFound
+from callcenter.topics import BOARD_TOPIC, WALLBOARD_TOPIC, Publisher, agent_topic
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-BOARD_TOPIC = "board"
-SUPERVISOR_TOPIC = "wallboard"
 AGENT_ACTOR_PREFIX = "agent:"
-
-
-def agent_topic(agent_number: str) -> str:
-    return f"agent:{agent_number}"
-
-
-class Publisher(Protocol):
-    """The WebSocket hub (``callcenter.web.hub.Hub``): publish never awaits."""
-
-    def publish(self, topic: str, message: dict[str, Any]) -> int: ...
 
 
 # --------------------------------------------------------------------------- results
@@ -273,7 +262,7 @@ class BusinessService:
                 # The retry finds the call wrapped up and says so.
                 if attempt == 2:
                     raise Conflict(f"call {linked_id} was wrapped up concurrently") from exc
-                log.info("wrap-up of %s hit a concurrent save; retrying", linked_id)
+                logger.info("wrap-up of %s hit a concurrent save; retrying", linked_id)
         self._after_record(outcome, now)
         return outcome
 
@@ -303,7 +292,7 @@ class BusinessService:
             await self.store.merchants.upsert_many(
                 [updated_merchant(merchant, check.changes)], now, session=s)
             updated = True
-            log.info("merchant %s updated from call %s: %s", merchant.merchant_number,
+            logger.info("merchant %s updated from call %s: %s", merchant.merchant_number,
                      linked_id, ", ".join(c.field for c in check.changes))
         actor = AGENT_ACTOR_PREFIX + (call.agent_number or "?")
         if wrapup.link_task_number:
@@ -382,8 +371,8 @@ class BusinessService:
                          "task_number": case.task_number, "class": c.complaint_class,
                          "escalation_tier": c.escalation_tier}
                 self.hub.publish(BOARD_TOPIC, alert)
-                self.hub.publish(SUPERVISOR_TOPIC, alert)
-                log.warning("complaint %s (class %s) escalated to tier %s", case.task_number,
+                self.hub.publish(WALLBOARD_TOPIC, alert)
+                logger.warning("complaint %s (class %s) escalated to tier %s", case.task_number,
                             c.complaint_class, Tier(c.escalation_tier).name)
 
     def _note(self, key: str, **params: str) -> str:
@@ -424,7 +413,7 @@ class BusinessService:
                                               self._event_note(effect))
             await self._close_complaint_if_final(s, task, now)
             agents = await self.repo.agents_of(s, task.id)
-        log.info("task %s: %s -> %s by %s", task_number, command.action.value,
+        logger.info("task %s: %s -> %s by %s", task_number, command.action.value,
                  task.status.value, actor)
         await self._notify(task, agents, effects)
         return task
@@ -464,9 +453,9 @@ class BusinessService:
                 agents = await self.repo.agents_of(s, task.id)
         except IntegrityError:
             # The same event delivered twice at the same moment: the other copy won.
-            log.info("webhook event %s applied concurrently: duplicate", event.event_id)
+            logger.info("webhook event %s applied concurrently: duplicate", event.event_id)
             return WebhookOutcome(event.event_id, event.task_number, False, True, "")
-        log.info("task %s: business system reports %s (%s)", task.task_number,
+        logger.info("task %s: business system reports %s (%s)", task.task_number,
                  event.status.value, "applied" if applied else "no change")
         if applied:
             await self._notify(task, agents, effects)
@@ -591,7 +580,7 @@ class BusinessService:
         entry = await self.repo.requeue(outbox_id, now, requeued)
         if entry is None:
             raise NotFound(f"no outbox row {outbox_id}")
-        log.info("outbox %s requeued", entry.idempotency_key)
+        logger.info("outbox %s requeued", entry.idempotency_key)
         self.on_enqueued()
         self.hub.publish(BOARD_TOPIC, {"type": "delivery", "outbox_id": outbox_id,
                                        "state": entry.state.value})
@@ -607,7 +596,7 @@ class BusinessService:
                 alert = {"type": "alert", "alert": "dead_letter", "outbox_id": done.outbox_id,
                          "task_number": done.task_number}
                 self.hub.publish(BOARD_TOPIC, alert)
-                self.hub.publish(SUPERVISOR_TOPIC, alert)
+                self.hub.publish(WALLBOARD_TOPIC, alert)
 
 
 # --------------------------------------------------------------------------- helpers

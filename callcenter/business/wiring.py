@@ -32,7 +32,7 @@ from callcenter.business.service import BusinessService
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.web.app import HealthProbe
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ def build_service(runtime: Runtime) -> tuple[BusinessService, OutboxComponent | 
     if not external:
         return service, None
     if not settings.business.secret:
-        log.warning("business.secret is empty: deliveries are signed with an empty key and "
+        logger.warning("business.secret is empty: deliveries are signed with an empty key and "
                     "the webhook refuses every request")
     client = BusinessClient(settings.business)
     worker = OutboxWorker(service.repo, client.deliver, clock=lambda: datetime.now(UTC),
@@ -94,6 +94,6 @@ async def install(runtime: Runtime, options: RunOptions) -> BusinessService:
     elif component is not None:
         await component.client.aclose()
     runtime.health["business"] = health_probe(service)
-    log.info("business records: %s", f"delivered to {runtime.settings.business.url}"
+    logger.info("business records: %s", f"delivered to {runtime.settings.business.url}"
              if service.external else "built-in task store is the system of record")
     return service

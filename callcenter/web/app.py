@@ -34,7 +34,7 @@ from callcenter.web import i18n
 from callcenter.web.hub import Hub
 from callcenter.web.session import COOKIE_NAME, SESSION_SECONDS, decode_session, encode_session
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LANG_COOKIE = "cc_lang"
@@ -221,11 +221,11 @@ async def login_submit(request: web.Request) -> web.Response:
     target = _safe_next(str(form.get("next", "/")))
     found = await ctx.store.users.credentials(username) if username else None
     if found is None or not found[0].active or not verify_password(found[1], password):
-        log.info("login failed for %r from %s", username, request.remote)
+        logger.info("login failed for %r from %s", username, request.remote)
         return render(request, "login.html", status=401, next=target, failed=True,
                       username=username)
     user = found[0]
-    log.info("user %s (%s) logged in", user.username, user.role.value)
+    logger.info("user %s (%s) logged in", user.username, user.role.value)
     response = web.HTTPFound(target if target != "/" else home_of(ctx, user))
     response.set_cookie(COOKIE_NAME, encode_session(ctx.secret, user.id, ctx.clock()),
                         max_age=SESSION_SECONDS, httponly=True, samesite="Strict",
@@ -293,7 +293,7 @@ def build_web_app(settings: Settings, store: Store, *, modules: Sequence[WebModu
 
     secret = settings.web.session_secret.encode() or secrets.token_bytes(32)
     if not settings.web.session_secret:
-        log.warning("web.session_secret is empty: sessions end when the process restarts")
+        logger.warning("web.session_secret is empty: sessions end when the process restarts")
     template_dirs = [Path(__file__).resolve().parent / "templates"]
     for module in modules:
         template_dirs.extend(module.template_dirs)

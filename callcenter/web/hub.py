@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256
 _CLOSE = object()
@@ -76,7 +76,7 @@ class Hub:
             return
         sub.dropped = True
         self.dropped += 1
-        log.warning("websocket %s disconnected: %s", sub.label, why)
+        logger.warning("websocket %s disconnected: %s", sub.label, why)
         self._unsubscribe(sub)
         # Make room for the close marker so the writer wakes up and closes the socket.
         with contextlib.suppress(asyncio.QueueEmpty):

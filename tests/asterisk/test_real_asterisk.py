@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callcenter.domain import HOTLINE_QUEUES
 from cti.ami_client import AmiClient
 from cti.ami_protocol import AmiMessage
-from ivr.agi_server import FastAGIServer
+from ivr.agi_server import FastAgiServer
 from ivr.menu_config import MenuRegistry
 from ivr.ports import InMemoryDirectory, IvrOutcome, IvrResult, MerchantRef, TaskRef
 from ivr.service import make_routes
@@ -36,7 +37,7 @@ CALLER = "13800138000"
 VIP_CALLER = "13900139000"
 HOTLINE = "Local/4008000000@from-trunk"
 OURS = r"\b(extensions|queues|manager)\.conf\b"
-QUEUES = ("presales", "aftersales", "complaints", "techsupport", "night")
+QUEUES = HOTLINE_QUEUES
 # Event classes the bridge's account must not read (manager.conf: read = call,agent,system,user)
 NOT_FOR_THE_BRIDGE = {"VarSet", "Newexten", "AGIExecStart", "AGIExecEnd", "Cdr", "DTMFBegin",
                       "DTMFEnd", "SuccessfulAuth"}
@@ -130,16 +131,16 @@ async def ami(asterisk: Asterisk) -> AsyncIterator[Line]:
         await client.stop()
 
 
-StartFastAGI = Callable[[dict[str, Any]], Awaitable[FastAGIServer]]
+StartFastAGI = Callable[[dict[str, Any]], Awaitable[FastAgiServer]]
 
 
 @pytest.fixture
 async def fastagi(asterisk: Asterisk) -> AsyncIterator[StartFastAGI]:
     """Starts our FastAGI server on the port ``CC_FASTAGI`` names, with the given routes."""
-    servers: list[FastAGIServer] = []
+    servers: list[FastAgiServer] = []
 
-    async def start(routes: dict[str, Any]) -> FastAGIServer:
-        server = FastAGIServer(routes)
+    async def start(routes: dict[str, Any]) -> FastAgiServer:
+        server = FastAgiServer(routes)
         await server.start("127.0.0.1", asterisk.fastagi_port)
         servers.append(server)
         return server

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.agi_protocol import Command
-from ivr.agi_server import AGISession
-from ivr.errors import AGICommandError
+from ivr.agi_server import AgiSession
+from ivr.errors import AgiCommandError
 
 CAPTURE_HEADER: dict[str, str] = {
     "agi_network": "yes",
@@ -199,15 +199,15 @@ def responder_from(table: Mapping[str, bytes], default: bytes = b"200 result=1\n
     return respond
 
 
-async def _refused(session: AGISession, line: str) -> AGICommandError:
+async def _refused(session: AgiSession, line: str) -> AgiCommandError:
     try:
         await session.execute(Command.from_line(line))
-    except AGICommandError as exc:
+    except AgiCommandError as exc:
         return exc
     raise AssertionError(f"{line!r} was accepted")
 
 
-async def capture_handler(session: AGISession) -> None:
+async def capture_handler(session: AgiSession) -> None:
     """The IVR of the captured calls, command for command (see the fixtures README table)."""
     caller = await session.get_variable("CALLERID(num)")
     assert caller == "13800138000", caller
@@ -235,4 +235,4 @@ async def capture_handler(session: AGISession) -> None:
     )
 
 
-ROUTES: Mapping[str, Callable[[AGISession], Awaitable[None]]] = {"hotline": capture_handler}
+ROUTES: Mapping[str, Callable[[AgiSession], Awaitable[None]]] = {"hotline": capture_handler}

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from ivr import agi_protocol as agi
 from ivr.agi_protocol import (
-    AGIConnection,
-    AGIRequest,
+    AgiConnection,
+    AgiRequest,
     Command,
     ConnectionClosed,
     HangupNotice,
@@ -21,7 +21,7 @@ from ivr.agi_protocol import (
     ProtocolViolation,
     Reply,
 )
-from ivr.errors import AGIArgumentError, AGIHeaderError, AGIProtocolError
+from ivr.errors import AgiArgumentError, AgiHeaderError, AgiProtocolError
 from tests.conftest import ASTERISK_FIXTURES
 from tests.ivr.fake_asterisk import Transcript, header_block, load_transcript
 
@@ -65,7 +65,7 @@ def replay(transcript: Transcript, chunks_of: list[list[bytes]] | None = None) -
     at the right moments; returns the events per segment."""
     segments = transcript.segments()
     chunks_of = chunks_of or [[segment] for segment in segments]
-    conn = AGIConnection()
+    conn = AgiConnection()
     result: list[list] = []
     for index, chunks in enumerate(chunks_of):
         if 0 < index <= len(transcript.exchanges):
@@ -91,7 +91,7 @@ def test_every_captured_command_gets_exactly_the_reply_that_followed_it(path: Pa
     transcript = load_transcript(path)
     events = replay(transcript)
     header, *per_command, trailer, eof = events
-    assert len(header) == 1 and isinstance(header[0], AGIRequest)
+    assert len(header) == 1 and isinstance(header[0], AgiRequest)
     for exchange, got in zip(transcript.exchanges, per_command, strict=True):
         replies = [e for e in got if isinstance(e, Reply)]
         assert len(replies) == 1, (exchange.command, got)
@@ -240,34 +240,34 @@ def test_header_value_holding_a_line_feed_is_continued_not_rejected() -> None:
     ],
 )
 def test_garbage_instead_of_a_header_raises_header_error(data: bytes) -> None:
-    conn = AGIConnection()
-    with pytest.raises(AGIHeaderError):
+    conn = AgiConnection()
+    with pytest.raises(AgiHeaderError):
         conn.feed(data)
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         conn.feed(b"agi_network: yes\n")
 
 
 def test_oversized_header_is_refused_even_without_line_ends() -> None:
-    conn = AGIConnection(max_header=1024)
-    with pytest.raises(AGIHeaderError):
+    conn = AgiConnection(max_header=1024)
+    with pytest.raises(AgiHeaderError):
         conn.feed(b"agi_x: " + b"a" * 2000)
 
 
 def test_header_without_terminating_empty_line_is_an_error() -> None:
-    with pytest.raises(AGIHeaderError):
+    with pytest.raises(AgiHeaderError):
         agi.parse_header_block(b"agi_network: yes\n")
 
 
 # ------------------------------------------------------------------------------ replies
 
 
-def _one(conn: AGIConnection, command: Command, data: bytes) -> list:
+def _one(conn: AgiConnection, command: Command, data: bytes) -> list:
     conn.send(command)
     return conn.feed(data)
 
 
-def _ready(**kwargs: int) -> AGIConnection:
-    conn = AGIConnection(**kwargs)
+def _ready(**kwargs: int) -> AgiConnection:
+    conn = AgiConnection(**kwargs)
     conn.feed(header_block())
     return conn
 
@@ -396,23 +396,23 @@ def test_reply_with_no_command_waiting_is_a_violation_not_the_next_reply() -> No
 
 def test_too_many_garbage_lines_mean_this_is_not_asterisk() -> None:
     conn = _ready(max_violations=3)
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         conn.feed(b"x\n" * 4)
 
 
 def test_endless_line_is_refused() -> None:
     conn = _ready(max_line=100)
     conn.send(agi.answer())
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         conn.feed(b"2" * 200)
 
 
 def test_commands_cannot_be_pipelined_or_sent_before_the_header() -> None:
-    with pytest.raises(AGIProtocolError):
-        AGIConnection().send(agi.answer())
+    with pytest.raises(AgiProtocolError):
+        AgiConnection().send(agi.answer())
     conn = _ready()
     conn.send(agi.stream_file("hello"))
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         conn.send(agi.answer())
 
 
@@ -420,7 +420,7 @@ def test_eof_reports_the_commands_left_without_reply() -> None:
     conn = _ready()
     conn.send(agi.get_data("p", 1000, 3))
     assert conn.feed_eof() == [ConnectionClosed(pending=1)]
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         conn.send(agi.answer())
 
 
@@ -431,7 +431,7 @@ def test_wait_for_digit_result_is_an_ascii_code(result: str, digit: str | None) 
 
 @pytest.mark.parametrize("result", ["-1", "x", None])
 def test_a_failed_digit_result_is_not_a_digit(result: str | None) -> None:
-    with pytest.raises(AGIProtocolError):
+    with pytest.raises(AgiProtocolError):
         agi.decode_digit(Reply(200, result))
 
 
@@ -532,7 +532,7 @@ def test_builders_know_which_commands_work_on_a_dead_channel() -> None:
     ],
 )
 def test_invalid_arguments_are_refused_with_a_typed_error(build: object) -> None:
-    with pytest.raises(AGIArgumentError):
+    with pytest.raises(AgiArgumentError):
         build()  # type: ignore[operator]
 
 
@@ -547,7 +547,7 @@ def test_invalid_arguments_are_refused_with_a_typed_error(build: object) -> None
     ],
 )
 def test_caller_controlled_value_with_line_breaks_never_adds_a_line(evil: str) -> None:
-    with pytest.raises(AGIArgumentError) if re.search("[\r\n\x00]", evil) else _no_error():
+    with pytest.raises(AgiArgumentError) if re.search("[\r\n\x00]", evil) else _no_error():
         line = agi.set_variable("CC_CALLER", evil).line
         assert line.count(b"\n") == 1
         assert res_agi_parse_args(line[:-1]) == [b"SET", b"VARIABLE", b"CC_CALLER", evil.encode()]
@@ -578,7 +578,7 @@ def test_quoted_value_round_trips_through_res_agi_parse_args(value: str) -> None
     ):
         try:
             line = build(value).line
-        except AGIArgumentError:
+        except AgiArgumentError:
             assert re.search("[\r\n\x00]", value)
             continue
         assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -661,7 +661,7 @@ def _exchange(draw: st.DrawFn) -> tuple[Command, bytes, tuple]:
 def test_fuzzed_reply_streams_never_crash_and_never_shift_a_reply(
     exchanges: list, data: st.DataObject
 ) -> None:
-    conn = AGIConnection(max_violations=10_000)
+    conn = AgiConnection(max_violations=10_000)
     conn.feed(header_block())
     for command, wire, (code, result, value) in exchanges:
         conn.send(command)
@@ -683,14 +683,14 @@ def test_fuzzed_reply_streams_never_crash_and_never_shift_a_reply(
 def test_arbitrary_bytes_give_events_or_a_typed_error_never_a_crash(
     blob: bytes, after_header: bool
 ) -> None:
-    conn = AGIConnection()
+    conn = AgiConnection()
     if after_header:
         conn.feed(header_block())
         conn.send(agi.get_variable("X"))
     try:
         conn.feed(blob)
         conn.feed_eof()
-    except AGIProtocolError:
+    except AgiProtocolError:
         pass
 
 
@@ -701,12 +701,12 @@ _KEYS = st.from_regex(r"agi_[a-z0-9_]{1,12}", fullmatch=True)
 @given(st.dictionaries(_KEYS, _TEXT, min_size=1, max_size=10), st.integers(1, 50))
 def test_fuzzed_header_blocks_round_trip(fields: dict[str, str], chunk: int) -> None:
     block = "".join(f"{key}: {value}\n" for key, value in fields.items()).encode() + b"\n"
-    conn = AGIConnection()
+    conn = AgiConnection()
     events: list = []
     for start in range(0, len(block), chunk):
         events.extend(conn.feed(block[start : start + chunk]))
     (request,) = events
-    assert isinstance(request, AGIRequest)
+    assert isinstance(request, AgiRequest)
     assert dict(request.raw) == fields
 
 
@@ -726,7 +726,7 @@ def test_mset_sets_several_variables_in_one_exec_line() -> None:
 )
 def test_mset_refuses_values_msets_parser_would_change(value: str) -> None:
     assert not agi.mset_safe({"CC_X": value})
-    with pytest.raises(AGIArgumentError, match="MSet"):
+    with pytest.raises(AgiArgumentError, match="MSet"):
         agi.mset({"CC_OK": "1", "CC_X": value})
 
 

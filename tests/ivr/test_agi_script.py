@@ -13,7 +13,7 @@ import pytest
 
 from ivr import agi_protocol as agi
 from ivr.agi_script import ScriptSession
-from ivr.errors import AGIHangup, AGITimeout
+from ivr.errors import AgiHangup, AgiTimeout
 from tests.conftest import ASTERISK_FIXTURES, TESTS_DIR
 from tests.ivr.fake_asterisk import header_block, load_transcript
 
@@ -96,7 +96,7 @@ async def test_sighup_lets_dead_channel_commands_through_and_stops_the_others(sp
     await asyncio.sleep(0.2)
     await asterisk.send(b"200 result=1 (13800138000)\n")
     await asterisk.expect("DATABASE GET cc-merchant 13800138000", b"200 result=0\n")
-    # STREAM FILE needs a live channel: not written; the handler ends with AGIHangup.
+    # STREAM FILE needs a live channel: not written; the handler ends with AgiHangup.
     assert await asterisk.exit_status() == 0
 
 
@@ -165,7 +165,7 @@ async def test_script_session_hangup_line_and_reply_in_one_read(pipes) -> None: 
     await session.verbose("bye")
     assert session.hung_up
     assert os.read(commands, 1000) == b'VERBOSE "bye" 1\n'
-    with pytest.raises(AGIHangup):
+    with pytest.raises(AgiHangup):
         await session.stream_file("hello")  # not written: needs a live channel
     os.write(replies, b"200 result=1\n")
     await session.set_variable("CC_IVR_PATH", "hangup")
@@ -174,8 +174,8 @@ async def test_script_session_hangup_line_and_reply_in_one_read(pipes) -> None: 
 
 async def test_script_session_times_out_a_silent_asterisk(pipes) -> None:  # type: ignore[no-untyped-def]
     session, _replies, _commands = pipes(command_timeout=0.1)
-    with pytest.raises(AGITimeout):
+    with pytest.raises(AgiTimeout):
         await session.wait_for_digit(0)
     # A late reply would answer the next command: the session is over.
-    with pytest.raises(AGIHangup):
+    with pytest.raises(AgiHangup):
         await session.verbose("after the timeout")

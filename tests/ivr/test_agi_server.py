@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from ivr.agi_server import AGISession, FastAGIServer, Handler
-from ivr.errors import AGIArgumentError, AGICommandError, AGIHangup, AGITimeout
+from ivr.agi_server import AgiSession, FastAgiServer, Handler
+from ivr.errors import AgiArgumentError, AgiCommandError, AgiHangup, AgiTimeout
 from tests.conftest import ASTERISK_FIXTURES
 from tests.ivr.fake_asterisk import (
     FakeAsterisk,
@@ -20,15 +20,15 @@ from tests.ivr.fake_asterisk import (
 )
 
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
-ServerFactory = Callable[..., Awaitable[FastAGIServer]]
+ServerFactory = Callable[..., Awaitable[FastAgiServer]]
 
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[ServerFactory]:
-    servers: list[FastAGIServer] = []
+    servers: list[FastAgiServer] = []
 
-    async def start(routes: dict[str, Handler], **options: float) -> FastAGIServer:
-        server = FastAGIServer(routes, **options)
+    async def start(routes: dict[str, Handler], **options: float) -> FastAgiServer:
+        server = FastAgiServer(routes, **options)
         await server.start("127.0.0.1", 0)
         servers.append(server)
         return server
@@ -50,7 +50,7 @@ async def test_captured_call_runs_command_for_command_and_half_closes(
 ) -> None:
     finished: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await capture_handler(session)
         finished.append(session.request.unique_id)
 
@@ -68,7 +68,7 @@ async def test_server_half_closes_then_waits_for_asterisks_final_hangup(
 ) -> None:
     seen: list[bool] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await session.set_variable("CC_QUEUE", "aftersales")
         seen.append(session.hung_up)
 
@@ -85,7 +85,7 @@ async def test_server_half_closes_then_waits_for_asterisks_final_hangup(
 
 
 async def test_drain_after_half_close_is_bounded(start_server: ServerFactory) -> None:
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await session.verbose("bye")
 
     server = await start_server({"hotline": hotline}, drain_timeout=0.2)
@@ -102,10 +102,10 @@ async def test_hangup_during_get_data_raises_hangup_and_dead_channel_commands_st
 ) -> None:
     outcome: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         try:
             await session.get_data("astcc-followed-by-the-pound-key", 6000, 20)
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             outcome.append(exc.reason)
         assert session.hung_up
         await session.verbose("hotline: caller hung up during IVR")
@@ -113,7 +113,7 @@ async def test_hangup_during_get_data_raises_hangup_and_dead_channel_commands_st
         await session.set_variable("CC_IVR_PATH", "hello>menu:2>hangup")
         try:
             await session.stream_file("goodbye")
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             outcome.append(exc.reason)
         outcome.append((await session.exec_app("Playback", "beep")).result)
 
@@ -139,7 +139,7 @@ async def test_hangup_line_arriving_before_a_reply_does_not_shift_replies(
 ) -> None:
     got: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await session.verbose("hotline: caller hung up during IVR")
         got.append(session.hung_up)
         got.append(await session.get_variable("CALLERID(num)"))
@@ -158,10 +158,10 @@ async def test_511_without_hangup_line_raises_hangup(start_server: ServerFactory
     # AGISIGHUP=no: no HANGUP line, only 511 on commands that need a live channel.
     outcome: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         try:
             await session.stream_file("goodbye")
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             outcome.append((exc.reason, session.hung_up))
         await session.set_variable("CC_IVR_PATH", "hangup")
 
@@ -180,10 +180,10 @@ async def test_missing_prompt_on_a_live_channel_is_a_command_failure_not_a_hangu
 ) -> None:
     outcome: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         try:
             await session.stream_file("no-such-prompt")
-        except AGICommandError as exc:
+        except AgiCommandError as exc:
             outcome.append((type(exc).__name__, session.hung_up))
         outcome.append(await session.wait_for_digit(3000))
 
@@ -195,7 +195,7 @@ async def test_missing_prompt_on_a_live_channel_is_a_command_failure_not_a_hangu
     await fake.expect("WAIT FOR DIGIT 3000", b"200 result=0\n")
     assert await fake.wait_closed_by_server()
     await fake.finish()
-    assert outcome == [("AGICommandFailed", False), None]
+    assert outcome == [("AgiCommandFailed", False), None]
 
 
 async def test_usage_block_and_unknown_command_raise_and_the_next_command_gets_its_own_reply(
@@ -203,16 +203,16 @@ async def test_usage_block_and_unknown_command_raise_and_the_next_command_gets_i
 ) -> None:
     transcript = load_transcript(ASTERISK_FIXTURES / "01-agent-login-and-answered-call.agi.txt")
     usage_reply = next(e.reply for e in transcript.exchanges if e.command == "SAY NUMBER")
-    errors: list[AGICommandError] = []
+    errors: list[AgiCommandError] = []
     results: list[str | None] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         from ivr.agi_protocol import Command
 
         for line in ("SAY NUMBER", 'STREAMFILE hello ""'):
             try:
                 await session.execute(Command.from_line(line))
-            except AGICommandError as exc:
+            except AgiCommandError as exc:
                 errors.append(exc)
         results.append((await session.exec_app("Playback", "beep")).result)
 
@@ -234,7 +234,7 @@ async def test_connect_and_close_without_header_leaves_nothing_running(
 ) -> None:
     calls: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         calls.append(session.request.unique_id)
 
     server = await start_server({"hotline": hotline})
@@ -264,7 +264,7 @@ async def test_garbage_instead_of_header_closes_the_connection(
 ) -> None:
     calls: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         calls.append("called")
 
     server = await start_server({"hotline": hotline})
@@ -281,7 +281,7 @@ async def test_garbage_between_replies_is_skipped(
 ) -> None:
     got: list[str | None] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         got.append(await session.get_variable("CALLERID(num)"))
         got.append(await session.wait_for_digit(3000))
 
@@ -308,10 +308,10 @@ async def test_silent_peer_is_dropped_after_the_header_timeout(start_server: Ser
 async def test_asterisk_closing_mid_command_raises_hangup_eof(start_server: ServerFactory) -> None:
     outcome: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         try:
             await session.get_data("basic-pbx-ivr-main", 5000, 1)
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             outcome.append(exc.reason)
 
     server = await start_server({"hotline": hotline})
@@ -326,7 +326,7 @@ async def test_asterisk_closing_mid_command_raises_hangup_eof(start_server: Serv
 async def test_slow_reply_is_awaited(start_server: ServerFactory) -> None:
     got: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         got.append(await session.get_data("basic-pbx-ivr-main", 5000, 1))
 
     server = await start_server({"hotline": hotline})
@@ -347,14 +347,14 @@ async def test_command_timeout_raises_and_closes_the_connection(
 ) -> None:
     outcome: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         try:
             await session.stream_file("hello")
-        except AGITimeout as exc:
+        except AgiTimeout as exc:
             outcome.append(exc.command)
         try:
             await session.verbose("after timeout")
-        except AGIHangup as exc:
+        except AgiHangup as exc:
             outcome.append(exc.reason)
 
     server = await start_server({"hotline": hotline}, command_timeout=0.2)
@@ -370,12 +370,12 @@ async def test_command_timeout_raises_and_closes_the_connection(
 async def test_per_command_timeout_override(start_server: ServerFactory) -> None:
     outcome: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         from ivr import agi_protocol as agi
 
         try:
             await session.execute(agi.answer(), timeout=0.1)
-        except AGITimeout:
+        except AgiTimeout:
             outcome.append("timeout")
 
     server = await start_server({"hotline": hotline}, command_timeout=30)
@@ -393,7 +393,7 @@ async def test_failing_handler_is_logged_with_the_unique_id_and_other_calls_go_o
 ) -> None:
     done: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         if session.request.unique_id == "666.1":
             raise RuntimeError("bug in the menu")
         await session.set_variable("CC_QUEUE", "aftersales")
@@ -430,7 +430,7 @@ async def test_route_ignores_query_and_handler_gets_the_agi_arguments(
 ) -> None:
     seen: list[object] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         seen.append((session.request.route, session.request.args))
 
     server = await start_server({"hotline": hotline})
@@ -454,14 +454,14 @@ async def test_caller_controlled_text_never_adds_a_command_line(
     refused: list[str] = []
     evil_name = 'Evil" EXEC System rm \\" -rf'
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         name = session.request.caller_id_name
         await session.verbose(f"call from {name}")
         await session.set_variable("CC_CALLER_NAME", name)
         value = await session.get_variable("PJSIP_HEADER(read,X-Note)")
         try:
             await session.set_variable("CC_NOTE", value or "")
-        except AGIArgumentError as exc:
+        except AgiArgumentError as exc:
             refused.append(exc.argument)
         await session.set_variable("CC_DONE", "1")
 
@@ -489,7 +489,7 @@ async def test_five_hundred_simultaneous_calls_each_get_their_own_replies(
     calls = 500
     mismatches: list[str] = []
 
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         caller = await session.get_variable("CALLERID(num)")
         menu = await session.get_data("basic-pbx-ivr-main", 5000, 1)
         if caller != session.request.caller_id:
@@ -530,7 +530,7 @@ async def test_five_hundred_simultaneous_calls_each_get_their_own_replies(
 async def test_stop_cancels_running_sessions_without_error_logs(
     start_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = FastAGIServer({"hotline": capture_handler})
+    server = FastAgiServer({"hotline": capture_handler})
     port = await server.start("127.0.0.1", 0)
     fakes = [await FakeAsterisk.connect(port) for _ in range(3)]
     for fake in fakes:
@@ -547,7 +547,7 @@ async def test_stop_cancels_running_sessions_without_error_logs(
 
 
 async def test_responder_serves_a_whole_demo_call(start_server: ServerFactory) -> None:
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await session.answer()
         assert await session.database_put("cc", "13800138000", "seen")
         assert await session.database_get("cc", "13800138000") == "seen"
@@ -592,7 +592,7 @@ async def test_responder_serves_a_whole_demo_call(start_server: ServerFactory) -
 async def test_set_variables_uses_mset_when_it_can_and_set_variable_otherwise(
     start_server: ServerFactory, variables: dict[str, str], exchange: list[tuple[str, bytes]],
 ) -> None:
-    async def hotline(session: AGISession) -> None:
+    async def hotline(session: AgiSession) -> None:
         await session.set_variables(variables)
 
     server = await start_server({"hotline": hotline})
@@ -609,8 +609,8 @@ async def test_set_variables_after_hangup_goes_through_exec_which_asterisk_allow
 ) -> None:
     seen: list[bool] = []
 
-    async def hotline(session: AGISession) -> None:
-        with pytest.raises(AGIHangup):
+    async def hotline(session: AgiSession) -> None:
+        with pytest.raises(AgiHangup):
             await session.stream_file("hello")
         await session.set_variables({"CC_IVR_PATH": "hello>hangup", "CC_QUEUE": ""})
         seen.append(session.hung_up)

@@ -222,3 +222,13 @@ def test_transfer_keeps_priority_and_runs_the_survey() -> None:
     assert ("StopMixMonitor", "") in apps
     assert any(a == "Set" and v.startswith("QUEUE_PRIO=") and "CC_PRIORITY" in v for a, v in apps)
     assert ("AGI", "agi://${CC_FASTAGI}/survey") in apps
+
+
+def test_the_queue_names_agree_across_queues_conf_the_product_menu_and_simulator() -> None:
+    from callcenter.domain import HOTLINE_QUEUES
+    from simulator.config import DEFAULT_QUEUES as SIMULATED_QUEUES
+
+    conf = (DIALPLAN.parent / "queues.conf").read_text(encoding="utf-8")
+    declared = tuple(re.findall(r"(?m)^\[(\w+)\]\(hotline-queue\)", conf))
+    assert declared == HOTLINE_QUEUES == SIMULATED_QUEUES
+    assert set(load_menu().queues) <= set(HOTLINE_QUEUES)

@@ -2,7 +2,7 @@
 
 The fake session answers GET DATA from a script (what the caller keys), records every command
 in the order the IVR sent it, and behaves like Asterisk after a hang-up: STREAM FILE / GET DATA
-raise AGIHangup, SET/GET VARIABLE still work (fixture 05-hangup-during-ivr).
+raise AgiHangup, SET/GET VARIABLE still work (fixture 05-hangup-during-ivr).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr import service
-from ivr.errors import AGICommandFailed, AGIHangup, AGITimeout
+from ivr.errors import AgiCommandFailed, AgiHangup, AgiTimeout
 from ivr.menu_config import MenuRegistry
 from ivr.ports import InMemoryDirectory, IvrOutcome, MerchantRef, TaskRef
 from ivr.service import HOTLINE_ROUTE, ROUTES, SURVEY_ROUTE, make_routes, run_hotline, run_survey
@@ -69,7 +69,7 @@ TIMEOUT = Keys("", timed_out=True)
 
 @dataclass
 class FakeSession:
-    """Scripted AGISession. ``script`` answers GET DATA in order (Keys, HANGUP or an exception
+    """Scripted AgiSession. ``script`` answers GET DATA in order (Keys, HANGUP or an exception
     instance to raise); an exhausted script means silence (timeouts)."""
 
     request: FakeRequest
@@ -83,12 +83,12 @@ class FakeSession:
     def _dead(self, command: str) -> None:
         self.commands.append(command)
         if self.hung_up:
-            raise AGIHangup("511")
+            raise AgiHangup("511")
 
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
         self._dead(f"STREAM FILE {prompt}")
         if self.fail_stream(prompt):
-            raise AGICommandFailed(f"STREAM FILE {prompt}", 200, "result=-1")
+            raise AgiCommandFailed(f"STREAM FILE {prompt}", 200, "result=-1")
         return None
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Keys:
@@ -96,7 +96,7 @@ class FakeSession:
         answer = self.script.pop(0) if self.script else TIMEOUT
         if answer is HANGUP:
             self.hung_up = True
-            raise AGIHangup("result=-1")
+            raise AgiHangup("result=-1")
         if isinstance(answer, Exception):
             raise answer
         assert isinstance(answer, Keys)
@@ -114,7 +114,7 @@ class FakeSession:
     async def set_variable(self, name: str, value: str) -> None:
         self.commands.append(f"SET VARIABLE {name} {value}")
         if self.hung_up and self.variables_fail_after_hangup:
-            raise AGIHangup("eof")
+            raise AgiHangup("eof")
         assert "\r" not in value and "\n" not in value
         self.variables[name] = value
 
@@ -376,9 +376,9 @@ async def test_missing_prompt_files_lead_to_an_agent_not_a_dead_call(
 ) -> None:
     fake = session(
         "1",
-        AGICommandFailed("GET DATA", 200, "result=-1"),
-        AGICommandFailed("GET DATA", 200, "result=-1"),
-        AGICommandFailed("GET DATA", 200, "result=-1"),
+        AgiCommandFailed("GET DATA", 200, "result=-1"),
+        AgiCommandFailed("GET DATA", 200, "result=-1"),
+        AgiCommandFailed("GET DATA", 200, "result=-1"),
     )
     fake.fail_stream = lambda prompt: True  # no STREAM FILE prompt exists either
     result = await run_hotline(fake, directory, clock=clock_at(DAYTIME))
@@ -389,8 +389,8 @@ async def test_missing_prompt_files_lead_to_an_agent_not_a_dead_call(
 async def test_lost_agi_connection_is_recorded_as_failed_and_reraised(
     directory: InMemoryDirectory,
 ) -> None:
-    fake = session("1", AGITimeout("GET DATA main_menu 5000 1", 30.0))
-    with pytest.raises(AGITimeout):
+    fake = session("1", AgiTimeout("GET DATA main_menu 5000 1", 30.0))
+    with pytest.raises(AgiTimeout):
         await run_hotline(fake, directory, clock=clock_at(DAYTIME))
     [result] = directory.results
     assert result.outcome is IvrOutcome.FAILED
@@ -523,10 +523,10 @@ def scripted(menu_keys: dict[str, str], *, hang_up_at: str = "") -> Callable[[st
 
 async def test_hotline_route_through_the_fastagi_server_sets_the_handoff(
         directory: InMemoryDirectory) -> None:
-    from ivr.agi_server import FastAGIServer
+    from ivr.agi_server import FastAgiServer
 
     directory.add_merchant(SHOP)
-    server = FastAGIServer(make_routes(directory, MenuRegistry(), clock_at(DAYTIME)))
+    server = FastAgiServer(make_routes(directory, MenuRegistry(), clock_at(DAYTIME)))
     port = await server.start("127.0.0.1", 0)
     try:
         commands = await fake_asterisk(port, scripted({
@@ -547,9 +547,9 @@ async def test_hotline_route_through_the_fastagi_server_sets_the_handoff(
 
 async def test_hangup_through_the_fastagi_server_still_sets_and_records_the_path(
         directory: InMemoryDirectory) -> None:
-    from ivr.agi_server import FastAGIServer
+    from ivr.agi_server import FastAgiServer
 
-    server = FastAGIServer(make_routes(directory, MenuRegistry(), clock_at(DAYTIME)))
+    server = FastAgiServer(make_routes(directory, MenuRegistry(), clock_at(DAYTIME)))
     port = await server.start("127.0.0.1", 0)
     try:
         commands = await fake_asterisk(port, scripted(
