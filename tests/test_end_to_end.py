@@ -27,6 +27,8 @@ from callcenter.settings import load_settings
 from simulator.callers import CallerScript
 from simulator.wiring import SimulatorComponent, stand_in
 
+pytestmark = pytest.mark.slow
+
 CALLS = 50
 AGENTS = 10  # demo agents 8006…8015 answer by themselves
 

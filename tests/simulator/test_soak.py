@@ -16,12 +16,16 @@ import random
 from collections import Counter
 from dataclasses import replace
 
+import pytest
+
 from simulator.agents import AgentProfile
 from simulator.callers import Directory, make_caller
 from simulator.config import PRODUCT, PbxConfig
 from simulator.load import VIRTUAL_EPOCH
 from simulator.pbx import OUTCOMES, AddMember, CallRecord
 from simulator.virtual import VirtualPbx
+
+pytestmark = pytest.mark.slow
 
 CONCURRENT = 90
 MINUTES = 10
