@@ -11,7 +11,7 @@ CallLogStore        write the call log in order: ``calls`` rows, timeline lines,
 CardSource          read the screen-pop card's merchant part (``cti.screen_pop``)
 AgentDirectory      the agents table and an agent's state log (``cti.service``)
 AmiActions          send AMI actions (``cti.ami_client.AmiClient``)
-Publisher           push JSON to a desktop topic (``callcenter.web.hub.Hub``)
+Publisher           push JSON to a desktop topic (``callcenter.topics.Publisher``: the hub)
 DemoPhonePort       the simulated desk phones of demo mode
 ==================  =====================================================================
 
