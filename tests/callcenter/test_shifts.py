@@ -85,3 +85,12 @@ def test_the_ivrs_night_hours_are_the_night_bands_hours() -> None:
     menu = load_menu()
     night_band = next(b for b in SHIFT_BANDS if b.name == "night")
     assert (night_band.start, night_band.end) == (menu.schedule.day_end, menu.schedule.day_start)
+
+
+def test_the_demo_queues_table_has_every_hotline_queue_and_every_demo_agent_joins_night() -> None:
+    data = generate(merchants=1)
+    assert {name for name, _zh, _en in data.queues} == set(HOTLINE_QUEUES)
+    assert ("night", "夜间值班", "Night shift") in data.queues
+    agents = [u for u in data.users if u.role is Role.AGENT]
+    assert len(agents) == 15
+    assert all(NIGHT_QUEUE in login_queues(u.queues) for u in agents)
