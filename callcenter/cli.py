@@ -8,6 +8,8 @@
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
+                         [--queues aftersales,presales]
+    callcenter users queues USERNAME --queues aftersales,complaints
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -37,7 +39,7 @@ from callcenter.db import migrate
 from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
-from callcenter.domain import Role
+from callcenter.domain import HOTLINE_QUEUES, Role, validate_queues
 from callcenter.errors import CallcenterError, SettingsError
 from callcenter.settings import Settings, env_name, load_settings
 
@@ -115,10 +117,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--agent-number", default="", help="工号 (role agent)")
     add.add_argument("--interface", default="", help="phone device, e.g. PJSIP/8001 (role agent)")
     add.add_argument("--queues", default="aftersales,presales",
-                     help="comma-separated queues (role agent)")
+                     help=f"comma-separated queues (role agent), of: {', '.join(HOTLINE_QUEUES)}"
+                          " (night is joined at log-in by every aftersales/presales agent)")
     add.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
                      help="read the password from this environment variable if set, "
                           "else prompt")
+    queues = users_sub.add_parser("queues", help="change the queues of an agent account")
+    queues.add_argument("username")
+    queues.add_argument("--queues", required=True,
+                        help=f"comma-separated queues, of: {', '.join(HOTLINE_QUEUES)}")
     return p
 
 
@@ -166,6 +173,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         report = build_prompts(args.out, catalogue_path=args.catalogue)
         print(report.summary())
         return 0 if report.ok else 1
+    if args.command == "users" and args.action == "queues":
+        return asyncio.run(_with_store(settings, lambda s: _set_queues(s, args)))
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
     return 2
@@ -235,15 +244,26 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
 async def _add_user(store: Store, args: argparse.Namespace) -> int:
     from callcenter.service import add_user
 
-    password = os.environ.get(args.password_env) or getpass.getpass("password: ")
     role = Role(args.role)
+    # refuse an unknown queue before asking for the password
+    queues = validate_queues(args.queues.split(",")) if role is Role.AGENT else ()
+    password = os.environ.get(args.password_env) or getpass.getpass("password: ")
     user = await add_user(
         store, _now(), username=args.username, display_name=args.name or args.username,
         role=role, password=password, agent_number=args.agent_number or args.username,
-        interface=args.interface,
-        queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
+        interface=args.interface, queues=queues,
     )
     print(f"user {user.username} ({user.role.value}) created")
+    return 0
+
+
+async def _set_queues(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import set_agent_queues
+    from callcenter.shifts import login_queues
+
+    agent = await set_agent_queues(store, args.username, args.queues.split(","))
+    print(f"agent {agent.agent_number} ({args.username}): queues {', '.join(agent.queues)}; "
+          f"logs in to {', '.join(login_queues(agent.queues))} from its next log-in")
     return 0
 
 

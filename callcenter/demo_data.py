@@ -71,6 +71,7 @@ QUEUES = [
     ("aftersales", "售后服务", "After-sales"),
     ("complaints", "投诉", "Complaints"),
     ("techsupport", "技术支持", "Technical support"),
+    ("night", "夜间值班", "Night shift"),
 ]
 
 # Demo passwords are printed by `callcenter demo-data`; they exist only in demo databases.
@@ -134,6 +135,8 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
         DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD),
         DemoUser("dispatcher", "吴调度", Role.DISPATCHER, DEMO_PASSWORD),
     ]
+    # No account lists `night`: every agent of aftersales/presales joins it at log-in
+    # (callcenter.shifts.login_queues), so the night calls reach whoever is on shift.
     for n in range(agents):
         number = f"{8001 + n}"
         queues = ("aftersales", "presales") if n % 3 else ("aftersales", "complaints",

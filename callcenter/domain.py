@@ -9,6 +9,7 @@ is exactly 15 digits; phone numbers are normalised before they are stored or loo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -174,6 +175,21 @@ def validate_business_hours(value: str, field_name: str = "business_hours") -> s
     if not _HOURS.match(text):
         raise ValidationError(field_name, f"expected HH:MM-HH:MM, got {value!r}")
     return text
+
+
+def validate_queues(names: Iterable[str], field_name: str = "queues", *,
+                    required: bool = False) -> tuple[str, ...]:
+    """An agent account's queues, each one of :data:`HOTLINE_QUEUES`; blanks dropped, order
+    kept, no repeats. Raises ValidationError naming the unknown queues, or for an empty list
+    when ``required``."""
+    queues = tuple(dict.fromkeys(q.strip() for q in names if q.strip()))
+    unknown = [q for q in queues if q not in HOTLINE_QUEUES]
+    if unknown:
+        raise ValidationError(field_name, f"unknown queue {', '.join(map(repr, unknown))} "
+                                          f"(the queues are {', '.join(HOTLINE_QUEUES)})")
+    if required and not queues:
+        raise ValidationError(field_name, "at least one queue")
+    return queues
 
 
 # --------------------------------------------------------------------------- entities

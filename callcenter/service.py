@@ -6,13 +6,14 @@ clock and the CLI, web app and simulator share one implementation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from callcenter.auth import MIN_PASSWORD_LENGTH, hash_password
 from callcenter.db.repositories import Store
 from callcenter.demo_data import DemoData
-from callcenter.domain import Role, User
+from callcenter.domain import Agent, Role, User, validate_queues
 from callcenter.errors import Conflict, ImportRowError, ValidationError
 from callcenter.imports import parse_merchants, parse_terminals
 
@@ -80,6 +81,7 @@ async def add_user(store: Store, now: datetime, *, username: str, display_name: 
             raise ValidationError("agent_number", "an agent number (工号) is digits only")
         if "/" not in interface or any(c.isspace() for c in interface):
             raise ValidationError("interface", "expected a device like PJSIP/8001")
+        queues = validate_queues(queues)
     async with store.transaction() as session:
         user = await store.users.add(username, display_name, role, hash_password(password), now,
                                      session=session)
@@ -87,6 +89,13 @@ async def add_user(store: Store, now: datetime, *, username: str, display_name: 
             await store.agents.add(agent_number, display_name, interface, queues, user.id,
                                    session=session)
     return user
+
+
+async def set_agent_queues(store: Store, username: str, queues: Sequence[str]) -> Agent:
+    """Replace the queues of the agent account ``username`` (at least one, each one of the
+    hotline's queues); the agent joins them at its next log-in, with ``night`` derived as
+    ``callcenter.shifts.login_queues`` says. Raises ValidationError, NotFound."""
+    return await store.agents.set_queues(username, validate_queues(queues, required=True))
 
 
 async def load_demo_data(store: Store, data: DemoData, now: datetime) -> dict[str, int]:

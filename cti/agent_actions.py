@@ -6,7 +6,8 @@ it raises ``AgentActionError`` with a stable ``error_id``), then sends one AMI a
 ==========  ===============================================================================
 action      AMI
 ==========  ===============================================================================
-login       ``QueueAdd`` per queue (dynamic member; ``Already there`` counts as done)
+login       ``QueueAdd`` per queue of ``callcenter.shifts.login_queues`` (dynamic member;
+            ``Already there`` counts as done)
 logout      ``QueueRemove`` per queue the agent is in (``Not there`` counts as done)
 pause       ``QueuePause`` without ``Queue:`` (every queue), ``Reason:`` kept
 resume      ``QueuePause Paused: false`` in every queue
@@ -37,6 +38,7 @@ from typing import Any
 
 from callcenter.domain import normalise_phone
 from callcenter.errors import ValidationError
+from callcenter.shifts import login_queues
 from callcenter.topics import Publisher, agent_topic
 from cti import agent_state
 from cti.agent_state import AgentAction, check_action
@@ -155,7 +157,8 @@ class AgentActions:
         astdb). Raises AgentActionError ``already_logged_in``.
         """
         self._check(agent, AgentAction.LOGIN)
-        queues = [q for q in agent.queues if q] or [self.config.queues[0]]
+        # + ``night`` for agents of the general queues (callcenter.shifts explains why)
+        queues = login_queues([q for q in agent.queues if q] or [self.config.queues[0]])
         ami = self._require_ami()
         added: list[str] = []
         for queue in queues:

@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from simulator.callers import CallerMix, Directory
-from simulator.config import PROFILES, AmiAccount, PbxConfig, QueueConfig
+from simulator.config import PROFILES, AmiAccount, PbxConfig, QueueConfig, agent_login_queues
 from simulator.errors import SimulatorConfigError
 from simulator.load import (
     DAY_PROFILES,
@@ -76,7 +76,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     agents.add_argument("--handle-time", type=float, default=180.0, help="mean talk seconds")
     agents.add_argument("--answer-after", type=float, default=2.0, help="ring seconds")
     agents.add_argument("--queues", default="presales,aftersales,complaints,techsupport",
-                        help="queues the simulated agents log in to")
+                        help="queues the simulated agents log in to (and night, when "
+                             "aftersales or presales is one of them)")
     pbx = parser.add_argument_group("PBX")
     pbx.add_argument("--virtual", action="store_true",
                      help="virtual time, scripted IVR, no sockets: a capacity/soak run")
@@ -102,7 +103,7 @@ def load_config(options: argparse.Namespace) -> LoadConfig:
     return LoadConfig(
         calls_per_second=options.calls_per_second, duration=options.duration,
         day_profile=options.day_profile, start_hour=options.start_hour, agents=options.agents,
-        agent_queues=tuple(q for q in options.queues.split(",") if q),
+        agent_queues=agent_login_queues(options.queues.split(",")),
         handle_time=options.handle_time, answer_after=options.answer_after,
         patience=options.patience, mix=CallerMix(), seed=options.seed)
 

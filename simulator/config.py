@@ -16,7 +16,7 @@ snapshot (``Priority: 8`` while the caller waits in ``Queue()`` in the lab).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -140,6 +140,23 @@ class AmiAccount:
 
 
 DEFAULT_QUEUES: Final = ("presales", "aftersales", "complaints", "techsupport", "night")
+
+NIGHT_QUEUE: Final = "night"
+GENERAL_QUEUES: Final = frozenset({"aftersales", "presales"})
+
+
+def agent_login_queues(queues: Iterable[str]) -> tuple[str, ...]:
+    """The queues a simulated agent logs in to: ``queues`` (blanks dropped, no repeats) plus
+    ``night`` when it serves ``aftersales`` or ``presales``, because the product's IVR routes
+    every call to ``night`` from 20:00 to 08:00 and its agents join it the same way.
+
+    A copy of the product's rule ``callcenter.shifts.login_queues`` (the simulator does not
+    import the product); ``tests/simulator/test_shift_queues.py`` proves the two agree.
+    """
+    names = tuple(dict.fromkeys(q.strip() for q in queues if q.strip()))
+    if NIGHT_QUEUE not in names and GENERAL_QUEUES.intersection(names):
+        names += (NIGHT_QUEUE,)
+    return names
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from simulator.agi_client import AgiIvr
 from simulator.ami_server import AmiServer
 from simulator.ami_session import SessionHub
 from simulator.callers import CallerScript
-from simulator.config import AmiAccount, PbxConfig
+from simulator.config import AmiAccount, PbxConfig, agent_login_queues
 from simulator.engine import AsyncioScheduler, Engine, NullRecorder, RecorderPort
 from simulator.pbx import AddMember, CallArrives, CallRecord, Shutdown
 from simulator.recordings import WavRecorder
@@ -59,7 +59,7 @@ class SimulatorOptions:
     speech: bool = True
     demo_phones: bool = True
     agents: tuple[str, ...] = ()
-    agent_queues: tuple[str, ...] = ("aftersales", "presales")
+    agent_queues: tuple[str, ...] = agent_login_queues(("aftersales", "presales"))
     agent_profile: AgentProfile = field(default_factory=AgentProfile)
     seed: int = 0
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.settings import Settings, SimulatorSettings
+from callcenter.shifts import login_queues
 from simulator.agents import AgentProfile, DemoPhones
 from simulator.callers import CallerMix, Directory, make_caller
 from simulator.config import PRODUCT, AmiAccount, PbxConfig
@@ -69,7 +70,8 @@ def simulator_options(settings: Settings) -> SimulatorOptions:
         fastagi_host=pbx.agi_host, fastagi_port=pbx.agi_port, time_scale=knobs.time_scale,
         speech=knobs.speech, demo_phones=True,
         agents=tuple(f"PJSIP/{n}" for n in _agent_numbers(knobs)),
-        agent_queues=("aftersales", "presales", "complaints", "techsupport", "night"),
+        # the simulated agents log in as a desk agent with every daytime queue would
+        agent_queues=login_queues(("aftersales", "presales", "complaints", "techsupport")),
         agent_profile=AgentProfile(answer_after=3.0, handle_time=knobs.handle_time),
         seed=knobs.seed)
 

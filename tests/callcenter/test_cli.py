@@ -83,6 +83,38 @@ def test_users_add_creates_an_agent_account(migrated: Path) -> None:
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
+def test_users_add_refuses_a_queue_the_hotline_does_not_have(migrated: Path) -> None:
+    result = run(migrated, "users", "add", "8102", "--role", "agent", "--interface",
+                 "PJSIP/8102", "--queues", "aftersales,nightshift",
+                 env={"CALLCENTER_NEW_PASSWORD": "long-enough"})
+    assert result.returncode == 1
+    assert "queues: unknown queue 'nightshift'" in result.stderr
+    assert "presales, aftersales, complaints, techsupport, night" in result.stderr
+    # nothing was created: the same account can be added with good queues
+    good = run(migrated, "users", "add", "8102", "--role", "agent", "--interface",
+               "PJSIP/8102", "--queues", "complaints",
+               env={"CALLCENTER_NEW_PASSWORD": "long-enough"})
+    assert good.returncode == 0, good.stderr
+
+
+def test_users_queues_changes_an_agents_queues_and_shows_the_login_queues(
+        migrated: Path) -> None:
+    added = run(migrated, "users", "add", "8103", "--role", "agent", "--interface",
+                "PJSIP/8103", "--queues", "complaints",
+                env={"CALLCENTER_NEW_PASSWORD": "long-enough"})
+    assert added.returncode == 0, added.stderr
+    changed = run(migrated, "users", "queues", "8103", "--queues", "complaints,aftersales")
+    assert changed.returncode == 0, changed.stderr
+    assert ("agent 8103 (8103): queues complaints, aftersales; logs in to complaints, "
+            "aftersales, night") in changed.stdout
+    unknown = run(migrated, "users", "queues", "8103", "--queues", "vip")
+    assert unknown.returncode == 1 and "unknown queue 'vip'" in unknown.stderr
+    empty = run(migrated, "users", "queues", "8103", "--queues", ",")
+    assert empty.returncode == 1 and "at least one queue" in empty.stderr
+    nobody = run(migrated, "users", "queues", "9999", "--queues", "presales")
+    assert nobody.returncode == 1 and "no agent account '9999'" in nobody.stderr
+
+
 def test_demo_data_prints_logins_and_loads_once(migrated: Path) -> None:
     first = run(migrated, "demo-data", "--if-empty")
     assert first.returncode == 0 and "supervisor" in first.stdout and "dispatcher" in first.stdout

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from callcenter.domain import MerchantInput, Role, TerminalInput
-from callcenter.errors import Conflict
-from callcenter.service import add_user, import_merchants, import_terminals
+from callcenter.errors import Conflict, NotFound, ValidationError
+from callcenter.service import add_user, import_merchants, import_terminals, set_agent_queues
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -114,6 +114,25 @@ async def test_agent_account_gets_an_agent_record_and_verified_password(store: A
     with pytest.raises(Conflict):
         await add_user(store, NOW, username="8001", display_name="x", role=Role.SUPERVISOR,
                        password="another-pw")
+
+
+async def test_an_agents_queues_must_be_hotline_queues_and_can_be_changed(store: Any) -> None:
+    with pytest.raises(ValidationError, match="unknown queue 'vip'"):
+        await add_user(store, NOW, username="8002", display_name="李娜", role=Role.AGENT,
+                       password="secret-pw", agent_number="8002", interface="PJSIP/8002",
+                       queues=("aftersales", "vip"))
+    assert await store.agents.list() == []
+    user = await add_user(store, NOW, username="8002", display_name="李娜", role=Role.AGENT,
+                          password="secret-pw", agent_number="8002", interface="PJSIP/8002",
+                          queues=("complaints",))
+    changed = await set_agent_queues(store, "8002", ["techsupport", " aftersales", ""])
+    assert changed.queues == ("techsupport", "aftersales")
+    stored = await store.agents.by_user(user.id)
+    assert stored is not None and stored.queues == ("techsupport", "aftersales")
+    with pytest.raises(ValidationError, match="at least one queue"):
+        await set_agent_queues(store, "8002", [])
+    with pytest.raises(NotFound):
+        await set_agent_queues(store, "nobody", ["presales"])
 
 
 async def test_calls_are_keyed_on_linked_id_and_timestamps_stay_utc(store: Any) -> None:

@@ -143,7 +143,8 @@ async def test_agent_sees_the_merchant_pop_then_wraps_the_call_up(desk: Desk) ->
         async with page.expect_response("**/api/agent/login") as login:
             await page.click("#btn-login")
         assert (await login.value).ok
-        assert [a for a, _ in desk.ami.sent] == ["QueueAdd", "QueueAdd"]
+        # aftersales, presales and (derived, callcenter.shifts) night
+        assert [a for a, _ in desk.ami.sent] == ["QueueAdd", "QueueAdd", "QueueAdd"]
         desk.feed_until("Newchannel", including=False)
         await page.wait_for_selector("#state-badge.state.available")
 

@@ -602,10 +602,11 @@ async def test_hello_snapshot_has_the_state_the_card_and_today(env: Env) -> None
 
 async def test_login_adds_the_agent_to_each_queue_as_a_dynamic_member(env: Env) -> None:
     await env.service.login(env.agents["8001"])
+    # the account's queues, then night: an aftersales/presales agent takes the night calls
     assert env.ami.sent == [
         ("QueueAdd", {"Queue": q, "Interface": lab("8001"), "MemberName": "8001 坐席8001",
                       "Penalty": "0", "Paused": "false", "StateInterface": "PJSIP/8001"})
-        for q in ("aftersales", "presales")]
+        for q in ("aftersales", "presales", "night")]
 
 
 async def test_login_is_refused_when_already_logged_in(env: Env) -> None:
@@ -618,7 +619,8 @@ async def test_login_is_refused_when_already_logged_in(env: Env) -> None:
 
 async def test_login_tolerates_a_member_already_there(env: Env) -> None:
     env.ami.errors["QueueAdd"] = "Unable to add interface: Already there"
-    assert (await env.service.login(env.agents["8002"]))["queues"] == ["aftersales", "presales"]
+    assert (await env.service.login(env.agents["8002"]))["queues"] == ["aftersales", "presales",
+                                                                      "night"]
 
 
 async def test_pause_and_resume_use_queuepause_without_queue_and_keep_the_reason(

@@ -161,8 +161,8 @@ async def test_login_action_sends_queueadd_and_answers_ok(env: WebEnv) -> None:
     r = await env.client.post("/api/agent/login", json={}, headers=env.cookie("8001"))
     assert r.status == 200, await r.text()
     body = await r.json()
-    assert body["ok"] is True and body["queues"] == ["aftersales", "presales"]
-    assert [a for a, _ in env.ami.sent] == ["QueueAdd", "QueueAdd"]
+    assert body["ok"] is True and body["queues"] == ["aftersales", "presales", "night"]
+    assert [a for a, _ in env.ami.sent] == ["QueueAdd", "QueueAdd", "QueueAdd"]
 
 
 async def test_refused_action_is_409_with_the_rules_error_id(env: WebEnv) -> None:
