@@ -8,6 +8,7 @@
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
+        [--state-interface DEVICE]
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -114,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--agent-number", default="", help="工号 (role agent)")
     add.add_argument("--interface", default="", help="phone device, e.g. PJSIP/8001 (role agent)")
+    add.add_argument("--state-interface", default=None, metavar="DEVICE",
+                     help="device whose state the queue member follows (role agent); default: "
+                          "[ami] state_interface for Local/<ext>@… interfaces; "
+                          "--state-interface= for none")
     add.add_argument("--queues", default="aftersales,presales",
                      help="comma-separated queues (role agent)")
     add.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
@@ -240,7 +245,7 @@ async def _add_user(store: Store, args: argparse.Namespace) -> int:
     user = await add_user(
         store, _now(), username=args.username, display_name=args.name or args.username,
         role=role, password=password, agent_number=args.agent_number or args.username,
-        interface=args.interface,
+        interface=args.interface, state_interface=args.state_interface,
         queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
     )
     print(f"user {user.username} ({user.role.value}) created")

@@ -47,7 +47,7 @@ from cti.dispatcher import CtiState
 from cti.errors import AgentActionError, AmiActionError, AmiEncodeError, CtiUnavailable
 from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort
 
-__all__ = ["AgentActions", "AgentRoster", "clean_label"]
+__all__ = ["AgentActions", "AgentRoster", "clean_label", "state_interface_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f|,;\"<>]")
 _EXTENSION = re.compile(r"^[0-9]{2,8}\Z")
 _LOCAL_EXT = re.compile(r"^Local/([0-9]+)@")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}\Z")
+
+
+def state_interface_of(agent: AgentRecord, template: str) -> str:
+    """The device whose state ``agent``'s queue membership follows ('' = none): its account's
+    own ``state_interface`` if set ('' included), else ``template`` (``PJSIP/{ext}``) for a
+    ``Local/<digits>@…`` interface, else none. A member whose device is invalid or
+    unavailable is never rung, and the desk shows its phone offline."""
+    if agent.state_interface is not None:
+        return agent.state_interface
+    match = _LOCAL_EXT.match(agent.interface)
+    return template.format(ext=match.group(1)) if match and template else ""
 
 
 def clean_label(text: str, limit: int = 40) -> str:
@@ -162,10 +173,9 @@ class AgentActions:
             headers = [("Queue", queue), ("Interface", agent.interface),
                        ("MemberName", clean_label(f"{agent.agent_number} {agent.name}")),
                        ("Penalty", "0"), ("Paused", "false")]
-            match = _LOCAL_EXT.match(agent.interface)
-            if match and self.config.state_interface:
-                headers.append(("StateInterface",
-                                self.config.state_interface.format(ext=match.group(1))))
+            device = state_interface_of(agent, self.config.state_interface)
+            if device:
+                headers.append(("StateInterface", device))
             try:
                 result = await ami.send("QueueAdd", headers, timeout=self.config.action_timeout)
                 result.raise_for_error()

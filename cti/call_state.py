@@ -39,8 +39,10 @@ Rules of the tracker
    ``/var/spool/asterisk/monitor/{unique_id}.wav`` for the first queue visit,
    ``…/{unique_id}-{queue}.wav`` after a transfer, where ``unique_id`` is the Uniqueid of the
    recorded (caller) channel. ``parse_recording_path`` is the inverse.
-9. ``resync`` rebuilds the calls from CoreShowChannels + QueueStatus + QueueSummary after a
-   reconnect: calls no longer there end (``lost``), live ones not known are adopted.
+9. ``resync`` rebuilds the calls from Status (every channel) + QueueStatus + QueueSummary
+   after a reconnect: calls no longer there end (``lost``) at the instant the connection was
+   lost when that is known, live ones not known are adopted. Each list may be missing (its
+   action was refused or failed); a missing channel list ends nothing.
 10. Legs: the call knows the channel name of every agent leg (``agent_channels``, leg Uniqueid
    -> channel, from AgentCalled/AgentConnect ``DestChannel`` or the resync's channel list) and
    of the caller (``caller_channel``): the agent actions Hangup/Atxfer the agent's leg and
@@ -70,6 +72,7 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    ChannelStatus,
     ChanSpyStart,
     CoreShowChannel,
     Hangup,
@@ -101,6 +104,7 @@ __all__ = [
     "CallKind",
     "CallQueued",
     "CallState",
+    "LiveChannel",
     "Outcome",
     "PrefetchMerchant",
     "QueueInfo",
@@ -873,6 +877,10 @@ def transition(board: CallBoard, event: AmiEvent, now: float) -> tuple[CallBoard
 
 # -- resync
 
+LiveChannel = ChannelStatus | CoreShowChannel
+"""A live channel as a resync reads it: a ``Status`` item (what the bridge's account may ask
+for) or a ``CoreShowChannels`` item (same fields, another spelling on the wire)."""
+
 
 def interface_channel_prefix(interface: str) -> str:
     """Channel-name prefix of a member interface's legs.
@@ -902,34 +910,41 @@ def resync(
     board: CallBoard,
     now: float,
     *,
-    channels: Iterable[CoreShowChannel] | None,
+    channels: Iterable[LiveChannel] | None,
     entries: Iterable[QueueEntry] = (),
     params: Iterable[QueueParams] = (),
     summaries: Iterable[QueueSummary] = (),
     members: Iterable[QueueMember] = (),
+    lost_at: float | None = None,
 ) -> tuple[CallBoard, Effects]:
     """Rebuild the calls from list-action results after a (re)connect (rule 9).
 
-    * tracked calls with no live channel end (``lost=True``; their outcome follows rule 7);
+    * tracked calls with no live channel end (``lost=True``; their outcome follows rule 7),
+      at ``lost_at`` when given (the instant the previous AMI connection was lost: after a
+      crash they ended then, and the outage is not talk time), else at ``now``;
     * live Linkedids not tracked are adopted: ``queued`` if a channel is a QueueEntry,
       ``connected`` if a channel is the leg of a queue member (matched by channel-name prefix),
       else ``ivr`` (merchant context) or ``active``;
     * tracked calls keep their state; their channel set is replaced by the live one.
 
-    ``channels=None`` (CoreShowChannels not asked) leaves the calls alone and only refreshes
+    ``channels`` are ``Status`` items (``ChannelStatus``) or ``CoreShowChannels`` items;
+    ``channels=None`` (the list could not be read) leaves the calls alone and only refreshes
     the queues.
     """
     effects: Effects = []
     config = board.config
-    groups: dict[str, list[CoreShowChannel]] = {}
+    groups: dict[str, list[LiveChannel]] = {}
     for channel in channels or ():
         groups.setdefault(channel.linked_id, []).append(channel)
     entry_by_uid = {entry.unique_id: entry for entry in entries}
     prefixes = {interface_channel_prefix(m.interface): m for m in members}
 
     vanished = [] if channels is None else [lid for lid in board.calls if lid not in groups]
+    ended_at = now if lost_at is None else min(lost_at, now)
     for linked_id in vanished:
-        _end_call(board, board.calls[linked_id], now, effects, lost=True, cause="resync")
+        gone = board.calls[linked_id]
+        _end_call(board, gone, max(ended_at, gone.created_at), effects, lost=True,
+                  cause="resync")
 
     for linked_id, group in groups.items():
         call = board.calls.get(linked_id)

@@ -150,8 +150,9 @@ class CtiComponent:
             await self.service.stop()
 
     async def health(self) -> dict[str, Any]:
-        """``/healthz`` → ``ami``: the client's state (``ok`` only when logged in) and the
-        service's counters (calls, agents logged in, pops, write backlog)."""
+        """``/healthz`` → ``ami``: the client's state (``ok`` only when logged in and the last
+        resync read all its lists) and the service's counters (calls, agents logged in, pops,
+        write backlog, the last resync)."""
         if self.client is None:
             report: dict[str, Any] = {"ok": True, "state": "not configured"}
         else:
@@ -159,7 +160,11 @@ class CtiComponent:
             if inspect.isawaitable(health):
                 health = await health
             report = dict(health)
-        report["cti"] = self.service.health()
+        report["cti"] = cti = self.service.health()
+        if not cti["resync"]["ok"]:
+            # A resync that could not read its lists leaves calls or agents stale: degraded.
+            report["ok"] = False
+            report["resync_failed"] = cti["resync"]["failed"]
         return report
 
 
@@ -181,7 +186,8 @@ async def install(runtime: Runtime, options: RunOptions, *,
     agent_config = AgentConfig(
         wrap_up_by_queue={q.name: float(q.wrapup_s) for q in queues})
     config = CtiConfig(queues=tuple(names), timezone=settings.locale.timezone,
-                       action_timeout=settings.ami.action_timeout)
+                       action_timeout=settings.ami.action_timeout,
+                       state_interface=settings.ami.state_interface)
     service = CtiService(StoreCtiDirectory(runtime.store), runtime.hub, config=config,
                          agent_config=agent_config, demo_phones=demo_phones)
     client = ami

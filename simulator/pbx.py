@@ -1435,6 +1435,26 @@ def _core_show_channels(step: _Step, session: int, action: Action) -> None:
                  list_complete("CoreShowChannelsComplete", action_id, len(items)))
 
 
+def _status(step: _Step, session: int, action: Action) -> None:
+    """``Status``: every channel, or the one named by ``Channel:`` (``No such channel``).
+    Its end is ``StatusComplete`` with ``ListItems`` and ``Items`` (both, as captured)."""
+    action_id, name = action.action_id, action.get("Channel")
+    if name:
+        found = step.find_channel(name)
+        if found is None:
+            step.respond(session, error(action_id, "No such channel"))
+            return
+        channels = [found]
+    else:
+        channels = list(step.state.channels.values())
+    items = [ev.channel_status(channel, _seconds(step.now, channel.created_at), action_id)
+             for channel in channels]
+    complete = list_complete("StatusComplete", action_id, len(items))
+    complete = Message((*complete.headers, ("Items", str(len(items)))))
+    step.respond(session, list_start(action_id, "Channel status will follow"), *items,
+                 complete)
+
+
 def _getvar(step: _Step, session: int, action: Action) -> None:
     variable, name = action.get("Variable"), action.get("Channel")
     if not variable:
@@ -1520,6 +1540,7 @@ ACTIONS: Mapping[str, Callable[[_Step, int, Action], None]] = MappingProxyType({
     "queuestatus": _queue_status,
     "queuesummary": _queue_summary,
     "coreshowchannels": _core_show_channels,
+    "status": _status,
     "getvar": _getvar,
     "setvar": _setvar,
     "hangup": _hangup,

@@ -13,7 +13,8 @@ device this Asterisk cannot have), places a merchant call with no FastAGI server
 routing to ``aftersales``), and once the agent talks sends what the bridge's resync sends:
 ``Status`` (no Channel: every channel), ``QueueStatus``, ``QueueSummary``, and
 ``CoreShowChannels`` (refused to this account). Then Logoff. The exact bytes received go to
-``10-status-resync.ami``, the actions sent to ``10-status-resync.ami-actions.txt``.
+``10-status-resync.ami``, the actions sent to ``10-status-resync.ami-actions.txt``, one line per
+``recv()`` to ``10-status-resync.ami-timing.tsv``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class Recorder:
         self.actions: list[str] = []
         self.started = time.monotonic()
         self.number = 0
+        self.chunks: list[tuple[int, int, float]] = []
 
     async def pump(self) -> None:
         while chunk := await self.reader.read(65536):
+            self.chunks.append((len(self.received), len(chunk),
+                                time.monotonic() - self.started))
             self.received += chunk
 
     def send(self, action: str, *headers: tuple[str, str], note: str = "") -> str:
@@ -110,6 +114,9 @@ async def capture(out: Path) -> None:
             pbx.stop()
     (out / f"{NAME}.ami").write_bytes(bytes(rec.received))
     (out / f"{NAME}.ami-actions.txt").write_text("\n".join(rec.actions), encoding="utf-8")
+    (out / f"{NAME}.ami-timing.tsv").write_text(
+        "# offset\tlength\tseconds since connect\n"
+        + "".join(f"{o}\t{n}\t{t:.6f}\n" for o, n, t in rec.chunks), encoding="utf-8")
     print(f"{len(rec.received)} bytes -> {out / (NAME + '.ami')}")
 
 

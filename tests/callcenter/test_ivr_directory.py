@@ -7,7 +7,7 @@ from typing import Any
 
 from callcenter.domain import MerchantInput, MerchantTag
 from callcenter.ivr_directory import StoreIvrDirectory
-from ivr.agi_server import FastAGIServer
+from ivr.agi_server import FastAgiServer
 from ivr.calendar import ServiceMode
 from ivr.menu_config import MenuRegistry
 from ivr.ports import IvrOutcome, IvrResult, MerchantRef
@@ -91,7 +91,7 @@ async def test_satisfaction_score_is_stored_with_the_call(store: Any) -> None:
 async def test_a_whole_repair_call_over_fastagi_reaches_the_database(sqlite_store: Any) -> None:
     d = await _seed(sqlite_store)
     registry = MenuRegistry(prompt_ids=load_catalogue().ids)
-    server = FastAGIServer(make_routes(d, registry, clock=lambda: NOW))
+    server = FastAgiServer(make_routes(d, registry, clock=lambda: NOW))
     port = await server.start("127.0.0.1", 0)
     variables: dict[str, str] = {}
 

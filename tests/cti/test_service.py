@@ -44,6 +44,7 @@ from cti.ami_protocol import (
     encode_action,
 )
 from cti.errors import AgentActionError, AmiActionError
+from cti.ports import ResyncSnapshot
 from cti.service import CtiService
 from tests.conftest import ASTERISK_FIXTURES
 
@@ -87,7 +88,7 @@ class FakeAmi:
     sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     originates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
-    snapshot: tuple[ActionResult, ActionResult, ActionResult] | None = None
+    snapshot: ResyncSnapshot | None = None
     originate_delay: float = 0.0
 
     async def send(self, action: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
@@ -115,7 +116,7 @@ class FakeAmi:
         await asyncio.sleep(self.originate_delay)
         return ActionResult("o-1", "Originate", ok("o-1", "Originate successfully queued"))
 
-    async def resync_snapshot(self) -> tuple[ActionResult, ActionResult, ActionResult]:
+    async def resync_snapshot(self) -> ResyncSnapshot:
         assert self.snapshot is not None
         return self.snapshot
 
@@ -472,9 +473,9 @@ async def test_restarted_bridge_adopts_the_call_in_progress_without_a_second_row
         await fresh.stop()
 
 
-def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]:
-    """CoreShowChannels/QueueStatus/QueueSummary as a bridge restarted at t=20 s of scenario
-    01 gets them (built from that call's own channel values)."""
+def channels_during_call_01() -> ResyncSnapshot:
+    """Status/QueueStatus/QueueSummary as a bridge restarted at t=20 s of scenario 01 gets
+    them (built from that call's own channel values, with the Status item's headers)."""
     def item(**h: str) -> AmiMessage:
         return AmiMessage.from_headers(list(h.items()))
 
@@ -482,11 +483,11 @@ def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]
              ("Local/4008000000@from-trunk-00000000;2", "1795330137.1", "from-trunk", "b1"),
              ("Local/8001@agents-00000001;1", "1795330149.2", "agents", "b1"),
              ("Local/8001@agents-00000001;2", "1795330149.3", "agents", "")]
-    items = tuple(item(Event="CoreShowChannel", ActionID="r-1", Channel=c, Uniqueid=u,
-                       Linkedid="1795330137.0", Context=ctx, Exten="4008000000",
-                       CallerIDNum=PHONE, BridgeId=b, Duration="00:00:18") for c, u, ctx, b in chans)
-    channels = ActionResult("r-1", "CoreShowChannels", ok("r-1"), items,
-                            item(Event="CoreShowChannelsComplete", ListItems="4"))
+    items = tuple(item(Event="Status", Channel=c, Context=ctx, Exten="4008000000",
+                       Uniqueid=u, Linkedid="1795330137.0", CallerIDNum=PHONE, BridgeID=b,
+                       Seconds="18", ActionID="r-1") for c, u, ctx, b in chans)
+    channels = ActionResult("r-1", "Status", ok("r-1"), items,
+                            item(Event="StatusComplete", ListItems="4", Items="4"))
     members = tuple(item(Event="QueueMember", ActionID="r-2", Queue="aftersales",
                          Location=lab(n), Name=f"Agent {n}", Paused="0", InCall=incall,
                          Status=st) for n, incall, st in (("8001", "1", "2"), ("8002", "0", "1")))
@@ -494,7 +495,7 @@ def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]
                           item(Event="QueueStatusComplete", ListItems="2"))
     summary = ActionResult("r-3", "QueueSummary", ok("r-3"), (),
                            item(Event="QueueSummaryComplete", ListItems="0"))
-    return channels, status, summary
+    return ResyncSnapshot(channels, status, summary)
 
 
 # --------------------------------------------------------------------------- screen pop
