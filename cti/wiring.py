@@ -40,6 +40,7 @@ import inspect
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.cti_directory import StoreCtiDirectory
@@ -188,7 +189,8 @@ async def install(runtime: Runtime, options: RunOptions, *,
     config = CtiConfig(queues=tuple(names), timezone=settings.locale.timezone,
                        action_timeout=settings.ami.action_timeout,
                        state_interface=settings.ami.state_interface)
-    service = CtiService(StoreCtiDirectory(runtime.store), runtime.hub, config=config,
+    directory = StoreCtiDirectory(runtime.store, Path(settings.recording.dir))
+    service = CtiService(directory, runtime.hub, config=config,
                          agent_config=agent_config, demo_phones=demo_phones)
     client = ami
     account = ami_settings or settings.ami
