@@ -41,10 +41,11 @@ from callcenter.topics import Publisher, agent_topic
 from cti import agent_state
 from cti.agent_state import AgentAction, check_action
 from cti.ami_protocol import ActionResult
-from cti.call_state import Call
+from cti.call_state import Call, OutboundDialled
 from cti.config import CtiConfig
 from cti.dispatcher import CtiState
 from cti.errors import AgentActionError, AmiActionError, AmiEncodeError, CtiUnavailable
+from cti.events import OriginateResponse, decode_event
 from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort
 
 __all__ = ["AgentActions", "AgentRoster", "clean_label", "state_interface_of"]
@@ -134,6 +135,8 @@ class AgentActions:
         self.demo_phones = demo_phones
         self.ami: AmiActions | None = None
         self._dials: dict[str, _Dial] = {}
+        # the service feeds the machines with it (a click-to-dial call answered)
+        self.on_dialled: Callable[[OutboundDialled, float], None] | None = None
 
     # ------------------------------------------------------------------ the gate
 
@@ -271,6 +274,7 @@ class AgentActions:
                 raise
             logger.info("agent %s: click-to-dial %s answered (key %s)", agent.agent_number,
                         digits, idempotency_key)
+            self._dialled(agent, digits, result)
             self.hub.publish(topic, {"type": "dial", "status": "answered", "number": digits,
                                      "key": idempotency_key})
             return {"number": digits, "status": "answered", "action_id": result.action_id}
@@ -283,6 +287,18 @@ class AgentActions:
         dial = _Dial(agent.agent_number, digits, self.clock(), task)
         self._dials[idempotency_key] = dial
         return await self._dial_reply(dial)
+
+    def _dialled(self, agent: AgentRecord, digits: str, result: ActionResult) -> None:
+        """Tell the machines the agent's phone answered our Originate: the call (Linkedid =
+        the originated channel's Uniqueid, from ``OriginateResponse``) is an outbound call."""
+        final = result.final
+        if final is None or self.on_dialled is None:
+            return
+        response = decode_event(final)
+        if not isinstance(response, OriginateResponse) or not response.unique_id:
+            return
+        self.on_dialled(OutboundDialled(response.unique_id, response.channel, agent.interface,
+                                        digits), self.clock())
 
     async def _dial_reply(self, dial: _Dial) -> dict[str, Any]:
         """The Originate's result if it comes within ``dial_reply_wait`` (a refusal, a

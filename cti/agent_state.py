@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
+from cti.call_state import OutboundDialled
 from cti.errors import AgentActionError
 from cti.events import (
     AgentCalled,
@@ -487,6 +488,18 @@ def _on_agent_connect(board: AgentBoard, ev: AmiEvent, now: float, effects: Effe
     _fire(board, agent, _T_CONNECT, "AgentConnect", now, effects)
 
 
+def _on_outbound_dialled(board: AgentBoard, ev: AmiEvent, now: float,
+                         effects: Effects) -> None:
+    # The agent's own click-to-dial was answered on its phone: on_call until that leg hangs
+    # up (rule 5; the leg is the originated channel, Uniqueid = Linkedid).
+    assert isinstance(ev, OutboundDialled)
+    agent = board.agents.get(ev.agent_interface)
+    if agent is None:
+        return
+    _take_call(board, agent, ev.linked_id, ev.linked_id, "")
+    _fire(board, agent, _T_CONNECT, "click-to-dial", now, effects)
+
+
 def _on_agent_complete(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, AgentComplete)
     if ev.dest_unique_id is None:
@@ -525,6 +538,7 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         AgentConnect: _on_agent_connect,
         AgentComplete: _on_agent_complete,
         Hangup: _on_hangup,
+        OutboundDialled: _on_outbound_dialled,
     }
 )
 """Event type -> how it moves an agent. Events not listed do not concern agents."""

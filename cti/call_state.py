@@ -19,6 +19,10 @@ Rules of the tracker
        any state --last channel Hangup--> ended
 
    Internal calls stay ``active`` until they end.
+   A click-to-dial call (``OutboundDialled``: the bridge's own Originate was answered by the
+   agent's phone) is kind ``outbound``: the merchant's number is its ``caller``, the agent's
+   leg (the originated channel, whose Uniqueid is the Linkedid) its segment, ``connected``
+   from the agent's answer; it is kept like a merchant call (row, timeline, recording).
 4. The IVR result comes from ``UserEvent: CcIvrResult`` (before QueueCallerJoin). The first
    QueueCallerJoin emits ``PrefetchMerchant`` so the merchant record is loaded before any
    phone rings; each AgentCalled emits ``ScreenPop`` for that agent.
@@ -105,6 +109,7 @@ __all__ = [
     "CallQueued",
     "CallState",
     "LiveChannel",
+    "OutboundDialled",
     "Outcome",
     "PrefetchMerchant",
     "QueueInfo",
@@ -140,6 +145,7 @@ class CallKind(enum.Enum):
 
     INBOUND = "inbound"
     INTERNAL = "internal"
+    OUTBOUND = "outbound"
 
 
 class Outcome(enum.Enum):
@@ -176,6 +182,7 @@ _S_ENDED: Final = CallState.ENDED
 _S_ACTIVE: Final = CallState.ACTIVE
 _K_INBOUND: Final = CallKind.INBOUND
 _K_INTERNAL: Final = CallKind.INTERNAL
+_K_OUTBOUND: Final = CallKind.OUTBOUND
 _O_ANSWERED: Final = Outcome.ANSWERED
 _O_ABANDONED: Final = Outcome.ABANDONED
 _O_IVR_ONLY: Final = Outcome.IVR_ONLY
@@ -600,6 +607,42 @@ def _end_call(
 # -- event handlers
 
 
+@dataclass(frozen=True, slots=True)
+class OutboundDialled(AmiEvent):
+    """The bridge's click-to-dial ``Originate`` was answered by the agent's phone (its
+    ``OriginateResponse``): ``channel`` is the originated agent leg, whose Uniqueid is the
+    call's Linkedid; ``number`` the merchant's digits sent as ``Exten``. Not an Asterisk event:
+    the agent actions build it from the Originate's result (rule 3)."""
+
+    linked_id: str
+    channel: str
+    agent_interface: str
+    number: str
+
+
+def _on_outbound_dialled(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, OutboundDialled)
+    call = board.calls.get(ev.linked_id)
+    if call is None:
+        call = _create(board, ev.linked_id, _K_OUTBOUND, now, effects, caller=ev.number,
+                       channel=ev.channel)
+        call.channels.add(ev.linked_id)
+    else:
+        call.kind = _K_OUTBOUND
+        call.caller = ev.number
+        _log(effects, call, "reclassified", now, kind=_K_OUTBOUND.value)
+        # [cc-outbound] may start MixMonitor before the Originate's answer reaches us: say it
+        # again now that the call is kept (registering a recording is idempotent).
+        for recording in call.recordings:
+            effects.append(RecordingStarted(call.linked_id, recording.path, recording.unique_id,
+                                            recording.started_at))
+    call.state = _S_CONNECTED
+    call.agent_channels[ev.linked_id] = ev.channel
+    call.segments.append(AgentSegment(ev.agent_interface, None, ev.linked_id, now))
+    effects.append(CallConnected(ev.linked_id, ev.agent_interface, "", now, 0.0))
+    _log(effects, call, "agent_connected", now, agent=ev.agent_interface, outbound=ev.number)
+
+
 def _on_newchannel(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, Newchannel)
     call = board.calls.get(ev.linked_id)
@@ -843,6 +886,7 @@ _Handler = Callable[[CallBoard, AmiEvent, float, Effects], None]
 
 EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
     {
+        OutboundDialled: _on_outbound_dialled,
         Newchannel: _on_newchannel,
         Hangup: _on_hangup,
         IvrResult: _on_ivr_result,

@@ -30,7 +30,15 @@ from typing import Final
 from cti import agent_state, call_state
 from cti.agent_state import AgentBoard, AgentConfig, AgentTransition
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
-from cti.call_state import CallBoard, CallConfig, CallConnected, CallEffect, CallEnded, CallQueued
+from cti.call_state import (
+    CallBoard,
+    CallConfig,
+    CallConnected,
+    CallEffect,
+    CallEnded,
+    CallQueued,
+    OutboundDialled,
+)
 from cti.events import (
     DECODERS,
     EVENT_TYPES,
@@ -126,6 +134,7 @@ def _fully_booted(state: CtiState, event: AmiEvent, now: float) -> list[Effect]:
 
 ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
     {
+        OutboundDialled: _calls_and_agents,
         FullyBooted: _fully_booted,
         Shutdown: _shutdown,
         Newchannel: _calls,

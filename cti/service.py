@@ -49,6 +49,7 @@ from cti.config import DEFAULT_PAUSE_REASONS, DEFAULT_QUEUES, CtiConfig
 from cti.dispatcher import Dispatcher, Effect
 from cti.effects import EffectRunner
 from cti.errors import AmiDisconnected, AmiTimeout, CtiUnavailable
+from cti.events import AmiEvent
 from cti.ports import AmiActions, CtiDirectory, DemoPhonePort
 from cti.presentation import Desks, agent_json, midnight_before, snapshot_json, today_json
 from cti.screen_pop import ScreenPops
@@ -115,6 +116,7 @@ class CtiService:
                                     spawn=self._spawn, today=self.today)
         self.actions = AgentActions(self.dispatcher.state, self.roster, hub, config,
                                     clock=clock, demo_phones=demo_phones)
+        self.actions.on_dialled = self.on_event
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         # the last resync: ok, when, and which lists failed (``health()``)
@@ -228,6 +230,12 @@ class CtiService:
         effects = self.dispatcher.handle_message(message, received_at)
         if effects:
             self.effects.apply(effects, received_at)
+
+    def on_event(self, event: AmiEvent, now: float) -> None:
+        """Feed one event the bridge itself observed (``OutboundDialled``) to the machines."""
+        effects = self.dispatcher.handle(event, now)
+        if effects:
+            self.effects.apply(effects, now)
 
     async def on_connected(self) -> None:
         """The AMI client (re)connected and logged in: resync from Asterisk's lists."""

@@ -277,12 +277,19 @@ async def test_an_agent_logged_in_over_http_gets_the_pop_and_saves_the_task(
 
         # [test-agent] answers, talks 2 s and hangs up.
         await until(lambda: bool(desk.seen("call", event="ended")), 30, "the call's end")
-        rows = product.rows("SELECT answered_at, ended_at, outcome, agent_number FROM calls "
-                            "WHERE linked_id = ?", linked_id)
+
+        def call_row() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT answered_at, ended_at, outcome, agent_number "
+                                "FROM calls WHERE linked_id = ?", linked_id)
+        # The desk hears of the end at once; the row is written behind it.
+        await until(lambda: bool(call_row() and call_row()[0][1]), 5, "the row's ended_at")
+        rows = call_row()
         assert rows and rows[0][0] and rows[0][1] and rows[0][3] == AGENT, rows
-        recs = product.rows("SELECT size_bytes FROM recordings WHERE linked_id = ?",
-                            linked_id)
-        assert recs and recs[0][0] and recs[0][0] > 44, recs
+        def recs() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT ended_at, size_bytes FROM recordings "
+                                "WHERE linked_id = ?", linked_id)
+        await until(lambda: bool(recs() and recs()[0][0]), 5, "the recording closed")
+        assert recs()[0][1] and recs()[0][1] > 44, recs()
 
         # A repair names the terminal: the first of the merchant's, from the pop card.
         serial = full[-1]["card"]["terminals"][0]["serial"]
@@ -311,6 +318,51 @@ async def test_agent_whose_phone_cannot_ring_is_shown_offline_not_available(
         assert state["agent"].get("phone") == "offline", state
         assert state["agent"]["status"] != "available", state
         await desk.post("/api/agent/logout", {})
+    finally:
+        await desk.close()
+
+
+async def test_click_to_dial_leaves_a_call_row_and_its_recording(
+        pbx: AsteriskProcess, product: Product) -> None:
+    """The agent dials a merchant from the desk: Originate of the agent's phone into
+    [cc-outbound], which records and dials ${CC_TRUNK}/<number>@trunk (Local here: the
+    test's [trunk] answers and beeps). The agent's phone hangs up after 2 s."""
+    desk = await open_desk(product, AGENT, PASSWORD)
+    try:
+        status, _ = await desk.post("/api/agent/login", {})
+        assert status in (200, 409)
+        await desk.listen()
+        deadline = time.monotonic() + 20
+        while True:
+            _, state = await desk.get("/api/agent/state")
+            if state["agent"]["status"] == "available" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert state["agent"]["status"] == "available", state
+        status, body = await desk.post("/api/agent/dial", {
+            "number": CALLER, "idempotency_key": f"whole-product-{time.time_ns()}"})
+        assert status == 200, body
+        await until(lambda: bool(desk.seen("dial", status="answered")), 20, "the dial answered")
+        await until(lambda: bool(desk.seen("call", event="connected")), 10, "the call on the desk")
+        linked_id = desk.seen("call", event="connected")[-1]["linked_id"]
+        await until(lambda: bool(desk.seen("call", event="ended", linked_id=linked_id)), 30,
+                    "the call's end")
+
+        def row() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT caller_number, agent_number, intent, answered_at, "
+                                "ended_at, outcome FROM calls WHERE linked_id = ?", linked_id)
+        await until(lambda: bool(row() and row()[0][4]), 10, "the calls row ended")
+        [(caller, agent, intent, answered_at, ended_at, outcome)] = row()
+        assert (caller, agent, intent, outcome) == (CALLER, AGENT, "outbound", "answered")
+        assert answered_at and ended_at
+
+        def recording() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT path, ended_at, size_bytes FROM recordings "
+                                "WHERE linked_id = ?", linked_id)
+        await until(lambda: bool(recording() and recording()[0][1]), 10, "the recording row")
+        [(path, _ended, size)] = recording()
+        assert (pbx.box.monitor_dir / path).is_file(), path
+        assert size is not None and size > 44, recording()
     finally:
         await desk.close()
 
