@@ -141,6 +141,10 @@ class AmiAccount:
 
 DEFAULT_QUEUES: Final = ("presales", "aftersales", "complaints", "techsupport", "night")
 
+DIAL_CONTEXT: Final = "cc-outbound"
+"""The product dialplan's click-to-dial context (extensions.conf ``[cc-outbound]``): an
+Originate into it records ``${CC_MONITOR_DIR}/${UNIQUEID}.wav`` and dials the trunk."""
+
 
 @dataclass(frozen=True, slots=True)
 class PbxConfig:

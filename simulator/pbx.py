@@ -44,7 +44,7 @@ from typing import Any, TypeAlias
 from simulator import ami_events as ev
 from simulator import queue_engine as qe
 from simulator.ami_wire import Action, Message, error, list_complete, list_start, success
-from simulator.config import PbxConfig, QueueConfig
+from simulator.config import DIAL_CONTEXT, PbxConfig, QueueConfig
 from simulator.model import (
     DEVICE_INUSE,
     DEVICE_NOT_INUSE,
@@ -354,6 +354,7 @@ class Spy:
     channels: list[Channel]
     spyee: str | None
     end_with_spyee: bool
+    recording: str | None = None  # a click-to-dial call's MixMonitor file ([cc-outbound])
 
 
 @dataclass(slots=True)
@@ -1121,6 +1122,8 @@ class _Step:
         if spy is None:
             return
         spyer = spy.channels[0]
+        if spy.recording is not None:
+            self.effects.append(StopRecording(key, spy.recording))
         target = spyee or self.state.channels.get(spy.spyee or "")
         # Order of scenario 07: Hangup of the supervisor's phone (;2), ChanSpyStop, Hangup ;1.
         for channel in reversed(spy.channels[1:]):
@@ -1297,6 +1300,13 @@ class _Step:
             self.respond(session, success(action_id, "Originate successfully queued"))
         key = first.name
         spy = Spy(channels=channels, spyee=None, end_with_spyee=False)
+        if not application and action.get("Context") == DIAL_CONTEXT and self.config.record:
+            # [cc-outbound]: MixMonitor(${CC_MONITOR_DIR}/${UNIQUEID}.wav,b) on the answered
+            # agent leg, then Dial of the trunk, which the simulator takes as answered.
+            spy.recording = f"{self.config.recording_dir}/{first.unique_id}.wav"
+            self.set_variable(first, "MIXMONITOR_FILENAME", spy.recording)
+            self.emit(ev.mixmonitor_start(first))
+            self.effects.append(StartRecording(key, spy.recording, "", spec))
         if application.lower() == "chanspy":
             prefix, _, options = action.get("Data").partition(",")
             spy.end_with_spyee = "E" in options

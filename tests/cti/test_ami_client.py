@@ -670,3 +670,43 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
 def test_wire_helper_matches_the_capture_format() -> None:
     assert wire(("Response", "Success"), ("ActionID", "x")) == (
         b"Response: Success\r\nActionID: x\r\n\r\n")
+
+
+# --------------------------------------------------------------------------- resync lists
+
+
+async def test_a_refused_list_is_reported_and_the_other_lists_are_kept(
+    fake: FakeAmi, clients: list[Harness]
+) -> None:
+    """An account without the class of one list action (as CoreShowChannels was refused to
+    ours) loses that list only: QueueStatus and QueueSummary still arrive."""
+    fake.handlers["Status"] = lambda session, action: session.reply(
+        action, "Error", ("Message", "Permission denied"))
+    h = await started(fake, clients)
+
+    snapshot = await h.client.resync_snapshot()
+
+    assert snapshot.channels is None
+    [(action, error)] = snapshot.failures
+    assert action == "Status" and isinstance(error, AmiActionError)
+    assert error.message == "Permission denied"
+    assert snapshot.queue_status is not None and snapshot.queue_status.ok
+    assert snapshot.queue_summary is not None and snapshot.queue_summary.ok
+
+
+async def test_the_resync_after_a_lost_connection_says_when_it_was_lost(
+    fake: FakeAmi, clients: list[Harness]
+) -> None:
+    clock = [1000.0]
+    h = await started(fake, clients, clock=lambda: clock[0])
+    assert (await h.client.resync_snapshot()).lost_at is None
+
+    clock[0] = 1010.0
+    fake.current.close()  # kill -9: EOF, no Shutdown
+    await fake.wait_connections(2)
+    await h.wait(lambda: h.client.connected)
+    clock[0] = 1090.0  # Asterisk took its time to come back
+
+    first = await h.client.resync_snapshot()
+    assert first.lost_at == 1010.0
+    assert (await h.client.resync_snapshot()).lost_at is None  # the channels covered it
