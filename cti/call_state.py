@@ -76,7 +76,6 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
-    ChannelStatus,
     ChanSpyStart,
     CoreShowChannel,
     Hangup,
@@ -921,9 +920,9 @@ def transition(board: CallBoard, event: AmiEvent, now: float) -> tuple[CallBoard
 
 # -- resync
 
-LiveChannel = ChannelStatus | CoreShowChannel
-"""A live channel as a resync reads it: a ``Status`` item (what the bridge's account may ask
-for) or a ``CoreShowChannels`` item (same fields, another spelling on the wire)."""
+LiveChannel = CoreShowChannel
+"""A live channel as a resync reads it: a ``Status`` item (``ChannelStatus``, what the
+bridge's account may ask for) or a ``CoreShowChannels`` item (the same fields)."""
 
 
 def interface_channel_prefix(interface: str) -> str:

@@ -577,7 +577,7 @@ class CoreShowChannel(_ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelStatus(_ChannelEvent):
+class ChannelStatus(CoreShowChannel):
     """A ``Status`` list item (``Event: Status``; the action without ``Channel:`` lists every
     channel): one live channel, the resync's channel list. The bridge's account may send
     ``Status`` (write class ``call``) but not ``CoreShowChannels`` (``system``/``reporting``).
@@ -598,16 +598,10 @@ class ChannelStatus(_ChannelEvent):
         ActionID: s10-005
     """
 
-    caller_id_num: str | None = field(metadata=_wire("CallerIDNum", _CID))
-    caller_id_name: str | None = field(metadata=_wire("CallerIDName", _CID))
-    context: str = field(metadata=_wire("Context", _TEXT))
-    exten: str = field(metadata=_wire("Exten", _TEXT))
-    channel_state: int = field(metadata=_wire("ChannelState", _INT))
+    # The fields of a CoreShowChannels item; three have another header here.
     bridge_id: str | None = field(metadata=_wire("BridgeID", _OPT))
-    application: str | None = field(metadata=_wire("Application", _OPT))
     application_data: str | None = field(metadata=_wire("Data", _OPT))
     duration_s: int = field(metadata=_wire("Seconds", _INT))
-    action_id: str | None = field(metadata=_wire("ActionID", _RAW))
 
 
 @_decoded
