@@ -8,7 +8,7 @@
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
-                         [--queues aftersales,presales]
+                         [--queues aftersales,presales] [--state-interface DEVICE]
     callcenter users queues USERNAME --queues aftersales,complaints
     callcenter --version
 
@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--agent-number", default="", help="工号 (role agent)")
     add.add_argument("--interface", default="", help="phone device, e.g. PJSIP/8001 (role agent)")
+    add.add_argument("--state-interface", default=None, metavar="DEVICE",
+                     help="device whose state the queue member follows (role agent); default: "
+                          "[ami] state_interface for Local/<ext>@… interfaces; "
+                          "--state-interface= for none")
     add.add_argument("--queues", default="aftersales,presales",
                      help=f"comma-separated queues (role agent), of: {', '.join(HOTLINE_QUEUES)}"
                           " (night is joined at log-in by every aftersales/presales agent)")
@@ -251,7 +255,7 @@ async def _add_user(store: Store, args: argparse.Namespace) -> int:
     user = await add_user(
         store, _now(), username=args.username, display_name=args.name or args.username,
         role=role, password=password, agent_number=args.agent_number or args.username,
-        interface=args.interface, queues=queues,
+        interface=args.interface, state_interface=args.state_interface, queues=queues,
     )
     print(f"user {user.username} ({user.role.value}) created")
     return 0

@@ -16,9 +16,12 @@ collector, whose full passes stall the event loop the screen pops run on.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -55,9 +58,13 @@ from cti.ports import (
     TaskLine,
     TerminalLine,
 )
+from recording.errors import RecordingPathError
+from recording.paths import resolve
 from recording.repository import RecordingRepository
 
 __all__ = ["StoreCtiDirectory"]
+
+logger = logging.getLogger(__name__)
 
 _OPEN_STATUSES = [str(x) for x in OPEN_TASK_STATUSES]
 
@@ -70,12 +77,27 @@ async def _translated() -> AsyncIterator[None]:
         raise CtiStorageError(f"{type(exc).__name__}: {exc}") from exc
 
 
-class StoreCtiDirectory:
-    """The CTI's storage ports on ``store`` (see the module docstring)."""
+def _file_sizes(root: Path, names: Sequence[str]) -> dict[str, int]:
+    """Sizes of the recording files ``names`` under ``root`` that exist (blocking: stat)."""
+    sizes: dict[str, int] = {}
+    for name in names:
+        try:
+            sizes[name] = resolve(root, name).stat().st_size
+        except (OSError, RecordingPathError) as exc:
+            # Asterisk may write to a directory this host does not see: no size, no error.
+            logger.info("recording %s: no size (%s)", name, exc)
+    return sizes
 
-    def __init__(self, store: Store) -> None:
+
+class StoreCtiDirectory:
+    """The CTI's storage ports on ``store`` (see the module docstring). ``recording_dir``
+    is where Asterisk's MixMonitor files are seen from here (settings ``[recording] dir``):
+    a finished recording gets its size from it (None: sizes stay NULL)."""
+
+    def __init__(self, store: Store, recording_dir: Path | None = None) -> None:
         self.store = store
         self.recordings = RecordingRepository(store)
+        self.recording_dir = recording_dir
 
     # ------------------------------------------------------------------ CallLogStore
 
@@ -109,8 +131,16 @@ class StoreCtiDirectory:
             await self.recordings.register(job.linked_id, job.path, job.at)
 
     async def finish_recordings(self, job: RecordingFinish) -> None:
+        """Close the call's open recordings with each file's size, stat'ed off the event loop
+        (the file is complete: Asterisk closes it when the call's channel hangs up)."""
         async with _translated():
-            await self.recordings.finish(job.linked_id, job.at)
+            sizes: dict[str, int] | None = None
+            if self.recording_dir is not None:
+                names = [r.path for r in await self.recordings.for_call(job.linked_id)
+                         if r.ended_at is None]
+                if names:
+                    sizes = await asyncio.to_thread(_file_sizes, self.recording_dir, names)
+            await self.recordings.finish(job.linked_id, job.at, sizes)
 
     # ------------------------------------------------------------------ CardSource
 

@@ -266,6 +266,9 @@ class Agent:
     queues: tuple[str, ...]
     skills: tuple[str, ...]
     user_id: int | None
+    # The device whose state the queue member follows (QueueAdd StateInterface): None = the
+    # configured template for Local interfaces ([ami] state_interface, PJSIP/{ext}); "" = none.
+    state_interface: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,11 @@ async def import_terminals(store: Store, text: str, *, skip_bad: bool = False) -
 
 async def add_user(store: Store, now: datetime, *, username: str, display_name: str, role: Role,
                    password: str, agent_number: str = "", interface: str = "",
-                   queues: tuple[str, ...] = ()) -> User:
-    """Create a web account (and its agent record for role agent) in one transaction."""
+                   queues: tuple[str, ...] = (), state_interface: str | None = None) -> User:
+    """Create a web account (and its agent record for role agent) in one transaction.
+
+    ``state_interface``: the device the agent's queue membership follows; None = the
+    configured template, "" = none (see ``callcenter.domain.Agent``)."""
     if not username or not all(c.isalnum() or c in "._-" for c in username):
         raise ValidationError("username", "letters, digits, '.', '_' and '-' only")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -82,12 +85,15 @@ async def add_user(store: Store, now: datetime, *, username: str, display_name: 
         if "/" not in interface or any(c.isspace() for c in interface):
             raise ValidationError("interface", "expected a device like PJSIP/8001")
         queues = validate_queues(queues)
+        if state_interface and ("/" not in state_interface
+                                or any(c.isspace() for c in state_interface)):
+            raise ValidationError("state_interface", "expected a device like PJSIP/8001")
     async with store.transaction() as session:
         user = await store.users.add(username, display_name, role, hash_password(password), now,
                                      session=session)
         if role is Role.AGENT:
             await store.agents.add(agent_number, display_name, interface, queues, user.id,
-                                   session=session)
+                                   session=session, state_interface=state_interface)
     return user
 
 

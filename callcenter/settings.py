@@ -47,6 +47,7 @@ class AmiSettings:
     connect_timeout: float
     action_timeout: float
     ping_interval: float
+    state_interface: str
 
     @property
     def configured(self) -> bool:
@@ -308,6 +309,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "connect_timeout": Key(_positive_float, 5.0, "seconds to connect and log in"),
         "action_timeout": Key(_positive_float, 5.0, "seconds to wait for an action's response"),
         "ping_interval": Key(_positive_float, 10.0, "watchdog Ping interval in seconds"),
+        "state_interface": Key(_str, "PJSIP/{ext}",
+                               "device a Local/<ext>@… queue member follows ({ext} = its "
+                               "digits; empty = none) unless its account names one"),
     },
     "fastagi": {
         "host": Key(_host, "127.0.0.1", "FastAGI bind address"),

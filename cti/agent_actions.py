@@ -43,13 +43,14 @@ from callcenter.topics import Publisher, agent_topic
 from cti import agent_state
 from cti.agent_state import AgentAction, check_action
 from cti.ami_protocol import ActionResult
-from cti.call_state import Call
+from cti.call_state import Call, OutboundDialled
 from cti.config import CtiConfig
 from cti.dispatcher import CtiState
 from cti.errors import AgentActionError, AmiActionError, AmiEncodeError, CtiUnavailable
+from cti.events import OriginateResponse, decode_event
 from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort
 
-__all__ = ["AgentActions", "AgentRoster", "clean_label"]
+__all__ = ["AgentActions", "AgentRoster", "clean_label", "state_interface_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f|,;\"<>]")
 _EXTENSION = re.compile(r"^[0-9]{2,8}\Z")
 _LOCAL_EXT = re.compile(r"^Local/([0-9]+)@")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}\Z")
+
+
+def state_interface_of(agent: AgentRecord, template: str) -> str:
+    """The device whose state ``agent``'s queue membership follows ('' = none): its account's
+    own ``state_interface`` if set ('' included), else ``template`` (``PJSIP/{ext}``) for a
+    ``Local/<digits>@…`` interface, else none. A member whose device is invalid or
+    unavailable is never rung, and the desk shows its phone offline."""
+    if agent.state_interface is not None:
+        return agent.state_interface
+    match = _LOCAL_EXT.match(agent.interface)
+    return template.format(ext=match.group(1)) if match and template else ""
 
 
 def clean_label(text: str, limit: int = 40) -> str:
@@ -125,6 +137,8 @@ class AgentActions:
         self.demo_phones = demo_phones
         self.ami: AmiActions | None = None
         self._dials: dict[str, _Dial] = {}
+        # the service feeds the machines with it (a click-to-dial call answered)
+        self.on_dialled: Callable[[OutboundDialled, float], None] | None = None
 
     # ------------------------------------------------------------------ the gate
 
@@ -165,10 +179,9 @@ class AgentActions:
             headers = [("Queue", queue), ("Interface", agent.interface),
                        ("MemberName", clean_label(f"{agent.agent_number} {agent.name}")),
                        ("Penalty", "0"), ("Paused", "false")]
-            match = _LOCAL_EXT.match(agent.interface)
-            if match and self.config.state_interface:
-                headers.append(("StateInterface",
-                                self.config.state_interface.format(ext=match.group(1))))
+            device = state_interface_of(agent, self.config.state_interface)
+            if device:
+                headers.append(("StateInterface", device))
             try:
                 result = await ami.send("QueueAdd", headers, timeout=self.config.action_timeout)
                 result.raise_for_error()
@@ -264,6 +277,7 @@ class AgentActions:
                 raise
             logger.info("agent %s: click-to-dial %s answered (key %s)", agent.agent_number,
                         digits, idempotency_key)
+            self._dialled(agent, digits, result)
             self.hub.publish(topic, {"type": "dial", "status": "answered", "number": digits,
                                      "key": idempotency_key})
             return {"number": digits, "status": "answered", "action_id": result.action_id}
@@ -276,6 +290,18 @@ class AgentActions:
         dial = _Dial(agent.agent_number, digits, self.clock(), task)
         self._dials[idempotency_key] = dial
         return await self._dial_reply(dial)
+
+    def _dialled(self, agent: AgentRecord, digits: str, result: ActionResult) -> None:
+        """Tell the machines the agent's phone answered our Originate: the call (Linkedid =
+        the originated channel's Uniqueid, from ``OriginateResponse``) is an outbound call."""
+        final = result.final
+        if final is None or self.on_dialled is None:
+            return
+        response = decode_event(final)
+        if not isinstance(response, OriginateResponse) or not response.unique_id:
+            return
+        self.on_dialled(OutboundDialled(response.unique_id, response.channel, agent.interface,
+                                        digits), self.clock())
 
     async def _dial_reply(self, dial: _Dial) -> dict[str, Any]:
         """The Originate's result if it comes within ``dial_reply_wait`` (a refusal, a

@@ -5,8 +5,10 @@ Rules of the machine
 1. An agent IS its queue-member interface as Asterisk reports it in ``Interface:``
    (``Local/8001@agents/n`` in the lab, ``PJSIP/8001`` with phones) — never a channel name
    (``Local/8001@agents-00000001;1`` is one *leg* of one call to that agent).
-2. States: ``logged_out``, ``available``, ``ringing``, ``on_call``, ``wrap_up``,
-   ``paused(reason)``.
+2. States: ``logged_out``, ``available``, ``unreachable``, ``ringing``, ``on_call``,
+   ``wrap_up``, ``paused(reason)``. ``unreachable`` is a logged-in, unpaused agent whose
+   phone cannot ring: the member's device state (``Status`` of QueueMember* events and
+   QueueStatus items) is 4 invalid or 5 unavailable, so app_queue never rings it (rule 10).
 3. Logged in means member of at least one queue (QueueMemberAdded / QueueStatus adds a
    membership, QueueMemberRemoved removes one; the last removal logs the agent out).
 4. Paused means paused in EVERY queue the agent is a member of; the reason is the one of the
@@ -16,7 +18,8 @@ Rules of the machine
    with Dest fields, or Hangup of the leg — the only signal after a Redirect) -> wrap_up for
    the queue's wrap-up time, then idle. A ring that ends unanswered (AgentRingNoAnswer,
    AgentDump, Hangup of the ringing leg when another member answered) -> idle.
-   ``idle`` = ``paused(reason)`` if the agent is paused, else ``available``.
+   ``idle`` = ``paused(reason)`` if the agent is paused, else ``unreachable`` if its phone
+   is offline, else ``available``.
 6. Pausing or unpausing while ringing/on_call/wrap_up does not interrupt the call: it is
    remembered and decides the idle state when the call is over.
 7. Asterisk is the truth: an event the table has no row for (a late AgentComplete without
@@ -27,6 +30,10 @@ Rules of the machine
    resets LoginTime/LastPause on restart).
 9. ``resync`` (after a reconnect) sets each agent to what QueueStatus says, bypassing the
    table; it is a transition too (cause ``resync``).
+10. The phone: every member event and QueueStatus item carries the device state. Going to 4
+   or 5 makes an available agent ``unreachable`` (cause ``phone offline``); leaving 4/5 makes
+   an unreachable agent ``idle`` again (``phone back``). Busy or paused agents only note it:
+   it decides their idle state later. An agent's phone is never counted as available.
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -45,6 +52,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
+from cti.call_state import OutboundDialled
 from cti.errors import AgentActionError
 from cti.events import (
     AgentCalled,
@@ -65,6 +73,7 @@ from cti.events import (
 __all__ = [
     "DEFAULT_ACW_REASONS",
     "EVENT_HANDLERS",
+    "OFFLINE_DEVICE_STATES",
     "TRANSITIONS",
     "Agent",
     "AgentAction",
@@ -78,6 +87,7 @@ __all__ = [
     "new_board",
     "on_shutdown",
     "pause_seconds",
+    "phone_offline",
     "resync",
     "snapshot",
     "state_seconds",
@@ -91,6 +101,7 @@ class AgentStatus(enum.Enum):
 
     LOGGED_OUT = "logged_out"
     AVAILABLE = "available"
+    UNREACHABLE = "unreachable"
     RINGING = "ringing"
     ON_CALL = "on_call"
     WRAP_UP = "wrap_up"
@@ -109,6 +120,8 @@ class Trigger(enum.Enum):
     CONNECT = "connect"
     HANG_UP = "hang_up"
     WRAP_UP_DONE = "wrap_up_done"
+    PHONE_OFFLINE = "phone_offline"
+    PHONE_BACK = "phone_back"
 
 
 _Target = AgentStatus | Literal["idle", "after_call"]
@@ -127,8 +140,14 @@ TRANSITIONS: Final[Mapping[tuple[AgentStatus, Trigger], _Target]] = MappingProxy
         (S.AVAILABLE, T.RING): S.RINGING,
         (S.AVAILABLE, T.CONNECT): S.ON_CALL,
         (S.AVAILABLE, T.LOGOUT): S.LOGGED_OUT,
+        (S.AVAILABLE, T.PHONE_OFFLINE): S.UNREACHABLE,
+        (S.UNREACHABLE, T.PHONE_BACK): "idle",
+        (S.UNREACHABLE, T.PAUSE): S.PAUSED,
+        (S.UNREACHABLE, T.RING): S.RINGING,  # Asterisk rang it after all: it is the truth
+        (S.UNREACHABLE, T.CONNECT): S.ON_CALL,
+        (S.UNREACHABLE, T.LOGOUT): S.LOGGED_OUT,
         (S.PAUSED, T.PAUSE): S.PAUSED,  # reason changed (lunch -> training)
-        (S.PAUSED, T.UNPAUSE): S.AVAILABLE,
+        (S.PAUSED, T.UNPAUSE): "idle",
         (S.PAUSED, T.RING): S.RINGING,  # Asterisk rang a member we thought paused
         (S.PAUSED, T.CONNECT): S.ON_CALL,
         (S.PAUSED, T.LOGOUT): S.LOGGED_OUT,
@@ -149,6 +168,7 @@ TRANSITIONS: Final[Mapping[tuple[AgentStatus, Trigger], _Target]] = MappingProxy
 # Enum member lookups cost ~150 ns each on CPython 3.11: the handlers use these aliases.
 _LOGGED_OUT: Final = AgentStatus.LOGGED_OUT
 _AVAILABLE: Final = AgentStatus.AVAILABLE
+_UNREACHABLE: Final = AgentStatus.UNREACHABLE
 _RINGING: Final = AgentStatus.RINGING
 _ON_CALL: Final = AgentStatus.ON_CALL
 _WRAP_UP: Final = AgentStatus.WRAP_UP
@@ -162,6 +182,13 @@ _T_RING_END: Final = Trigger.RING_END
 _T_CONNECT: Final = Trigger.CONNECT
 _T_HANG_UP: Final = Trigger.HANG_UP
 _T_WRAP_UP_DONE: Final = Trigger.WRAP_UP_DONE
+_T_PHONE_OFFLINE: Final = Trigger.PHONE_OFFLINE
+_T_PHONE_BACK: Final = Trigger.PHONE_BACK
+
+OFFLINE_DEVICE_STATES: Final = frozenset({4, 5})
+"""Device states app_queue never rings: 4 invalid (no such device), 5 unavailable
+(unregistered). Seen live: a member with ``StateInterface: PJSIP/8091`` on an Asterisk without
+that endpoint is ``Status: 4`` (fixtures ``10-status-resync.ami``)."""
 
 _BUSY: Final = frozenset({_RINGING, _ON_CALL, _WRAP_UP})
 
@@ -205,7 +232,7 @@ class Agent:
     leg_unique_id: str | None = None  # Uniqueid of the agent leg (DestUniqueid)
     queue: str | None = None
     wrap_up_until: float | None = None
-    device_status: int = 0
+    device_status: int = 0  # the member's device state (rule 10); 0 = not reported
     seconds: dict[AgentStatus, float] = field(default_factory=dict)
     paused_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -311,7 +338,7 @@ def _fire(
         else:
             target = "idle"
     if target == "idle":
-        target = _PAUSED if agent.paused else _AVAILABLE
+        target = _idle(agent)
     assert isinstance(target, AgentStatus)
     if target is not _WRAP_UP:
         agent.wrap_up_until = None
@@ -319,6 +346,28 @@ def _fire(
         _drop_call(board, agent)
     _move(agent, target, agent.pause_reason, cause, at, effects)
     return True
+
+
+def phone_offline(agent: Agent) -> bool:
+    """The member's device cannot ring (rule 10)."""
+    return agent.device_status in OFFLINE_DEVICE_STATES
+
+
+def _idle(agent: Agent) -> AgentStatus:
+    if agent.paused:
+        return _PAUSED
+    return _UNREACHABLE if agent.device_status in OFFLINE_DEVICE_STATES else _AVAILABLE
+
+
+def _note_device(board: AgentBoard, agent: Agent, status: int, cause: str, now: float,
+                 effects: Effects) -> None:
+    """Rule 10: take the device state a member event carries."""
+    was = agent.device_status in OFFLINE_DEVICE_STATES
+    agent.device_status = status
+    offline = status in OFFLINE_DEVICE_STATES
+    if offline is not was:
+        _fire(board, agent, _T_PHONE_OFFLINE if offline else _T_PHONE_BACK,
+              f"{cause}: phone {'offline' if offline else 'back'}", now, effects)
 
 
 def _drop_call(board: AgentBoard, agent: Agent) -> None:
@@ -367,7 +416,10 @@ def _sync_membership(
 def _on_member_added(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, QueueMemberEvent)
     agent = _agent(board, ev.interface, ev.member_name, now)
-    agent.device_status = ev.status
+    if agent.status is _LOGGED_OUT:
+        agent.device_status = ev.status  # the login goes straight to the right idle state
+    else:
+        _note_device(board, agent, ev.status, "QueueMemberAdded", now, effects)
     _sync_membership(board, agent, ev.queue, ev.paused, ev.paused_reason, "QueueMemberAdded",
                      now, effects)
 
@@ -395,8 +447,11 @@ def _on_member_removed(board: AgentBoard, ev: AmiEvent, now: float, effects: Eff
 def _on_member_pause(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, QueueMemberEvent)
     agent = _agent(board, ev.interface, ev.member_name, now)
-    agent.device_status = ev.status
     cause = "QueueMemberPause" if isinstance(ev, QueueMemberPause) else "QueueMemberStatus"
+    if agent.status is _LOGGED_OUT:
+        agent.device_status = ev.status
+    else:
+        _note_device(board, agent, ev.status, cause, now, effects)
     known = agent.memberships.get(ev.queue)
     if known is None or known != ev.paused or (ev.paused and ev.paused_reason
                                                 and ev.paused_reason != agent.pause_reason):
@@ -431,6 +486,18 @@ def _on_agent_connect(board: AgentBoard, ev: AmiEvent, now: float, effects: Effe
         agent.memberships[ev.queue] = False
     _take_call(board, agent, ev.linked_id, ev.dest_unique_id, ev.queue)
     _fire(board, agent, _T_CONNECT, "AgentConnect", now, effects)
+
+
+def _on_outbound_dialled(board: AgentBoard, ev: AmiEvent, now: float,
+                         effects: Effects) -> None:
+    # The agent's own click-to-dial was answered on its phone: on_call until that leg hangs
+    # up (rule 5; the leg is the originated channel, Uniqueid = Linkedid).
+    assert isinstance(ev, OutboundDialled)
+    agent = board.agents.get(ev.agent_interface)
+    if agent is None:
+        return
+    _take_call(board, agent, ev.linked_id, ev.linked_id, "")
+    _fire(board, agent, _T_CONNECT, "click-to-dial", now, effects)
 
 
 def _on_agent_complete(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -471,6 +538,7 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         AgentConnect: _on_agent_connect,
         AgentComplete: _on_agent_complete,
         Hangup: _on_hangup,
+        OutboundDialled: _on_outbound_dialled,
     }
 )
 """Event type -> how it moves an agent. Events not listed do not concern agents."""
@@ -568,7 +636,7 @@ def resync(
             target = _ON_CALL
         else:
             _drop_call(board, agent)
-            target = _PAUSED if agent.paused else _AVAILABLE
+            target = _idle(agent)
         agent.wrap_up_until = None
         _move(agent, target, agent.pause_reason, "resync", now, effects)
     return board, effects
@@ -590,6 +658,7 @@ class AgentSnapshot:
     linked_id: str | None
     paused: bool  # paused in Asterisk (may be pending while ringing/on a call)
     pause_reason: str | None
+    phone_offline: bool = False  # rule 10
 
 
 def snapshot(board: AgentBoard) -> tuple[AgentSnapshot, ...]:
@@ -598,6 +667,7 @@ def snapshot(board: AgentBoard) -> tuple[AgentSnapshot, ...]:
         AgentSnapshot(
             a.interface, a.name, a.status, a.state_reason, a.since,
             tuple(sorted(a.memberships)), a.linked_id, a.paused, a.pause_reason,
+            phone_offline(a),
         )
         for a in board.agents.values()
     )

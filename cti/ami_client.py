@@ -48,8 +48,9 @@ What this adapter guarantees
   the transport (half-open connection) and the normal reconnect follows.
 * After each login, once Asterisk says ``FullyBooted`` (or after ``fully_booted_wait`` if the
   account lacks the ``system`` class), and after any later ``FullyBooted``, ``on_connected()``
-  runs (the service resyncs from CoreShowChannels, QueueStatus, QueueSummary:
-  ``resync_snapshot``). Requests that arrive while it runs coalesce into one more run.
+  runs (the service resyncs from Status, QueueStatus, QueueSummary: ``resync_snapshot``,
+  each list on its own, with the instant the previous connection was lost). Requests that
+  arrive while it runs coalesce into one more run.
 
 The wire, as sent by ``start()`` (``Events`` is least privilege: ``system`` is needed for
 ``FullyBooted``/``Shutdown``)::
@@ -92,6 +93,7 @@ from cti.errors import (
     AmiLoginError,
     AmiTimeout,
 )
+from cti.ports import ResyncSnapshot
 
 __all__ = [
     "DEFAULT_EVENTS",
@@ -175,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self.resync_armed = False
         self.shutdown_seen = False
         self.lost = False
+        self.lost_at: float | None = None  # client clock when the socket closed
         self.abort_reason: str | None = None
         self._exc: Exception | None = None
         self.banner: str | None = None
@@ -197,6 +200,7 @@ class _Connection(asyncio.Protocol):
         if self.lost:
             return
         self.lost = True  # no new action from now on
+        self.lost_at = self.client._clock()
         self._exc = exc
         # The end is handled when the consumer reaches this point of the stream: a reply that
         # arrived before it still resolves its action, a Shutdown before it still explains it.
@@ -376,6 +380,7 @@ class AmiClient:
         self._malformed_logged_at: float | None = None
         self._last_error: str | None = None
         self._retry_in: float | None = None
+        self._lost_at: float | None = None  # earliest loss no channel list has covered
 
     def __repr__(self) -> str:  # never shows the secret
         return f"<AmiClient {self._username}@{self.host}:{self.port} {self._state.value}>"
@@ -570,20 +575,39 @@ class AmiClient:
 
     async def resync_snapshot(
         self, *, timeout: float | None = None  # noqa: ASYNC109 - an AMI deadline
-    ) -> tuple[ActionResult, ActionResult, ActionResult]:
-        """``(channels, queue_status, queue_summary)``: the ``CoreShowChannels``,
-        ``QueueStatus`` and ``QueueSummary`` results, for ``Dispatcher.resync(now,
-        channels=…, queue_status=…, queue_summary=…)`` (which takes ``ActionResult``s).
+    ) -> ResyncSnapshot:
+        """The ``Status`` (every channel), ``QueueStatus`` and ``QueueSummary`` results, for
+        ``Dispatcher.resync``; each list on its own (``ResyncSnapshot``).
 
-        The three are sent at once (Asterisk answers them in order on one session), each
-        within ``timeout`` (default ``action_timeout``). Raises as ``send``.
+        ``Status`` and not ``CoreShowChannels``: manager.c allows ``Status`` to the ``call``
+        write class the bridge has, ``CoreShowChannels`` only to ``system`` or ``reporting``
+        (dialplans/manager.conf says why the bridge gets neither). The three are sent at once
+        (Asterisk answers them in order on one session), each within ``timeout`` (default
+        ``action_timeout``). A list that fails (refused, timed out, disconnected) is ``None``
+        with its error in ``failures``; this never raises for one list. ``lost_at`` is the
+        earliest connection loss no successful channel list has covered yet.
         """
-        queue_status, queue_summary, channels = await asyncio.gather(
+        lost_at = self._lost_at
+        results = await asyncio.gather(
+            self.send("Status", timeout=timeout),
             self.send("QueueStatus", timeout=timeout),
             self.send("QueueSummary", timeout=timeout),
-            self.send("CoreShowChannels", timeout=timeout),
+            return_exceptions=True,
         )
-        return channels, queue_status, queue_summary
+        lists: list[ActionResult | None] = []
+        failures: list[tuple[str, Exception]] = []
+        for action, result in zip(("Status", "QueueStatus", "QueueSummary"), results,
+                                  strict=True):
+            if isinstance(result, ActionResult):
+                lists.append(result)
+            elif isinstance(result, Exception):
+                lists.append(None)
+                failures.append((action, result))
+            else:  # CancelledError and the like are not a list's failure
+                raise result
+        if lists[0] is not None and self._lost_at == lost_at:
+            self._lost_at = None
+        return ResyncSnapshot(lists[0], lists[1], lists[2], tuple(failures), lost_at)
 
     # ------------------------------------------------------------------ actions
 
@@ -731,6 +755,8 @@ class AmiClient:
         why = conn.end_reason()
         if conn is self._conn and not self._stopping:
             self._last_error = why
+            if self._lost_at is None:
+                self._lost_at = conn.lost_at if conn.lost_at is not None else self._clock()
             logger.warning("AMI %s:%s: connection %d ended: %s", self.host, self.port,
                            conn.number, why)
         conn.fail_pending(why)

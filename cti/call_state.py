@@ -19,6 +19,10 @@ Rules of the tracker
        any state --last channel Hangup--> ended
 
    Internal calls stay ``active`` until they end.
+   A click-to-dial call (``OutboundDialled``: the bridge's own Originate was answered by the
+   agent's phone) is kind ``outbound``: the merchant's number is its ``caller``, the agent's
+   leg (the originated channel, whose Uniqueid is the Linkedid) its segment, ``connected``
+   from the agent's answer; it is kept like a merchant call (row, timeline, recording).
 4. The IVR result comes from ``UserEvent: CcIvrResult`` (before QueueCallerJoin). The first
    QueueCallerJoin emits ``PrefetchMerchant`` so the merchant record is loaded before any
    phone rings; each AgentCalled emits ``ScreenPop`` for that agent.
@@ -39,8 +43,10 @@ Rules of the tracker
    ``/var/spool/asterisk/monitor/{unique_id}.wav`` for the first queue visit,
    ``…/{unique_id}-{queue}.wav`` after a transfer, where ``unique_id`` is the Uniqueid of the
    recorded (caller) channel. ``parse_recording_path`` is the inverse.
-9. ``resync`` rebuilds the calls from CoreShowChannels + QueueStatus + QueueSummary after a
-   reconnect: calls no longer there end (``lost``), live ones not known are adopted.
+9. ``resync`` rebuilds the calls from Status (every channel) + QueueStatus + QueueSummary
+   after a reconnect: calls no longer there end (``lost``) at the instant the connection was
+   lost when that is known, live ones not known are adopted. Each list may be missing (its
+   action was refused or failed); a missing channel list ends nothing.
 10. Legs: the call knows the channel name of every agent leg (``agent_channels``, leg Uniqueid
    -> channel, from AgentCalled/AgentConnect ``DestChannel`` or the resync's channel list) and
    of the caller (``caller_channel``): the agent actions Hangup/Atxfer the agent's leg and
@@ -101,6 +107,8 @@ __all__ = [
     "CallKind",
     "CallQueued",
     "CallState",
+    "LiveChannel",
+    "OutboundDialled",
     "Outcome",
     "PrefetchMerchant",
     "QueueInfo",
@@ -136,6 +144,7 @@ class CallKind(enum.Enum):
 
     INBOUND = "inbound"
     INTERNAL = "internal"
+    OUTBOUND = "outbound"
 
 
 class Outcome(enum.Enum):
@@ -172,6 +181,7 @@ _S_ENDED: Final = CallState.ENDED
 _S_ACTIVE: Final = CallState.ACTIVE
 _K_INBOUND: Final = CallKind.INBOUND
 _K_INTERNAL: Final = CallKind.INTERNAL
+_K_OUTBOUND: Final = CallKind.OUTBOUND
 _O_ANSWERED: Final = Outcome.ANSWERED
 _O_ABANDONED: Final = Outcome.ABANDONED
 _O_IVR_ONLY: Final = Outcome.IVR_ONLY
@@ -596,6 +606,42 @@ def _end_call(
 # -- event handlers
 
 
+@dataclass(frozen=True, slots=True)
+class OutboundDialled(AmiEvent):
+    """The bridge's click-to-dial ``Originate`` was answered by the agent's phone (its
+    ``OriginateResponse``): ``channel`` is the originated agent leg, whose Uniqueid is the
+    call's Linkedid; ``number`` the merchant's digits sent as ``Exten``. Not an Asterisk event:
+    the agent actions build it from the Originate's result (rule 3)."""
+
+    linked_id: str
+    channel: str
+    agent_interface: str
+    number: str
+
+
+def _on_outbound_dialled(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, OutboundDialled)
+    call = board.calls.get(ev.linked_id)
+    if call is None:
+        call = _create(board, ev.linked_id, _K_OUTBOUND, now, effects, caller=ev.number,
+                       channel=ev.channel)
+        call.channels.add(ev.linked_id)
+    else:
+        call.kind = _K_OUTBOUND
+        call.caller = ev.number
+        _log(effects, call, "reclassified", now, kind=_K_OUTBOUND.value)
+        # [cc-outbound] may start MixMonitor before the Originate's answer reaches us: say it
+        # again now that the call is kept (registering a recording is idempotent).
+        for recording in call.recordings:
+            effects.append(RecordingStarted(call.linked_id, recording.path, recording.unique_id,
+                                            recording.started_at))
+    call.state = _S_CONNECTED
+    call.agent_channels[ev.linked_id] = ev.channel
+    call.segments.append(AgentSegment(ev.agent_interface, None, ev.linked_id, now))
+    effects.append(CallConnected(ev.linked_id, ev.agent_interface, "", now, 0.0))
+    _log(effects, call, "agent_connected", now, agent=ev.agent_interface, outbound=ev.number)
+
+
 def _on_newchannel(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, Newchannel)
     call = board.calls.get(ev.linked_id)
@@ -839,6 +885,7 @@ _Handler = Callable[[CallBoard, AmiEvent, float, Effects], None]
 
 EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
     {
+        OutboundDialled: _on_outbound_dialled,
         Newchannel: _on_newchannel,
         Hangup: _on_hangup,
         IvrResult: _on_ivr_result,
@@ -873,6 +920,10 @@ def transition(board: CallBoard, event: AmiEvent, now: float) -> tuple[CallBoard
 
 # -- resync
 
+LiveChannel = CoreShowChannel
+"""A live channel as a resync reads it: a ``Status`` item (``ChannelStatus``, what the
+bridge's account may ask for) or a ``CoreShowChannels`` item (the same fields)."""
+
 
 def interface_channel_prefix(interface: str) -> str:
     """Channel-name prefix of a member interface's legs.
@@ -902,34 +953,41 @@ def resync(
     board: CallBoard,
     now: float,
     *,
-    channels: Iterable[CoreShowChannel] | None,
+    channels: Iterable[LiveChannel] | None,
     entries: Iterable[QueueEntry] = (),
     params: Iterable[QueueParams] = (),
     summaries: Iterable[QueueSummary] = (),
     members: Iterable[QueueMember] = (),
+    lost_at: float | None = None,
 ) -> tuple[CallBoard, Effects]:
     """Rebuild the calls from list-action results after a (re)connect (rule 9).
 
-    * tracked calls with no live channel end (``lost=True``; their outcome follows rule 7);
+    * tracked calls with no live channel end (``lost=True``; their outcome follows rule 7),
+      at ``lost_at`` when given (the instant the previous AMI connection was lost: after a
+      crash they ended then, and the outage is not talk time), else at ``now``;
     * live Linkedids not tracked are adopted: ``queued`` if a channel is a QueueEntry,
       ``connected`` if a channel is the leg of a queue member (matched by channel-name prefix),
       else ``ivr`` (merchant context) or ``active``;
     * tracked calls keep their state; their channel set is replaced by the live one.
 
-    ``channels=None`` (CoreShowChannels not asked) leaves the calls alone and only refreshes
+    ``channels`` are ``Status`` items (``ChannelStatus``) or ``CoreShowChannels`` items;
+    ``channels=None`` (the list could not be read) leaves the calls alone and only refreshes
     the queues.
     """
     effects: Effects = []
     config = board.config
-    groups: dict[str, list[CoreShowChannel]] = {}
+    groups: dict[str, list[LiveChannel]] = {}
     for channel in channels or ():
         groups.setdefault(channel.linked_id, []).append(channel)
     entry_by_uid = {entry.unique_id: entry for entry in entries}
     prefixes = {interface_channel_prefix(m.interface): m for m in members}
 
     vanished = [] if channels is None else [lid for lid in board.calls if lid not in groups]
+    ended_at = now if lost_at is None else min(lost_at, now)
     for linked_id in vanished:
-        _end_call(board, board.calls[linked_id], now, effects, lost=True, cause="resync")
+        gone = board.calls[linked_id]
+        _end_call(board, gone, max(ended_at, gone.created_at), effects, lost=True,
+                  cause="resync")
 
     for linked_id, group in groups.items():
         call = board.calls.get(linked_id)

@@ -25,7 +25,8 @@ class CtiConfig:
     queue redirects the caller to (``Exten`` = queue, dialplans/extensions.conf
     ``[cc-transfer]``); ``extension_context`` the one that rings an agent extension
     (``[agents]``). ``state_interface`` gives queue members added as a Local interface the
-    device whose state they take (``PJSIP/{ext}``), as the dialplan README describes.
+    device whose state they take (``PJSIP/{ext}``, settings ``[ami] state_interface``), as
+    the dialplan README describes, unless the agent's account names its own.
     """
 
     queues: tuple[str, ...] = DEFAULT_QUEUES

@@ -30,7 +30,15 @@ from typing import Final
 from cti import agent_state, call_state
 from cti.agent_state import AgentBoard, AgentConfig, AgentTransition
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
-from cti.call_state import CallBoard, CallConfig, CallConnected, CallEffect, CallEnded, CallQueued
+from cti.call_state import (
+    CallBoard,
+    CallConfig,
+    CallConnected,
+    CallEffect,
+    CallEnded,
+    CallQueued,
+    OutboundDialled,
+)
 from cti.events import (
     DECODERS,
     EVENT_TYPES,
@@ -42,6 +50,7 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    ChannelStatus,
     ChanSpyStart,
     CoreShowChannel,
     Decoder,
@@ -125,6 +134,7 @@ def _fully_booted(state: CtiState, event: AmiEvent, now: float) -> list[Effect]:
 
 ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
     {
+        OutboundDialled: _calls_and_agents,
         FullyBooted: _fully_booted,
         Shutdown: _shutdown,
         Newchannel: _calls,
@@ -242,30 +252,35 @@ class Dispatcher:
         now: float,
         *,
         channels: Items | None,
-        queue_status: Items = (),
-        queue_summary: Items = (),
+        queue_status: Items | None = (),
+        queue_summary: Items | None = (),
+        lost_at: float | None = None,
     ) -> list[Effect]:
         """Rebuild calls and agents from the results of the three list actions.
 
-        ``channels`` is the ``CoreShowChannels`` result (or its items); ``None`` means "not
-        asked": calls are then left as they are (an empty list would end them all).
+        ``channels`` is the ``Status`` result (or ``CoreShowChannels``'s, or their items);
         ``queue_status``/``queue_summary`` are the ``QueueStatus``/``QueueSummary`` results.
-        Calls are resynced first so that agents found talking in a bridged call come back
-        ``on_call``. Never raises; a bad item is logged and skipped.
+        Each is ``None`` when that list could not be read, and then what it would rebuild is
+        left as it is: no channel list ends no call (an empty list would end them all), no
+        QueueStatus logs no agent out. ``lost_at`` is when the previous AMI connection was
+        lost: the calls that vanished meanwhile end then (``call_state.resync``). Calls are
+        resynced first so that agents found talking in a bridged call come back ``on_call``.
+        Never raises; a bad item is logged and skipped.
         """
-        channel_items: list[CoreShowChannel] = []
+        channel_items: list[CoreShowChannel | ChannelStatus] = []
         entries: list[QueueEntry] = []
         members: list[QueueMember] = []
         params: list[QueueParams] = []
         summaries: list[QueueSummary] = []
         sinks: dict[type[AmiEvent], list[AmiEvent]] = {
+            ChannelStatus: channel_items,  # type: ignore[dict-item]
             CoreShowChannel: channel_items,  # type: ignore[dict-item]
             QueueEntry: entries,  # type: ignore[dict-item]
             QueueMember: members,  # type: ignore[dict-item]
             QueueParams: params,  # type: ignore[dict-item]
             QueueSummary: summaries,  # type: ignore[dict-item]
         }
-        for result in (channels or (), queue_status, queue_summary):
+        for result in (channels or (), queue_status or (), queue_summary or ()):
             items = result.items if isinstance(result, ActionResult) else result
             for item in items:
                 try:
@@ -282,10 +297,13 @@ class Dispatcher:
                 call_state.resync(
                     self.state.calls, now, channels=None if channels is None else channel_items,
                     entries=entries, params=params, summaries=summaries, members=members,
+                    lost_at=lost_at,
                 )[1]
             )
-            busy = call_state.busy_agents(self.state.calls)
-            effects.extend(agent_state.resync(self.state.agents, members, now, busy=busy)[1])
+            if queue_status is not None:
+                busy = call_state.busy_agents(self.state.calls)
+                effects.extend(agent_state.resync(self.state.agents, members, now,
+                                                  busy=busy)[1])
         except Exception:
             logger.exception("CTI resync failed; state may be stale until the next resync")
         logger.info(

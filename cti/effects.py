@@ -84,6 +84,19 @@ def _cut(value: str | None, key: str) -> str:
     return (value or "")[: _MAX[key]]
 
 
+_KEPT: Final = frozenset({CallKind.INBOUND, CallKind.OUTBOUND})
+"""Kinds of call that get a ``calls`` row, a timeline and recording rows: merchant calls and
+the agents' click-to-dial calls to merchants (internal calls and supervisor spies do not)."""
+
+
+def _first_fields(kind: CallKind, caller: str | None) -> tuple[tuple[str, Any], ...]:
+    """The fields a call's row starts with; a click-to-dial call says so in ``intent``."""
+    fields = _caller_fields(caller)
+    if kind is CallKind.OUTBOUND:
+        fields = (*fields, ("intent", "outbound"))
+    return fields
+
+
 def _caller_fields(caller: str | None) -> Fields:
     if not caller:
         return ()
@@ -151,22 +164,23 @@ class EffectRunner:
         if linked_id in self.merchant_calls:
             return True
         call = self.call(linked_id)
-        if call is not None and call.kind is CallKind.INBOUND:
-            # Reclassified (it joined a queue): persist from now on, row first.
+        if call is not None and call.kind in _KEPT:
+            # Reclassified (it joined a queue, or it is our click-to-dial): persist from now
+            # on, row first.
             self.merchant_calls.add(linked_id)
             self.writer.enqueue(CallWrite(linked_id, _utc(call.created_at),
-                                          _caller_fields(call.caller)))
+                                          _first_fields(call.kind, call.caller)))
             return True
         return False
 
     # ------------------------------------------------------------------ call effects
 
     def on_call_created(self, effect: CallCreated, now: float) -> None:
-        if effect.kind is not CallKind.INBOUND:
+        if effect.kind not in _KEPT:
             return
         self.merchant_calls.add(effect.linked_id)
         self.writer.enqueue(CallWrite(effect.linked_id, _utc(effect.at),
-                                      _caller_fields(effect.caller)))
+                                      _first_fields(effect.kind, effect.caller)))
 
     def on_call_queued(self, effect: CallQueued, now: float) -> None:
         if not self._is_merchant_call(effect.linked_id):
@@ -223,7 +237,7 @@ class EffectRunner:
 
     def on_call_ended(self, effect: CallEnded, now: float) -> None:
         linked_id = effect.linked_id
-        merchant = linked_id in self.merchant_calls and effect.kind is CallKind.INBOUND
+        merchant = linked_id in self.merchant_calls and effect.kind in _KEPT
         self.merchant_calls.discard(linked_id)
         if merchant:
             fields: list[tuple[str, Any]] = [

@@ -65,6 +65,7 @@ __all__ = [
     "BridgeLeave",
     "ChanSpyStart",
     "ChanSpyStop",
+    "ChannelStatus",
     "CoreShowChannel",
     "Decoder",
     "DialBegin",
@@ -575,6 +576,34 @@ class CoreShowChannel(_ChannelEvent):
     action_id: str | None = field(metadata=_wire("ActionID", _RAW))
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelStatus(CoreShowChannel):
+    """A ``Status`` list item (``Event: Status``; the action without ``Channel:`` lists every
+    channel): one live channel, the resync's channel list. The bridge's account may send
+    ``Status`` (write class ``call``) but not ``CoreShowChannels`` (``system``/``reporting``).
+    ``BridgeID`` (sic) is empty for a channel in no bridge; ``Seconds`` is its age.
+
+    Captured (fixtures ``10-status-resync.ami``)::
+
+        Event: Status
+        Channel: Local/4008000000@from-trunk-00000000;2
+        ChannelState: 6
+        CallerIDNum: 13800138000
+        Context: from-trunk
+        Uniqueid: 1796199319.1
+        Linkedid: 1796199319.0
+        BridgeID: 440726ec-b538-457e-b32a-15ccb4d51905
+        Application: Queue
+        Seconds: 1
+        ActionID: s10-005
+    """
+
+    # The fields of a CoreShowChannels item; three have another header here.
+    bridge_id: str | None = field(metadata=_wire("BridgeID", _OPT))
+    application_data: str | None = field(metadata=_wire("Data", _OPT))
+    duration_s: int = field(metadata=_wire("Seconds", _INT))
+
+
 @_decoded
 @dataclass(frozen=True, slots=True)
 class MixMonitorStart(_ChannelEvent):
@@ -711,6 +740,7 @@ def _compile(cls: type[AmiEvent]) -> Decoder:
 _ivr_result: Final = _compile(IvrResult)
 _other_user_event: Final = _compile(UserEvent)
 _mixmonitor_filename: Final = _compile(MixMonitorFilename)
+_channel_status: Final = _compile(ChannelStatus)
 
 
 def _user_event(m: AmiMessage) -> AmiEvent:
@@ -732,8 +762,11 @@ def _var_set(m: AmiMessage) -> AmiEvent:
 _SELECTING: Final[Mapping[str, tuple[Decoder, tuple[type[AmiEvent], ...]]]] = {
     "UserEvent": (_user_event, (IvrResult, UserEvent)),
     "VarSet": (_var_set, (MixMonitorFilename,)),
+    # Not @_decoded: a class named "Status" would read as a status of anything.
+    "Status": (_channel_status, (ChannelStatus,)),
 }
-"""The AMI events whose decoder picks the event type from a header, with those types."""
+"""The AMI events whose decoder picks the event type from a header (or whose class is not
+named like the event), with those types."""
 
 if _SELECTING.keys() & {cls.__name__ for cls in _OWN_NAME}:  # pragma: no cover - a typo guard
     raise TypeError("an AMI event name is both @_decoded and in _SELECTING")

@@ -20,6 +20,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.state.on_call": {"zh-CN": "通话中", "en": "On a call"},
     "cti.state.wrap_up": {"zh-CN": "话后整理", "en": "Wrap-up"},
     "cti.state.paused": {"zh-CN": "小休", "en": "Paused"},
+    "cti.state.unreachable": {"zh-CN": "话机离线", "en": "Phone offline"},
+    "cti.phone.offline": {"zh-CN": "话机离线", "en": "phone offline"},
     # state buttons
     "cti.btn.login": {"zh-CN": "签入", "en": "Log in"},
     "cti.btn.logout": {"zh-CN": "签出", "en": "Log out"},

@@ -50,6 +50,7 @@ __all__ = [
     "MerchantInfo",
     "RecordingFinish",
     "RecordingRegister",
+    "ResyncSnapshot",
     "RowWrite",
     "StateLogEntry",
     "TaskLine",
@@ -261,13 +262,33 @@ class CtiDirectory(CallLogStore, CardSource, AgentDirectory, Protocol):
 # --------------------------------------------------------------------------- AMI, hub, phones
 
 
+@dataclass(frozen=True, slots=True)
+class ResyncSnapshot:
+    """What a resync read from Asterisk: each list independently (``None``: not read).
+
+    ``channels`` is the ``Status`` result (every live channel), ``queue_status`` and
+    ``queue_summary`` those of ``QueueStatus``/``QueueSummary``. ``failures`` names each list
+    that could not be read with the error (a refusal such as ``Permission denied``, a timeout,
+    a disconnect), so one refusal does not discard the others. ``lost_at`` is when the
+    previous AMI connection was lost (the client's clock), if no resync has read the channels
+    since: calls that vanished meanwhile ended then.
+    """
+
+    channels: ActionResult | None
+    queue_status: ActionResult | None
+    queue_summary: ActionResult | None
+    failures: tuple[tuple[str, Exception], ...] = ()
+    lost_at: float | None = None
+
+
+
 class AmiActions(Protocol):
     """What the service needs from the AMI client (``cti.ami_client.AmiClient``).
 
     ``send`` raises ``AmiTimeout``/``AmiDisconnected``/``AmiActionError``; ``originate`` sends
     an ``Originate`` at most once per ``idempotency_key`` (a reconnect or a double click
-    never dials twice); ``resync_snapshot`` returns the CoreShowChannels, QueueStatus and
-    QueueSummary results.
+    never dials twice); ``resync_snapshot`` reads the Status, QueueStatus and QueueSummary lists,
+    each on its own (it never raises for one list: see ``ResyncSnapshot``).
     """
 
     async def send(
@@ -292,7 +313,7 @@ class AmiActions(Protocol):
         idempotency_key: str,
     ) -> ActionResult: ...
 
-    async def resync_snapshot(self) -> tuple[ActionResult, ActionResult, ActionResult]: ...
+    async def resync_snapshot(self) -> ResyncSnapshot: ...
 
 
 class DemoPhonePort(Protocol):

@@ -63,14 +63,19 @@ class Desks:
 
 
 def agent_json(agent: agent_state.Agent | None, interface: str, now: float) -> dict[str, Any]:
-    """One agent's state as the desktop shows it (``state`` pushes, the hello's ``agent``)."""
+    """One agent's state as the desktop shows it (``state`` pushes, the hello's ``agent``).
+    ``phone`` is ``online``, ``offline`` (status ``unreachable`` unless busy or paused) or
+    ``unknown`` (not logged in)."""
     if agent is None:
         return {"interface": interface, "status": AgentStatus.LOGGED_OUT.value,
-                "reason": None, "since": None, "queues": [], "paused": False,
+                "phone": "unknown", "reason": None, "since": None, "queues": [],
+                "paused": False,
                 "pause_reason": None, "linked_id": None, "state_seconds": {},
                 "pause_seconds": {}}
     return {
         "interface": interface, "status": agent.status.value,
+        # "offline": the member's device is invalid/unavailable, Asterisk never rings it
+        "phone": "offline" if agent_state.phone_offline(agent) else "online",
         "reason": agent.state_reason, "since": agent.since,
         "queues": sorted(agent.memberships), "paused": agent.paused,
         "pause_reason": agent.pause_reason, "linked_id": agent.linked_id,

@@ -48,7 +48,8 @@ from cti.call_state import Call, CallConfig
 from cti.config import DEFAULT_PAUSE_REASONS, DEFAULT_QUEUES, CtiConfig
 from cti.dispatcher import Dispatcher, Effect
 from cti.effects import EffectRunner
-from cti.errors import CtiUnavailable
+from cti.errors import AmiDisconnected, AmiTimeout, CtiUnavailable
+from cti.events import AmiEvent
 from cti.ports import AmiActions, CtiDirectory, DemoPhonePort
 from cti.presentation import Desks, agent_json, midnight_before, snapshot_json, today_json
 from cti.screen_pop import ScreenPops
@@ -115,8 +116,11 @@ class CtiService:
                                     spawn=self._spawn, today=self.today)
         self.actions = AgentActions(self.dispatcher.state, self.roster, hub, config,
                                     clock=clock, demo_phones=demo_phones)
+        self.actions.on_dialled = self.on_event
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        # the last resync: ok, when, and which lists failed (``health()``)
+        self.last_resync: dict[str, Any] = {"ok": True, "at": None, "failed": {}}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -227,23 +231,44 @@ class CtiService:
         if effects:
             self.effects.apply(effects, received_at)
 
+    def on_event(self, event: AmiEvent, now: float) -> None:
+        """Feed one event the bridge itself observed (``OutboundDialled``) to the machines."""
+        effects = self.dispatcher.handle(event, now)
+        if effects:
+            self.effects.apply(effects, now)
+
     async def on_connected(self) -> None:
         """The AMI client (re)connected and logged in: resync from Asterisk's lists."""
         await self.resync()
 
     async def resync(self) -> None:
-        """Rebuild calls and agents from CoreShowChannels + QueueStatus + QueueSummary.
+        """Rebuild calls and agents from Status + QueueStatus + QueueSummary.
 
-        Calls in progress are adopted (rows updated, not duplicated); calls that vanished end.
-        Raises the AMI client's errors when the lists cannot be fetched.
+        Calls in progress are adopted (rows updated, not duplicated); calls that vanished end,
+        at the instant the AMI connection was lost if they vanished during an outage. Each list
+        counts on its own: a refused or failed one leaves what it would rebuild as it is, and
+        the resync is reported failed in ``health()`` (``/healthz`` then says ``degraded``)
+        until one reads all three. Raises ``AmiTimeout``/``AmiDisconnected`` after applying
+        what was read when a list timed out or the connection dropped (the AMI client
+        reconnects on a timeout).
         """
         if self.ami is None:
             return
-        channels, queue_status, queue_summary = await self.ami.resync_snapshot()
+        snapshot = await self.ami.resync_snapshot()
         now = self.clock()
-        effects = self.dispatcher.resync(now, channels=channels, queue_status=queue_status,
-                                         queue_summary=queue_summary)
+        effects = self.dispatcher.resync(now, channels=snapshot.channels,
+                                         queue_status=snapshot.queue_status,
+                                         queue_summary=snapshot.queue_summary,
+                                         lost_at=snapshot.lost_at)
         self.apply(effects, now)
+        failed = {action: f"{type(exc).__name__}: {exc}" for action, exc in snapshot.failures}
+        self.last_resync = {"ok": not failed, "at": now, "failed": failed}
+        for action, why in failed.items():
+            logger.error("CTI resync: %s could not be read (%s); what it lists stays as it "
+                         "was until the next resync", action, why)
+        for _action, exc in snapshot.failures:
+            if isinstance(exc, AmiTimeout | AmiDisconnected):
+                raise exc
 
     def apply(self, effects: Iterable[Effect], now: float) -> None:
         """Carry out effects (the table ``cti.effects.EFFECTS``)."""
@@ -324,7 +349,8 @@ class CtiService:
     # ------------------------------------------------------------------ health
 
     def health(self) -> dict[str, Any]:
-        """Counters for ``/healthz`` (merged with the AMI client's own health)."""
+        """Counters for ``/healthz`` (merged with the AMI client's own health); ``resync``
+        is the last resync's ``ok``, ``at`` and ``failed`` lists (action -> error)."""
         board = self.dispatcher.state
         return {
             "calls": len(board.calls.calls),
@@ -334,4 +360,5 @@ class CtiService:
             "partial_pops": self.pops.stats.partial_pops, "write_backlog": self.backlog,
             "write_failures": self.writer.stats.write_failures,
             "dropped_writes": self.writer.stats.dropped_writes,
+            "resync": dict(self.last_resync),
         }

@@ -40,6 +40,7 @@ import inspect
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.cti_directory import StoreCtiDirectory
@@ -150,8 +151,9 @@ class CtiComponent:
             await self.service.stop()
 
     async def health(self) -> dict[str, Any]:
-        """``/healthz`` → ``ami``: the client's state (``ok`` only when logged in) and the
-        service's counters (calls, agents logged in, pops, write backlog)."""
+        """``/healthz`` → ``ami``: the client's state (``ok`` only when logged in and the last
+        resync read all its lists) and the service's counters (calls, agents logged in, pops,
+        write backlog, the last resync)."""
         if self.client is None:
             report: dict[str, Any] = {"ok": True, "state": "not configured"}
         else:
@@ -159,7 +161,11 @@ class CtiComponent:
             if inspect.isawaitable(health):
                 health = await health
             report = dict(health)
-        report["cti"] = self.service.health()
+        report["cti"] = cti = self.service.health()
+        if not cti["resync"]["ok"]:
+            # A resync that could not read its lists leaves calls or agents stale: degraded.
+            report["ok"] = False
+            report["resync_failed"] = cti["resync"]["failed"]
         return report
 
 
@@ -181,8 +187,10 @@ async def install(runtime: Runtime, options: RunOptions, *,
     agent_config = AgentConfig(
         wrap_up_by_queue={q.name: float(q.wrapup_s) for q in queues})
     config = CtiConfig(queues=tuple(names), timezone=settings.locale.timezone,
-                       action_timeout=settings.ami.action_timeout)
-    service = CtiService(StoreCtiDirectory(runtime.store), runtime.hub, config=config,
+                       action_timeout=settings.ami.action_timeout,
+                       state_interface=settings.ami.state_interface)
+    directory = StoreCtiDirectory(runtime.store, Path(settings.recording.dir))
+    service = CtiService(directory, runtime.hub, config=config,
                          agent_config=agent_config, demo_phones=demo_phones)
     client = ami
     account = ami_settings or settings.ami

@@ -318,6 +318,30 @@ def queue_summary_item(queue: str, logged_in: int, available: int, callers: int,
         ("LongestHoldTime", str(longest))], action_id)
 
 
+def channel_status(channel: Channel, seconds: int, action_id: str) -> Message:
+    """A ``Status`` list item (the action without ``Channel:``), laid out as captured from
+    Asterisk 22.10.1 (fixtures ``10-status-resync.ami``): ``Privilege: Call`` (sic), the
+    snapshot, the channel's technical block, ``BridgeID``, ``Application``/``Data``,
+    ``Seconds``, the ActionID last. Formats are the Local channel's ``slin`` (a PJSIP
+    channel's would be its codec: no CTI reads them)."""
+    tech = channel.name.split("/", 1)[0]
+    formats = "slin" if tech == "Local" else "ulaw"
+    headers: Fields = [("Event", "Status"), ("Privilege", "Call"), *snapshot(channel),
+                       ("Type", tech), ("DNID", ""),
+                       ("EffectiveConnectedLineNum", channel.connected_num),
+                       ("EffectiveConnectedLineName", channel.connected_name),
+                       ("TimeToHangup", "0"), ("BridgeID", channel.bridge_id),
+                       ("Application", channel.application),
+                       ("Data", channel.application_data),
+                       ("Nativeformats", f"({formats})"), ("Readformat", formats),
+                       ("Readtrans", ""), ("Writeformat", formats), ("Writetrans", ""),
+                       ("Callgroup", "0"), ("Pickupgroup", "0"),
+                       ("Seconds", str(max(seconds, 0)))]
+    if action_id:
+        headers.append(("ActionID", action_id))
+    return Message(tuple(headers))
+
+
 def core_show_channel(channel: Channel, duration: int, action_id: str) -> Message:
     """Not captured (the fixtures' CoreShowChannels list was empty): the layout of manager.c's
     ``action_coreshowchannels`` — Event, ActionID, snapshot, BridgeId, Application,

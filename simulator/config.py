@@ -158,6 +158,10 @@ def agent_login_queues(queues: Iterable[str]) -> tuple[str, ...]:
         names += (NIGHT_QUEUE,)
     return names
 
+DIAL_CONTEXT: Final = "cc-outbound"
+"""The product dialplan's click-to-dial context (extensions.conf ``[cc-outbound]``): an
+Originate into it records ``${CC_MONITOR_DIR}/${UNIQUEID}.wav`` and dials the trunk."""
+
 
 @dataclass(frozen=True, slots=True)
 class PbxConfig:

@@ -44,7 +44,7 @@ from typing import Any, TypeAlias
 from simulator import ami_events as ev
 from simulator import queue_engine as qe
 from simulator.ami_wire import Action, Message, error, list_complete, list_start, success
-from simulator.config import PbxConfig, QueueConfig
+from simulator.config import DIAL_CONTEXT, PbxConfig, QueueConfig
 from simulator.model import (
     DEVICE_INUSE,
     DEVICE_NOT_INUSE,
@@ -354,6 +354,7 @@ class Spy:
     channels: list[Channel]
     spyee: str | None
     end_with_spyee: bool
+    recording: str | None = None  # a click-to-dial call's MixMonitor file ([cc-outbound])
 
 
 @dataclass(slots=True)
@@ -1121,6 +1122,8 @@ class _Step:
         if spy is None:
             return
         spyer = spy.channels[0]
+        if spy.recording is not None:
+            self.effects.append(StopRecording(key, spy.recording))
         target = spyee or self.state.channels.get(spy.spyee or "")
         # Order of scenario 07: Hangup of the supervisor's phone (;2), ChanSpyStop, Hangup ;1.
         for channel in reversed(spy.channels[1:]):
@@ -1297,6 +1300,13 @@ class _Step:
             self.respond(session, success(action_id, "Originate successfully queued"))
         key = first.name
         spy = Spy(channels=channels, spyee=None, end_with_spyee=False)
+        if not application and action.get("Context") == DIAL_CONTEXT and self.config.record:
+            # [cc-outbound]: MixMonitor(${CC_MONITOR_DIR}/${UNIQUEID}.wav,b) on the answered
+            # agent leg, then Dial of the trunk, which the simulator takes as answered.
+            spy.recording = f"{self.config.recording_dir}/{first.unique_id}.wav"
+            self.set_variable(first, "MIXMONITOR_FILENAME", spy.recording)
+            self.emit(ev.mixmonitor_start(first))
+            self.effects.append(StartRecording(key, spy.recording, "", spec))
         if application.lower() == "chanspy":
             prefix, _, options = action.get("Data").partition(",")
             spy.end_with_spyee = "E" in options
@@ -1435,6 +1445,26 @@ def _core_show_channels(step: _Step, session: int, action: Action) -> None:
                  list_complete("CoreShowChannelsComplete", action_id, len(items)))
 
 
+def _status(step: _Step, session: int, action: Action) -> None:
+    """``Status``: every channel, or the one named by ``Channel:`` (``No such channel``).
+    Its end is ``StatusComplete`` with ``ListItems`` and ``Items`` (both, as captured)."""
+    action_id, name = action.action_id, action.get("Channel")
+    if name:
+        found = step.find_channel(name)
+        if found is None:
+            step.respond(session, error(action_id, "No such channel"))
+            return
+        channels = [found]
+    else:
+        channels = list(step.state.channels.values())
+    items = [ev.channel_status(channel, _seconds(step.now, channel.created_at), action_id)
+             for channel in channels]
+    complete = list_complete("StatusComplete", action_id, len(items))
+    complete = Message((*complete.headers, ("Items", str(len(items)))))
+    step.respond(session, list_start(action_id, "Channel status will follow"), *items,
+                 complete)
+
+
 def _getvar(step: _Step, session: int, action: Action) -> None:
     variable, name = action.get("Variable"), action.get("Channel")
     if not variable:
@@ -1520,6 +1550,7 @@ ACTIONS: Mapping[str, Callable[[_Step, int, Action], None]] = MappingProxyType({
     "queuestatus": _queue_status,
     "queuesummary": _queue_summary,
     "coreshowchannels": _core_show_channels,
+    "status": _status,
     "getvar": _getvar,
     "setvar": _setvar,
     "hangup": _hangup,

@@ -138,6 +138,8 @@ class AgentRow(Base):
     queues: Mapped[list[str]] = mapped_column(JSON, default=list)
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # NULL: the configured template ([ami] state_interface); "": no StateInterface
+    state_interface: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class QueueRow(Base):

@@ -83,6 +83,7 @@ def agent_from_row(row: AgentRow) -> Agent:
     return Agent(
         id=row.id, agent_number=row.agent_number, name=row.name, interface=row.interface,
         queues=tuple(row.queues or ()), skills=tuple(row.skills or ()), user_id=row.user_id,
+        state_interface=row.state_interface,
     )
 
 
@@ -358,14 +359,16 @@ class UserRepository(_Repo):
 class AgentRepository(_Repo):
     async def add(self, agent_number: str, name: str, interface: str, queues: Sequence[str],
                   user_id: int | None, skills: Sequence[str] = (),
-                  session: AsyncSession | None = None) -> Agent:
+                  session: AsyncSession | None = None,
+                  state_interface: str | None = None) -> Agent:
         async with self.store.transaction(session) as s:
             clash = await s.scalar(select(AgentRow.id).where(or_(
                 AgentRow.agent_number == agent_number, AgentRow.interface == interface)))
             if clash is not None:
                 raise Conflict(f"agent {agent_number} or interface {interface} already exists")
             row = AgentRow(agent_number=agent_number, name=name, interface=interface,
-                           queues=list(queues), skills=list(skills), user_id=user_id)
+                           queues=list(queues), skills=list(skills), user_id=user_id,
+                           state_interface=state_interface)
             s.add(row)
             await s.flush()
             return agent_from_row(row)

@@ -78,6 +78,8 @@
     badge.className = `state ${a.status}`;
     let text = T(`cti.state.${a.status}`);
     if (a.status === "paused" && a.reason) text += ` · ${label("cti.reason.", a.reason)}`;
+    // The phone cannot ring (device invalid/unavailable): say so whatever the state.
+    if (a.phone === "offline" && a.status !== "unreachable") text += ` · ${T("cti.phone.offline")}`;
     badge.textContent = text;
     root.setAttribute("data-state", a.status);
     $("pop").classList.toggle("ringing", a.status === "ringing");

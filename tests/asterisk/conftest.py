@@ -150,6 +150,8 @@ astsbindir => {install.binary.parent}
                                file="extensions.conf")
     extensions = _replace_line(extensions, "CC_MONITOR_DIR", str(run / "spool" / "monitor"),
                                file="extensions.conf")
+    # Click to dial goes out on a Local "trunk" (the test context [trunk]): no PJSIP here.
+    extensions = _replace_line(extensions, "CC_TRUNK", "Local", file="extensions.conf")
     # Appended, so every line of ours keeps its line number in `dialplan show`.
     (etc / "extensions.conf").write_text(f"{extensions}\n#include {TEST_DIALPLAN.name}\n",
                                          encoding="utf-8")

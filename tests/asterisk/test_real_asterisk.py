@@ -21,6 +21,7 @@ import pytest
 from callcenter.domain import HOTLINE_QUEUES
 from cti.ami_client import AmiClient
 from cti.ami_protocol import AmiMessage
+from cti.dispatcher import Dispatcher
 from ivr.agi_server import FastAgiServer
 from ivr.menu_config import MenuRegistry
 from ivr.ports import InMemoryDirectory, IvrOutcome, IvrResult, MerchantRef, TaskRef
@@ -204,6 +205,20 @@ async def test_the_bridge_account_may_queue_but_not_configure_run_commands_or_pr
         refused = await ami.client.send(action, headers, check=False)
         assert refused.response.get("Response") == "Error", action
         assert refused.response.get("Message") == "Permission denied", action
+    # The resync after every connect reads its three lists with this account: Status (class
+    # call) for the channels, not CoreShowChannels (system/reporting only, refused).
+    refused = await ami.client.send("CoreShowChannels", check=False)
+    assert (refused.response.get("Response"), refused.response.get("Message")) == (
+        "Error", "Permission denied")
+    snapshot = await ami.client.resync_snapshot()
+    assert snapshot.failures == ()
+    assert snapshot.channels is not None and snapshot.channels.complete is not None
+    assert snapshot.channels.complete.name == "StatusComplete"
+    assert snapshot.queue_status is not None and snapshot.queue_summary is not None
+    dispatcher = Dispatcher()
+    dispatcher.resync(0.0, channels=snapshot.channels, queue_status=snapshot.queue_status,
+                      queue_summary=snapshot.queue_summary)
+    assert set(dispatcher.state.calls.queues) == set(QUEUES)
     # 'originate' without 'system' may not start System/Exec (CVE-2024-42365's door).
     proof = tmp_path / "ran"
     for app, data in (("System", f"touch {proof}"), ("Exec", f"System(touch {proof})")):

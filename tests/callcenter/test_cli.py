@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,17 @@ def test_simulate_is_delegated_to_the_simulators_own_command_line(tmp_path: Path
     assert '"generated": 3' in result.stdout and '"lost": 0' in result.stdout
     usage = run(tmp_path, "simulate", "--no-such-option")
     assert usage.returncode == 2 and "callcenter simulate" in usage.stderr
+
+
+def test_users_add_keeps_the_state_interface_none_or_the_template(migrated: Path) -> None:
+    password = {"CALLCENTER_NEW_PASSWORD": "long-enough"}
+    for username, extra in (("8102", ["--state-interface="]),
+                            ("8103", ["--state-interface", "PJSIP/desk-8103"]),
+                            ("8104", [])):
+        result = run(migrated, "users", "add", username, "--role", "agent", "--interface",
+                     f"Local/{username}@agents/n", *extra, env=password)
+        assert result.returncode == 0, result.stderr
+    with sqlite3.connect(migrated / "cli.db") as db:
+        rows = dict(db.execute("SELECT agent_number, state_interface FROM agents"))
+    # "": no StateInterface; a device: that one; NULL: the [ami] state_interface template
+    assert rows == {"8102": "", "8103": "PJSIP/desk-8103", "8104": None}

@@ -34,11 +34,13 @@ LIST_COMPLETE = {
     "QueueStatus": "QueueStatusComplete",
     "QueueSummary": "QueueSummaryComplete",
     "CoreShowChannels": "CoreShowChannelsComplete",
+    "Status": "StatusComplete",
 }
 LIST_MESSAGE = {
     "QueueStatus": "Queue status will follow",
     "QueueSummary": "Queue summary will follow",
     "CoreShowChannels": "Channels will follow",
+    "Status": "Channel status will follow",
 }
 
 Handler = Callable[["FakeSession", AmiMessage], Awaitable[None] | None]
@@ -179,6 +181,7 @@ class FakeAmi:
         answer_ping: bool = True,
         replays: list[Replay] | None = None,
         replay_time_scale: float = 0.0,
+        stand_ins: dict[str, str] | None = None,
     ) -> None:
         self.username = username
         self.secret = secret
@@ -186,6 +189,11 @@ class FakeAmi:
         self.answer_ping = answer_ping
         self.replays = list(replays or [])
         self.replay_time_scale = replay_time_scale
+        # captured action -> the action today's client sends in its place (the replayed reply
+        # answers it): the 2026-11-22 lab client resynced with CoreShowChannels, ours with
+        # Status; both lists were empty there, and their replies differ only in the name of
+        # the ...Complete event
+        self.stand_ins = dict(stand_ins or {})
         self.handlers: dict[str, Handler] = {}
         self.silent: set[str] = set()
         self.sessions: list[FakeSession] = []
@@ -346,7 +354,8 @@ class FakeAmi:
         for offset, length, seconds in replay.chunks:
             while pending and pending[0].offset <= offset:
                 scripted = pending.pop(0)
-                ours = await self._next_action(session, scripted.name, used)
+                ours = await self._next_action(
+                    session, self.stand_ins.get(scripted.name, scripted.name), used)
                 ids[scripted.action_id.encode()] = (ours.get("ActionID") or "").encode()
             if self.replay_time_scale > 0:
                 delay = start + seconds * self.replay_time_scale - asyncio.get_running_loop().time()

@@ -23,6 +23,7 @@ from cti.errors import (
     AmiLoginError,
     AmiTimeout,
 )
+from cti.ports import ResyncSnapshot
 from tests.conftest import ASTERISK_FIXTURES
 from tests.cti.fake_ami import FakeAmi, FakeSession, Replay, event, wire
 
@@ -353,14 +354,20 @@ async def test_list_actions_collect_their_items_for_the_resync(
     fake.handlers["QueueStatus"] = queue_status
     h = await started(fake, clients)
 
-    channels, queue_status_result, queue_summary = await h.client.resync_snapshot()
+    snapshot = await h.client.resync_snapshot()
+    channels, queue_status_result = snapshot.channels, snapshot.queue_status
+    queue_summary = snapshot.queue_summary
 
     assert [a.get("Action") for a in fake.current.received] == [
-        "Login", "QueueStatus", "QueueSummary", "CoreShowChannels"]
+        "Login", "Status", "QueueStatus", "QueueSummary"]
+    assert snapshot.failures == ()
+    assert snapshot.lost_at is None  # the first connection lost nothing
+    assert queue_status_result is not None and queue_summary is not None
+    assert channels is not None
     assert [i.name for i in queue_status_result.items] == ["QueueMember"]
     assert channels.items == ()
     assert channels.complete is not None
-    assert channels.complete.name == "CoreShowChannelsComplete"
+    assert channels.complete.name == "StatusComplete"
     assert queue_summary.action == "QueueSummary"
     dispatcher = Dispatcher()
     dispatcher.resync(1.0, channels=channels, queue_status=queue_status_result,
@@ -590,7 +597,7 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
                Replay.load(ASTERISK_FIXTURES / "08-asterisk-restart.reconnect.ami")]
     dispatcher = Dispatcher()
     first_results: list[ActionResult] = []
-    snapshots: list[tuple[ActionResult, ActionResult, ActionResult]] = []
+    snapshots: list[ResyncSnapshot] = []
     box: list[Harness] = []
 
     async def on_connected() -> None:
@@ -608,11 +615,12 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
             first_results.append(await client.send("QueueStatus", {"Queue": "aftersales"}))
         else:
             snapshot = await client.resync_snapshot()
-            dispatcher.resync(client.health()["for_s"], channels=snapshot[0],
-                              queue_status=snapshot[1], queue_summary=snapshot[2])
+            dispatcher.resync(client.health()["for_s"], channels=snapshot.channels,
+                              queue_status=snapshot.queue_status,
+                              queue_summary=snapshot.queue_summary)
             snapshots.append(snapshot)
 
-    async with FakeAmi(replays=replays) as fake:
+    async with FakeAmi(replays=replays, stand_ins={"CoreShowChannels": "Status"}) as fake:
         h = make_client(fake, clients, on_connected=on_connected,
                         on_message=dispatcher.handle_message,
                         backoff=Backoff())
@@ -624,7 +632,7 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
         assert [a.get("Action") for a in fake.sessions[0].received] == [
             "Login", "QueueAdd", "QueueAdd", "QueuePause", "QueuePause", "QueueStatus"]
         assert [a.get("Action") for a in fake.sessions[1].received] == [
-            "Login", "QueueStatus", "QueueSummary", "CoreShowChannels", "Logoff"]
+            "Login", "Status", "QueueStatus", "QueueSummary", "Logoff"]
 
     # Connection 1: 83 events, 5 of them QueueStatus list items -> 78 delivered;
     # connection 2: 10 events, 9 list items -> only FullyBooted delivered.
@@ -645,7 +653,9 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
         "Queue status will follow"]
     assert [i.name for i in first_results[-1].items] == [
         "QueueParams", "QueueMember", "QueueMember", "QueueEntry"]
-    channels, queue_status, queue_summary = snapshots[0]
+    channels, queue_status, queue_summary = (snapshots[0].channels, snapshots[0].queue_status,
+                                             snapshots[0].queue_summary)
+    assert channels is not None and queue_status is not None and queue_summary is not None
     assert channels.items == ()
     assert len(queue_status.items) == 4
     assert len(queue_summary.items) == 2
@@ -660,3 +670,43 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
 def test_wire_helper_matches_the_capture_format() -> None:
     assert wire(("Response", "Success"), ("ActionID", "x")) == (
         b"Response: Success\r\nActionID: x\r\n\r\n")
+
+
+# --------------------------------------------------------------------------- resync lists
+
+
+async def test_a_refused_list_is_reported_and_the_other_lists_are_kept(
+    fake: FakeAmi, clients: list[Harness]
+) -> None:
+    """An account without the class of one list action (as CoreShowChannels was refused to
+    ours) loses that list only: QueueStatus and QueueSummary still arrive."""
+    fake.handlers["Status"] = lambda session, action: session.reply(
+        action, "Error", ("Message", "Permission denied"))
+    h = await started(fake, clients)
+
+    snapshot = await h.client.resync_snapshot()
+
+    assert snapshot.channels is None
+    [(action, error)] = snapshot.failures
+    assert action == "Status" and isinstance(error, AmiActionError)
+    assert error.message == "Permission denied"
+    assert snapshot.queue_status is not None and snapshot.queue_status.ok
+    assert snapshot.queue_summary is not None and snapshot.queue_summary.ok
+
+
+async def test_the_resync_after_a_lost_connection_says_when_it_was_lost(
+    fake: FakeAmi, clients: list[Harness]
+) -> None:
+    clock = [1000.0]
+    h = await started(fake, clients, clock=lambda: clock[0])
+    assert (await h.client.resync_snapshot()).lost_at is None
+
+    clock[0] = 1010.0
+    fake.current.close()  # kill -9: EOF, no Shutdown
+    await fake.wait_connections(2)
+    await h.wait(lambda: h.client.connected)
+    clock[0] = 1090.0  # Asterisk took its time to come back
+
+    first = await h.client.resync_snapshot()
+    assert first.lost_at == 1010.0
+    assert (await h.client.resync_snapshot()).lost_at is None  # the channels covered it

@@ -41,6 +41,7 @@ MESSAGE_COUNTS = {
     "08-asterisk-restart.ami": 89,
     "08-asterisk-restart.reconnect.ami": 15,
     "09-burst.ami": 2001,
+    "10-status-resync.ami": 74,
 }
 
 

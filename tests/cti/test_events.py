@@ -392,10 +392,10 @@ def test_the_event_table_lists_every_public_event_type_once_next_to_its_decoder(
     assert sorted(t.__name__ for t in listed) == sorted(t.__name__ for t in public)
     assert DECODERS.keys() == EVENT_TYPES.keys()
     # An event type is decoded from the AMI event of its own name, but for the two events
-    # whose decoder picks the type from a header.
+    # whose decoder picks the type from a header and ``Status`` (class ChannelStatus).
     renamed = {name for name, types in EVENT_TYPES.items()
                if types != (getattr(events_module, name, None),)}
-    assert renamed == {"UserEvent", "VarSet"}
+    assert renamed == {"UserEvent", "VarSet", "Status"}
     assert EVENT_TYPES["UserEvent"] == (IvrResult, UserEvent)
     assert EVENT_TYPES["VarSet"] == (MixMonitorFilename,)
 
@@ -432,6 +432,7 @@ REQUIRED_HEADERS = {
     "ChanSpyStart": "SpyerChannel SpyerUniqueid SpyerLinkedid "
                     "SpyeeChannel SpyeeUniqueid SpyeeLinkedid",
     "ChanSpyStop": "SpyerChannel SpyerUniqueid SpyerLinkedid",
+    "ChannelStatus": "Channel Uniqueid Linkedid",
     "CoreShowChannel": "Channel Uniqueid Linkedid",
     "DialBegin": "DestChannel DestUniqueid DestLinkedid",
     "DialEnd": "DestChannel DestUniqueid DestLinkedid",
@@ -464,9 +465,11 @@ NUMBER_HEADERS = {
     "AgentRingNoAnswer": "RingTime",
     "BridgeEnter": "BridgeNumChannels",
     "BridgeLeave": "BridgeNumChannels",
+    "ChannelStatus": "ChannelState Seconds",
     "CoreShowChannel": "ChannelState Duration",
     "FullyBooted": "Uptime",
     "Hangup": "Cause",
+    "IvrResult": "CcPriority",
     "Newstate": "ChannelState",
     "OriginateResponse": "Reason",
     "QueueCallerAbandon": "Position OriginalPosition HoldTime",

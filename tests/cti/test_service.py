@@ -14,7 +14,7 @@ import functools
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ from cti.ami_protocol import (
     encode_action,
 )
 from cti.errors import AgentActionError, AmiActionError
+from cti.ports import RecordingFinish, RecordingRegister, ResyncSnapshot
 from cti.service import CtiService
+from cti.wiring import CtiComponent
 from tests.conftest import ASTERISK_FIXTURES
 
 MERCHANT = "123456789012345"
@@ -87,8 +89,10 @@ class FakeAmi:
     sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     originates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
-    snapshot: tuple[ActionResult, ActionResult, ActionResult] | None = None
+    snapshot: ResyncSnapshot | None = None
     originate_delay: float = 0.0
+    # (Uniqueid, Channel) of the OriginateResponse of an answered click to dial, if any
+    answered_leg: tuple[str, str] | None = None
 
     async def send(self, action: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
                    *, timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient
@@ -113,9 +117,17 @@ class FakeAmi:
                 "variables": dict(variables or {})}
         self.originates.append(call)
         await asyncio.sleep(self.originate_delay)
-        return ActionResult("o-1", "Originate", ok("o-1", "Originate successfully queued"))
+        final = None
+        if self.answered_leg is not None:
+            unique_id, leg = self.answered_leg
+            final = AmiMessage.from_headers([
+                ("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", "o-1"),
+                ("Response", "Success"), ("Channel", leg), ("Context", context),
+                ("Exten", exten), ("Reason", "4"), ("Uniqueid", unique_id)])
+        return ActionResult("o-1", "Originate", ok("o-1", "Originate successfully queued"),
+                            final=final)
 
-    async def resync_snapshot(self) -> tuple[ActionResult, ActionResult, ActionResult]:
+    async def resync_snapshot(self) -> ResyncSnapshot:
         assert self.snapshot is not None
         return self.snapshot
 
@@ -472,9 +484,9 @@ async def test_restarted_bridge_adopts_the_call_in_progress_without_a_second_row
         await fresh.stop()
 
 
-def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]:
-    """CoreShowChannels/QueueStatus/QueueSummary as a bridge restarted at t=20 s of scenario
-    01 gets them (built from that call's own channel values)."""
+def channels_during_call_01() -> ResyncSnapshot:
+    """Status/QueueStatus/QueueSummary as a bridge restarted at t=20 s of scenario 01 gets
+    them (built from that call's own channel values, with the Status item's headers)."""
     def item(**h: str) -> AmiMessage:
         return AmiMessage.from_headers(list(h.items()))
 
@@ -482,11 +494,11 @@ def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]
              ("Local/4008000000@from-trunk-00000000;2", "1795330137.1", "from-trunk", "b1"),
              ("Local/8001@agents-00000001;1", "1795330149.2", "agents", "b1"),
              ("Local/8001@agents-00000001;2", "1795330149.3", "agents", "")]
-    items = tuple(item(Event="CoreShowChannel", ActionID="r-1", Channel=c, Uniqueid=u,
-                       Linkedid="1795330137.0", Context=ctx, Exten="4008000000",
-                       CallerIDNum=PHONE, BridgeId=b, Duration="00:00:18") for c, u, ctx, b in chans)
-    channels = ActionResult("r-1", "CoreShowChannels", ok("r-1"), items,
-                            item(Event="CoreShowChannelsComplete", ListItems="4"))
+    items = tuple(item(Event="Status", Channel=c, Context=ctx, Exten="4008000000",
+                       Uniqueid=u, Linkedid="1795330137.0", CallerIDNum=PHONE, BridgeID=b,
+                       Seconds="18", ActionID="r-1") for c, u, ctx, b in chans)
+    channels = ActionResult("r-1", "Status", ok("r-1"), items,
+                            item(Event="StatusComplete", ListItems="4", Items="4"))
     members = tuple(item(Event="QueueMember", ActionID="r-2", Queue="aftersales",
                          Location=lab(n), Name=f"Agent {n}", Paused="0", InCall=incall,
                          Status=st) for n, incall, st in (("8001", "1", "2"), ("8002", "0", "1")))
@@ -494,7 +506,7 @@ def channels_during_call_01() -> tuple[ActionResult, ActionResult, ActionResult]
                           item(Event="QueueStatusComplete", ListItems="2"))
     summary = ActionResult("r-3", "QueueSummary", ok("r-3"), (),
                            item(Event="QueueSummaryComplete", ListItems="0"))
-    return channels, status, summary
+    return ResyncSnapshot(channels, status, summary)
 
 
 # --------------------------------------------------------------------------- screen pop
@@ -748,3 +760,92 @@ async def test_an_asterisk_error_reaches_the_caller_with_its_message(env: Env) -
     with pytest.raises(AmiActionError) as failed:
         await env.service.login(env.agents["8001"])
     assert "No such queue" in failed.value.message
+
+
+# --------------------------------------------------------------------------- issue #12
+
+
+@pytest.mark.parametrize(("own", "interface", "sent"), [
+    (None, lab("8001"), "PJSIP/8001"),  # the configured template, as before
+    ("", lab("8001"), None),  # the account says: no state interface
+    ("PJSIP/desk-8001", lab("8001"), "PJSIP/desk-8001"),  # the account's own device
+    (None, "PJSIP/8001", None),  # a device interface follows itself
+])
+async def test_login_sends_the_accounts_state_interface(
+        env: Env, own: str | None, interface: str, sent: str | None) -> None:
+    agent = replace(env.agents["8001"], interface=interface, state_interface=own)
+    await env.service.login(agent)
+    headers = [h for action, h in env.ami.sent if action == "QueueAdd"]
+    assert headers and all(h.get("StateInterface") == sent for h in headers)
+
+
+async def test_a_resync_that_cannot_read_a_list_keeps_the_rest_and_says_degraded(
+        env: Env) -> None:
+    lists = channels_during_call_01()
+    refused = AmiActionError("Permission denied", action="Status", action_id="r-1")
+    env.ami.snapshot = ResyncSnapshot(None, lists.queue_status, lists.queue_summary,
+                                      (("Status", refused),))
+    await env.service.on_connected()
+    resync = env.service.health()["resync"]
+    assert resync["ok"] is False
+    assert resync["failed"] == {"Status": "AmiActionError: Status [r-1]: Permission denied"}
+    # QueueStatus still counted: the agents are there.
+    assert env.service.dispatcher.state.agents.agents[lab("8002")].status.value == "available"
+    component = CtiComponent(env.service, client=None)
+    report = await component.health()
+    assert report["ok"] is False and report["resync_failed"] == resync["failed"]
+    env.ami.snapshot = lists
+    await env.service.on_connected()
+    assert env.service.health()["resync"]["ok"] is True
+
+
+async def test_a_finished_recording_gets_the_size_of_its_file(
+        cti_store: Store, tmp_path: Path) -> None:
+    directory = StoreCtiDirectory(cti_store, tmp_path)
+    at = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    await directory.register_recording(RecordingRegister(
+        "1796199319.0", "/var/spool/asterisk/monitor/1796199319.1.wav", at))
+    await directory.register_recording(RecordingRegister(
+        "1796199319.0", "/var/spool/asterisk/monitor/gone.wav", at))
+    (tmp_path / "1796199319.1.wav").write_bytes(b"RIFF" + bytes(8000))
+    await directory.finish_recordings(RecordingFinish("1796199319.0", at))
+    sizes = {r.path: (r.size_bytes, r.ended_at) for r in
+             await directory.recordings.for_call("1796199319.0")}
+    assert sizes == {"1796199319.1.wav": (8004, at), "gone.wav": (None, at)}
+
+
+async def test_a_click_to_dial_call_is_kept_with_its_row_timeline_and_recording(
+        env: Env) -> None:
+    await replay(env, "01-agent-login-and-answered-call.ami", stop_before="Newchannel")
+    linked, leg = "1795339999.0", "Local/8002@agents-0000000a;1"
+
+    def event(name: str, **headers: str) -> AmiMessage:
+        return AmiMessage.from_headers([("Event", name), ("Privilege", "call,all"),
+                                        *headers.items()])
+
+    # The Originate's channel appears, [cc-outbound] starts MixMonitor, then the answer.
+    env.service.on_message(event("Newchannel", Channel=leg, ChannelState="0",
+                                 CallerIDNum="<unknown>", Context="agents", Exten="8002",
+                                 Uniqueid=linked, Linkedid=linked), BASE + 100)
+    env.service.on_message(event("MixMonitorStart", Channel=leg, Uniqueid=linked,
+                                 Linkedid=linked), BASE + 101)
+    env.ami.answered_leg = (linked, leg)
+    env.clock.append(BASE + 101.5)
+    result = await env.service.dial(env.agents["8002"], "13800138000",
+                                    idempotency_key="click-to-dial-0001")
+    assert result["status"] == "answered"
+    assert env.service.dispatcher.state.agents.agents[lab("8002")].status.value == "on_call"
+    env.service.on_message(event("Hangup", Channel=leg, Uniqueid=linked, Linkedid=linked,
+                                 Cause="16"), BASE + 130)
+    await env.service.settle()
+
+    row = await call_row(env.store, linked)
+    assert (row.caller_number, row.agent_number, row.intent, row.outcome) == (
+        "13800138000", "8002", "outbound", "answered")
+    assert row.talk_s == pytest.approx(28.5) and row.ended_at is not None
+    assert "reclassified" in await timeline(env.store, linked)
+    [recording] = await StoreCtiDirectory(env.store).recordings.for_call(linked)
+    assert recording.path == f"{linked}.wav" and recording.ended_at is not None
+    pushed = env.hub.to("agent:8002", "call")
+    assert [(m["event"], m.get("recording")) for m in pushed] == [
+        ("connected", True), ("recording", False), ("ended", None)]

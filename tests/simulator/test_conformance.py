@@ -354,3 +354,35 @@ def test_a_cti_session_never_sees_varset_and_read_all_sees_the_recording_name() 
     got = [m.get("Value") for m in simulated if m.get("Variable") in (
         "MIXMONITOR_FILENAME", "MONITOR_FILENAME", "CC_QUEUE", "CC_MERCHANT_ID")]
     assert got == wanted
+
+
+def test_status_reply_has_asterisks_layout_as_captured() -> None:
+    """``Status`` (the bridge's resync channel list) from the simulator with a call up has the
+    header layout of Asterisk 22.10.1's reply (fixtures ``10-status-resync.ami``): the list
+    start, each ``Event: Status`` item, ``StatusComplete`` with ``ListItems`` and ``Items``."""
+    data = (ASTERISK_FIXTURES / "10-status-resync.ami").read_bytes()
+    real = [m for m in split_messages(data, [(0, 0.0)]) if m.get("ActionID") == "s10-005"]
+    config = PbxConfig(queues=(QueueConfig("aftersales"),), profile=LAB, channels="local")
+    pbx = VirtualPbx(config, start=1796199319.0, ivr=ManualIvr(), agent_default=ANSWERS,
+                     accounts={"callcenter": AmiAccount("callcenter", "changeme")})
+    client = pbx.connect()
+    client.send(b"Action: Login\r\nActionID: l\r\nUsername: callcenter\r\n"
+                b"Secret: changeme\r\n\r\n")
+    client.send(b"Action: QueueAdd\r\nActionID: a\r\nQueue: aftersales\r\n"
+                b"Interface: Local/8090@test-agent/n\r\n\r\n")
+    pbx.at(0.5, lambda: pbx.feed(CallArrives("call", "13800138000", "Merchant")))
+    pbx.at(1.0, lambda: pbx.feed(IvrDone("call")))
+    pbx.at(9.0, lambda: client.send(b"Action: Status\r\nActionID: s10-005\r\n\r\n"))
+    pbx.run_until(10.0)
+    simulated = [m for m in split_messages(bytes(client.received), [(0, 0.0)])
+                 if m.get("ActionID") == "s10-005"]
+
+    def layout(messages: list[Timed]) -> list[list[str]]:
+        return [[k for k, _ in m.headers] for m in messages]
+
+    assert layout(simulated)[0] == layout(real)[0]  # Response: Success, EventList: start
+    assert simulated[0].get("Message") == real[0].get("Message")
+    items = [m for m in simulated if m.name == "Status"]
+    assert items and all(layout([m])[0] == layout(real)[1] for m in items)
+    assert layout(simulated)[-1] == layout(real)[-1]  # StatusComplete, ListItems, Items
+    assert simulated[-1].get("Items") == simulated[-1].get("ListItems") == str(len(items))

@@ -434,3 +434,66 @@ def test_an_originate_to_an_unknown_technology_fails_like_asterisk() -> None:
     response = events(cti, "OriginateResponse")[0]
     assert (response["ActionID"], response["Response"], response["Reason"]) == (
         "o3", "Failure", "0")
+
+
+def test_status_without_a_channel_lists_every_live_channel_as_asterisk_22_does() -> None:
+    pbx, _ivr, cti = make_pbx()
+    login(cti, "aftersales", "PJSIP/8001")
+    call(pbx, "c1")
+    pbx.run_until(10)
+    cti.send_action("Status", "st")
+    items = [m for m in messages(cti) if m.get("ActionID") == "st"]
+    assert (items[0]["Response"], items[0]["EventList"], items[0]["Message"]) == (
+        "Success", "start", "Channel status will follow")
+    channels = [m for m in items if m.get("Event") == "Status"]
+    assert [m["Channel"] for m in channels] == ["PJSIP/trunk-00000000", "PJSIP/8001-00000001"]
+    assert {m["Linkedid"] for m in channels} == {channels[0]["Uniqueid"]}
+    assert channels[1]["Seconds"] == "10" and channels[1]["BridgeID"]
+    assert (items[-1]["Event"], items[-1]["ListItems"], items[-1]["Items"]) == (
+        "StatusComplete", "2", "2")
+    cti.send_action("Status", "one", Channel="PJSIP/nobody-00000009")
+    [refused] = [m for m in messages(cti) if m.get("ActionID") == "one"]
+    assert (refused["Response"], refused["Message"]) == ("Error", "No such channel")
+
+
+def test_click_to_dial_into_cc_outbound_is_recorded_and_becomes_an_outbound_call() -> None:
+    """The product's click to dial on the simulator: Originate of the agent's phone into
+    [cc-outbound] answers (OriginateResponse), records the agent leg (MixMonitorStart), and,
+    fed to the CTI's dispatcher with the ``OutboundDialled`` the bridge builds from that
+    answer, is an outbound call to the merchant whose recording is known; the agent's
+    Hangup ends it."""
+    from cti.ami_protocol import AmiFramer, AmiMessage
+    from cti.call_state import CallEnded, CallKind, OutboundDialled, RecordingStarted
+    from cti.dispatcher import Dispatcher
+
+    pbx, _ivr, cti = make_pbx()
+    login(cti, "aftersales", "PJSIP/8001")
+    pbx.run_until(1)
+    cti.send_action("Originate", "d1", Channel="PJSIP/8001", Context="cc-outbound",
+                    Exten="13800138000", Priority="1", Async="true")
+    pbx.run_until(3)
+    [answered] = events(cti, "OriginateResponse")
+    [recording] = events(cti, "MixMonitorStart")
+    assert answered["Response"] == "Success"
+    assert recording["Uniqueid"] == answered["Uniqueid"] == recording["Linkedid"]
+
+    dispatcher, effects = Dispatcher(), []
+    framer = AmiFramer()
+    for frame in framer.feed(bytes(cti.received)):
+        if isinstance(frame, AmiMessage):
+            effects += dispatcher.handle_message(frame, 2.0)
+    effects += dispatcher.handle(OutboundDialled(answered["Uniqueid"], answered["Channel"],
+                                                 "PJSIP/8001", "13800138000"), 2.0)
+    call = dispatcher.state.calls.calls[answered["Uniqueid"]]
+    assert (call.kind, call.caller) == (CallKind.OUTBOUND, "13800138000")
+    assert [e.path for e in effects if isinstance(e, RecordingStarted)][-1].endswith(
+        f"/{answered['Uniqueid']}.wav")
+
+    seen = len(bytes(cti.received))
+    cti.send_action("Hangup", "h1", Channel=answered["Channel"])
+    pbx.run_until(10)
+    for frame in framer.feed(bytes(cti.received)[seen:]):
+        if isinstance(frame, AmiMessage):
+            effects += dispatcher.handle_message(frame, 9.0)
+    [ended] = [e for e in effects if isinstance(e, CallEnded)]
+    assert ended.kind is CallKind.OUTBOUND and ended.talk_s == 7.0
