@@ -3,6 +3,7 @@ service it returns."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,9 +12,11 @@ from callcenter.business.service import BusinessService
 from callcenter.business.wiring import OutboxComponent, install
 from callcenter.db.engine import create_engine, session_factory
 from callcenter.db.repositories import Store
+from callcenter.domain import Role
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
+from tests.web_sessions import session_headers
 
 
 async def _runtime(url: str, env: dict[str, str]) -> Runtime:
