@@ -119,6 +119,10 @@ async def test_a_password_change_and_a_disabled_account_end_every_session(env: E
     await disable_user(env.store, NOW, "disp", actor="cli:test")
     assert not await logged_in(env)
     assert (await login(env, "disp", "new-password-2")).status == 401
+    entries = await env.store.audit.recent()
+    assert [(e.actor, e.action, e.target) for e in entries] == [
+        ("cli:test", "user.disable", "disp"), ("cli:test", "user.password", "disp")]
+    assert entries[1].details == {"sessions_ended": 1}
 
 
 # --------------------------------------------------------------------------- throttling
