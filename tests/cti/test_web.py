@@ -112,6 +112,31 @@ async def test_websocket_upgrade_for_another_role_or_origin_is_refused_with_403(
     assert foreign.value.status == 403
 
 
+async def test_an_admin_acting_as_an_agent_is_audited(env: WebEnv) -> None:
+    boss = await env.store.users.add("boss", "管理员", Role.ADMIN, password_hash(), NOW)
+    env.users["boss"] = boss.id
+    page = await env.client.get("/desk?agent=8002", headers=await env.cookie("boss"))
+    assert page.status == 200
+    env.service.on_message(member_added("8002"), BASE + 0.5)
+    r = await env.client.post("/api/agent/pause?agent=8002", json={"reason": "lunch"},
+                              headers=await env.cookie("boss"))
+    assert r.status == 200, await r.text()
+    entries = await env.store.audit.recent(action="impersonate")
+    assert [(e.actor, e.target, e.details["path"]) for e in reversed(entries)] == [
+        ("boss", "8002", "/desk"), ("boss", "8002", "/api/agent/pause")]
+    own = await env.client.get("/desk", headers=await env.cookie("8001"))
+    assert own.status == 200 and len(await env.store.audit.recent()) == 2  # not an agent's
+
+
+async def test_deeply_nested_json_is_400_and_reaches_no_action(env: WebEnv) -> None:
+    deep = b'{"reason": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for body in (deep, b"[" * 100_000, b"{"):
+        r = await env.client.post("/api/agent/pause", data=body, headers={
+            **await env.cookie("8001"), "Content-Type": "application/json"})
+        assert r.status == 400 and (await r.json())["error_id"] == "bad_json"
+    assert env.ami.sent == []
+
+
 async def test_agent_gets_a_hello_then_only_its_own_screen_pops(env: WebEnv) -> None:
     ws1 = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
     ws2 = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8002"))
