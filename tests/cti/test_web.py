@@ -8,9 +8,9 @@ the AMI client does (``service.on_message``), from the Asterisk 22 captures.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
