@@ -35,7 +35,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -440,7 +440,10 @@ async def login_submit(request: web.Request) -> web.Response:
     user = found[0]
     ctx.throttle.succeeded(username)
     token = secrets.token_urlsafe(32)
-    await ctx.store.web_sessions.add(token_digest(token), user.id, now_utc(request), address)
+    now = now_utc(request)
+    await ctx.store.web_sessions.add(token_digest(token), user.id, now, address)
+    # Sessions unseen for a shift can log nobody in: logins keep the table small.
+    await ctx.store.web_sessions.purge(now - timedelta(seconds=SESSION_SECONDS))
     logger.info("user %s (%s) logged in from %s", user.username, user.role.value, address)
     response = web.HTTPFound(target if target != "/" else home_of(ctx, user))
     response.set_cookie(COOKIE_NAME, token, max_age=SESSION_SECONDS, httponly=True,

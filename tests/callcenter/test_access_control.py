@@ -23,7 +23,7 @@ from callcenter.service import add_user, change_password, disable_user
 from callcenter.settings import load_settings
 from callcenter.web.app import CONTENT_SECURITY_POLICY, build_web_app
 from callcenter.web.login_throttle import MemoryThrottle
-from callcenter.web.session import SessionRecord, SessionState, session_state
+from callcenter.web.session import SessionRecord, SessionState, session_state, token_digest
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 PASSWORD = "password-1"
@@ -96,6 +96,15 @@ async def test_a_session_ends_when_idle(env: Env) -> None:
     assert await logged_in(env)
     env.clock.now += timedelta(minutes=61)
     assert not await logged_in(env)
+
+
+async def test_sessions_unseen_for_a_shift_are_purged_at_the_next_login(env: Env) -> None:
+    token = (await login(env, "admin")).cookies["cc_session"].value
+    digest = token_digest(token)
+    assert await env.store.web_sessions.with_user(digest) is not None
+    env.clock.now += timedelta(hours=12, minutes=1)
+    await login(env, "sup")
+    assert await env.store.web_sessions.with_user(digest) is None
 
 
 def test_session_rules() -> None:
