@@ -342,11 +342,16 @@ class UserRepository(_Repo):
 
     async def set_password_hash(self, user_id: int, password_hash: str,
                                 session: AsyncSession | None = None) -> None:
+        await self._set(user_id, session, password_hash=password_hash)
+
+    async def _set(self, user_id: int, session: AsyncSession | None, **values: Any) -> None:
+        """Set columns of one user; NotFound when there is no such user."""
         async with self.store.transaction(session) as s:
             row = await s.get(UserRow, user_id)
             if row is None:
                 raise NotFound(f"user {user_id} does not exist")
-            row.password_hash = password_hash
+            for column, value in values.items():
+                setattr(row, column, value)
 
     async def get(self, user_id: int) -> User | None:
         async with self.store.transaction() as s:
@@ -360,19 +365,11 @@ class UserRepository(_Repo):
 
     async def set_active(self, user_id: int, active: bool,
                          session: AsyncSession | None = None) -> None:
-        async with self.store.transaction(session) as s:
-            row = await s.get(UserRow, user_id)
-            if row is None:
-                raise NotFound(f"user {user_id} does not exist")
-            row.active = active
+        await self._set(user_id, session, active=active)
 
     async def set_role(self, user_id: int, role: Role,
                        session: AsyncSession | None = None) -> None:
-        async with self.store.transaction(session) as s:
-            row = await s.get(UserRow, user_id)
-            if row is None:
-                raise NotFound(f"user {user_id} does not exist")
-            row.role = str(role)
+        await self._set(user_id, session, role=str(role))
 
     async def count(self) -> int:
         async with self.store.transaction() as s:
