@@ -57,6 +57,7 @@ from callcenter.web.app import (
     render,
     require,
     same_origin,
+    session_socket,
 )
 from cti.errors import (
     AgentActionError,
@@ -183,8 +184,9 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
     if hook is not None:
         hook(True)
     try:
-        await hub.serve(ws, [agent_topic(agent.agent_number)], f"agent {agent.agent_number}",
-                        hello=hello)
+        with session_socket(request, ws):
+            await hub.serve(ws, [agent_topic(agent.agent_number)],
+                            f"agent {agent.agent_number}", hello=hello)
     finally:
         if hook is not None:
             hook(False)

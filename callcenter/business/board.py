@@ -39,6 +39,7 @@ from callcenter.web.app import (
     render,
     require,
     require_same_origin,
+    session_socket,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -85,8 +86,9 @@ async def board_socket(request: web.Request) -> web.WebSocketResponse:
     require_same_origin(request)
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
-    await ctx_of(request).hub.serve(ws, [BOARD_TOPIC], label=f"board {user.username}",
-                                    hello={"type": "hello"})
+    with session_socket(request, ws):
+        await ctx_of(request).hub.serve(ws, [BOARD_TOPIC], label=f"board {user.username}",
+                                        hello={"type": "hello"})
     return ws
 
 

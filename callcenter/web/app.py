@@ -31,9 +31,11 @@ Access control, in the order a request meets it:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,6 +113,9 @@ class WebContext:
     throttle: MemoryThrottle = field(default_factory=MemoryThrottle)
     verifier: PasswordVerifier = field(default_factory=PasswordVerifier)
     signed_paths: frozenset[str] = frozenset()
+    sockets: dict[web.WebSocketResponse, str] = field(default_factory=dict)
+    """Open WebSockets → the session digest they were opened with (see session_socket)."""
+    socket_sweep_seconds: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -121,6 +126,7 @@ CTX = web.AppKey("ctx", WebContext)
 USER_KEY = web.RequestKey("cc_user", User)
 LOCALE_KEY = web.RequestKey("cc_locale", str)
 SESSION_KEY = web.RequestKey("cc_session", str)
+SESSION_ENDED = 4001  # WebSocket close code: the session was ended (logout, disabled …)
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_PATHS = frozenset({"/login", "/logout"})
@@ -220,6 +226,61 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("body", "expected a JSON object")
     return data
+
+
+@contextmanager
+def session_socket(request: web.Request, ws: web.WebSocketResponse) -> Iterator[None]:
+    """While open, ``ws`` belongs to the request's session: it is closed (4001) when the
+    session ends — at once on logout, within ``socket_sweep_seconds`` when it ends elsewhere
+    (idle, a password change or a disabled account, from the CLI too)."""
+    ctx = ctx_of(request)
+    digest = request.get(SESSION_KEY)
+    if digest is not None:
+        ctx.sockets[ws] = digest
+    try:
+        yield
+    finally:
+        ctx.sockets.pop(ws, None)
+
+
+async def close_session_sockets(ctx: WebContext, digests: set[str]) -> int:
+    """Close the open WebSockets of the ended sessions ``digests``; returns how many."""
+    doomed = [ws for ws, digest in ctx.sockets.items() if digest in digests]
+    for ws in doomed:
+        ctx.sockets.pop(ws, None)
+        await ws.close(code=SESSION_ENDED, message=b"session ended")
+    return len(doomed)
+
+
+async def sweep_session_sockets(ctx: WebContext) -> int:
+    """Close the WebSockets whose session is no longer live (one query per session)."""
+    ended = set()
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    for digest in set(ctx.sockets.values()):
+        found = await ctx.store.web_sessions.with_user(digest)
+        if found is None or not found[1].active or session_state(
+                found[0], now, idle_seconds=ctx.settings.web.session_idle_minutes * 60
+        ) is not SessionState.LIVE:
+            ended.add(digest)
+    return await close_session_sockets(ctx, ended) if ended else 0
+
+
+async def _socket_sweeper(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CTX]
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(ctx.socket_sweep_seconds)
+            try:
+                await sweep_session_sockets(ctx)
+            except CallcenterError:
+                logger.exception("checking the sessions of open WebSockets failed")
+
+    task = asyncio.create_task(sweep_forever(), name="session-socket-sweeper")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def audit(request: web.Request, action: str, target: str = "", **details: Any) -> None:
@@ -457,6 +518,7 @@ async def logout(request: web.Request) -> web.Response:
     digest = request.get(SESSION_KEY)
     if digest is not None:
         await ctx_of(request).store.web_sessions.revoke(digest, now_utc(request))
+        await close_session_sockets(ctx_of(request), {digest})
         user = current_user(request)
         logger.info("user %s logged out", user.username if user else "?")
     response = web.HTTPFound("/login")
@@ -543,6 +605,7 @@ def build_web_app(settings: Settings, store: Store, *, modules: Sequence[WebModu
 
     app.on_shutdown.append(close_websockets)
     app.on_cleanup.append(close_verifier)
+    app.cleanup_ctx.append(_socket_sweeper)
     app.router.add_get("/", home)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/login", login_page)

@@ -20,8 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.domain import Role
+from callcenter.service import disable_user
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
+from callcenter.web.app import CTX, SESSION_ENDED, build_web_app, sweep_session_sockets
 from callcenter.web.hub import Hub
 from cti.ami_protocol import AmiMessage
 from cti.service import CtiService
@@ -126,6 +127,32 @@ async def test_an_admin_acting_as_an_agent_is_audited(env: WebEnv) -> None:
         ("boss", "8002", "/desk"), ("boss", "8002", "/api/agent/pause")]
     own = await env.client.get("/desk", headers=await env.cookie("8001"))
     assert own.status == 200 and len(await env.store.audit.recent()) == 2  # not an agent's
+
+
+async def test_logout_closes_the_sessions_open_desktop(env: WebEnv) -> None:
+    cookie = await env.cookie("8001")
+    other = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
+    ws = await env.client.ws_connect("/ws/agent", headers=cookie)
+    assert (await ws.receive_json())["type"] == "hello"
+    await other.receive_json()
+    r = await env.client.post("/logout", headers=cookie, allow_redirects=False)
+    assert r.status == 302
+    closed = await ws.receive(timeout=5)
+    assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == SESSION_ENDED
+    assert not other.closed  # another session of the same agent stays
+    await other.close()
+
+
+async def test_a_disabled_account_loses_its_open_desktop_at_the_next_sweep(
+        env: WebEnv) -> None:
+    ws = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
+    await ws.receive_json()
+    ctx = env.client.app[CTX]  # type: ignore[index]
+    assert await sweep_session_sockets(ctx) == 0  # live: nothing to close
+    await disable_user(env.store, datetime.now(UTC), "8001", actor="cli:test")
+    assert await sweep_session_sockets(ctx) == 1
+    closed = await ws.receive(timeout=5)
+    assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == SESSION_ENDED
 
 
 async def test_deeply_nested_json_is_400_and_reaches_no_action(env: WebEnv) -> None:
