@@ -213,7 +213,7 @@ async def read_json(request: web.Request, *, max_bytes: int = MAX_BYTES) -> Any:
     Raises BadJson (400) for a body too large, too deep or not JSON."""
     if (request.content_length or 0) > max_bytes:
         raise BadJson("body", f"larger than {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    body = await request.read()  # at most the app's client_max_size (413 beyond)
     try:
         return loads_limited(body, max_bytes=max_bytes)
     except JsonRefused as exc:

@@ -121,6 +121,16 @@ async def test_deeply_nested_and_broken_bodies_are_400(env: WebEnv) -> None:
             assert status == 400 and data["error_id"] == "bad_json", (path, status, data)
 
 
+async def test_bodies_are_read_whole_up_to_the_limit_and_refused_beyond(env: WebEnv) -> None:
+    await add_call(env.store, "c4", merchant_id=env.seed.shop.id, agent="8001")
+    big = json.dumps({**REPAIR, "description": "坏" * 60_000}, ensure_ascii=False).encode()
+    status, data = await _json_post(env, "/api/calls/c4/wrapup/check", "agent1", big)
+    assert status == 422 and data["field"] == "description"  # parsed, then a rule refused it
+    huge = json.dumps({**REPAIR, "description": "x" * 300_000}).encode()
+    status, data = await _json_post(env, "/api/calls/c4/wrapup/check", "agent1", huge)
+    assert status == 400 and data["error_id"] == "bad_json" and "larger" in data["message"]
+
+
 async def test_impossible_and_past_appointments_are_refused(env: WebEnv) -> None:
     number = await _task_of_agent1(env)
     url = f"/api/tasks/{number}/actions"
