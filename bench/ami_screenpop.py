@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import statistics
 import sys
 import time
@@ -769,7 +770,7 @@ async def measure_screen_pop(server: FakeAmiServer, args: argparse.Namespace) ->
     from callcenter.settings import load_settings
     from callcenter.web.app import build_web_app
     from callcenter.web.hub import Hub
-    from callcenter.web.session import COOKIE_NAME, encode_session
+    from callcenter.web.session import COOKIE_NAME, token_digest
     from cti.service import CtiService
     from cti.web import web_module
     from cti.wiring import GcPolicy
@@ -810,8 +811,11 @@ async def measure_screen_pop(server: FakeAmiServer, args: argparse.Namespace) ->
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     web_port = runner.addresses[0][1]
-    cookies = [[number, f"{COOKIE_NAME}={encode_session(_POP_SECRET.encode(), uid, time.time())}"]
-               for (number, _), uid in zip(agents, user_ids, strict=True)]
+    cookies = []
+    for (number, _), uid in zip(agents, user_ids, strict=True):
+        token = secrets.token_urlsafe(24)  # a server-side session per desktop, as a login makes
+        await store.web_sessions.add(token_digest(token), uid, datetime.now(UTC))
+        cookies.append([number, f"{COOKIE_NAME}={token}"])
     agents_file = workdir / "agents.json"
     agents_file.write_text(json.dumps(cookies))
 

@@ -10,6 +10,10 @@
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
                          [--queues aftersales,presales] [--state-interface DEVICE]
     callcenter users queues USERNAME --queues aftersales,complaints
+    callcenter users list
+    callcenter users disable USERNAME [--enable]
+    callcenter users passwd USERNAME
+    callcenter users role USERNAME ROLE
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -130,6 +134,19 @@ def _parser() -> argparse.ArgumentParser:
     queues.add_argument("username")
     queues.add_argument("--queues", required=True,
                         help=f"comma-separated queues, of: {', '.join(HOTLINE_QUEUES)}")
+    # Account changes end the account's sessions and are written to the audit log.
+    users_sub.add_parser("list", help="every web account: role, state, agent number")
+    disable = users_sub.add_parser("disable", help="disable an account (ends its sessions)")
+    disable.add_argument("username")
+    disable.add_argument("--enable", action="store_true", help="enable it again instead")
+    passwd = users_sub.add_parser("passwd", help="set a new password (ends its sessions)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
+                        help="read the password from this environment variable if set, "
+                             "else prompt")
+    role = users_sub.add_parser("role", help="change an account's role (ends its sessions)")
+    role.add_argument("username")
+    role.add_argument("role", choices=[r.value for r in Role])
     return p
 
 
@@ -177,10 +194,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         report = build_prompts(args.out, catalogue_path=args.catalogue)
         print(report.summary())
         return 0 if report.ok else 1
-    if args.command == "users" and args.action == "queues":
-        return asyncio.run(_with_store(settings, lambda s: _set_queues(s, args)))
     if args.command == "users":
-        return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+        return asyncio.run(_with_store(settings, lambda s: USER_ACTIONS[args.action](s, args)))
     return 2
 
 
@@ -269,6 +284,57 @@ async def _set_queues(store: Store, args: argparse.Namespace) -> int:
     print(f"agent {agent.agent_number} ({args.username}): queues {', '.join(agent.queues)}; "
           f"logs in to {', '.join(login_queues(agent.queues))} from its next log-in")
     return 0
+
+
+def _actor() -> str:
+    """Who ran the command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return f"cli:uid{os.getuid()}"
+
+
+async def _list_users(store: Store, args: argparse.Namespace) -> int:
+    agents = {a.user_id: a.agent_number for a in await store.agents.list()}
+    print(f"{'username':<20} {'role':<11} {'state':<9} {'agent':<8} name")
+    for user in await store.users.list():
+        state = "active" if user.active else "disabled"
+        print(f"{user.username:<20} {user.role.value:<11} {state:<9} "
+              f"{agents.get(user.id, ''):<8} {user.display_name}")
+    return 0
+
+
+async def _disable_user(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import disable_user
+
+    await disable_user(store, _now(), args.username, actor=_actor(), active=args.enable)
+    print(f"user {args.username} " + ("enabled" if args.enable else
+                                      "disabled; its sessions are ended"))
+    return 0
+
+
+async def _change_password(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import change_password
+
+    password = os.environ.get(args.password_env) or getpass.getpass("new password: ")
+    await change_password(store, _now(), args.username, password, actor=_actor())
+    print(f"password of {args.username} changed; its sessions are ended")
+    return 0
+
+
+async def _change_role(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.service import change_role
+
+    user = await change_role(store, _now(), args.username, Role(args.role), actor=_actor())
+    print(f"user {args.username}: {user.role.value} -> {args.role}; its sessions are ended")
+    return 0
+
+
+USER_ACTIONS: dict[str, Callable[[Store, argparse.Namespace], Awaitable[int]]] = {
+    "add": _add_user, "list": _list_users, "disable": _disable_user,
+    "passwd": _change_password, "role": _change_role, "queues": _set_queues,
+}
+"""``callcenter users <action>`` → its handler."""
 
 
 if __name__ == "__main__":

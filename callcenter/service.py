@@ -1,5 +1,8 @@
 """Use cases of the domain store: imports, accounts, demo data.
 
+Account changes (password, disable, role) end every session of the account and leave an
+entry in the audit log.
+
 Each function takes the store and the current time explicitly, so tests drive it without a
 clock and the CLI, web app and simulator share one implementation.
 """
@@ -10,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from callcenter.audit import AuditAction, AuditEntry
 from callcenter.auth import MIN_PASSWORD_LENGTH, hash_password
 from callcenter.db.repositories import Store
 from callcenter.demo_data import DemoData
 from callcenter.domain import Agent, Role, User, validate_queues
-from callcenter.errors import Conflict, ImportRowError, ValidationError
+from callcenter.errors import Conflict, ImportRowError, NotFound, ValidationError
 from callcenter.imports import parse_merchants, parse_terminals
 
 
@@ -77,8 +81,7 @@ async def add_user(store: Store, now: datetime, *, username: str, display_name: 
     configured template, "" = none (see ``callcenter.domain.Agent``)."""
     if not username or not all(c.isalnum() or c in "._-" for c in username):
         raise ValidationError("username", "letters, digits, '.', '_' and '-' only")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     if role is Role.AGENT:
         if not (agent_number.isascii() and agent_number.isdigit()):
             raise ValidationError("agent_number", "an agent number (工号) is digits only")
@@ -102,6 +105,66 @@ async def set_agent_queues(store: Store, username: str, queues: Sequence[str]) -
     hotline's queues); the agent joins them at its next log-in, with ``night`` derived as
     ``callcenter.shifts.login_queues`` says. Raises ValidationError, NotFound."""
     return await store.agents.set_queues(username, validate_queues(queues, required=True))
+
+
+def check_password(password: str) -> None:
+    """The password rule of every account (raises ValidationError)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+
+
+async def _user(store: Store, username: str) -> User:
+    user = await store.users.by_username(username)
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+async def change_password(store: Store, now: datetime, username: str, password: str, *,
+                          actor: str) -> User:
+    """Set a new password and end every session of the account."""
+    check_password(password)
+    user = await _user(store, username)
+    password_hash = hash_password(password)
+    async with store.transaction() as session:
+        await store.users.set_password_hash(user.id, password_hash, session=session)
+        ended = await store.web_sessions.revoke_user(user.id, now, session=session)
+        await store.audit.record(AuditEntry(now, actor, AuditAction.USER_PASSWORD,
+                                            username, {"sessions_ended": ended}),
+                                 session=session)
+    return user
+
+
+async def disable_user(store: Store, now: datetime, username: str, *, actor: str,
+                       active: bool = False) -> User:
+    """Disable (or, with ``active``, enable again) an account; disabling ends its sessions."""
+    user = await _user(store, username)
+    async with store.transaction() as session:
+        await store.users.set_active(user.id, active, session=session)
+        ended = 0 if active else await store.web_sessions.revoke_user(user.id, now,
+                                                                      session=session)
+        await store.audit.record(AuditEntry(now, actor, AuditAction.USER_DISABLE, username,
+                                            {"active": active, "sessions_ended": ended}),
+                                 session=session)
+    return user
+
+
+async def change_role(store: Store, now: datetime, username: str, role: Role, *,
+                      actor: str) -> User:
+    """Give the account another role; it logs in again. Role agent needs the account's
+    agent record (create agents with ``users add --role agent``)."""
+    user = await _user(store, username)
+    if role is Role.AGENT and await store.agents.by_user(user.id) is None:
+        raise ValidationError("role", f"{username} has no agent number (工号): create agents "
+                              "with `users add --role agent`")
+    async with store.transaction() as session:
+        await store.users.set_role(user.id, role, session=session)
+        ended = await store.web_sessions.revoke_user(user.id, now, session=session)
+        await store.audit.record(AuditEntry(now, actor, AuditAction.USER_ROLE, username,
+                                            {"from": user.role.value, "to": role.value,
+                                             "sessions_ended": ended}),
+                                 session=session)
+    return user
 
 
 async def load_demo_data(store: Store, data: DemoData, now: datetime) -> dict[str, int]:

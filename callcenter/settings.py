@@ -72,6 +72,13 @@ class WebSettings:
     port: int
     cookie_secure: bool
     session_secret: str
+    session_idle_minutes: int
+    trusted_proxies: str
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        """The addresses whose ``X-Forwarded-Proto``/``-Host``/``-For`` are believed."""
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,17 @@ def _looks_like_host(text: str) -> bool:
     return True
 
 
+def _ip_list(key: str, value: Any) -> str:
+    text = _str(key, value).strip()
+    for part in text.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_address(part.strip())
+            except ValueError:
+                raise SettingsError(key, f"not an IP address: {part.strip()!r}") from None
+    return text
+
+
 def _database_url(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if not text:
@@ -323,7 +341,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "host": Key(_host, "127.0.0.1", "web bind address"),
         "port": Key(_int_range(0, 65535), 8080, "web port"),
         "cookie_secure": Key(_bool, False, "mark the session cookie Secure (behind HTTPS)"),
-        "session_secret": Key(_str, "", "key signing session cookies; empty = random per start"),
+        "session_secret": Key(_str, "", "unused since sessions are server-side (accepted so "
+                              "older files still load)"),
+        "session_idle_minutes": Key(_int_range(1, 720), 60,
+                                    "a session ends after this many minutes without a request"),
+        "trusted_proxies": Key(_ip_list, "",
+                               "comma-separated addresses of reverse proxies whose "
+                               "X-Forwarded-Proto/-Host/-For are believed; empty = none"),
     },
     "recording": {
         "dir": Key(_str, "var/recordings", "directory of call recordings"),

@@ -22,8 +22,10 @@ Errors are the app's JSON errors ``{"error_id", "message"}``; this module maps t
 exceptions to them in one place (:func:`http_error`): a refused action is 409 with the rule's
 ``error_id`` (``already_paused``, ``not_on_call`` …), no AMI connection 503
 ``ami_unavailable``, an AMI timeout 504 ``ami_timeout``, an Asterisk ``Response: Error`` 502
-``ami_refused``. POST bodies must be JSON (``Content-Type: application/json``): a cross-site
-form cannot send that, and the session cookie is ``SameSite=Strict``.
+``ami_refused``. POST bodies must be JSON (``Content-Type: application/json``, read by the app's
+``read_json_object``) from this site's own pages (the app's Origin check), and the session
+cookie is ``SameSite=Strict``. An administrator acting as an agent (``?agent=8002``) is written
+to the audit log (``impersonate``) on every page, socket and action.
 
 The WebSocket is authenticated before the upgrade (``require`` then ``ws.prepare``): a request
 without a valid agent session gets a plain 401/403 and no WebSocket. The hub gives every
@@ -36,15 +38,27 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from callcenter.audit import AuditAction
 from callcenter.domain import Agent, Role, User
 from callcenter.errors import AuthError, CallcenterError, ValidationError
 from callcenter.topics import agent_topic
 from callcenter.web import i18n
-from callcenter.web.app import Forbidden, PageLink, WebModule, ctx_of, locale_of, render, require
+from callcenter.web.app import (
+    Forbidden,
+    PageLink,
+    WebModule,
+    audit,
+    ctx_of,
+    locale_of,
+    read_json_object,
+    render,
+    require,
+    same_origin,
+    session_socket,
+)
 from cti.errors import (
     AgentActionError,
     AmiActionError,
@@ -103,11 +117,13 @@ def service_of(request: web.Request) -> CtiService:
 
 async def agent_of(request: web.Request, user: User) -> Agent:
     """The agent record of the logged-in user. An administrator may act for an agent with
-    ``?agent=<number>``. Raises Forbidden when there is none."""
+    ``?agent=<number>`` (audited). Raises Forbidden when there is none."""
     store = ctx_of(request).store
     agent = await store.agents.by_user(user.id)
     if agent is None and user.role is Role.ADMIN and request.query.get("agent"):
         agent = await store.agents.by_number(request.query["agent"])
+        if agent is not None:
+            await audit(request, AuditAction.IMPERSONATE, agent.agent_number)
     if agent is None:
         raise Forbidden("this account has no agent number")
     return agent
@@ -141,13 +157,6 @@ async def desk(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- WebSocket
 
 
-def _same_origin(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    if not origin:
-        return True  # not a browser (or a same-origin request from an old one)
-    return urlsplit(origin).netloc == request.host
-
-
 async def ws_agent(request: web.Request) -> web.StreamResponse:
     """Live desktop feed. Authenticated BEFORE the upgrade: no session → 401, other role or
     no agent number → 403, foreign Origin → 403; only then ``ws.prepare``."""
@@ -157,7 +166,7 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
     except AuthError as exc:
         return web.json_response({"error_id": exc.error_id, "message": str(exc)},
                                  status=exc.status)
-    if not _same_origin(request):
+    if not same_origin(request):
         return web.json_response({"error_id": "forbidden", "message": "foreign origin"},
                                  status=403)
     service = service_of(request)
@@ -175,8 +184,9 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
     if hook is not None:
         hook(True)
     try:
-        await hub.serve(ws, [agent_topic(agent.agent_number)], f"agent {agent.agent_number}",
-                        hello=hello)
+        with session_socket(request, ws):
+            await hub.serve(ws, [agent_topic(agent.agent_number)],
+                            f"agent {agent.agent_number}", hello=hello)
     finally:
         if hook is not None:
             hook(False)
@@ -184,18 +194,6 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
 
 
 # --------------------------------------------------------------------------- API
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ValidationError("body", "send JSON (Content-Type: application/json)")
-    try:
-        data = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise ValidationError("body", "expected a JSON body") from None
-    if not isinstance(data, dict):
-        raise ValidationError("body", "expected a JSON object")
-    return data
 
 
 def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
@@ -259,7 +257,7 @@ ACTIONS: dict[str, Action] = {
 def _action_handler(name: str, action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         user = require(request, Role.AGENT)
-        data = await _body(request)
+        data = await read_json_object(request)
         agent = await agent_of(request, user)
         try:
             result = await action(service_of(request), agent, data)

@@ -19,11 +19,28 @@ from callcenter.business import presentation
 from callcenter.business.business_protocol import iso
 from callcenter.business.messages import MESSAGES
 from callcenter.business.service import BusinessService
-from callcenter.business.web import SERVICE, board_filter, parse_day, service_of, setup_api
+from callcenter.business.web import (
+    SERVICE,
+    WEBHOOK_PATH,
+    board_filter,
+    parse_day,
+    service_of,
+    setup_api,
+)
 from callcenter.domain import Role, TaskKind, TaskStatus
 from callcenter.topics import BOARD_TOPIC
 from callcenter.web import i18n
-from callcenter.web.app import PageLink, WebModule, ctx_of, locale_of, now_utc, render, require
+from callcenter.web.app import (
+    PageLink,
+    WebModule,
+    ctx_of,
+    locale_of,
+    now_utc,
+    render,
+    require,
+    require_same_origin,
+    session_socket,
+)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -66,10 +83,12 @@ async def board_page(request: web.Request) -> web.Response:
 async def board_socket(request: web.Request) -> web.WebSocketResponse:
     # Authorise before the upgrade: a refused socket never opens.
     user = require(request, Role.DISPATCHER)
+    require_same_origin(request)
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
-    await ctx_of(request).hub.serve(ws, [BOARD_TOPIC], label=f"board {user.username}",
-                                    hello={"type": "hello"})
+    with session_socket(request, ws):
+        await ctx_of(request).hub.serve(ws, [BOARD_TOPIC], label=f"board {user.username}",
+                                        hello={"type": "hello"})
     return ws
 
 
@@ -140,6 +159,7 @@ def web_module(service: BusinessService) -> WebModule:
 
     return WebModule(
         name="business", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],
+        signed_paths=[WEBHOOK_PATH],
         links=[
             PageLink("/board", "business.nav.board", frozenset({Role.DISPATCHER})),
             PageLink("/alerts", "business.nav.alerts", frozenset({Role.SUPERVISOR})),

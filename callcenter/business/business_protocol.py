@@ -36,12 +36,14 @@ from typing import Any
 from callcenter.business.errors import MalformedEvent
 from callcenter.business.records import TaskCall
 from callcenter.domain import Complaint, Task, TaskStatus
+from callcenter.json_limits import JsonRefused, loads_limited
 
 SCHEMA = "callcenter.task/1"
 SIGNATURE_HEADER = "X-Callcenter-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TASKS_PATH = "/tasks"
 MAX_WEBHOOK_BYTES = 64 * 1024
+MIN_YEAR, MAX_YEAR = 2000, 9998
 
 
 class TaskEventType:
@@ -97,6 +99,9 @@ def parse_time(value: str, field: str) -> datetime:
         raise MalformedEvent(field, f"not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise MalformedEvent(field, "the time needs a zone (Z or +08:00)")
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # year 1 (or 9999) with an offset overflows on the way to UTC
+        raise MalformedEvent(field, f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     return parsed.astimezone(UTC)
 
 
@@ -126,9 +131,9 @@ def parse_webhook(body: bytes) -> WebhookEvent:
     if len(body) > MAX_WEBHOOK_BYTES:
         raise MalformedEvent("body", f"larger than {MAX_WEBHOOK_BYTES} bytes")
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent("body", f"not UTF-8 JSON: {exc}") from None
+        data = loads_limited(body, max_bytes=MAX_WEBHOOK_BYTES)
+    except JsonRefused as exc:
+        raise MalformedEvent("body", str(exc)) from None
     if not isinstance(data, dict):
         raise MalformedEvent("body", "expected a JSON object")
 

@@ -124,6 +124,14 @@ class TaskDetail:
     deliveries: tuple[OutboxEntry, ...]
     complaint: ComplaintCase | None
 
+    def involves_agent(self, agent_number: str) -> bool:
+        """The rule for agents reading a task: only one of their own calls made or joined it
+        (task numbers are sequential, so anything looser lets an agent read every merchant's
+        phone, address and recordings)."""
+        return bool(agent_number) and (
+            self.view.task.agent_number == agent_number
+            or any(c.agent_number == agent_number for c in self.calls))
+
 
 @dataclass(frozen=True, slots=True)
 class BoardFilter:

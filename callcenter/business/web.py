@@ -7,7 +7,7 @@ method   path                                    role         what
 GET      /api/calls/{linked_id}/wrapup           agent        pre-filled form + open tasks
 POST     /api/calls/{linked_id}/wrapup/check     agent        validate, diff, duplicates
 POST     /api/calls/{linked_id}/wrapup           agent        save the wrap-up (201)
-GET      /api/tasks/{task_number}                agent, disp. the task with calls, history
+GET      /api/tasks/{task_number}                agent¹, disp. the task with calls, history
 POST     /api/tasks/{task_number}/actions        dispatcher   accept/assign/appoint/…
 GET      /api/board/tasks                        dispatcher   the board's rows (filters)
 GET      /api/alerts                             disp., sup.  everything late or broken
@@ -17,7 +17,10 @@ POST     /api/outbox/{id}/requeue                dispatcher   retry a dead lette
 POST     /api/business/webhook                   signature    status from the business system
 =======  ======================================  ===========  ==============================
 
-Agents act only on calls they took (admins on any). Errors are the app's JSON errors
+Agents act only on calls they took (admins on any); ¹ an agent reads only tasks one of their
+own calls made or joined (403 ``forbidden`` otherwise). POST bodies are JSON, read by the app's
+``read_json`` (size and depth limits, 400 ``bad_json``); times before the year 2000 or after 9998
+are refused (422), as are appointments in the past. Errors are the app's JSON errors
 (``{"error_id", "message", "field"}``); a wrap-up that breaks several rules adds ``errors``
 (every field), a possible duplicate adds ``open_tasks``.
 """
@@ -32,6 +35,8 @@ from aiohttp import web
 from callcenter.business import presentation
 from callcenter.business.business_protocol import (
     MAX_WEBHOOK_BYTES,
+    MAX_YEAR,
+    MIN_YEAR,
     SIGNATURE_HEADER,
     iso,
     parse_webhook,
@@ -50,9 +55,10 @@ from callcenter.business.task_state import Command, TaskAction
 from callcenter.business.wrapup import RECORDS, form_from_json
 from callcenter.domain import Merchant, Role, TaskKind, TaskStatus, User
 from callcenter.errors import Conflict, NotFound, ValidationError
-from callcenter.web.app import Forbidden, ctx_of, now_utc, require
+from callcenter.web.app import Forbidden, ctx_of, now_utc, read_json, require
 
 SERVICE = web.AppKey("business_service", BusinessService)
+WEBHOOK_PATH = "/api/business/webhook"
 
 
 def service_of(request: web.Request) -> BusinessService:
@@ -67,13 +73,6 @@ async def agent_number_of(request: web.Request, user: User) -> str | None:
     if agent is None:
         raise Forbidden("this account has no agent number")
     return agent.agent_number
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise ValidationError("body", "expected a JSON body") from None
 
 
 def merchant_json(m: Merchant) -> dict[str, Any]:
@@ -194,20 +193,26 @@ async def wrapup_post(request: web.Request) -> web.Response:
 
 
 async def task_get(request: web.Request) -> web.Response:
-    require(request, Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
+    user = require(request, Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
     service = service_of(request)
     detail = await service.detail(request.match_info["task_number"])
+    if user.role is Role.AGENT:
+        agent_number = await agent_number_of(request, user)
+        if agent_number is None or not detail.involves_agent(agent_number):
+            raise Forbidden("agents may read only the tasks of their own calls")
     return web.json_response(presentation.detail_json(
         detail, now_utc(request), service.tz, board_actions=not service.external))
 
 
 def parse_local_time(text: str, request: web.Request, field: str) -> datetime:
     """``2026-11-23T14:30`` (a datetime-local input, in the configured zone) or ISO 8601 with
-    a zone; aware UTC."""
+    a zone; aware UTC. ValidationError for anything else, years outside 2000-9998 included."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(field, f"not a date and time: {text!r}") from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValidationError(field, f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=service_of(request).tz)
     return value.astimezone(UTC)
@@ -224,12 +229,14 @@ async def task_action(request: web.Request) -> web.Response:
     except ValueError:
         raise ValidationError("action", "one of " + ", ".join(a.value for a in TaskAction)
                               ) from None
+    now = now_utc(request)
     appointment = None
     if data.get("appointment_at"):
         appointment = parse_local_time(str(data["appointment_at"]), request, "appointment_at")
+        if appointment < now:
+            raise ValidationError("appointment_at", "the appointment is in the past")
     command = Command(action, engineer=str(data.get("engineer") or ""),
                       appointment_at=appointment, reason=str(data.get("reason") or ""))
-    now = now_utc(request)
     task = await service.change_status(request.match_info["task_number"], command,
                                        actor=user.username, now=now)
     return web.json_response(presentation.task_json(task, service.tz))
@@ -324,9 +331,12 @@ def parse_day(request: web.Request) -> date:
     if not text:
         return now_utc(request).astimezone(service.tz).date()
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValidationError("date", f"expected YYYY-MM-DD, got {text!r}") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValidationError("date", f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return day
 
 
 async def complaints_daily(request: web.Request) -> web.Response:
@@ -388,4 +398,4 @@ def setup_api(app: web.Application) -> None:
     r.add_post("/api/complaints/{complaint_id}/actions", complaint_action)
     r.add_get("/api/complaints/daily", complaints_daily)
     r.add_post("/api/outbox/{outbox_id}/requeue", outbox_requeue)
-    r.add_post("/api/business/webhook", business_webhook)
+    r.add_post(WEBHOOK_PATH, business_webhook)

@@ -12,17 +12,20 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.audit import AuditEntry
 from callcenter.call_records import RULES, CallWriteSpec, Writer, write_calls
 from callcenter.db.models import (
     AgentRow,
+    AuditRow,
     CallEventRow,
     CallRow,
     MerchantPhoneRow,
     MerchantRow,
     QueueRow,
+    SessionRow,
     TaskRow,
     TerminalRow,
     UserRow,
@@ -45,6 +48,7 @@ from callcenter.domain import (
     User,
 )
 from callcenter.errors import Conflict, NotFound
+from callcenter.web.session import SessionRecord
 
 # --------------------------------------------------------------------------- row → domain
 
@@ -133,6 +137,8 @@ class Store:
         self.queues = QueueRepository(self)
         self.calls = CallRepository(self)
         self.tasks = TaskReadRepository(self)
+        self.web_sessions = SessionRepository(self)
+        self.audit = AuditRepository(self)
 
     @asynccontextmanager
     async def transaction(self, session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
@@ -335,17 +341,36 @@ class UserRepository(_Repo):
             row = await s.scalar(select(UserRow).where(UserRow.username == username))
             return (user_from_row(row), row.password_hash) if row else None
 
-    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        async with self.store.transaction() as s:
+    async def set_password_hash(self, user_id: int, password_hash: str,
+                                session: AsyncSession | None = None) -> None:
+        await self._set(user_id, session, password_hash=password_hash)
+
+    async def _set(self, user_id: int, session: AsyncSession | None, **values: Any) -> None:
+        """Set columns of one user; NotFound when there is no such user."""
+        async with self.store.transaction(session) as s:
             row = await s.get(UserRow, user_id)
             if row is None:
                 raise NotFound(f"user {user_id} does not exist")
-            row.password_hash = password_hash
+            for column, value in values.items():
+                setattr(row, column, value)
 
     async def get(self, user_id: int) -> User | None:
         async with self.store.transaction() as s:
             row = await s.get(UserRow, user_id)
             return user_from_row(row) if row else None
+
+    async def by_username(self, username: str) -> User | None:
+        async with self.store.transaction() as s:
+            row = await s.scalar(select(UserRow).where(UserRow.username == username))
+            return user_from_row(row) if row else None
+
+    async def set_active(self, user_id: int, active: bool,
+                         session: AsyncSession | None = None) -> None:
+        await self._set(user_id, session, active=active)
+
+    async def set_role(self, user_id: int, role: Role,
+                       session: AsyncSession | None = None) -> None:
+        await self._set(user_id, session, role=str(role))
 
     async def count(self) -> int:
         async with self.store.transaction() as s:
@@ -496,3 +521,75 @@ class TaskReadRepository(_Repo):
     async def latest_open(self, merchant_id: int) -> Task | None:
         tasks = await self.open_for_merchant(merchant_id)
         return tasks[0] if tasks else None
+
+
+def session_from_row(row: SessionRow) -> SessionRecord:
+    return SessionRecord(digest=row.id, user_id=row.user_id, created_at=row.created_at,
+                         last_seen_at=row.last_seen_at, revoked_at=row.revoked_at)
+
+
+class SessionRepository(_Repo):
+    """Server-side sessions (rules in :mod:`callcenter.web.session`), keyed on the digest of
+    the cookie's token."""
+
+    async def add(self, digest: str, user_id: int, now: datetime, remote: str = "") -> None:
+        async with self.store.transaction() as s:
+            s.add(SessionRow(id=digest, user_id=user_id, created_at=now, last_seen_at=now,
+                             remote=remote[:64]))
+
+    async def with_user(self, digest: str) -> tuple[SessionRecord, User] | None:
+        """The session and its user in one round trip (every request asks)."""
+        async with self.store.transaction() as s:
+            found = (await s.execute(
+                select(SessionRow, UserRow).join(UserRow, UserRow.id == SessionRow.user_id)
+                .where(SessionRow.id == digest))).first()
+            if found is None:
+                return None
+            return session_from_row(found[0]), user_from_row(found[1])
+
+    async def touch(self, digest: str, now: datetime) -> None:
+        async with self.store.transaction() as s:
+            await s.execute(update(SessionRow).where(SessionRow.id == digest)
+                            .values(last_seen_at=now))
+
+    async def revoke(self, digest: str, now: datetime) -> None:
+        async with self.store.transaction() as s:
+            await s.execute(update(SessionRow).where(SessionRow.id == digest,
+                                                     SessionRow.revoked_at.is_(None))
+                            .values(revoked_at=now))
+
+    async def revoke_user(self, user_id: int, now: datetime,
+                          session: AsyncSession | None = None) -> int:
+        """Revoke every live session of the user; returns how many."""
+        async with self.store.transaction(session) as s:
+            result = await s.execute(update(SessionRow).where(SessionRow.user_id == user_id,
+                                                              SessionRow.revoked_at.is_(None))
+                                     .values(revoked_at=now))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def purge(self, before: datetime) -> int:
+        """Delete sessions last seen before ``before`` (they can no longer log anyone in)."""
+        async with self.store.transaction() as s:
+            result = await s.execute(delete(SessionRow).where(SessionRow.last_seen_at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+
+class AuditRepository(_Repo):
+    """The :class:`callcenter.audit.AuditLog` port on the ``audit_log`` table."""
+
+    async def record(self, entry: AuditEntry, session: AsyncSession | None = None) -> None:
+        async with self.store.transaction(session) as s:
+            s.add(AuditRow(at=entry.at, actor=entry.actor[:64], action=entry.action[:40],
+                           target=entry.target[:100], details=dict(entry.details)))
+
+    async def recent(self, *, action: str = "", actor: str = "", limit: int = 100
+                     ) -> list[AuditEntry]:
+        async with self.store.transaction() as s:
+            stmt = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc())
+            if action:
+                stmt = stmt.where(AuditRow.action == action)
+            if actor:
+                stmt = stmt.where(AuditRow.actor == actor)
+            rows = await s.scalars(stmt.limit(limit))
+            return [AuditEntry(at=r.at, actor=r.actor, action=r.action, target=r.target,
+                               details=dict(r.details or {}), id=r.id) for r in rows]

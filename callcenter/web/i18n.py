@@ -21,6 +21,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login.password": {"zh-CN": "密码", "en": "Password"},
     "login.submit": {"zh-CN": "登录", "en": "Log in"},
     "login.failed": {"zh-CN": "工号或密码错误", "en": "Wrong user name or password"},
+    "login.throttled": {"zh-CN": "登录失败次数过多，请 {seconds} 秒后再试",
+                        "en": "Too many failed logins: try again in {seconds} s"},
     "home.welcome": {"zh-CN": "欢迎，{name}", "en": "Welcome, {name}"},
     "home.pages": {"zh-CN": "可用页面", "en": "Your pages"},
     "role.agent": {"zh-CN": "坐席", "en": "Agent"},

@@ -60,7 +60,7 @@ async def test_a_new_repair_appears_on_the_open_board_without_reload(env: WebEnv
     await add_call(env.store, "1795330137.1", merchant_id=env.seed.shop.id, agent="8001")
 
     base = str(env.client.make_url("/")).rstrip("/")
-    cookie = env.auth("disp")["Cookie"].split("=", 1)[1]
+    cookie = (await env.auth("disp"))["Cookie"].split("=", 1)[1]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -81,7 +81,7 @@ async def test_a_new_repair_appears_on_the_open_board_without_reload(env: WebEnv
 
             # the agent saves the wrap-up through the desktop API
             r = await env.client.post("/api/calls/1795330137.1/wrapup",
-                                      headers=env.auth("agent1"), json={
+                                      headers=await env.auth("agent1"), json={
                                           "disposition": "repair",
                                           "address": "上海市浦东新区张杨路 100 号",
                                           "site_phone": "021-5055 1234",

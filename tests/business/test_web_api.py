@@ -33,12 +33,12 @@ async def env(sqlite_store: Store) -> AsyncIterator[WebEnv]:
 async def _wrapup(env: WebEnv, linked_id: str, body: dict[str, Any],
                   user: str = "agent1") -> aiohttp.ClientResponse:
     return await env.client.post(f"/api/calls/{linked_id}/wrapup", json=body,
-                                 headers=env.auth(user))
+                                 headers=await env.auth(user))
 
 
 async def test_agent_gets_the_prefilled_form_with_open_tasks(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id, caller="13800138000")
-    r = await env.client.get("/api/calls/c1/wrapup", headers=env.auth("agent1"))
+    r = await env.client.get("/api/calls/c1/wrapup", headers=await env.auth("agent1"))
     assert r.status == 200
     data = await r.json()
     assert data["suggested_disposition"] == "repair"
@@ -61,7 +61,7 @@ async def test_wrapup_creates_the_record_and_returns_it(env: WebEnv) -> None:
     assert data["record"]["status"] == "new" and data["record"]["delivery_state"] == "local"
     assert data["record"]["created_local"] == "2026-11-22 10:00"
     assert data["merchant_changes"] == [] and data["linked"] is False
-    again = await env.client.get("/api/calls/c1/wrapup", headers=env.auth("agent1"))
+    again = await env.client.get("/api/calls/c1/wrapup", headers=await env.auth("agent1"))
     assert (await again.json())["record"]["task_number"] == "RP20261122-0001"
     r = await _wrapup(env, "c1", REPAIR)
     assert r.status == 409 and (await r.json())["error_id"] == "conflict"
@@ -78,8 +78,12 @@ async def test_validation_errors_name_every_field(env: WebEnv) -> None:
     r = await _wrapup(env, "c1", {"disposition": "repair", "adress": "typo"})
     assert "adress" in [e["field"] for e in (await r.json())["errors"]]
     r = await env.client.post("/api/calls/c1/wrapup", data=b"{not json",
-                              headers=env.auth("agent1"))
-    assert r.status == 422 and (await r.json())["field"] == "body"
+                              headers=await env.auth("agent1"))
+    assert r.status == 415 and (await r.json())["field"] == "body"  # not even sent as JSON
+    r = await env.client.post("/api/calls/c1/wrapup", data=b"{not json", headers={
+        **await env.auth("agent1"), "Content-Type": "application/json"})
+    body = await r.json()
+    assert r.status == 400 and body["field"] == "body" and body["error_id"] == "bad_json"
     assert (await env.store.calls.get("c1")).disposition is None  # type: ignore[union-attr]
 
 
@@ -88,7 +92,7 @@ async def test_duplicate_is_offered_then_the_call_is_linked(env: WebEnv) -> None
     await _wrapup(env, "c1", REPAIR)
     await add_call(env.store, "c2", merchant_id=env.seed.shop.id, agent="8002")
     form = await (await env.client.get("/api/calls/c2/wrapup",
-                                       headers=env.auth("agent2"))).json()
+                                       headers=await env.auth("agent2"))).json()
     assert [(t["task_number"], t["duplicate"]) for t in form["open_tasks"]] == [
         ("RP20261122-0001", True)]
     r = await _wrapup(env, "c2", REPAIR, user="agent2")
@@ -105,7 +109,7 @@ async def test_duplicate_is_offered_then_the_call_is_linked(env: WebEnv) -> None
 
 async def test_check_shows_the_record_diff_before_saving(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
-    r = await env.client.post("/api/calls/c1/wrapup/check", headers=env.auth("agent1"),
+    r = await env.client.post("/api/calls/c1/wrapup/check", headers=await env.auth("agent1"),
                               json=dict(REPAIR, contact_person="王芳"))
     assert r.status == 200
     assert (await r.json())["merchant_changes"] == [
@@ -115,7 +119,7 @@ async def test_check_shows_the_record_diff_before_saving(env: WebEnv) -> None:
 
 async def test_only_the_agent_who_took_the_call_records_it(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id, agent="8001")
-    r = await env.client.get("/api/calls/c1/wrapup", headers=env.auth("agent2"))
+    r = await env.client.get("/api/calls/c1/wrapup", headers=await env.auth("agent2"))
     assert r.status == 403 and (await r.json())["error_id"] == "forbidden"
     assert (await _wrapup(env, "c1", REPAIR, user="agent2")).status == 403
     assert (await _wrapup(env, "c1", REPAIR, user="disp")).status == 403
@@ -133,7 +137,7 @@ async def test_board_api_filters_and_flags_overdue(env: WebEnv) -> None:
         REPAIR, disposition="installation", terminal_serial="")), agent_number="8001", now=NOW)
 
     async def numbers(query: str) -> list[str]:
-        r = await env.client.get("/api/board/tasks" + query, headers=env.auth("disp"))
+        r = await env.client.get("/api/board/tasks" + query, headers=await env.auth("disp"))
         assert r.status == 200, await r.text()
         return [t["task_number"] for t in (await r.json())["tasks"]]
 
@@ -143,36 +147,36 @@ async def test_board_api_filters_and_flags_overdue(env: WebEnv) -> None:
     assert await numbers("?overdue=1") == ["RP20261122-0001"]
     assert await numbers("?min_age_h=3") == ["RP20261122-0001"]
     assert await numbers("?status=accepted") == []
-    r = await env.client.get("/api/board/tasks?kind=spaceship", headers=env.auth("disp"))
+    r = await env.client.get("/api/board/tasks?kind=spaceship", headers=await env.auth("disp"))
     assert r.status == 422 and (await r.json())["field"] == "kind"
-    r = await env.client.get("/api/board/tasks", headers=env.auth("disp"))
+    r = await env.client.get("/api/board/tasks", headers=await env.auth("disp"))
     [newer, older] = (await r.json())["tasks"]
     assert older["overdue"] and not newer["overdue"]
     assert older["actions"] == ["accept", "assign", "cancel"]
-    assert (await env.client.get("/api/board/tasks", headers=env.auth("agent1"))).status == 403
+    assert (await env.client.get("/api/board/tasks", headers=await env.auth("agent1"))).status == 403
 
 
 async def test_dispatcher_actions_through_the_api(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
     await _wrapup(env, "c1", REPAIR)
     url = "/api/tasks/RP20261122-0001/actions"
-    r = await env.client.post(url, json={"action": "assign"}, headers=env.auth("disp"))
+    r = await env.client.post(url, json={"action": "assign"}, headers=await env.auth("disp"))
     assert r.status == 422 and (await r.json())["field"] == "engineer"
-    r = await env.client.post(url, json={"action": "on_site"}, headers=env.auth("disp"))
+    r = await env.client.post(url, json={"action": "on_site"}, headers=await env.auth("disp"))
     assert r.status == 409 and (await r.json())["error_id"] == "task_state_conflict"
     r = await env.client.post(url, json={"action": "assign", "engineer": "李工"},
-                              headers=env.auth("disp"))
+                              headers=await env.auth("disp"))
     assert r.status == 200 and (await r.json())["status"] == "assigned"
     r = await env.client.post(url, json={"action": "appoint",
                                          "appointment_at": "2026-11-23T14:30"},
-                              headers=env.auth("disp"))
+                              headers=await env.auth("disp"))
     data = await r.json()
     assert data["appointment_at"] == "2026-11-23T06:30:00Z"  # entered in Beijing time
     assert data["appointment_local"] == "2026-11-23 14:30"
     assert env.hub.sent["agent:8001"][-1]["status"] == "appointed"
-    r = await env.client.post(url, json={"action": "accept"}, headers=env.auth("agent1"))
+    r = await env.client.post(url, json={"action": "accept"}, headers=await env.auth("agent1"))
     assert r.status == 403
-    r = await env.client.get("/api/tasks/RP20261122-0001", headers=env.auth("agent1"))
+    r = await env.client.get("/api/tasks/RP20261122-0001", headers=await env.auth("agent1"))
     assert [e["status"] for e in (await r.json())["events"]] == ["new", "assigned",
                                                                  "appointed"]
 
@@ -183,14 +187,14 @@ async def test_board_socket_is_refused_before_the_upgrade_without_a_dispatcher(
         await env.client.ws_connect("/ws/board")
     assert exc.value.request_info.url.path == "/login"  # sent to log in, never upgraded
     with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
-        await env.client.ws_connect("/ws/board", headers=env.auth("agent1"))
+        await env.client.ws_connect("/ws/board", headers=await env.auth("agent1"))
     assert exc.value.status == 403
     assert env.hub.subscriber_count("board") == 0
 
 
 async def test_board_socket_pushes_a_new_repair(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
-    async with env.client.ws_connect("/ws/board", headers=env.auth("disp")) as ws:
+    async with env.client.ws_connect("/ws/board", headers=await env.auth("disp")) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "hello"
         assert (await _wrapup(env, "c1", REPAIR)).status == 201
         message = await ws.receive_json(timeout=5)
@@ -201,7 +205,7 @@ async def test_board_socket_pushes_a_new_repair(env: WebEnv) -> None:
 async def test_pages_render_in_chinese(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
     await _wrapup(env, "c1", REPAIR)
-    board = await env.client.get("/board", headers=env.auth("disp"))
+    board = await env.client.get("/board", headers=await env.auth("disp"))
     text = await board.text()
     assert board.status == 200 and "调度台" in text and "RP20261122-0001" in text
     assert "/business/static/board.js" in text
@@ -210,24 +214,24 @@ async def test_pages_render_in_chinese(env: WebEnv) -> None:
     assert_loads_common_first(text, "/business/static/board.js")
     for path, user in (("/alerts", "sup"), ("/alerts", "disp"), ("/complaints/daily", "sup"),
                        ("/board/tasks/RP20261122-0001", "disp")):
-        r = await env.client.get(path, headers=env.auth(user))
+        r = await env.client.get(path, headers=await env.auth(user))
         assert r.status == 200, (path, await r.text())
         sources, inline = page_scripts(await r.text())
         assert inline == [] and sources[0] == COMMON_JS, (path, sources, inline)
-    assert (await env.client.get("/board", headers=env.auth("sup"))).status == 403
+    assert (await env.client.get("/board", headers=await env.auth("sup"))).status == 403
 
 
 async def test_recording_link_only_when_the_call_has_a_recording(env: WebEnv) -> None:
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
     await _wrapup(env, "c1", REPAIR)
     page = await (await env.client.get("/board/tasks/RP20261122-0001",
-                                       headers=env.auth("disp"))).text()
+                                       headers=await env.auth("disp"))).text()
     assert "/recordings/" not in page and "暂无录音" in page
     async with env.store.transaction() as s:
         s.add(RecordingRow(token="tok-abc123", linked_id="c1", path="c1.wav",
                            started_at=NOW))
     page = await (await env.client.get("/board/tasks/RP20261122-0001",
-                                       headers=env.auth("disp"))).text()
+                                       headers=await env.auth("disp"))).text()
     assert 'href="/recordings/tok-abc123"' in page and "c1.wav" not in page
 
 
@@ -241,20 +245,20 @@ async def test_complaint_daily_summary_and_escalation_api(env: WebEnv) -> None:
     complaint = (await r.json())["complaint"]
     assert complaint["escalation_tier"] == 3 and complaint["class"] == 2
     daily = await env.client.get("/api/complaints/daily?date=2026-11-22",
-                                 headers=env.auth("sup"))
+                                 headers=await env.auth("sup"))
     data = await daily.json()
     assert [c["handling"] for c in data["class_1"]] == ["解释清算周期"]
     assert [c["description"] for c in data["class_2"]] == ["媒体已报道"]
     env.clock.advance(minutes=40)
-    alerts = await (await env.client.get("/api/alerts", headers=env.auth("sup"))).json()
+    alerts = await (await env.client.get("/api/alerts", headers=await env.auth("sup"))).json()
     [escalation] = alerts["complaints"]
     assert escalation["overdue"]
     assert {c["name"]: c["state"] for c in escalation["clocks"]}["report_supervisor"] \
         == "overdue"
     url = f"/api/complaints/{complaint['id']}/actions"
-    r = await env.client.post(url, json={"action": "report"}, headers=env.auth("sup"))
+    r = await env.client.post(url, json={"action": "report"}, headers=await env.auth("sup"))
     assert r.status == 200 and (await r.json())["reported_at"] == "2026-11-22T02:40:00Z"
-    r = await env.client.post(url, json={"action": "close"}, headers=env.auth("sup"))
+    r = await env.client.post(url, json={"action": "close"}, headers=await env.auth("sup"))
     assert r.status == 422 and (await r.json())["field"] == "text"
     assert (await env.client.post(url, json={"action": "report"},
-                                  headers=env.auth("disp"))).status == 403
+                                  headers=await env.auth("disp"))).status == 403

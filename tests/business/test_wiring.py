@@ -3,6 +3,7 @@ service it returns."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,9 +12,11 @@ from callcenter.business.service import BusinessService
 from callcenter.business.wiring import OutboxComponent, install
 from callcenter.db.engine import create_engine, session_factory
 from callcenter.db.repositories import Store
+from callcenter.domain import Role
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
+from tests.web_sessions import session_headers
 
 
 async def _runtime(url: str, env: dict[str, str]) -> Runtime:
@@ -31,8 +34,13 @@ async def test_built_in_store_mode_adds_pages_and_health_but_no_worker(sqlite_ur
         assert runtime.components == []
         app = build_web_app(runtime.settings, runtime.store, modules=runtime.modules,
                             health=runtime.health, hub=runtime.hub)
+        admin = await runtime.store.users.add("admin", "admin", Role.ADMIN, "!",
+                                              datetime.now(UTC))
+        headers = await session_headers(runtime.store, admin.id, datetime.now(UTC))
         async with TestClient(TestServer(app)) as client:
-            report: dict[str, Any] = await (await client.get("/healthz")).json()
+            anonymous: dict[str, Any] = await (await client.get("/healthz")).json()
+            report: dict[str, Any] = await (await client.get("/healthz", headers=headers)).json()
+        assert anonymous == {"status": "ok"}  # nothing about the installation
         assert report["status"] == "ok"
         assert report["business"] == {"ok": True, "mode": "local", "pending": 0,
                                       "in_flight": 0, "dead": 0, "oldest_pending_s": None}

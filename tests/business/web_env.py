@@ -19,7 +19,8 @@ from callcenter.domain import Role
 from callcenter.settings import Settings, load_settings
 from callcenter.web.app import build_web_app
 from callcenter.web.hub import Hub
-from callcenter.web.session import COOKIE_NAME, encode_session
+from callcenter.web.session import COOKIE_NAME
+from tests.web_sessions import session_cookie
 
 from .conftest import TZ, FakeClock, Seed, seed
 
@@ -52,10 +53,9 @@ class WebEnv:
     settings: Settings
     user_ids: dict[str, int] = field(default_factory=dict)
 
-    def auth(self, username: str) -> dict[str, str]:
-        """Headers of a logged-in ``username`` (a signed session cookie)."""
-        cookie = encode_session(SESSION_SECRET.encode(), self.user_ids[username],
-                                self.clock.epoch())
+    async def auth(self, username: str) -> dict[str, str]:
+        """Headers of a logged-in ``username`` (a new server-side session, started now)."""
+        cookie = await session_cookie(self.store, self.user_ids[username], self.clock.now)
         return {"Cookie": f"{COOKIE_NAME}={cookie}", "Accept-Language": "zh-CN"}
 
     def signed(self, body: bytes) -> dict[str, str]:

@@ -116,6 +116,32 @@ def test_users_queues_changes_an_agents_queues_and_shows_the_login_queues(
     assert nobody.returncode == 1 and "no agent account '9999'" in nobody.stderr
 
 
+def test_users_list_disable_passwd_role_follow_the_account_rules(migrated: Path) -> None:
+    password = {"CALLCENTER_NEW_PASSWORD": "long-enough"}
+    assert run(migrated, "users", "add", "8101", "--role", "agent", "--name", "王芳",
+               "--interface", "PJSIP/8101", env=password).returncode == 0
+    assert run(migrated, "users", "add", "lead", "--role", "supervisor",
+               env=password).returncode == 0
+    listed = run(migrated, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "8101" in listed.stdout and "agent" in listed.stdout and "active" in listed.stdout
+    short = run(migrated, "users", "passwd", "lead", env={"CALLCENTER_NEW_PASSWORD": "short"})
+    assert short.returncode == 1 and "password: at least 8 characters" in short.stderr
+    changed = run(migrated, "users", "passwd", "lead", env={"CALLCENTER_NEW_PASSWORD":
+                                                            "another-long-one"})
+    assert changed.returncode == 0 and "sessions are ended" in changed.stdout
+    assert run(migrated, "users", "role", "lead", "dispatcher").returncode == 0
+    no_agent = run(migrated, "users", "role", "lead", "agent")
+    assert no_agent.returncode == 1 and "no agent number" in no_agent.stderr
+    assert run(migrated, "users", "disable", "8101").returncode == 0
+    listed = run(migrated, "users", "list").stdout
+    assert [line.split()[:3] for line in listed.splitlines()[1:]] == [
+        ["8101", "agent", "disabled"], ["lead", "dispatcher", "active"]]
+    assert run(migrated, "users", "disable", "8101", "--enable").returncode == 0
+    unknown = run(migrated, "users", "disable", "ghost")
+    assert unknown.returncode == 1 and "no user 'ghost'" in unknown.stderr
+
+
 def test_demo_data_prints_logins_and_loads_once(migrated: Path) -> None:
     first = run(migrated, "demo-data", "--if-empty")
     assert first.returncode == 0 and "supervisor" in first.stdout and "dispatcher" in first.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,16 +20,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.domain import Role
+from callcenter.service import disable_user
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
+from callcenter.web.app import CTX, SESSION_ENDED, build_web_app, sweep_session_sockets
 from callcenter.web.hub import Hub
-from callcenter.web.session import COOKIE_NAME, encode_session
 from cti.ami_protocol import AmiMessage
 from cti.service import CtiService
 from cti.web import web_module
 from tests.cti import test_service
 from tests.cti.test_service import BASE, NOW, FakeAmi, first_event, lab, password_hash, seed
 from tests.page_scripts import assert_loads_common_first
+from tests.web_sessions import session_headers
 
 # The migrated-database fixtures of test_service (a copied template per test).
 template_db = test_service.template_db
@@ -45,9 +47,10 @@ class WebEnv:
     ami: FakeAmi
     users: dict[str, int]
 
-    def cookie(self, username: str) -> dict[str, str]:
-        value = encode_session(SECRET.encode(), self.users[username], time.time())
-        return {"Cookie": f"{COOKIE_NAME}={value}"}
+    store: Store
+
+    async def cookie(self, username: str) -> dict[str, str]:
+        return await session_headers(self.store, self.users[username], datetime.now(UTC))
 
 
 async def make_env(store: Store, *, ami: FakeAmi | None) -> AsyncIterator[WebEnv]:
@@ -63,7 +66,7 @@ async def make_env(store: Store, *, ami: FakeAmi | None) -> AsyncIterator[WebEnv
     app = build_web_app(settings, store, modules=[web_module(service)], hub=hub)
     try:
         async with TestClient(TestServer(app)) as client:
-            yield WebEnv(client, service, ami or FakeAmi(), users)
+            yield WebEnv(client, service, ami or FakeAmi(), users, store)
     finally:
         await service.stop()
 
@@ -102,17 +105,68 @@ async def test_websocket_upgrade_without_a_session_is_refused_with_401(env: WebE
 async def test_websocket_upgrade_for_another_role_or_origin_is_refused_with_403(
         env: WebEnv) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as other_role:
-        await env.client.ws_connect("/ws/agent", headers=env.cookie("disp"))
+        await env.client.ws_connect("/ws/agent", headers=await env.cookie("disp"))
     assert other_role.value.status == 403
     with pytest.raises(aiohttp.WSServerHandshakeError) as foreign:
         await env.client.ws_connect("/ws/agent", headers={
-            **env.cookie("8001"), "Origin": "http://evil.example"})
+            **await env.cookie("8001"), "Origin": "http://evil.example"})
     assert foreign.value.status == 403
 
 
+async def test_an_admin_acting_as_an_agent_is_audited(env: WebEnv) -> None:
+    boss = await env.store.users.add("boss", "管理员", Role.ADMIN, password_hash(), NOW)
+    env.users["boss"] = boss.id
+    page = await env.client.get("/desk?agent=8002", headers=await env.cookie("boss"))
+    assert page.status == 200
+    env.service.on_message(member_added("8002"), BASE + 0.5)
+    r = await env.client.post("/api/agent/pause?agent=8002", json={"reason": "lunch"},
+                              headers=await env.cookie("boss"))
+    assert r.status == 200, await r.text()
+    entries = await env.store.audit.recent(action="impersonate")
+    assert [(e.actor, e.target, e.details["path"]) for e in reversed(entries)] == [
+        ("boss", "8002", "/desk"), ("boss", "8002", "/api/agent/pause")]
+    own = await env.client.get("/desk", headers=await env.cookie("8001"))
+    assert own.status == 200 and len(await env.store.audit.recent()) == 2  # not an agent's
+
+
+async def test_logout_closes_the_sessions_open_desktop(env: WebEnv) -> None:
+    cookie = await env.cookie("8001")
+    other = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
+    ws = await env.client.ws_connect("/ws/agent", headers=cookie)
+    assert (await ws.receive_json())["type"] == "hello"
+    await other.receive_json()
+    r = await env.client.post("/logout", headers=cookie, allow_redirects=False)
+    assert r.status == 302
+    closed = await ws.receive(timeout=5)
+    assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == SESSION_ENDED
+    assert not other.closed  # another session of the same agent stays
+    await other.close()
+
+
+async def test_a_disabled_account_loses_its_open_desktop_at_the_next_sweep(
+        env: WebEnv) -> None:
+    ws = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
+    await ws.receive_json()
+    ctx = env.client.app[CTX]  # type: ignore[index]
+    assert await sweep_session_sockets(ctx) == 0  # live: nothing to close
+    await disable_user(env.store, datetime.now(UTC), "8001", actor="cli:test")
+    assert await sweep_session_sockets(ctx) == 1
+    closed = await ws.receive(timeout=5)
+    assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == SESSION_ENDED
+
+
+async def test_deeply_nested_json_is_400_and_reaches_no_action(env: WebEnv) -> None:
+    deep = b'{"reason": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for body in (deep, b"[" * 100_000, b"{"):
+        r = await env.client.post("/api/agent/pause", data=body, headers={
+            **await env.cookie("8001"), "Content-Type": "application/json"})
+        assert r.status == 400 and (await r.json())["error_id"] == "bad_json"
+    assert env.ami.sent == []
+
+
 async def test_agent_gets_a_hello_then_only_its_own_screen_pops(env: WebEnv) -> None:
-    ws1 = await env.client.ws_connect("/ws/agent", headers=env.cookie("8001"))
-    ws2 = await env.client.ws_connect("/ws/agent", headers=env.cookie("8002"))
+    ws1 = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
+    ws2 = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8002"))
     hello1, hello2 = await ws1.receive_json(), await ws2.receive_json()
     assert (hello1["type"], hello1["agent_number"]) == ("hello", "8001")
     assert hello1["agent"]["status"] == "logged_out" and "today" in hello1
@@ -147,7 +201,7 @@ async def test_reconnecting_desktop_gets_the_current_card_in_its_hello(env: WebE
     for name in ("UserEvent", "QueueCallerJoin", "AgentCalled"):
         env.service.on_message(first_event(SCENARIO_01, name), BASE + 13.359)
     await env.service.settle()
-    ws = await env.client.ws_connect("/ws/agent", headers=env.cookie("8001"))
+    ws = await env.client.ws_connect("/ws/agent", headers=await env.cookie("8001"))
     hello = await ws.receive_json()
     assert hello["agent"]["status"] == "ringing"
     assert hello["card"]["merchant"]["name"] == "鑫源便利店"
@@ -158,7 +212,7 @@ async def test_reconnecting_desktop_gets_the_current_card_in_its_hello(env: WebE
 
 
 async def test_login_action_sends_queueadd_and_answers_ok(env: WebEnv) -> None:
-    r = await env.client.post("/api/agent/login", json={}, headers=env.cookie("8001"))
+    r = await env.client.post("/api/agent/login", json={}, headers=await env.cookie("8001"))
     assert r.status == 200, await r.text()
     body = await r.json()
     assert body["ok"] is True and body["queues"] == ["aftersales", "presales", "night"]
@@ -167,11 +221,11 @@ async def test_login_action_sends_queueadd_and_answers_ok(env: WebEnv) -> None:
 
 async def test_refused_action_is_409_with_the_rules_error_id(env: WebEnv) -> None:
     r = await env.client.post("/api/agent/pause", json={"reason": "lunch"},
-                              headers=env.cookie("8001"))
+                              headers=await env.cookie("8001"))
     assert r.status == 409
     assert (await r.json())["error_id"] == "not_logged_in"
     env.service.on_message(member_added("8001"), BASE + 0.5)
-    r = await env.client.post("/api/agent/hangup", json={}, headers=env.cookie("8001"))
+    r = await env.client.post("/api/agent/hangup", json={}, headers=await env.cookie("8001"))
     assert (r.status, (await r.json())["error_id"]) == (409, "not_on_call")
     assert env.ami.sent == []
 
@@ -179,22 +233,23 @@ async def test_refused_action_is_409_with_the_rules_error_id(env: WebEnv) -> Non
 async def test_bad_input_is_422_naming_the_field(env: WebEnv) -> None:
     env.service.on_message(member_added("8001"), BASE + 0.5)
     r = await env.client.post("/api/agent/pause", json={"reason": "nap\r\nAction: Logoff"},
-                              headers=env.cookie("8001"))
+                              headers=await env.cookie("8001"))
     assert r.status == 422 and (await r.json())["field"] == "reason"
     r = await env.client.post("/api/agent/dial", json={"number": "12", "idempotency_key":
                                                        "d-0123456789"},
-                              headers=env.cookie("8001"))
+                              headers=await env.cookie("8001"))
     assert r.status == 422 and (await r.json())["field"] == "phone"
     form = await env.client.post("/api/agent/pause", data={"reason": "lunch"},
-                                 headers=env.cookie("8001"))
-    assert form.status == 422 and (await form.json())["field"] == "body"
+                                 headers=await env.cookie("8001"))
+    error = await form.json()  # a form is what a cross-site page could send: JSON only
+    assert form.status == 415 and error["field"] == "body" and error["error_id"] == "json_required"
     assert env.ami.sent == []
 
 
 async def test_pause_action_sends_queuepause_with_the_reason(env: WebEnv) -> None:
     env.service.on_message(member_added("8001"), BASE + 0.5)
     r = await env.client.post("/api/agent/pause", json={"reason": "training"},
-                              headers=env.cookie("8001"))
+                              headers=await env.cookie("8001"))
     assert r.status == 200
     assert env.ami.sent == [("QueuePause", {"Interface": lab("8001"), "Paused": "true",
                                             "Reason": "training"})]
@@ -203,8 +258,8 @@ async def test_pause_action_sends_queuepause_with_the_reason(env: WebEnv) -> Non
 async def test_click_to_dial_twice_with_one_key_dials_once(env: WebEnv) -> None:
     env.service.on_message(member_added("8001"), BASE + 0.5)
     body = {"number": "13800138000", "idempotency_key": "d-9f0c1e2d3b4a", "label": "鑫源"}
-    first = await env.client.post("/api/agent/dial", json=body, headers=env.cookie("8001"))
-    second = await env.client.post("/api/agent/dial", json=body, headers=env.cookie("8001"))
+    first = await env.client.post("/api/agent/dial", json=body, headers=await env.cookie("8001"))
+    second = await env.client.post("/api/agent/dial", json=body, headers=await env.cookie("8001"))
     assert first.status == 200 and second.status == 200
     assert (await second.json())["repeated"] is True
     assert len(env.ami.originates) == 1
@@ -212,7 +267,7 @@ async def test_click_to_dial_twice_with_one_key_dials_once(env: WebEnv) -> None:
 
 async def test_asterisk_refusal_is_502_with_its_message(env: WebEnv) -> None:
     env.ami.errors["QueueAdd"] = "Unable to add interface: No such queue"
-    r = await env.client.post("/api/agent/login", json={}, headers=env.cookie("8001"))
+    r = await env.client.post("/api/agent/login", json={}, headers=await env.cookie("8001"))
     body = await r.json()
     assert (r.status, body["error_id"]) == (502, "ami_refused")
     assert "No such queue" in body["message"]
@@ -220,10 +275,10 @@ async def test_asterisk_refusal_is_502_with_its_message(env: WebEnv) -> None:
 
 async def test_actions_without_an_ami_connection_are_503(cti_store: Store) -> None:
     async for env in make_env(cti_store, ami=None):
-        r = await env.client.post("/api/agent/login", json={}, headers=env.cookie("8001"))
+        r = await env.client.post("/api/agent/login", json={}, headers=await env.cookie("8001"))
         assert (r.status, (await r.json())["error_id"]) == (503, "ami_unavailable")
         r = await env.client.post("/api/agent/phone/answer", json={},
-                                  headers=env.cookie("8001"))
+                                  headers=await env.cookie("8001"))
         assert r.status == 503
 
 
@@ -244,20 +299,20 @@ async def test_demo_phone_buttons_call_the_simulators_phones(cti_store: Store) -
         phones = Phones()
         env.service.demo_phones = phones
         r = await env.client.post("/api/agent/phone/answer", json={},
-                                  headers=env.cookie("8001"))
+                                  headers=await env.cookie("8001"))
         assert r.status == 200
         r = await env.client.post("/api/agent/phone/hangup", json={},
-                                  headers=env.cookie("8001"))
+                                  headers=await env.cookie("8001"))
         assert (r.status, (await r.json())["error_id"]) == (409, "phone_idle")
         assert phones.calls == [("answer", lab("8001")), ("hangup", lab("8001"))]
-        page = await env.client.get("/desk", headers=env.cookie("8001"))
+        page = await env.client.get("/desk", headers=await env.cookie("8001"))
         assert '"demo_phone": true' in await page.text()
 
 
 async def test_actions_need_an_agent_session(env: WebEnv) -> None:
     r = await env.client.post("/api/agent/login", json={})
     assert r.status == 401
-    r = await env.client.post("/api/agent/login", json={}, headers=env.cookie("disp"))
+    r = await env.client.post("/api/agent/login", json={}, headers=await env.cookie("disp"))
     assert r.status == 403
 
 
@@ -265,14 +320,13 @@ async def test_actions_need_an_agent_session(env: WebEnv) -> None:
 
 
 async def test_desk_page_is_served_in_both_languages_with_its_own_assets(env: WebEnv) -> None:
-    zh = await env.client.get("/desk", headers=env.cookie("8001"))
+    zh = await env.client.get("/desk", headers=await env.cookie("8001"))
     text = await zh.text()
     assert zh.status == 200 and "坐席工作台" in text and "工号 8001" in text
     assert "/cti/static/desk.js" in text and "/cti/static/desk.css" in text
     assert_loads_common_first(text, "/cti/static/desk.js")
-    en = await env.client.get("/desk", headers={**env.cookie("8001"),
-                                                "Cookie": env.cookie("8001")["Cookie"]
-                                                + "; cc_lang=en"})
+    cookie = (await env.cookie("8001"))["Cookie"]
+    en = await env.client.get("/desk", headers={"Cookie": cookie + "; cc_lang=en"})
     assert "Agent desktop" in await en.text()
     for asset in ("desk.js", "desk.css"):
         r = await env.client.get(f"/cti/static/{asset}")
@@ -282,7 +336,7 @@ async def test_desk_page_is_served_in_both_languages_with_its_own_assets(env: We
 async def test_desk_redirects_anonymous_users_and_refuses_other_roles(env: WebEnv) -> None:
     r = await env.client.get("/desk", allow_redirects=False)
     assert r.status == 302 and r.headers["Location"] == "/login?next=/desk"
-    r = await env.client.get("/desk", headers=env.cookie("disp"))
+    r = await env.client.get("/desk", headers=await env.cookie("disp"))
     assert r.status == 403
 
 
@@ -296,7 +350,7 @@ async def test_state_endpoint_matches_the_hello(env: WebEnv) -> None:
     env.service.on_message(member_added("8001"), BASE + 0.5)
     env.service.on_message(pause_event("8001", "meeting"), BASE + 1)
     await env.service.settle()
-    r = await env.client.get("/api/agent/state", headers=env.cookie("8001"))
+    r = await env.client.get("/api/agent/state", headers=await env.cookie("8001"))
     body = await r.json()
     assert body["agent"]["status"] == "paused" and body["agent"]["reason"] == "meeting"
     assert body["pause_reasons"][0] == "lunch"

@@ -1,0 +1,190 @@
+"""Every route of the fully built web app × every role → the expected HTTP status.
+
+The table below is the access policy in one place. The app is built by the composition root
+with every feature (business records, agent desktop, recordings), and the test walks
+``app.router.routes()``: a route that is not in :data:`MATRIX` fails the test (add its row when
+you add the route), and so does a row whose route no longer exists.
+
+Each row: a concrete URL and JSON body, then the status for anonymous, agent (8001, who took
+call ``c1`` but not ``c2``), dispatcher, supervisor, admin. A status other than 401/403/302
+means the role passed the gate and the handler ran (404/409/422/503 are its own answers on this
+data set: no AMI connection, no such complaint …). Pages redirect anonymous browsers to the
+login (302); the JSON API answers 401. WebSocket routes are asked without an upgrade, so a role
+that passes gets 400 from the handshake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.app import Product, build_product
+from callcenter.business.wrapup import form_from_json
+from callcenter.db.models import RecordingRow
+from callcenter.domain import MerchantInput, Role, TerminalInput
+from callcenter.runtime import RunOptions
+from callcenter.settings import load_settings
+from tests.web_sessions import session_headers
+
+LOGOUT = ("POST", "/logout")
+ROLES = ("anonymous", "agent", "dispatcher", "supervisor", "admin")
+SHOP = "102290058120001"
+
+
+@dataclass(frozen=True)
+class Row:
+    url: str
+    statuses: tuple[int, int, int, int, int]  # in the order of ROLES
+    body: Any = None
+
+
+# (method, route) → row. Keep sorted by module; see the module docstring for the columns.
+MATRIX: dict[tuple[str, str], Row] = {
+    # the shell (callcenter.web.app)
+    ("GET", "/"): Row("/", (302, 302, 302, 200, 200)),  # one page: straight to it
+    ("GET", "/healthz"): Row("/healthz", (200, 200, 200, 200, 200)),
+    ("GET", "/login"): Row("/login", (200, 200, 200, 200, 200)),
+    ("POST", "/login"): Row("/login", (401, 401, 401, 401, 401)),
+    ("POST", "/logout"): Row("/logout", (302, 302, 302, 302, 302)),
+    ("GET", "/lang/{code}"): Row("/lang/en", (302, 302, 302, 302, 302)),
+    ("GET", "/static"): Row("/static/app.css", (200, 200, 200, 200, 200)),
+    # business records: API
+    ("GET", "/api/calls/{linked_id}/wrapup"):
+        Row("/api/calls/c1/wrapup", (401, 200, 403, 403, 200)),
+    ("POST", "/api/calls/{linked_id}/wrapup/check"):
+        Row("/api/calls/c1/wrapup/check", (401, 422, 403, 403, 422), {}),
+    ("POST", "/api/calls/{linked_id}/wrapup"):
+        Row("/api/calls/c1/wrapup", (401, 422, 403, 403, 422), {}),
+    ("GET", "/api/tasks/{task_number}"): Row("/api/tasks/{task}", (401, 403, 200, 200, 200)),
+    ("POST", "/api/tasks/{task_number}/actions"):
+        Row("/api/tasks/{task}/actions", (401, 403, 422, 403, 422), {"action": "?"}),
+    ("GET", "/api/board/tasks"): Row("/api/board/tasks", (401, 403, 200, 403, 200)),
+    ("GET", "/api/alerts"): Row("/api/alerts", (401, 403, 200, 200, 200)),
+    ("POST", "/api/complaints/{complaint_id}/actions"):
+        Row("/api/complaints/999/actions", (401, 403, 403, 404, 404), {"action": "close"}),
+    ("GET", "/api/complaints/daily"):
+        Row("/api/complaints/daily?date=2026-11-22", (401, 403, 403, 200, 200)),
+    ("POST", "/api/outbox/{outbox_id}/requeue"):
+        Row("/api/outbox/999/requeue", (401, 403, 404, 403, 404), {}),
+    ("POST", "/api/business/webhook"):  # signed, never a cookie: every caller alike
+        Row("/api/business/webhook", (401, 401, 401, 401, 401), {}),
+    # business records: pages
+    ("GET", "/board"): Row("/board", (302, 403, 200, 403, 200)),
+    ("GET", "/board/tasks/{task_number}"):
+        Row("/board/tasks/{task}", (302, 403, 200, 200, 200)),
+    ("GET", "/ws/board"): Row("/ws/board", (302, 403, 400, 403, 400)),
+    ("GET", "/alerts"): Row("/alerts", (302, 403, 200, 200, 200)),
+    ("GET", "/complaints/daily"): Row("/complaints/daily", (302, 403, 403, 200, 200)),
+    ("GET", "/business/static"): Row("/business/static/board.js", (200, 200, 200, 200, 200)),
+    # agent desktop (cti.web); no AMI connection: login is 503, the rest 409 (not logged in),
+    # and there is no demo phone (503)
+    ("GET", "/desk"): Row("/desk", (302, 200, 403, 403, 403)),
+    ("GET", "/ws/agent"): Row("/ws/agent", (401, 400, 403, 403, 403)),
+    ("GET", "/api/agent/state"): Row("/api/agent/state", (401, 200, 403, 403, 403)),
+    ("POST", "/api/agent/login"): Row("/api/agent/login", (401, 503, 403, 403, 403), {}),
+    ("POST", "/api/agent/logout"): Row("/api/agent/logout", (401, 409, 403, 403, 403), {}),
+    ("POST", "/api/agent/pause"):
+        Row("/api/agent/pause", (401, 409, 403, 403, 403), {"reason": "lunch"}),
+    ("POST", "/api/agent/resume"): Row("/api/agent/resume", (401, 409, 403, 403, 403), {}),
+    ("POST", "/api/agent/dial"): Row("/api/agent/dial", (401, 422, 403, 403, 403), {}),
+    ("POST", "/api/agent/transfer"): Row("/api/agent/transfer", (401, 422, 403, 403, 403), {}),
+    ("POST", "/api/agent/hangup"): Row("/api/agent/hangup", (401, 409, 403, 403, 403), {}),
+    ("POST", "/api/agent/phone/answer"):
+        Row("/api/agent/phone/answer", (401, 503, 403, 403, 403), {}),
+    ("POST", "/api/agent/phone/hangup"):
+        Row("/api/agent/phone/hangup", (401, 503, 403, 403, 403), {}),
+    ("GET", "/cti/static"): Row("/cti/static/desk.js", (200, 200, 200, 200, 200)),
+    # recordings: the agent of the call, supervisors, admins (c2 is not agent 8001's)
+    ("GET", "/recordings/{token}"): Row("/recordings/r2", (302, 403, 403, 404, 404)),
+}
+
+
+@dataclass
+class App:
+    client: TestClient[Any, Any]
+    headers: dict[str, dict[str, str]]
+    task: str
+    routes: set[tuple[str, str]]
+
+
+@pytest.fixture
+async def app(sqlite_url: str, tmp_path: Any) -> AsyncIterator[App]:
+    settings = load_settings(environ={"CALLCENTER_DATABASE_URL": sqlite_url,
+                                      "CALLCENTER_RECORDING_DIR": str(tmp_path)})
+    product = await build_product(settings, RunOptions(fastagi=False, ami=False))
+    try:
+        async with _served(product) as served:
+            yield served
+    finally:
+        await product.stop()
+
+
+@asynccontextmanager
+async def _served(product: Product) -> AsyncIterator[App]:
+    assert product.web is not None
+    store = product.runtime.store
+    now = datetime.now(UTC)
+    await store.merchants.upsert_many([MerchantInput(
+        SHOP, "鑫源便利店", "上海市浦东新区张杨路 100 号", "浦东新区", "王伟",
+        ("02150551234",), "09:00-21:00")], now)
+    shop = await store.merchants.by_number(SHOP)
+    assert shop is not None
+    await store.terminals.upsert_many([TerminalInput("LANDI-A8-0001", "LANDI A8", SHOP, None)],
+                                      {SHOP: shop.id})
+    ids = {}
+    for name, role in (("agent", Role.AGENT), ("other", Role.AGENT),
+                       ("dispatcher", Role.DISPATCHER), ("supervisor", Role.SUPERVISOR),
+                       ("admin", Role.ADMIN)):
+        ids[name] = (await store.users.add(name, name, role, "!", now)).id
+    await store.agents.add("8001", "agent", "PJSIP/8001", ["hotline"], ids["agent"])
+    await store.agents.add("8002", "other", "PJSIP/8002", ["hotline"], ids["other"])
+    for linked_id, agent in (("c1", "8001"), ("c2", "8002")):
+        start = now - timedelta(minutes=5)
+        await store.calls.upsert(linked_id, start, caller_number="02150551234",
+                                 merchant_id=shop.id, merchant_verified=True, agent_number=agent,
+                                 queue="hotline", answered_at=start + timedelta(seconds=20),
+                                 ended_at=now - timedelta(minutes=1))
+    outcome = await product.business.record_wrapup("c2", form_from_json({
+        "disposition": "repair", "address": shop.address, "site_phone": "02150551234",
+        "business_hours": "09:00-21:00", "contact_person": "王伟",
+        "product_model": "LANDI A8", "terminal_serial": "LANDI-A8-0001", "description": "刷卡无反应"}),
+        agent_number="8002", now=now)
+    assert outcome.task is not None
+    async with store.transaction() as s:
+        s.add(RecordingRow(token="r2", linked_id="c2", path="missing.wav"))
+    headers = {"anonymous": {}}
+    for role in ROLES[1:]:
+        headers[role] = await session_headers(store, ids[role], now)
+    routes = {(r.method, r.resource.canonical) for r in product.web.app.router.routes()
+              if r.resource is not None}
+    async with TestClient(TestServer(product.web.app)) as client:
+        yield App(client, headers, outcome.task.task_number, routes)
+
+
+def test_every_route_has_a_row_and_every_row_a_route(app: App) -> None:
+    gets = {path for method, path in app.routes if method == "GET"}
+    heads = {path for method, path in app.routes if method == "HEAD"}
+    assert heads <= gets  # HEAD answers as GET does
+    served = {route for route in app.routes if route[0] != "HEAD"}
+    assert served - set(MATRIX) == set(), "routes without a row in MATRIX"
+    assert set(MATRIX) - served == set(), "rows of routes that no longer exist"
+
+
+async def test_every_role_gets_the_status_of_the_matrix(app: App) -> None:
+    wrong = []
+    # /logout ends each role's session: ask it last
+    for (method, route), row in sorted(MATRIX.items(), key=lambda i: i[0] == LOGOUT):
+        url = row.url.replace("{task}", app.task)
+        for role, expected in zip(ROLES, row.statuses, strict=True):
+            r = await app.client.request(method, url, json=row.body,
+                                         headers=app.headers[role], allow_redirects=False)
+            if r.status != expected:
+                wrong.append(f"{method} {route} as {role}: {r.status}, expected {expected} "
+                             f"({(await r.text())[:120]!r})")
+    assert wrong == [], "\n".join(wrong)
