@@ -39,7 +39,7 @@ from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
 from callcenter.domain import Role
 from callcenter.errors import CallcenterError, SettingsError
-from callcenter.settings import Settings, env_name, load_settings
+from callcenter.settings import Settings, env_name, load_settings, require_production_secrets
 
 T = TypeVar("T")
 
@@ -178,6 +178,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     options = RunOptions(web=not args.no_web, fastagi=not args.no_fastagi, ami=not args.no_ami,
                          simulate=args.simulate, outbox_worker=not args.no_outbox_worker)
+    require_production_secrets(settings)
+    if options.simulate and settings.server.production:
+        raise SettingsError("server.mode", "production: `serve --simulate` would start fake "
+                            "calls into the production database; run without --simulate")
     if options.ami and not options.simulate and not settings.ami.configured:
         # Never fall back to the simulator by itself: in production one forgotten variable
         # would start fake calls into the real database.

@@ -25,6 +25,12 @@ from callcenter.errors import SettingsError
 
 ENV_PREFIX = "CALLCENTER_"
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/callcenter.db"
+# The network docker/compose.yaml gives its services (the `callcenter` bridge network).
+COMPOSE_SUBNET = "172.30.40.0/24"
+# Where Asterisk may connect to the FastAGI server from: this host, and the compose network.
+DEFAULT_ASTERISK_PEERS = f"127.0.0.0/8,::1/128,{COMPOSE_SUBNET}"
+# The secrets `serve` refuses to start without in production mode (server.mode).
+PRODUCTION_SECRETS = (("ami", "username"), ("ami", "secret"), ("web", "session_secret"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,9 @@ class FastAgiSettings:
     port: int
     menu_file: str
     holidays_file: str
+    # CIDR networks (normalised text, e.g. "127.0.0.0/8") whose connections the server
+    # accepts: the Asterisk hosts. Anyone else is closed at once and counted.
+    allowed_peers: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +110,15 @@ class LocaleSettings:
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """How the ``serve`` process runs: ``uvloop`` (default where it is installed) or the
-    standard ``asyncio`` event loop."""
+    standard ``asyncio`` event loop; ``mode`` ``production`` makes every secret required
+    (:func:`require_production_secrets`) instead of defaulted."""
 
     event_loop: str
+    mode: str = "development"
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +294,23 @@ def _event_loop(key: str, value: Any) -> str:
     return text
 
 
+def _networks(key: str, value: Any) -> tuple[str, ...]:
+    """A list of CIDR networks: a TOML array, or a comma-separated string (environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise SettingsError(key, f"expected a list of networks, got {type(value).__name__}")
+    networks: list[str] = []
+    for item in items:
+        text = _str(key, item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise SettingsError(key, f"not an IP network (CIDR): {text!r}") from None
+    return tuple(networks)
+
+
 def _url_or_empty(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not text.startswith(("http://", "https://")):
@@ -314,6 +346,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "port": Key(_int_range(0, 65535), 4573, "FastAGI port"),
         "menu_file": Key(_str, "", "menu definition TOML; empty = the built-in hotline menu"),
         "holidays_file": Key(_str, "", "holiday calendar TOML; empty = built-in example"),
+        "allowed_peers": Key(_networks, DEFAULT_ASTERISK_PEERS,
+                             "networks Asterisk connects from; others are refused"),
     },
     "web": {
         "host": Key(_host, "127.0.0.1", "web bind address"),
@@ -336,6 +370,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "server": {
         "event_loop": Key(_event_loop, "uvloop",
                           "event loop of `callcenter serve`: uvloop or asyncio"),
+        "mode": Key(_one_of("development", "production"), "development",
+                    "production: secrets are required, never defaulted"),
     },
     "simulator": {
         "ami_port": Key(_int_range(0, 65535), 0, "AMI port of the simulated PBX; 0 = any free"),
@@ -429,3 +465,18 @@ def load_settings(
             values[key] = spec.parse(dotted, value)
         sections[section] = _SECTION_TYPES[section](**values)
     return Settings(**sections, source=source)
+
+
+def require_production_secrets(settings: Settings) -> None:
+    """In production mode (``server.mode = "production"``) every secret that development
+    defaults (the AMI credentials, the key that signs session cookies) must be set.
+
+    Raises :class:`SettingsError` naming the first missing one and its environment variable;
+    does nothing in development mode."""
+    if not settings.server.production:
+        return
+    for section, key in PRODUCTION_SECRETS:
+        if not getattr(getattr(settings, section), key):
+            raise SettingsError(
+                f"{section}.{key}", "required in production mode (server.mode = production): "
+                f"set ${env_name(section, key)}")
