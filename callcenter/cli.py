@@ -8,6 +8,7 @@
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
+    callcenter asterisk config --out DIR [--rotate-phone-passwords]
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -119,6 +120,18 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
                      help="read the password from this environment variable if set, "
                           "else prompt")
+
+    asterisk = sub.add_parser("asterisk", help="the PBX's configuration")
+    asterisk_sub = asterisk.add_subparsers(dest="action", required=True)
+    render = asterisk_sub.add_parser(
+        "config", help="render extensions, queues, manager and pjsip .conf files from the "
+                       "settings and dialplans/")
+    render.add_argument("--out", type=Path, required=True, help="output directory")
+    render.add_argument("--templates", type=Path, default=None,
+                        help="dialplans/ directory (default: asterisk.templates_dir)")
+    render.add_argument("--rotate-phone-passwords", action="store_true",
+                        help="new SIP passwords for every phone (default: keep the ones "
+                             "already in DIR/pjsip_secrets.conf)")
     return p
 
 
@@ -168,6 +181,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    if args.command == "asterisk":
+        from callcenter.asterisk_files import render_to_directory
+
+        rendered = render_to_directory(settings, args.out, templates=args.templates,
+                                       rotate_phone_passwords=args.rotate_phone_passwords)
+        print(rendered.summary())
+        return 0
     return 2
 
 

@@ -143,6 +143,33 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AsteriskSettings:
+    """What ``callcenter asterisk config`` renders into the PBX's configuration
+    (``callcenter/asterisk_config.py``): where Asterisk finds the FastAGI server, the shared
+    recording and prompt directories, the AMI account's network, the phones and the SIP
+    trunk. Empty ``fastagi_address``/``monitor_dir``: taken from ``fastagi.host:port`` and
+    ``recording.dir``."""
+
+    templates_dir: str
+    fastagi_address: str
+    monitor_dir: str
+    prompts_dir: str
+    ami_bindaddr: str
+    ami_permit: tuple[str, ...]
+    agent_phones: int
+    supervisor_phones: int
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    local_net: tuple[str, ...]
+    external_address: str
+    trunk_host: str
+    trunk_port: int
+    trunk_username: str
+    trunk_password: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -155,6 +182,7 @@ class Settings:
     locale: LocaleSettings
     server: ServerSettings
     simulator: SimulatorSettings
+    asterisk: AsteriskSettings
     source: str = "defaults"
 
 
@@ -395,6 +423,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
+SCHEMA["asterisk"] = {
+    "templates_dir": Key(_str, "", "dialplans/ to render from; empty = the repository's"),
+    "fastagi_address": Key(_str, "", "host:port Asterisk reaches FastAGI at; empty = "
+                           "fastagi.host:port"),
+    "monitor_dir": Key(_str, "", "MixMonitor directory, shared; empty = recording.dir"),
+    "prompts_dir": Key(_str, "/var/lib/callcenter/prompts", "CC_PROMPTS: the built prompts"),
+    "ami_bindaddr": Key(_host, "127.0.0.1", "address the AMI listens on"),
+    "ami_permit": Key(_networks, "127.0.0.1/32", "networks the CTI may log in to AMI from"),
+    "agent_phones": Key(_int_range(1, 99), 20, "agent phones 8001 … 8000+N"),
+    "supervisor_phones": Key(_int_range(0, 99), 2, "supervisor phones 9001 … 9000+N"),
+    "sip_port": Key(_int_range(1, 65535), 5060, "PJSIP UDP port"),
+    "rtp_start": Key(_int_range(1024, 65535), 10000, "first RTP port"),
+    "rtp_end": Key(_int_range(1024, 65535), 10199, "last RTP port"),
+    "local_net": Key(_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+                     "networks PJSIP treats as local (NAT)"),
+    "external_address": Key(_host, "", "public address behind NAT; empty = none"),
+    "trunk_host": Key(_host, "", "the carrier's SIP server; empty = no trunk"),
+    "trunk_port": Key(_int_range(1, 65535), 5060, "the carrier's SIP port"),
+    "trunk_username": Key(_str, "", "trunk user name; empty = the carrier checks our IP"),
+    "trunk_password": Key(_str, "", "trunk password; set it from the environment"),
+}
+
 _SECTION_TYPES: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "ami": AmiSettings,
@@ -405,6 +455,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "locale": LocaleSettings,
     "server": ServerSettings,
     "simulator": SimulatorSettings,
+    "asterisk": AsteriskSettings,
 }
 
 
