@@ -170,6 +170,16 @@ class AsteriskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """``GET /metrics`` (Prometheus text format): served only to ``allowed_networks``, and,
+    when ``token`` is set, only with ``Authorization: Bearer <token>`` as well."""
+
+    enabled: bool
+    token: str
+    allowed_networks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -183,6 +193,7 @@ class Settings:
     server: ServerSettings
     simulator: SimulatorSettings
     asterisk: AsteriskSettings
+    metrics: MetricsSettings
     source: str = "defaults"
 
 
@@ -445,6 +456,13 @@ SCHEMA["asterisk"] = {
     "trunk_password": Key(_str, "", "trunk password; set it from the environment"),
 }
 
+SCHEMA["metrics"] = {
+    "enabled": Key(_bool, True, "serve GET /metrics"),
+    "token": Key(_str, "", "bearer token /metrics also requires; empty = network only"),
+    "allowed_networks": Key(_networks, DEFAULT_ASTERISK_PEERS,
+                            "networks that may scrape /metrics"),
+}
+
 _SECTION_TYPES: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "ami": AmiSettings,
@@ -456,6 +474,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "server": ServerSettings,
     "simulator": SimulatorSettings,
     "asterisk": AsteriskSettings,
+    "metrics": MetricsSettings,
 }
 
 

@@ -310,6 +310,7 @@ class _FastAgiLink(asyncio.Protocol):
         "_header_timer",
         "_limit",
         "_peer",
+        "_sent_at",
         "_timer_at",
         "command",
         "conn",
@@ -334,6 +335,7 @@ class _FastAgiLink(asyncio.Protocol):
         self._closed: asyncio.Future[None] | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self._peer = ""
+        self._sent_at = 0.0
         self.command: Command | None = None
         self._limit = 0.0
         self._deadline = 0.0
@@ -368,6 +370,8 @@ class _FastAgiLink(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, Reply):
+                if self.server.on_turnaround is not None:
+                    self.server.on_turnaround(self.loop.time() - self._sent_at)
                 waiter = self.waiter
                 self.waiter = None
                 if waiter is not None and not waiter.done():
@@ -419,7 +423,8 @@ class _FastAgiLink(asyncio.Protocol):
         self.waiter = waiter
         self.command = command
         self._limit = limit
-        deadline = self._deadline = loop.time() + limit
+        now = self._sent_at = loop.time()
+        deadline = self._deadline = now + limit
         # Lazy deadline: the armed timer is only replaced when this deadline is earlier. A
         # later deadline is picked up when the old timer fires (_check_deadline re-arms).
         if self._deadline_timer is None or deadline < self._timer_at:
@@ -566,7 +571,8 @@ class FastAgiServer:
     (logged at WARNING the first time per address, so a scanner cannot flood the log).
 
     ``active_sessions`` counts the handlers running now, ``max_concurrent`` the peak so far,
-    ``sessions_total`` every session started.
+    ``sessions_total`` every session started. ``on_turnaround`` (None: not measured) is called
+    with each command's seconds from sending it to its final reply (``/metrics``).
     """
 
     # How many refused addresses are remembered for the once-per-address warning.
@@ -591,6 +597,7 @@ class FastAgiServer:
         self.active_sessions = 0
         self.max_concurrent = 0
         self.sessions_total = 0
+        self.on_turnaround: Callable[[float], None] | None = None
         self.stopping = False
         self.port: int | None = None
         self._server: asyncio.Server | None = None
