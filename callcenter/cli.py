@@ -9,6 +9,9 @@
     callcenter prompts build [--out DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
     callcenter asterisk config --out DIR [--rotate-phone-passwords]
+    callcenter backup create --out FILE | --out-dir DIR [--keep N]
+    callcenter backup restore FILE
+    callcenter backup schedule [--dir DIR] [--interval-hours H] [--keep N]
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -132,6 +135,24 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--rotate-phone-passwords", action="store_true",
                         help="new SIP passwords for every phone (default: keep the ones "
                              "already in DIR/pjsip_secrets.conf)")
+
+    backup = sub.add_parser("backup", help="back up and restore the database and recordings")
+    backup_sub = backup.add_subparsers(dest="action", required=True)
+    create = backup_sub.add_parser("create", help="write one archive (checksummed)")
+    where = create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="archive file to write")
+    where.add_argument("--out-dir", type=Path,
+                       help="directory: the archive is named by the time (UTC)")
+    create.add_argument("--keep", type=int, default=None,
+                        help="with --out-dir: then keep only the newest N archives")
+    restore = backup_sub.add_parser("restore", help="restore an archive into an empty database")
+    restore.add_argument("file", type=Path)
+    sched = backup_sub.add_parser("schedule", help="back up every interval, with retention "
+                                                   "(settings [backup])")
+    sched.add_argument("--dir", type=Path, default=None, help="default: backup.dir")
+    sched.add_argument("--interval-hours", type=float, default=None,
+                       help="default: backup.interval_hours")
+    sched.add_argument("--keep", type=int, default=None, help="default: backup.keep")
     return p
 
 
@@ -181,6 +202,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    if args.command == "backup":
+        return asyncio.run(_backup(settings, args))
     if args.command == "asterisk":
         from callcenter.asterisk_files import render_to_directory
 
@@ -213,6 +236,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if options.simulate:
         from simulator.wiring import stand_in  # the one place a serve loads the simulator
     runner(settings.server.event_loop)(serve(settings, options, stand_in=stand_in))
+    return 0
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter import backup
+
+    if args.action == "create":
+        out = args.out
+        if out is None:
+            out = args.out_dir / backup.archive_name(_now())
+        manifest = await backup.create_backup(settings, out)
+        tables = manifest.tables()
+        print(f"backup {out}: {sum(tables.values())} rows in {len(tables)} tables, "
+              f"{len(manifest.recordings())} recordings, schema {manifest.revision}")
+        if manifest.missing_recordings:
+            print(f"warning: {len(manifest.missing_recordings)} indexed recordings have no "
+                  "file", file=sys.stderr)
+        if args.out_dir is not None and args.keep:
+            backup.prune(args.out_dir, args.keep)
+        return 0
+    if args.action == "restore":
+        report = await backup.restore_backup(settings, args.file)
+        print(report.summary())
+        return 0
+    cfg = settings.backup
+    hours = args.interval_hours or cfg.interval_hours
+    await backup.schedule(settings, args.dir or Path(cfg.dir), interval_s=hours * 3600,
+                          keep=args.keep or cfg.keep)
     return 0
 
 

@@ -180,6 +180,16 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """``callcenter backup schedule``: an archive every ``interval_hours`` into ``dir``, the
+    newest ``keep`` kept."""
+
+    dir: str
+    keep: int
+    interval_hours: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -194,6 +204,7 @@ class Settings:
     simulator: SimulatorSettings
     asterisk: AsteriskSettings
     metrics: MetricsSettings
+    backup: BackupSettings
     source: str = "defaults"
 
 
@@ -463,6 +474,12 @@ SCHEMA["metrics"] = {
                             "networks that may scrape /metrics"),
 }
 
+SCHEMA["backup"] = {
+    "dir": Key(_str, "var/backups", "where `backup schedule` writes its archives"),
+    "keep": Key(_int_range(1, 10_000), 14, "archives kept (the newest)"),
+    "interval_hours": Key(_positive_float, 24.0, "hours between scheduled backups"),
+}
+
 _SECTION_TYPES: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "ami": AmiSettings,
@@ -475,6 +492,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "simulator": SimulatorSettings,
     "asterisk": AsteriskSettings,
     "metrics": MetricsSettings,
+    "backup": BackupSettings,
 }
 
 
