@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -22,6 +23,7 @@ from callcenter.web.hub import Hub
 from cti.agent_state import Agent, AgentStatus
 from cti.call_state import Call, CallKind, CallState, QueueVisit
 
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
 SERIES = ("callcenter_calls_total", "callcenter_queue_waiting",
           "callcenter_queue_longest_wait_seconds", "callcenter_agents",
           "callcenter_fastagi_sessions_active", "callcenter_fastagi_sessions_total",
@@ -185,3 +187,40 @@ async def test_metrics_disabled_means_no_route(sqlite_url: str) -> None:
 def test_metrics_settings_default_to_the_asterisk_networks_without_a_token() -> None:
     assert load_settings(environ={}).metrics == MetricsSettings(
         enabled=True, token="", allowed_networks=("127.0.0.0/8", "::1/128", "172.30.40.0/24"))
+
+
+async def test_the_sample_dashboard_and_alerts_use_only_series_the_product_exports(
+        sqlite_url: str) -> None:
+    import json
+    import re
+
+    import yaml
+
+    from ivr.agi_server import FastAgiServer
+
+    async def ami() -> dict[str, object]:
+        return {"ok": True, "reconnects": 0}
+
+    async def business() -> dict[str, object]:
+        return {"ok": True, "pending": 0, "in_flight": 0, "dead": 0}
+
+    await add_calls(sqlite_url, ["answered"])
+    board = SimpleNamespace(calls=SimpleNamespace(calls={}), agents=SimpleNamespace(agents={}))
+    cti = SimpleNamespace(dispatcher=SimpleNamespace(state=board), clock=lambda: 0.0)
+    engine = create_engine(sqlite_url)
+    try:
+        metrics = ProductMetrics(engine, Hub(), {"ami": ami, "business": business},
+                                 cti=cti, fastagi=FastAgiServer({}))  # type: ignore[arg-type]
+        metrics.turnaround.observe(0.002)
+        exported = {s.name for family in text_string_to_metric_families(
+            (await metrics.render()).decode()) for s in family.samples}
+    finally:
+        await engine.dispose()
+    dashboard = json.loads((DOCKER / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((DOCKER / "prometheus-alerts.yaml").read_text(encoding="utf-8"))
+    exprs += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = {name for expr in exprs for name in re.findall(r"\bcallcenter_\w+", expr)}
+    assert used and used <= exported, used - exported
+    assert {"callcenter_queue_waiting", "callcenter_agents", "callcenter_ami_connected",
+            "callcenter_outbox_dead_letters"} <= used
