@@ -186,25 +186,26 @@ async def test_restore_drill_every_table_row_and_recording_comes_back(
         await engine.dispose()
 
 
-async def test_restore_refuses_a_database_that_is_not_empty(sqlite_url: str,
-                                                            tmp_path: Path) -> None:
+@pytest.fixture
+async def archive(sqlite_url: str, tmp_path: Path) -> Path:
+    """A backup of a populated SQLite database with recordings (``tmp_path/rec``)."""
     recordings = tmp_path / "rec"
     recordings.mkdir()
     await populate(sqlite_url, recordings)
-    archive = tmp_path / "cc.tar.gz"
-    await create_backup(settings_for(sqlite_url, recordings), archive)
+    made = tmp_path / "cc.tar.gz"
+    await create_backup(settings_for(sqlite_url, recordings), made)
+    return made
+
+
+async def test_restore_refuses_a_database_that_is_not_empty(sqlite_url: str, archive: Path,
+                                                            tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="not empty"):
         await restore_backup(settings_for(sqlite_url, tmp_path / "other"), archive)
     assert not (tmp_path / "other").exists()
 
 
 async def test_a_damaged_archive_is_refused_before_anything_is_written(
-        sqlite_url: str, tmp_path: Path) -> None:
-    recordings = tmp_path / "rec"
-    recordings.mkdir()
-    await populate(sqlite_url, recordings)
-    archive = tmp_path / "cc.tar.gz"
-    await create_backup(settings_for(sqlite_url, recordings), archive)
+        archive: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.tar.gz"
     with tarfile.open(archive, "r:gz") as src, tarfile.open(damaged, "w:gz") as out:
         for member in src:
@@ -224,12 +225,7 @@ async def test_a_damaged_archive_is_refused_before_anything_is_written(
 
 
 async def test_restore_never_overwrites_a_recording_with_other_content(
-        sqlite_url: str, tmp_path: Path) -> None:
-    recordings = tmp_path / "rec"
-    recordings.mkdir()
-    await populate(sqlite_url, recordings)
-    archive = tmp_path / "cc.tar.gz"
-    await create_backup(settings_for(sqlite_url, recordings), archive)
+        archive: Path, tmp_path: Path) -> None:
     clash = tmp_path / "rec-b" / "2026" / "01" / "1795330137.1.wav"
     clash.parent.mkdir(parents=True)
     clash.write_bytes(b"someone else's call")
