@@ -170,13 +170,17 @@ def test_compose_secrets_come_from_an_env_file_that_is_never_committed() -> None
 
 def test_compose_network_is_the_one_the_default_allowlists_name() -> None:
     data = compose()
-    [subnet] = [c["subnet"] for c in data["networks"]["callcenter"]["ipam"]["config"]]
-    assert subnet == COMPOSE_SUBNET
-    network = ipaddress.ip_network(subnet)
+    [ipam] = data["networks"]["callcenter"]["ipam"]["config"]
+    assert ipam["subnet"] == COMPOSE_SUBNET
+    network, dynamic = ipaddress.ip_network(ipam["subnet"]), ipaddress.ip_network(ipam["ip_range"])
     address = {name: s["networks"]["callcenter"]["ipv4_address"]
                for name, s in data["services"].items()
                if (s.get("networks") or {}).get("callcenter")}
-    assert all(ipaddress.ip_address(a) in network for a in address.values())
+    assert set(address) == {"postgres", "asterisk", "callcenter"}
+    assert dynamic.subnet_of(network)  # type: ignore[arg-type]
+    for fixed in address.values():
+        assert ipaddress.ip_address(fixed) in network
+        assert ipaddress.ip_address(fixed) not in dynamic  # never handed to another container
     env = product_env(data["services"]["callcenter"])
     fastagi = [ipaddress.ip_network(n) for n in env["CALLCENTER_FASTAGI_ALLOWED_PEERS"].split(",")]
     assert any(ipaddress.ip_address(address["asterisk"]) in n for n in fastagi)
