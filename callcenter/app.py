@@ -36,6 +36,7 @@ from callcenter.db.migrate import check_schema
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
 from callcenter.event_loop import loop_name, settle_gc
+from callcenter.metrics import ProductMetrics, metrics_module
 from callcenter.runtime import Component, RunOptions, Runtime, database_probe
 from callcenter.settings import Settings
 from callcenter.web.app import build_web_app
@@ -174,6 +175,10 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
         recordings = await recording_wiring.install(runtime, options)
+        if options.web and settings.metrics.enabled:
+            metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
+                                     fastagi=fastagi.server if fastagi is not None else None)
+            runtime.modules.append(metrics_module(settings.metrics, metrics))
         if options.web:
             app = build_web_app(settings, runtime.store, modules=runtime.modules,
                                 health=runtime.health, hub=runtime.hub)

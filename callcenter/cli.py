@@ -14,6 +14,10 @@
     callcenter users disable USERNAME [--enable]
     callcenter users passwd USERNAME
     callcenter users role USERNAME ROLE
+    callcenter asterisk config --out DIR [--rotate-phone-passwords]
+    callcenter backup create --out FILE | --out-dir DIR [--keep N]
+    callcenter backup restore FILE
+    callcenter backup schedule [--dir DIR] [--interval-hours H] [--keep N]
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -45,7 +49,7 @@ from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
 from callcenter.domain import HOTLINE_QUEUES, Role, validate_queues
 from callcenter.errors import CallcenterError, SettingsError
-from callcenter.settings import Settings, env_name, load_settings
+from callcenter.settings import Settings, env_name, load_settings, require_production_secrets
 
 T = TypeVar("T")
 
@@ -147,6 +151,36 @@ def _parser() -> argparse.ArgumentParser:
     role = users_sub.add_parser("role", help="change an account's role (ends its sessions)")
     role.add_argument("username")
     role.add_argument("role", choices=[r.value for r in Role])
+
+    asterisk = sub.add_parser("asterisk", help="the PBX's configuration")
+    asterisk_sub = asterisk.add_subparsers(dest="action", required=True)
+    render = asterisk_sub.add_parser(
+        "config", help="render extensions, queues, manager and pjsip .conf files from the "
+                       "settings and dialplans/")
+    render.add_argument("--out", type=Path, required=True, help="output directory")
+    render.add_argument("--templates", type=Path, default=None,
+                        help="dialplans/ directory (default: asterisk.templates_dir)")
+    render.add_argument("--rotate-phone-passwords", action="store_true",
+                        help="new SIP passwords for every phone (default: keep the ones "
+                             "already in DIR/pjsip_secrets.conf)")
+
+    backup = sub.add_parser("backup", help="back up and restore the database and recordings")
+    backup_sub = backup.add_subparsers(dest="action", required=True)
+    create = backup_sub.add_parser("create", help="write one archive (checksummed)")
+    where = create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="archive file to write")
+    where.add_argument("--out-dir", type=Path,
+                       help="directory: the archive is named by the time (UTC)")
+    create.add_argument("--keep", type=int, default=None,
+                        help="with --out-dir: then keep only the newest N archives")
+    restore = backup_sub.add_parser("restore", help="restore an archive into an empty database")
+    restore.add_argument("file", type=Path)
+    sched = backup_sub.add_parser("schedule", help="back up every interval, with retention "
+                                                   "(settings [backup])")
+    sched.add_argument("--dir", type=Path, default=None, help="default: backup.dir")
+    sched.add_argument("--interval-hours", type=float, default=None,
+                       help="default: backup.interval_hours")
+    sched.add_argument("--keep", type=int, default=None, help="default: backup.keep")
     return p
 
 
@@ -196,6 +230,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: USER_ACTIONS[args.action](s, args)))
+        return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    if args.command == "backup":
+        return asyncio.run(_backup(settings, args))
+    if args.command == "asterisk":
+        from callcenter.asterisk_files import render_to_directory
+
+        rendered = render_to_directory(settings, args.out, templates=args.templates,
+                                       rotate_phone_passwords=args.rotate_phone_passwords)
+        print(rendered.summary())
+        return 0
     return 2
 
 
@@ -206,6 +250,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     options = RunOptions(web=not args.no_web, fastagi=not args.no_fastagi, ami=not args.no_ami,
                          simulate=args.simulate, outbox_worker=not args.no_outbox_worker)
+    require_production_secrets(settings)
+    if options.simulate and settings.server.production:
+        raise SettingsError("server.mode", "production: `serve --simulate` would start fake "
+                            "calls into the production database; run without --simulate")
     if options.ami and not options.simulate and not settings.ami.configured:
         # Never fall back to the simulator by itself: in production one forgotten variable
         # would start fake calls into the real database.
@@ -217,6 +265,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if options.simulate:
         from simulator.wiring import stand_in  # the one place a serve loads the simulator
     runner(settings.server.event_loop)(serve(settings, options, stand_in=stand_in))
+    return 0
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter import backup
+
+    if args.action == "create":
+        out = args.out
+        if out is None:
+            out = args.out_dir / backup.archive_name(_now())
+        manifest = await backup.create_backup(settings, out)
+        tables = manifest.tables()
+        print(f"backup {out}: {sum(tables.values())} rows in {len(tables)} tables, "
+              f"{len(manifest.recordings())} recordings, schema {manifest.revision}")
+        if manifest.missing_recordings:
+            print(f"warning: {len(manifest.missing_recordings)} indexed recordings have no "
+                  "file", file=sys.stderr)
+        if args.out_dir is not None and args.keep:
+            backup.prune(args.out_dir, args.keep)
+        return 0
+    if args.action == "restore":
+        report = await backup.restore_backup(settings, args.file)
+        print(report.summary())
+        return 0
+    cfg = settings.backup
+    hours = args.interval_hours or cfg.interval_hours
+    await backup.schedule(settings, args.dir or Path(cfg.dir), interval_s=hours * 3600,
+                          keep=args.keep or cfg.keep)
     return 0
 
 

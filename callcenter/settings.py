@@ -25,6 +25,12 @@ from callcenter.errors import SettingsError
 
 ENV_PREFIX = "CALLCENTER_"
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/callcenter.db"
+# The network docker/compose.yaml gives its services (the `callcenter` bridge network).
+COMPOSE_SUBNET = "172.30.40.0/24"
+# Where Asterisk may connect to the FastAGI server from: this host, and the compose network.
+DEFAULT_ASTERISK_PEERS = f"127.0.0.0/8,::1/128,{COMPOSE_SUBNET}"
+# The secrets `serve` refuses to start without in production mode (server.mode).
+PRODUCTION_SECRETS = (("ami", "username"), ("ami", "secret"), ("web", "session_secret"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,9 @@ class FastAgiSettings:
     port: int
     menu_file: str
     holidays_file: str
+    # CIDR networks (normalised text, e.g. "127.0.0.0/8") whose connections the server
+    # accepts: the Asterisk hosts. Anyone else is closed at once and counted.
+    allowed_peers: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +118,15 @@ class LocaleSettings:
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """How the ``serve`` process runs: ``uvloop`` (default where it is installed) or the
-    standard ``asyncio`` event loop."""
+    standard ``asyncio`` event loop; ``mode`` ``production`` makes every secret required
+    (:func:`require_production_secrets`) instead of defaulted."""
 
     event_loop: str
+    mode: str = "development"
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +151,53 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AsteriskSettings:
+    """What ``callcenter asterisk config`` renders into the PBX's configuration
+    (``callcenter/asterisk_config.py``): where Asterisk finds the FastAGI server, the shared
+    recording and prompt directories, the AMI account's network, the phones and the SIP
+    trunk. Empty ``fastagi_address``/``monitor_dir``: taken from ``fastagi.host:port`` and
+    ``recording.dir``."""
+
+    templates_dir: str
+    fastagi_address: str
+    monitor_dir: str
+    prompts_dir: str
+    ami_bindaddr: str
+    ami_permit: tuple[str, ...]
+    agent_phones: int
+    supervisor_phones: int
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    local_net: tuple[str, ...]
+    external_address: str
+    trunk_host: str
+    trunk_port: int
+    trunk_username: str
+    trunk_password: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """``GET /metrics`` (Prometheus text format): served only to ``allowed_networks``, and,
+    when ``token`` is set, only with ``Authorization: Bearer <token>`` as well."""
+
+    enabled: bool
+    token: str
+    allowed_networks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """``callcenter backup schedule``: an archive every ``interval_hours`` into ``dir``, the
+    newest ``keep`` kept."""
+
+    dir: str
+    keep: int
+    interval_hours: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -148,6 +210,9 @@ class Settings:
     locale: LocaleSettings
     server: ServerSettings
     simulator: SimulatorSettings
+    asterisk: AsteriskSettings
+    metrics: MetricsSettings
+    backup: BackupSettings
     source: str = "defaults"
 
 
@@ -298,6 +363,23 @@ def _event_loop(key: str, value: Any) -> str:
     return text
 
 
+def _networks(key: str, value: Any) -> tuple[str, ...]:
+    """A list of CIDR networks: a TOML array, or a comma-separated string (environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise SettingsError(key, f"expected a list of networks, got {type(value).__name__}")
+    networks: list[str] = []
+    for item in items:
+        text = _str(key, item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise SettingsError(key, f"not an IP network (CIDR): {text!r}") from None
+    return tuple(networks)
+
+
 def _url_or_empty(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not text.startswith(("http://", "https://")):
@@ -336,6 +418,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "port": Key(_int_range(0, 65535), 4573, "FastAGI port"),
         "menu_file": Key(_str, "", "menu definition TOML; empty = the built-in hotline menu"),
         "holidays_file": Key(_str, "", "holiday calendar TOML; empty = built-in example"),
+        "allowed_peers": Key(_networks, DEFAULT_ASTERISK_PEERS,
+                             "networks Asterisk connects from; others are refused"),
     },
     "web": {
         "host": Key(_host, "127.0.0.1", "web bind address"),
@@ -364,6 +448,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "server": {
         "event_loop": Key(_event_loop, "uvloop",
                           "event loop of `callcenter serve`: uvloop or asyncio"),
+        "mode": Key(_one_of("development", "production"), "development",
+                    "production: secrets are required, never defaulted"),
     },
     "simulator": {
         "ami_port": Key(_int_range(0, 65535), 0, "AMI port of the simulated PBX; 0 = any free"),
@@ -387,6 +473,41 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
+SCHEMA["asterisk"] = {
+    "templates_dir": Key(_str, "", "dialplans/ to render from; empty = the repository's"),
+    "fastagi_address": Key(_str, "", "host:port Asterisk reaches FastAGI at; empty = "
+                           "fastagi.host:port"),
+    "monitor_dir": Key(_str, "", "MixMonitor directory, shared; empty = recording.dir"),
+    "prompts_dir": Key(_str, "/var/lib/callcenter/prompts", "CC_PROMPTS: the built prompts"),
+    "ami_bindaddr": Key(_host, "127.0.0.1", "address the AMI listens on"),
+    "ami_permit": Key(_networks, "127.0.0.1/32", "networks the CTI may log in to AMI from"),
+    "agent_phones": Key(_int_range(1, 99), 20, "agent phones 8001 … 8000+N"),
+    "supervisor_phones": Key(_int_range(0, 99), 2, "supervisor phones 9001 … 9000+N"),
+    "sip_port": Key(_int_range(1, 65535), 5060, "PJSIP UDP port"),
+    "rtp_start": Key(_int_range(1024, 65535), 10000, "first RTP port"),
+    "rtp_end": Key(_int_range(1024, 65535), 10199, "last RTP port"),
+    "local_net": Key(_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+                     "networks PJSIP treats as local (NAT)"),
+    "external_address": Key(_host, "", "public address behind NAT; empty = none"),
+    "trunk_host": Key(_host, "", "the carrier's SIP server; empty = no trunk"),
+    "trunk_port": Key(_int_range(1, 65535), 5060, "the carrier's SIP port"),
+    "trunk_username": Key(_str, "", "trunk user name; empty = the carrier checks our IP"),
+    "trunk_password": Key(_str, "", "trunk password; set it from the environment"),
+}
+
+SCHEMA["metrics"] = {
+    "enabled": Key(_bool, True, "serve GET /metrics"),
+    "token": Key(_str, "", "bearer token /metrics also requires; empty = network only"),
+    "allowed_networks": Key(_networks, DEFAULT_ASTERISK_PEERS,
+                            "networks that may scrape /metrics"),
+}
+
+SCHEMA["backup"] = {
+    "dir": Key(_str, "var/backups", "where `backup schedule` writes its archives"),
+    "keep": Key(_int_range(1, 10_000), 14, "archives kept (the newest)"),
+    "interval_hours": Key(_positive_float, 24.0, "hours between scheduled backups"),
+}
+
 _SECTION_TYPES: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "ami": AmiSettings,
@@ -397,6 +518,9 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "locale": LocaleSettings,
     "server": ServerSettings,
     "simulator": SimulatorSettings,
+    "asterisk": AsteriskSettings,
+    "metrics": MetricsSettings,
+    "backup": BackupSettings,
 }
 
 
@@ -457,3 +581,18 @@ def load_settings(
             values[key] = spec.parse(dotted, value)
         sections[section] = _SECTION_TYPES[section](**values)
     return Settings(**sections, source=source)
+
+
+def require_production_secrets(settings: Settings) -> None:
+    """In production mode (``server.mode = "production"``) every secret that development
+    defaults (the AMI credentials, the key that signs session cookies) must be set.
+
+    Raises :class:`SettingsError` naming the first missing one and its environment variable;
+    does nothing in development mode."""
+    if not settings.server.production:
+        return
+    for section, key in PRODUCTION_SECRETS:
+        if not getattr(getattr(settings, section), key):
+            raise SettingsError(
+                f"{section}.{key}", "required in production mode (server.mode = production): "
+                f"set ${env_name(section, key)}")

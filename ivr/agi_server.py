@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import NoReturn, cast
 
 from ivr import agi_protocol as agi
@@ -49,7 +50,8 @@ from ivr.errors import (
     AgiTimeout,
 )
 
-__all__ = ["AgiSession", "DigitsResult", "FastAgiServer", "FastAgiSession", "Handler"]
+__all__ = ["AgiSession", "DigitsResult", "FastAgiServer", "FastAgiSession", "Handler",
+           "IpNetwork", "parse_networks", "peer_allowed"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +247,26 @@ class AgiSession:
 
 
 Handler = Callable[[AgiSession], Awaitable[None]]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[IpNetwork, ...]:
+    """``["127.0.0.0/8", "::1"]`` → networks. Raises ``ValueError`` for a malformed one."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def peer_allowed(host: str, networks: Iterable[IpNetwork]) -> bool:
+    """True when the peer address ``host`` (as in ``peername``: ``"10.0.0.5"``, ``"::1"``,
+    ``"::ffff:127.0.0.1"``, ``"fe80::1%eth0"``) lies in one of ``networks``. An IPv4 client of a
+    dual-stack socket shows as IPv4-mapped IPv6 and is checked as the IPv4 address it is.
+    Anything that is not an IP address is not allowed."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 class FastAgiSession(AgiSession):
@@ -288,6 +310,7 @@ class _FastAgiLink(asyncio.Protocol):
         "_header_timer",
         "_limit",
         "_peer",
+        "_sent_at",
         "_timer_at",
         "command",
         "conn",
@@ -312,6 +335,7 @@ class _FastAgiLink(asyncio.Protocol):
         self._closed: asyncio.Future[None] | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self._peer = ""
+        self._sent_at = 0.0
         self.command: Command | None = None
         self._limit = 0.0
         self._deadline = 0.0
@@ -323,7 +347,11 @@ class _FastAgiLink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport, but not always an asyncio.Transport subclass: uvloop's is its own.
         self.transport = cast(asyncio.Transport, transport)
-        self._peer = str(transport.get_extra_info("peername"))
+        peername = transport.get_extra_info("peername")
+        self._peer = str(peername)
+        if not self.server.admits(peername):
+            self.transport.abort()  # before a byte is read: a stray peer never creates a call
+            return
         self.server._links.add(self)
         self._header_timer = self.loop.call_later(
             self.server.header_timeout, self._header_timed_out
@@ -342,6 +370,8 @@ class _FastAgiLink(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, Reply):
+                if self.server.on_turnaround is not None:
+                    self.server.on_turnaround(self.loop.time() - self._sent_at)
                 waiter = self.waiter
                 self.waiter = None
                 if waiter is not None and not waiter.done():
@@ -393,7 +423,8 @@ class _FastAgiLink(asyncio.Protocol):
         self.waiter = waiter
         self.command = command
         self._limit = limit
-        deadline = self._deadline = loop.time() + limit
+        now = self._sent_at = loop.time()
+        deadline = self._deadline = now + limit
         # Lazy deadline: the armed timer is only replaced when this deadline is earlier. A
         # later deadline is picked up when the old timer fires (_check_deadline re-arms).
         if self._deadline_timer is None or deadline < self._timer_at:
@@ -467,6 +498,7 @@ class _FastAgiLink(asyncio.Protocol):
         route = request.route
         handler = server.routes.get(route)
         server.active_sessions += 1
+        server.sessions_total += 1
         if server.active_sessions > server.max_concurrent:
             server.max_concurrent = server.active_sessions
         try:
@@ -534,8 +566,17 @@ class FastAgiServer:
     ``AgiSession.execute(…, timeout=)`` overrides it); ``drain_timeout`` bounds the wait for
     Asterisk's close after the half-close.
 
-    ``active_sessions`` counts the handlers running now, ``max_concurrent`` the peak so far.
+    ``allowed_peers`` (None: anyone) are the networks Asterisk connects from: a connection from
+    elsewhere is closed at once, before its header is read, and counted in ``refused_peers``
+    (logged at WARNING the first time per address, so a scanner cannot flood the log).
+
+    ``active_sessions`` counts the handlers running now, ``max_concurrent`` the peak so far,
+    ``sessions_total`` every session started. ``on_turnaround`` (None: not measured) is called
+    with each command's seconds from sending it to its final reply (``/metrics``).
     """
+
+    # How many refused addresses are remembered for the once-per-address warning.
+    _REFUSED_MEMORY = 1024
 
     def __init__(
         self,
@@ -544,18 +585,42 @@ class FastAgiServer:
         header_timeout: float = 5.0,
         command_timeout: float = 30.0,
         drain_timeout: float = 2.0,
+        allowed_peers: Iterable[IpNetwork] | None = None,
     ) -> None:
         self.routes = routes
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
         self.drain_timeout = drain_timeout
+        self.allowed_peers = None if allowed_peers is None else tuple(allowed_peers)
+        self.refused_peers = 0
+        self._refused_seen: set[str] = set()
         self.active_sessions = 0
         self.max_concurrent = 0
+        self.sessions_total = 0
+        self.on_turnaround: Callable[[float], None] | None = None
         self.stopping = False
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._links: set[_FastAgiLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def admits(self, peername: object) -> bool:
+        """Whether a connection from ``peername`` (the transport's) may go on; counts and logs
+        a refusal."""
+        if self.allowed_peers is None:
+            return True
+        host = str(peername[0]) if isinstance(peername, tuple) and peername else ""
+        if peer_allowed(host, self.allowed_peers):
+            return True
+        self.refused_peers += 1
+        if host not in self._refused_seen:
+            if len(self._refused_seen) < self._REFUSED_MEMORY:
+                self._refused_seen.add(host)
+            logger.warning("FastAGI: refused a connection from %s (not in fastagi.allowed_peers)",
+                           host or peername)
+        else:
+            logger.debug("FastAGI: refused a connection from %s", host)
+        return False
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573, *, backlog: int = 4096) -> int:
         """Listen on ``host:port`` (0: any free port); returns the bound port.

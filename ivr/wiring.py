@@ -5,7 +5,9 @@
 * the ``fastagi`` component to ``runtime.components``: the FastAGI server with the hotline's
   routes (merchants looked up in the domain store through ``callcenter.ivr_directory``), plus a
   watcher that reloads the menu file when it changes;
-* the ``fastagi`` health probe (bound port, active sessions).
+* the ``fastagi`` health probe (bound port, active sessions, refused peers).
+
+The server accepts connections only from ``fastagi.allowed_peers``.
 
 It returns the component (None when disabled): its ``bound_port`` is where Asterisk, or the
 simulator, connects once the runtime has started.
@@ -21,7 +23,7 @@ from typing import Any
 
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.runtime import RunOptions, Runtime, static_probe
-from ivr.agi_server import FastAgiServer
+from ivr.agi_server import FastAgiServer, parse_networks
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
@@ -63,7 +65,8 @@ class FastAgiComponent:
     async def health(self) -> dict[str, Any]:
         """``/healthz`` → ``fastagi``: bound port, live sessions and the concurrency limit."""
         return {"ok": True, "port": self.bound_port, "active_sessions":
-                self.server.active_sessions, "max_concurrent": self.server.max_concurrent}
+                self.server.active_sessions, "max_concurrent": self.server.max_concurrent,
+                "refused_peers": self.server.refused_peers}
 
 
 async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | None:
@@ -76,7 +79,9 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
     registry = MenuRegistry(Path(cfg.menu_file) if cfg.menu_file else None,
                             Path(cfg.holidays_file) if cfg.holidays_file else None,
                             prompt_ids=load_catalogue().ids)
-    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry))
+    # Only the configured Asterisk hosts may connect: a stray peer would create call rows.
+    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry),
+                           allowed_peers=parse_networks(cfg.allowed_peers))
     component = FastAgiComponent(server, registry, cfg.host, cfg.port)
     runtime.components.append(component)
     runtime.health["fastagi"] = component.health

@@ -102,6 +102,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/cti/static"): Row("/cti/static/desk.js", (200, 200, 200, 200, 200)),
     # recordings: the agent of the call, supervisors, admins (c2 is not agent 8001's)
     ("GET", "/recordings/{token}"): Row("/recordings/r2", (302, 403, 403, 404, 404)),
+    # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
+    # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
+    ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),
 }
 
 

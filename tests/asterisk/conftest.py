@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.asterisk_files import render_to_directory
+from callcenter.settings import load_settings
 from ivr.menu_config import DEFAULT_MENU_PATH
 from ivr.prompts import load_catalogue
 from tests.conftest import ASTERISK_FIXTURES
@@ -126,6 +128,11 @@ def write_config(etc: Path, run: Path, install: Install, *, ami_port: int,
                  fastagi_port: int) -> None:
     for sub in ("run", "log", "lib/keys", "db", "spool/monitor", "spool/outgoing", "spool/tmp"):
         (run / sub).mkdir(parents=True, exist_ok=True)
+    # Ours, rendered from dialplans/ by `callcenter asterisk config` as an installer does,
+    # with the settings of this private Asterisk; the lab's files below replace the rendered
+    # modules.conf and logger.conf.
+    render_for_test(etc, ami_port=ami_port, fastagi_port=fastagi_port,
+                    monitor_dir=run / "spool" / "monitor")
     (etc / "asterisk.conf").write_text(f"""[directories]
 astetcdir => {etc}
 astmoddir => {install.modules}
@@ -144,24 +151,27 @@ astsbindir => {install.binary.parent}
     # off (no SIP, IAX, DUNDi …); the hotline needs only Local channels.
     shutil.copy(ASTERISK_FIXTURES / "config" / "modules.conf", etc / "modules.conf")
     (etc / "logger.conf").write_text("[general]\n[logfiles]\nmessages => notice,warning,error\n")
-    # Ours, adjusted where dialplans/README.md tells an installer to adjust them.
-    extensions = (DIALPLANS / "extensions.conf").read_text(encoding="utf-8")
-    extensions = _replace_line(extensions, "CC_FASTAGI", f"127.0.0.1:{fastagi_port}",
-                               file="extensions.conf")
-    extensions = _replace_line(extensions, "CC_MONITOR_DIR", str(run / "spool" / "monitor"),
-                               file="extensions.conf")
+    # Ours were rendered above; the lab's modules.conf loads no PJSIP, so the rendered
+    # pjsip.conf is not loaded here (tests/callcenter/test_asterisk_config.py checks it).
+    extensions = (etc / "extensions.conf").read_text(encoding="utf-8")
     # Click to dial goes out on a Local "trunk" (the test context [trunk]): no PJSIP here.
     extensions = _replace_line(extensions, "CC_TRUNK", "Local", file="extensions.conf")
     # Appended, so every line of ours keeps its line number in `dialplan show`.
     (etc / "extensions.conf").write_text(f"{extensions}\n#include {TEST_DIALPLAN.name}\n",
                                          encoding="utf-8")
     shutil.copy(TEST_DIALPLAN, etc / TEST_DIALPLAN.name)
-    shutil.copy(DIALPLANS / "queues.conf", etc / "queues.conf")
-    manager = (DIALPLANS / "manager.conf").read_text(encoding="utf-8")
-    for key, value in (("bindaddr", "127.0.0.1"), ("port", str(ami_port)),
-                       ("permit", "127.0.0.1/255.255.255.255"), ("secret", AMI_SECRET)):
-        manager = _replace_line(manager, key, value, file="manager.conf")
-    (etc / "manager.conf").write_text(manager, encoding="utf-8")
+
+
+def render_for_test(etc: Path, *, ami_port: int, fastagi_port: int, monitor_dir: Path) -> None:
+    """``callcenter asterisk config --out etc`` with this test Asterisk's settings: FastAGI on
+    the test's port, AMI on a free loopback port for the test's throwaway secret."""
+    settings = load_settings(environ={
+        "CALLCENTER_AMI_PORT": str(ami_port), "CALLCENTER_AMI_SECRET": AMI_SECRET,
+        "CALLCENTER_ASTERISK_FASTAGI_ADDRESS": f"127.0.0.1:{fastagi_port}",
+        "CALLCENTER_ASTERISK_MONITOR_DIR": str(monitor_dir),
+        "CALLCENTER_ASTERISK_AMI_BINDADDR": "127.0.0.1",
+        "CALLCENTER_ASTERISK_AMI_PERMIT": "127.0.0.1/32"})
+    render_to_directory(settings, etc, templates=DIALPLANS)
 
 
 class AsteriskProcess:

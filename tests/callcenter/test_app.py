@@ -99,7 +99,8 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "web"]
-        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings"]
+        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
+                                                          "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami"}
         await product.start()
         assert product.fastagi.bound_port and product.web.bound_port

@@ -197,3 +197,23 @@ def test_users_add_keeps_the_state_interface_none_or_the_template(migrated: Path
         rows = dict(db.execute("SELECT agent_number, state_interface FROM agents"))
     # "": no StateInterface; a device: that one; NULL: the [ami] state_interface template
     assert rows == {"8102": "", "8103": "PJSIP/desk-8103", "8104": None}
+
+
+def test_serve_in_production_mode_names_the_missing_secret_and_starts_nothing(
+        migrated: Path) -> None:
+    result = run(migrated, "serve", env={
+        "CALLCENTER_SERVER_MODE": "production", "CALLCENTER_AMI_HOST": "127.0.0.1",
+        "CALLCENTER_AMI_SECRET": "s3cret", "CALLCENTER_WEB_PORT": "0",
+        "CALLCENTER_FASTAGI_PORT": "0"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "web.session_secret" in result.stderr
+    assert "CALLCENTER_WEB_SESSION_SECRET" in result.stderr
+    assert "callcenter is running" not in result.stdout
+
+
+def test_serve_in_production_mode_refuses_the_simulator(migrated: Path) -> None:
+    result = run(migrated, "serve", "--simulate", env={
+        "CALLCENTER_SERVER_MODE": "production", "CALLCENTER_AMI_SECRET": "s3cret",
+        "CALLCENTER_WEB_SESSION_SECRET": "k" * 32, "CALLCENTER_WEB_PORT": "0"})
+    assert result.returncode == 1 and "server.mode" in result.stderr
+    assert "callcenter is running" not in result.stdout

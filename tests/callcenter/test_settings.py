@@ -89,3 +89,36 @@ def test_required_environment_names_exist() -> None:
                      "CALLCENTER_FASTAGI_HOST", "CALLCENTER_FASTAGI_PORT",
                      "CALLCENTER_WEB_HOST", "CALLCENTER_WEB_PORT", "CALLCENTER_RECORDING_DIR"):
         assert required in names
+
+
+def test_fastagi_allowed_peers_default_to_loopback_and_the_compose_network() -> None:
+    settings = load_settings(environ={})
+    assert settings.fastagi.allowed_peers == ("127.0.0.0/8", "::1/128", "172.30.40.0/24")
+    assert settings.server.mode == "development" and not settings.server.production
+
+
+def test_fastagi_allowed_peers_from_the_environment_are_comma_separated() -> None:
+    settings = load_settings(environ={"CALLCENTER_FASTAGI_ALLOWED_PEERS": "10.0.0.7, 10.1.0.0/16"})
+    assert settings.fastagi.allowed_peers == ("10.0.0.7/32", "10.1.0.0/16")
+
+
+def test_a_malformed_allowed_peer_names_the_key() -> None:
+    with pytest.raises(SettingsError, match=r"fastagi\.allowed_peers.*'10\.0\.0\.300'"):
+        load_settings(environ={"CALLCENTER_FASTAGI_ALLOWED_PEERS": "10.0.0.300"})
+
+
+@pytest.mark.parametrize("missing", ["ami.username", "ami.secret", "web.session_secret"])
+def test_production_mode_names_the_missing_secret(missing: str) -> None:
+    from callcenter.settings import require_production_secrets
+
+    env = {"CALLCENTER_SERVER_MODE": "production", "CALLCENTER_AMI_USERNAME": "callcenter",
+           "CALLCENTER_AMI_SECRET": "s3cret", "CALLCENTER_WEB_SESSION_SECRET": "k" * 32}
+    complete = load_settings(environ=env)
+    require_production_secrets(complete)  # nothing missing: no error
+    variable = "CALLCENTER_" + missing.replace(".", "_").upper()
+    settings = load_settings(environ={**env, variable: ""})
+    with pytest.raises(SettingsError, match=rf"{missing}.*production.*\${variable}"):
+        require_production_secrets(settings)
+    # development mode defaults them (a random session key per start): no error
+    require_production_secrets(load_settings(environ={**env, variable: "",
+                                                      "CALLCENTER_SERVER_MODE": "development"}))

@@ -623,3 +623,51 @@ async def test_set_variables_after_hangup_goes_through_exec_which_asterisk_allow
     assert await fake.wait_closed_by_server()
     await fake.finish()
     assert seen == [True]
+
+
+# --------------------------------------------------------------------------- peer allowlist
+
+
+async def test_a_peer_outside_the_allowed_networks_is_closed_before_its_header_and_counted(
+    start_server: ServerFactory,
+) -> None:
+    from ivr.agi_server import parse_networks
+
+    calls: list[str] = []
+
+    async def hotline(session: AgiSession) -> None:
+        calls.append(session.request.unique_id)
+
+    # Only 127.0.0.1 is Asterisk; 127.0.0.2 (still loopback, so the test stays on this host)
+    # is the stray peer.
+    server = await start_server({"hotline": hotline})
+    server.allowed_peers = parse_networks(["127.0.0.1/32"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port,
+                                                   local_addr=("127.0.0.2", 0))
+    writer.write(header_block(agi_uniqueid="stray.1"))
+    try:
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no AGI command
+    except ConnectionResetError:
+        pass  # an abort may reach the client as a reset: closed all the same
+    finally:
+        writer.close()
+    assert server.refused_peers == 1 and calls == [] and server.sessions_total == 0
+
+    fake = await FakeAsterisk.connect(server.port)  # from 127.0.0.1: allowed
+    await fake.send(header_block(agi_uniqueid="asterisk.1"))
+    await until(lambda: calls == ["asterisk.1"])
+    assert server.refused_peers == 1 and server.sessions_total == 1
+    await fake.close()
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
+    ("172.30.40.7", True), ("172.30.41.7", False), ("10.0.0.5", False), ("::2", False),
+    ("fe80::1%eth0", False), ("", False), ("not-an-address", False),
+])
+def test_peer_allowed_checks_the_address_against_the_networks(host: str, allowed: bool) -> None:
+    from callcenter.settings import DEFAULT_ASTERISK_PEERS
+    from ivr.agi_server import parse_networks, peer_allowed
+
+    assert peer_allowed(host, parse_networks(DEFAULT_ASTERISK_PEERS.split(","))) is allowed
