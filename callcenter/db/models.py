@@ -173,7 +173,8 @@ class CallRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0004_reports: indexed, the report cells are refreshed from the calls that ended lately.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -377,3 +378,46 @@ class WebhookEventRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(80), unique=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReportCellRow(Base):
+    """0004_reports: the KPI tally of the calls that arrived in one 15-minute interval, per
+    queue and agent (``callcenter.reports.kpi.Tally``: one column per counter). Maintained by
+    the report refresher (``callcenter/reports_store.py``) as calls end; every report is a sum
+    of these rows, never a scan of ``calls``."""
+
+    __tablename__ = "report_cells"
+    __table_args__ = (Index("ix_report_cells_day", "day", "queue", "agent_number"),)
+
+    start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the local day of ``start``
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    ivr_only: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    short_abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    answered_in_sl: Mapped[int] = mapped_column(Integer, default=0)
+    wait_answered_s: Mapped[float] = mapped_column(Float, default=0.0)
+    wait_abandoned_s: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+    acw_s: Mapped[float] = mapped_column(Float, default=0.0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    wrapped_up: Mapped[int] = mapped_column(Integer, default=0)
+    surveyed: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportStateRow(Base):
+    """0004_reports: the refresher's high-water marks (``cells``: calls that ended before it
+    are in ``report_cells``) and the last daily report written."""
+
+    __tablename__ = "report_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,61 @@
+"""reports: KPI cells per 15 minutes x queue x agent, the refresher's marks, calls.ended_at index
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02 08:40:00
+
+``report_cells`` holds one additive KPI tally per 15-minute interval, queue and agent, kept up
+to date as calls end (``callcenter/reports_store.py``), so a month's report sums a few
+thousand rows instead of scanning the calls. ``ix_calls_ended_at`` lets the refresher find the
+calls that ended since its last run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from callcenter.db.models import UTCDateTime
+
+revision: str = '0004'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COUNTERS = ("calls", "ivr_only", "offered", "answered", "abandoned", "short_abandoned",
+            "answered_in_sl")
+SUMS = ("wait_answered_s", "wait_abandoned_s", "talk_s", "acw_s")
+MORE = ("transferred", "wrapped_up", "surveyed", "satisfaction_sum", "satisfied", "contacts",
+        "repeats")
+
+
+def upgrade() -> None:
+    op.create_index(op.f('ix_calls_ended_at'), 'calls', ['ended_at'], unique=False)
+    op.create_table(
+        'report_cells',
+        sa.Column('start', UTCDateTime(), nullable=False),
+        sa.Column('queue', sa.String(length=64), nullable=False),
+        sa.Column('agent_number', sa.String(length=20), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        *(sa.Column(n, sa.Integer(), nullable=False) for n in COUNTERS),
+        *(sa.Column(n, sa.Float(), nullable=False) for n in SUMS),
+        *(sa.Column(n, sa.Integer(), nullable=False) for n in MORE),
+        sa.PrimaryKeyConstraint('start', 'queue', 'agent_number', name=op.f('pk_report_cells')),
+    )
+    op.create_index('ix_report_cells_day', 'report_cells', ['day', 'queue', 'agent_number'],
+                    unique=False)
+    op.create_table(
+        'report_state',
+        sa.Column('name', sa.String(length=40), nullable=False),
+        sa.Column('at', UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('name', name=op.f('pk_report_state')),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('report_state')
+    op.drop_index('ix_report_cells_day', table_name='report_cells')
+    op.drop_table('report_cells')
+    op.drop_index(op.f('ix_calls_ended_at'), table_name='calls')
