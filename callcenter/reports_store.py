@@ -24,6 +24,7 @@ processes at once, gives the same cells.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -74,7 +75,8 @@ def _wait(row: Any) -> float:
     answer (a transferred call's second wait is not the caller waiting for a first human);
     otherwise the tracker's queue time."""
     if row.outcome == "answered" and row.queued_at is not None and row.answered_at is not None:
-        return max((row.answered_at - row.queued_at).total_seconds(), 0.0)
+        waited: float = (row.answered_at - row.queued_at).total_seconds()
+        return max(waited, 0.0)
     return float(row.wait_s or 0.0)
 
 
@@ -199,7 +201,7 @@ class SqlReportStore:
         for at in starts:
             by_day[at.replace(hour=0, minute=0)].add(at)
         count = 0
-        for day, wanted in sorted(by_day.items()):
+        for _day, wanted in sorted(by_day.items()):
             async with self.store.transaction() as s:
                 await s.execute(delete(ReportCellRow).where(ReportCellRow.start.in_(wanted)))
                 count += await self._write_range(s, min(wanted), max(wanted) + CELL, wanted)
@@ -271,7 +273,7 @@ class SqlReportStore:
             log = (await s.execute(select(a.agent_number, a.at, a.new_state)
                                    .where(a.agent_number.in_(chunk), a.at >= lo, a.at < hi)
                                    .order_by(a.agent_number, a.at, a.id))).all()
-            for this, after in zip(log, log[1:], strict=False):
+            for this, after in itertools.pairwise(log):
                 if this.new_state == "wrap_up" and after.agent_number == this.agent_number:
                     segments[this.agent_number].append(
                         (this.at, (after.at - this.at).total_seconds()))

@@ -20,8 +20,8 @@ from callcenter.reports.kpi import CallFact, KpiPolicy, Tally, kpis, tally_of, t
 from callcenter.reports.periods import Group, group_cells
 from callcenter.reports_store import SqlReportStore
 from tests.callcenter.reports.conftest import Env
-from tests.cti.test_service import NOW, replay
 from tests.conftest import ASTERISK_FIXTURES
+from tests.cti.test_service import NOW, replay
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = KpiPolicy()
