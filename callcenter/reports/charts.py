@@ -32,7 +32,7 @@ def _frame(label: str, body: list[str], legend: Sequence[Series]) -> str:
     for s in legend:
         items.append(f'<rect x="{x}" y="2" width="10" height="10" fill="{s.colour}"/>'
                      f'<text x="{x + 14}" y="11" font-size="11">{escape(s.name)}</text>')
-        x += 24 + 7 * len(s.name)
+        x += 24 + sum(7 if ord(ch) < 128 else 12 for ch in s.name)  # CJK is wider
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
             f'class="chart" role="img" aria-label="{escape(label)}">'
             f'{"".join(items)}{"".join(body)}</svg>')

@@ -12,6 +12,7 @@ Routes (supervisors and admins; a team-lead role does not exist yet):
                                        ``&format=csv`` or ``&format=xlsx`` for files;
                                        ``&queue=``/``&agent=`` filter
 ``GET /api/reports/calls``             the calls behind a row (drill-down), JSON
+``GET /reports/static/…``              the page's stylesheet (public, like /static/)
 =====================================  ==============================================
 """
 
@@ -31,7 +32,16 @@ from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KPI_FIELDS
 from callcenter.reports.periods import Group
 from callcenter.reports.service import KpiReport, ReportService
-from callcenter.web.app import PageLink, WebModule, ctx_of, now_utc, render, require
+from callcenter.web import i18n
+from callcenter.web.app import (
+    PageLink,
+    WebModule,
+    ctx_of,
+    locale_of,
+    now_utc,
+    render,
+    require,
+)
 
 __all__ = ["READERS", "ROUTES", "web_module"]
 
@@ -41,6 +51,7 @@ ROUTES: Final = (("GET", "/reports"), ("GET", "/api/reports/kpi"),
 """Every route of this module, for the route × role tests (all: supervisor and admin)."""
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 SERVICE = web.AppKey("reports_service", ReportService)
 MAX_DAYS = 400
 
@@ -213,16 +224,15 @@ async def page(request: web.Request) -> web.Response:
     calls = await service.calls(first, last, queue=queue, agent=agent) if agent is not None \
         else ()
     labels = [_short(r.group, by_time) for r in timeline.rows]
-    volume = charts.bars("volume", labels, [
-        charts.Series("offered", [float(r.figures["offered"] or 0) for r in timeline.rows],
-                      "#8aa4c8"),
-        charts.Series("answered", [float(r.figures["answered"] or 0) for r in timeline.rows],
-                      "#2f6db5")])
-    rates = charts.lines("rates", labels, [
-        charts.Series("answer rate", [_float(r.figures["answer_rate"]) for r in timeline.rows],
-                      "#2f6db5"),
-        charts.Series("service level",
-                      [_float(r.figures["service_level"]) for r in timeline.rows], "#e08a00")],
+    t = i18n.translator(ctx.catalogue, locale_of(request))
+    def series(name: str, colour: str) -> charts.Series:
+        return charts.Series(t(f"reports.col.{name}"),
+                             [_float(r.figures[name]) for r in timeline.rows], colour)
+
+    volume = charts.bars("volume", labels, [series("offered", "#8aa4c8"),
+                                            series("answered", "#2f6db5")])
+    rates = charts.lines("rates", labels, [series("answer_rate", "#2f6db5"),
+                                           series("service_level", "#e08a00")],
         target=service.targets.answer_rate)
     return render(request, "reports/reports.html", kind=kind, day=day, first=first, last=last,
                   previous=previous, following=following, by_time=by_time, queue=queue,
@@ -243,6 +253,7 @@ def web_module(service: ReportService) -> WebModule:
         app.router.add_get("/reports", page)
         app.router.add_get("/api/reports/kpi", kpi_api)
         app.router.add_get("/api/reports/calls", calls_api)
+        app.router.add_static("/reports/static/", STATIC, name="reports-static")
 
     return WebModule(name="reports", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],
                      links=[PageLink("/reports", "reports.nav", frozenset(READERS))])
