@@ -103,6 +103,9 @@ class ReportsComponent:
         if not await asyncio.to_thread(marker.exists):
             start, end = day_bounds(yesterday, yesterday, self.service.tz)
             await self.service.store.rebuild(start, end)
+            if not (await self.service.kpi(yesterday, yesterday, Group.TOTAL)).total \
+                    .figures["offered"]:
+                return  # a day without calls (a new installation): nothing to report
             paths = await write_daily_report(self.service, yesterday, directory)
             logger.info("reports: daily report of %s written (%d files)", yesterday, len(paths))
 
