@@ -154,6 +154,33 @@ class SqlReportStore:
                               problem_of(r.intent, r.disposition) or "complaint", r.created_at)
                 for r in rows]
 
+    async def staffed(self, start: datetime, end: datetime, slot: timedelta
+                      ) -> dict[datetime, float]:
+        """Mean agents logged in (any state but ``logged_out``) per ``slot`` of
+        ``[start, end)`` (UTC slot starts), from ``agent_state_log``. An agent's state at
+        ``start`` is its last transition in the day before (longer silences count as logged
+        out)."""
+        a = AgentStateLogRow
+        async with self.store.transaction() as s:
+            log = (await s.execute(select(a.agent_number, a.at, a.new_state)
+                                   .where(a.at >= start - timedelta(days=1), a.at < end)
+                                   .order_by(a.agent_number, a.at, a.id))).all()
+        seconds: dict[datetime, float] = defaultdict(float)
+        step = slot.total_seconds()
+        for i, row in enumerate(log):
+            if row.new_state == "logged_out":
+                continue
+            nxt = log[i + 1] if i + 1 < len(log) else None
+            until = nxt.at if nxt is not None and nxt.agent_number == row.agent_number else end
+            lo, hi = max(row.at, start), min(until, end)
+            while lo < hi:
+                index = int((lo - start).total_seconds() // step)
+                slot_start = start + index * slot
+                cut = min(hi, slot_start + slot)
+                seconds[slot_start] += (cut - lo).total_seconds()
+                lo = cut
+        return {k: v / step for k, v in sorted(seconds.items())}
+
     # ------------------------------------------------------------------ maintaining
 
     async def refresh(self, now: datetime) -> int:

@@ -138,6 +138,9 @@ class ReportsSettings:
     target_answer_rate: float
     target_service_level: float
     refresh_s: float
+    shrinkage: float
+    day_floor: int
+    night_floor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,7 @@ class Settings:
     server: ServerSettings
     simulator: SimulatorSettings
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
-        "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0))
+        "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
     source: str = "defaults"
 
 
@@ -390,6 +393,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "target_answer_rate": Key(_fraction, 0.90, "answer rate target (接通率)"),
         "target_service_level": Key(_fraction, 0.80, "service level target"),
         "refresh_s": Key(_positive_float, 60.0, "seconds between refreshes of the KPI cells"),
+        "shrinkage": Key(_fraction, 0.25, "share of rostered time not on the phones"),
+        "day_floor": Key(_int_range(0, 1000), 8, "agents online at least, 08:00-20:00"),
+        "night_floor": Key(_int_range(0, 1000), 2, "agents online at least, 20:00-08:00"),
     },
 }
 

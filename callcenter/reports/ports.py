@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from callcenter.reports.periods import Cell, Group
@@ -58,6 +58,11 @@ class ReportStore(Protocol):
     async def calls(self, start: datetime, end: datetime, *, queue: str | None,
                     agent: str | None, limit: int) -> Sequence[CallLine]:
         """The calls that arrived in ``[start, end)``, newest first."""
+        ...
+
+    async def staffed(self, start: datetime, end: datetime, slot: timedelta
+                      ) -> dict[datetime, float]:
+        """Mean agents logged in per ``slot`` of ``[start, end)`` (keys: UTC slot starts)."""
         ...
 
     async def complaints(self, start: datetime, end: datetime, window_days: int

@@ -7,14 +7,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from callcenter.reports.kpi import KpiPolicy, Tally, Targets, against, kpis, repeat_flags, total
+from callcenter.reports.forecast import ForecastError, History, backtest, forecast
+from callcenter.reports.kpi import (
+    ZERO,
+    KpiPolicy,
+    Tally,
+    Targets,
+    against,
+    kpis,
+    repeat_flags,
+    total,
+)
 from callcenter.reports.periods import Group, day_bounds, group_cells
 from callcenter.reports.ports import CallLine, ReportStore
+from callcenter.reports.staffing import StaffingPolicy, StaffingRow, staffing_table
 
-__all__ = ["KpiReport", "ReportRow", "ReportService"]
+__all__ = ["KpiReport", "ReportRow", "ReportService", "StaffingView"]
+
+SLOT = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffingView:
+    """The staffing table of some days, the forecast's measured error and its inputs."""
+
+    rows: tuple[StaffingRow, ...]
+    error: ForecastError
+    patience_s: float
+    history_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +73,16 @@ class ReportService:
     """KPI reports over a :class:`ReportStore`."""
 
     def __init__(self, store: ReportStore, *, policy: KpiPolicy, targets: Targets,
-                 tz: ZoneInfo) -> None:
+                 tz: ZoneInfo, staffing: StaffingPolicy | None = None,
+                 holidays: frozenset[date] = frozenset(),
+                 workdays: frozenset[date] = frozenset()) -> None:
         self.store = store
         self.policy = policy
         self.targets = targets
         self.tz = tz
+        self.staffing_policy = staffing or StaffingPolicy()
+        self.holidays = holidays
+        self.workdays = workdays
 
     def _row(self, key: str, tally: Tally) -> ReportRow:
         figures = kpis(tally)
@@ -84,3 +112,38 @@ class ReportService:
     async def refresh(self, now: datetime) -> int:
         """Bring the cells up to date (the periodic job)."""
         return await self.store.refresh(now)
+
+    async def history(self, first: date, last: date) -> list[History]:
+        """The offered calls, handling and waits of every 30-minute interval of the local
+        days ``first``..``last`` (local naive starts), from the KPI cells."""
+        start, end = day_bounds(first, last, self.tz)
+        cells = await self.store.cells(start, end, Group.INTERVAL_15)
+        slots: dict[datetime, Tally] = {}
+        for cell in cells:
+            local = cell.start.astimezone(self.tz).replace(tzinfo=None)
+            key = local.replace(minute=local.minute - local.minute % 30)
+            slots[key] = slots.get(key, ZERO) + cell.tally
+        return [History(k, t.offered, t.answered, t.talk_s + t.acw_s,
+                        t.wait_answered_s + t.wait_abandoned_s, t.abandoned)
+                for k, t in sorted(slots.items())]
+
+    async def staffing(self, first: date, last: date, *, today: date,
+                       history_weeks: int = 8, holdout_weeks: int = 2) -> StaffingView:
+        """The staffing table of ``first``..``last`` forecast from the ``history_weeks``
+        before ``first`` (never after ``today``), beside what was staffed on past days."""
+        known_end = min(first, today) - timedelta(days=1)
+        past = await self.history(known_end - timedelta(weeks=history_weeks) +
+                                  timedelta(days=1), known_end)
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        plan = forecast(past, days, holidays=self.holidays, workdays=self.workdays)
+        start, end = day_bounds(first, min(last, today), self.tz)
+        staffed_utc = await self.store.staffed(start, end, SLOT) if first <= today else {}
+        staffed = {k.astimezone(self.tz).replace(tzinfo=None): v
+                   for k, v in staffed_utc.items()}
+        for f in plan.intervals:
+            if f.start.date() <= today:
+                staffed.setdefault(f.start, 0.0)
+        rows = staffing_table(plan, self.staffing_policy, staffed)
+        error = backtest(past, holdout_weeks=holdout_weeks, holidays=self.holidays,
+                         workdays=self.workdays)
+        return StaffingView(tuple(rows), error, plan.patience_s, plan.history_days)

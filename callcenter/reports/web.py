@@ -12,6 +12,9 @@ Routes (supervisors and admins; a team-lead role does not exist yet):
                                        ``&format=csv`` or ``&format=xlsx`` for files;
                                        ``&queue=``/``&agent=`` filter
 ``GET /api/reports/calls``             the calls behind a row (drill-down), JSON
+``GET /staffing``                      page: a day's forecast, Erlang C / Erlang A agents,
+                                       roster need and what was staffed (``?date=``)
+``GET /api/staffing``                  ``?from=&to=``: the staffing table, JSON
 ``GET /reports/static/…``              the page's stylesheet (public, like /static/)
 =====================================  ==============================================
 """
@@ -31,7 +34,8 @@ from callcenter.reports import charts
 from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KPI_FIELDS
 from callcenter.reports.periods import Group
-from callcenter.reports.service import KpiReport, ReportService
+from callcenter.reports.service import KpiReport, ReportService, StaffingView
+from callcenter.reports.staffing import seat_hours
 from callcenter.web import i18n
 from callcenter.web.app import (
     PageLink,
@@ -47,7 +51,7 @@ __all__ = ["READERS", "ROUTES", "web_module"]
 
 READERS: Final = (Role.SUPERVISOR, Role.ADMIN)
 ROUTES: Final = (("GET", "/reports"), ("GET", "/api/reports/kpi"),
-                 ("GET", "/api/reports/calls"))
+                 ("GET", "/api/reports/calls"), ("GET", "/staffing"), ("GET", "/api/staffing"))
 """Every route of this module, for the route × role tests (all: supervisor and admin)."""
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -97,6 +101,28 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "reports.call.wait": {"zh-CN": "等待(秒)", "en": "Wait (s)"},
     "reports.call.talk": {"zh-CN": "通话(秒)", "en": "Talk (s)"},
     "reports.call.disposition": {"zh-CN": "小结", "en": "Wrap-up"},
+    "staffing.nav": {"zh-CN": "人力预测", "en": "Staffing"},
+    "staffing.title": {"zh-CN": "话务预测与人力需求", "en": "Forecast and staffing"},
+    "staffing.error": {"zh-CN": "预测误差（留出 {weeks} 周）：时段 WAPE {interval}，"
+                                "日 WAPE {day}，偏差 {bias}；"
+                                "历史 {days} 天；平均耐心 {patience} 秒",
+                       "en": "Forecast error on {weeks} held-out weeks: interval WAPE {interval}, "
+                             "day WAPE {day}, bias {bias}; {days} days of history; "
+                             "mean patience {patience} s"},
+    "staffing.seat_hours": {"zh-CN": "座席小时：Erlang C {c}，Erlang A {a}，"
+                                     "排班（含缺勤率）{r}，实际 {s}",
+                            "en": "Seat-hours: Erlang C {c}, Erlang A {a}, roster (with "
+                                  "shrinkage) {r}, staffed {s}"},
+    "staffing.chart": {"zh-CN": "每 30 分钟所需坐席", "en": "Agents per 30 minutes"},
+    "staffing.col.start": {"zh-CN": "时段", "en": "Interval"},
+    "staffing.col.calls": {"zh-CN": "预测来电", "en": "Calls"},
+    "staffing.col.aht_s": {"zh-CN": "处理时长(秒)", "en": "AHT (s)"},
+    "staffing.col.erlang_c": {"zh-CN": "Erlang C", "en": "Erlang C"},
+    "staffing.col.erlang_a": {"zh-CN": "Erlang A", "en": "Erlang A"},
+    "staffing.col.floor": {"zh-CN": "规定下限", "en": "Floor"},
+    "staffing.col.roster_a": {"zh-CN": "排班需求", "en": "Roster need"},
+    "staffing.col.expected": {"zh-CN": "预计接通率/服务水平", "en": "Expected answer rate / SL"},
+    "staffing.col.staffed": {"zh-CN": "实际在线", "en": "Staffed"},
 }
 
 PAGE_COLUMNS: Final = ("offered", "answered", "abandoned", "answer_rate", "service_level",
@@ -241,6 +267,71 @@ async def page(request: web.Request) -> web.Response:
                   rates_svg=Markup(rates), all_columns=KPI_FIELDS)  # noqa: S704
 
 
+async def staffing_api(request: web.Request) -> web.Response:
+    """``GET /api/staffing?from&to``: the staffing table of those days."""
+    require(request, *READERS)
+    first, last = _range(request)
+    if (last - first).days > 62:
+        raise ValidationError("to", "at most 63 days")
+    ctx = ctx_of(request)
+    view = await request.app[SERVICE].staffing(
+        first, last, today=now_utc(request).astimezone(ctx.tz).date())
+    return web.json_response(staffing_json(view))
+
+
+def staffing_json(view: StaffingView) -> dict[str, Any]:
+    """The API's body for a staffing view."""
+    return {
+        "rows": [{"start": r.start.isoformat(), "calls": round(r.calls, 2),
+                  "aht_s": round(r.aht_s, 1), "erlang_c": r.erlang_c, "erlang_a": r.erlang_a,
+                  "floor": r.floor, "roster_c": r.roster_c, "roster_a": r.roster_a,
+                  "expected_answer_rate": round(r.expected_answer_rate, 4),
+                  "expected_service_level": round(r.expected_service_level, 4),
+                  "staffed": None if r.staffed is None else round(r.staffed, 2)}
+                 for r in view.rows],
+        "seat_hours": {k: seat_hours(view.rows, k)
+                       for k in ("erlang_c", "erlang_a", "roster_c", "roster_a", "floor")},
+        "forecast_error": {"holdout_weeks": view.error.weeks,
+                           "wape_interval": view.error.wape_interval,
+                           "wape_day": view.error.wape_day, "bias": view.error.bias},
+        "patience_s": round(view.patience_s, 1), "history_days": view.history_days,
+    }
+
+
+async def staffing_page(request: web.Request) -> web.Response:
+    """``GET /staffing?date=``: one day's 48 intervals."""
+    require(request, *READERS)
+    ctx = ctx_of(request)
+    today = now_utc(request).astimezone(ctx.tz).date()
+    day = _date(request, "date", today)
+    view = await request.app[SERVICE].staffing(day, day, today=today)
+    t = i18n.translator(ctx.catalogue, locale_of(request))
+    labels = [r.start.strftime("%H") if r.start.minute == 0 else "" for r in view.rows]
+    chart = charts.bars("staffing", [r.start.strftime("%H:%M") for r in view.rows], [
+        charts.Series(t("staffing.col.erlang_c"), [float(r.erlang_c) for r in view.rows],
+                      "#c8c8c8"),
+        charts.Series(t("staffing.col.roster_a"), [float(r.roster_a) for r in view.rows],
+                      "#2f6db5"),
+        charts.Series(t("staffing.col.staffed"), [r.staffed for r in view.rows], "#e08a00")])
+    staffed = sum(r.staffed or 0.0 for r in view.rows) / 2
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1%}"
+
+    return render(request, "reports/staffing.html", day=day, view=view, labels=labels,
+                  chart=Markup(chart),  # noqa: S704
+                  error_line=t("staffing.error", weeks=view.error.weeks,
+                               interval=pct(view.error.wape_interval),
+                               day=pct(view.error.wape_day), bias=pct(view.error.bias),
+                               days=view.history_days, patience=f"{view.patience_s:.0f}"),
+                  hours_line=t("staffing.seat_hours",
+                               c=f"{seat_hours(view.rows, 'erlang_c'):.1f}",
+                               a=f"{seat_hours(view.rows, 'erlang_a'):.1f}",
+                               r=f"{seat_hours(view.rows, 'roster_a'):.1f}",
+                               s=f"{staffed:.1f}"),
+                  previous=day - timedelta(days=1), following=day + timedelta(days=1))
+
+
 def _float(value: int | float | None) -> float | None:
     return None if value is None else float(value)
 
@@ -253,7 +344,10 @@ def web_module(service: ReportService) -> WebModule:
         app.router.add_get("/reports", page)
         app.router.add_get("/api/reports/kpi", kpi_api)
         app.router.add_get("/api/reports/calls", calls_api)
+        app.router.add_get("/staffing", staffing_page)
+        app.router.add_get("/api/staffing", staffing_api)
         app.router.add_static("/reports/static/", STATIC, name="reports-static")
 
     return WebModule(name="reports", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],
-                     links=[PageLink("/reports", "reports.nav", frozenset(READERS))])
+                     links=[PageLink("/reports", "reports.nav", frozenset(READERS)),
+                            PageLink("/staffing", "staffing.nav", frozenset(READERS))])

@@ -2,7 +2,8 @@
 
 ``install(runtime, options)`` adds:
 
-* the web module (``/reports``, ``/api/reports/kpi``, ``/api/reports/calls``);
+* the web module (``/reports``, ``/api/reports/kpi``, ``/api/reports/calls``, ``/staffing``,
+  ``/api/staffing``; the staffing forecast knows the holidays of ``fastagi.holidays_file``);
 * the ``reports`` component: every ``reports.refresh_s`` seconds it brings the KPI cells up to
   date with the calls that ended (``callcenter/reports_store.py`` explains the high-water
   mark), and after local midnight it rebuilds the previous day once more and writes the daily
@@ -24,14 +25,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callcenter.reports.erlang import StaffingTarget
 from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KpiPolicy, Targets
 from callcenter.reports.periods import Group, day_bounds
 from callcenter.reports.service import ReportService
+from callcenter.reports.staffing import StaffingPolicy
 from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import ReportsSettings
+from ivr.menu_config import load_holidays
 
 __all__ = ["ReportsComponent", "build_service", "install", "write_daily_report"]
 
@@ -49,8 +53,19 @@ def build_service(runtime: Runtime) -> ReportService:
                        repeat_window_days=conf.repeat_window_days)
     targets = Targets(answer_rate=conf.target_answer_rate,
                       service_level=conf.target_service_level)
+    staffing = StaffingPolicy(
+        target=StaffingTarget(service_level=conf.target_service_level,
+                              within_s=conf.service_level_s,
+                              answer_rate=conf.target_answer_rate),
+        shrinkage=min(conf.shrinkage, 0.95), day_floor=conf.day_floor,
+        night_floor=conf.night_floor)
+    holidays_file = runtime.settings.fastagi.holidays_file
+    calendar = load_holidays(Path(holidays_file) if holidays_file else None)
+    holidays = frozenset(h.start + timedelta(days=i) for h in calendar.holidays
+                         for i in range((h.end - h.start).days + 1))
     return ReportService(SqlReportStore(runtime.store, policy=policy, tz=tz), policy=policy,
-                         targets=targets, tz=tz)
+                         targets=targets, tz=tz, staffing=staffing, holidays=holidays,
+                         workdays=calendar.workdays)
 
 
 async def write_daily_report(service: ReportService, day: date, directory: Path) -> list[Path]:
