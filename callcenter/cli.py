@@ -39,6 +39,7 @@ from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
 from callcenter.domain import Role
 from callcenter.errors import CallcenterError, SettingsError
+from callcenter.reports import cli as reports_cli
 from callcenter.settings import Settings, env_name, load_settings
 
 T = TypeVar("T")
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password-env", default="CALLCENTER_NEW_PASSWORD",
                      help="read the password from this environment variable if set, "
                           "else prompt")
+    reports_cli.add_parsers(sub)  # roster generate|check
     return p
 
 
@@ -168,6 +170,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    if args.command == "roster":
+        return reports_cli.run(args, settings)
     return 2
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callcenter.db.repositories import Store
 from callcenter.reports.erlang import StaffingTarget
 from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KpiPolicy, Targets
@@ -34,7 +35,7 @@ from callcenter.reports.staffing import StaffingPolicy
 from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.runtime import RunOptions, Runtime
-from callcenter.settings import ReportsSettings
+from callcenter.settings import ReportsSettings, Settings
 from ivr.menu_config import load_holidays
 
 __all__ = ["ReportsComponent", "build_service", "install", "write_daily_report"]
@@ -44,10 +45,10 @@ logger = logging.getLogger(__name__)
 DAILY_GROUPS = (Group.QUEUE, Group.AGENT, Group.HOUR)
 
 
-def build_service(runtime: Runtime) -> ReportService:
-    """The report service on the runtime's database, with the ``[reports]`` settings."""
-    conf = runtime.settings.reports
-    tz = ZoneInfo(runtime.settings.locale.timezone)
+def build_service(settings: Settings, store: Store) -> ReportService:
+    """The report service on ``store``, with the ``[reports]`` settings."""
+    conf = settings.reports
+    tz = ZoneInfo(settings.locale.timezone)
     policy = KpiPolicy(service_level_s=conf.service_level_s,
                        short_abandon_s=conf.short_abandon_s,
                        repeat_window_days=conf.repeat_window_days)
@@ -59,11 +60,11 @@ def build_service(runtime: Runtime) -> ReportService:
                               answer_rate=conf.target_answer_rate),
         shrinkage=min(conf.shrinkage, 0.95), day_floor=conf.day_floor,
         night_floor=conf.night_floor)
-    holidays_file = runtime.settings.fastagi.holidays_file
+    holidays_file = settings.fastagi.holidays_file
     calendar = load_holidays(Path(holidays_file) if holidays_file else None)
     holidays = frozenset(h.start + timedelta(days=i) for h in calendar.holidays
                          for i in range((h.end - h.start).days + 1))
-    return ReportService(SqlReportStore(runtime.store, policy=policy, tz=tz), policy=policy,
+    return ReportService(SqlReportStore(store, policy=policy, tz=tz), policy=policy,
                          targets=targets, tz=tz, staffing=staffing, holidays=holidays,
                          workdays=calendar.workdays)
 
@@ -145,7 +146,7 @@ class ReportsComponent:
 
 async def install(runtime: Runtime, options: RunOptions) -> ReportService:
     """Add the reports' web module, refresher component and health probe to ``runtime``."""
-    service = build_service(runtime)
+    service = build_service(runtime.settings, runtime.store)
     runtime.modules.append(web_module(service))
     component = ReportsComponent(service, runtime.settings.reports)
     runtime.components.append(component)
