@@ -180,7 +180,7 @@ def test_the_generated_roster_breaks_no_rule_of_the_independent_checker() -> Non
 
 def test_roster_check_command_exits_0_when_clean_and_1_with_the_list(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    roster, leave, _ = generated()
+    roster, _, _ = generated()
     path = tmp_path / "roster-2027-02.csv"
     path.write_text(to_csv(roster))
     (tmp_path / "roster-2027-02.leave.csv").write_text(
