@@ -36,16 +36,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from callcenter.db import migrate  # noqa: E402
-from callcenter.db.engine import create_engine, session_factory  # noqa: E402
-from callcenter.db.repositories import Store  # noqa: E402
-from callcenter.reports.periods import Group  # noqa: E402
-from callcenter.reports.service import ReportService  # noqa: E402
-from callcenter.reports.web import period_of  # noqa: E402
-from callcenter.reports.wiring import build_service  # noqa: E402
-from callcenter.settings import load_settings  # noqa: E402
+from callcenter.db import migrate
+from callcenter.db.engine import create_engine, session_factory
+from callcenter.db.repositories import Store
+from callcenter.reports.periods import Group
+from callcenter.reports.service import ReportService
+from callcenter.reports.web import period_of
+from callcenter.reports.wiring import build_service
+from callcenter.settings import load_settings
 
 NAME = "callcenter_bench_reports"
 FIRST = date(2026, 1, 1)
@@ -129,7 +129,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, floa
         await fn()
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1),
             "max_ms": round(times[-1], 1)}
 

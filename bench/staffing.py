@@ -39,12 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callcenter.reports.erlang import StaffingTarget  # noqa: E402
-from callcenter.reports.forecast import History, backtest, forecast  # noqa: E402
-from callcenter.reports.roster import RosterRules, check, coverage, month_days  # noqa: E402
-from callcenter.reports.roster_solver import generate  # noqa: E402
-from callcenter.reports.staffing import StaffingPolicy, staffing_table  # noqa: E402
-from ivr.menu_config import load_holidays  # noqa: E402
+from callcenter.reports.erlang import StaffingTarget
+from callcenter.reports.forecast import History, backtest, forecast
+from callcenter.reports.roster import RosterRules, check, coverage, month_days
+from callcenter.reports.roster_solver import generate
+from callcenter.reports.staffing import StaffingPolicy, staffing_table
+from ivr.menu_config import load_holidays
 
 SLOT = timedelta(minutes=30)
 

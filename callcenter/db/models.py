@@ -421,3 +421,34 @@ class ReportStateRow(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RosterRow(Base):
+    """0004_reports: a month's roster as its CSV (``callcenter.reports.roster.to_csv``) and
+    the approved leave it was built with (CSV ``agent,first,last,approved_by``)."""
+
+    __tablename__ = "rosters"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2027-01"
+    roster_csv: Mapped[str] = mapped_column(Text)
+    leave_csv: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RosterSwapRow(Base):
+    """0004_reports: a shift swap (调班) between two agents on one day, asked by one of them
+    and approved or rejected by a team lead (supervisor)."""
+
+    __tablename__ = "roster_swaps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    agent_a: Mapped[str] = mapped_column(String(20))
+    agent_b: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from callcenter.errors import ValidationError
 from callcenter.reports.roster import (
     LeaveRequest,
     RosterRules,
@@ -31,6 +30,7 @@ from callcenter.reports.roster import (
     parse_csv,
     to_csv,
 )
+from callcenter.reports.roster_service import leave_csv, parse_leave
 from callcenter.settings import Settings
 
 __all__ = ["add_parsers", "run"]
@@ -65,25 +65,6 @@ def rules_of(settings: Settings) -> RosterRules:
     return RosterRules(day_floor=conf.day_floor, night_floor=conf.night_floor)
 
 
-def parse_leave(text: str) -> list[LeaveRequest]:
-    """``agent,first,last,approved_by`` lines (a header line is skipped)."""
-    out = []
-    for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))):
-        if not row or row[0].strip() in ("", "agent"):
-            continue
-        approved = row[3].strip() if len(row) > 3 else ""
-        out.append(LeaveRequest(row[0].strip(), date.fromisoformat(row[1].strip()),
-                                date.fromisoformat(row[2].strip()), approved))
-    return out
-
-
-def leave_to_csv(requests: list[LeaveRequest]) -> str:
-    lines = ["agent,first,last,approved_by"]
-    lines += [f"{r.agent},{r.first.isoformat()},{r.last.isoformat()},{r.approved_by}"
-              for r in requests]
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``roster generate`` or ``roster check``; the exit status."""
     if args.action == "check":
@@ -112,7 +93,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     try:
         roster = parse_csv(args.file.read_text(encoding="utf-8"))
         leave = _read_leave(args.leave, args.file)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, ValidationError) as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
     need = asyncio.run(_need(settings, roster.year, roster.month)) if args.need else None
@@ -158,7 +139,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         year, month = (int(p) for p in args.month.split("-"))
         date(year, month, 1)
         leave = _read_leave(args.leave, None)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     agents = [a.strip() for a in args.agents.split(",") if a.strip()] or \
@@ -177,7 +158,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(to_csv(result.roster), encoding="utf-8")
     if leave:
-        out.with_name(out.stem + ".leave.csv").write_text(leave_to_csv(leave),
+        out.with_name(out.stem + ".leave.csv").write_text(leave_csv(leave),
                                                           encoding="utf-8")
     print(f"roster {year}-{month:02d}: {len(agents)} agents, solver {result.status} in "
           f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals -> {out}")

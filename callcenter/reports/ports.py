@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from callcenter.reports.periods import Cell, Group
 
-__all__ = ["CallLine", "ComplaintLine", "ReportStore"]
+__all__ = ["CallLine", "ComplaintLine", "ReportStore", "RosterStore", "StoredRoster", "SwapLine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +68,53 @@ class ReportStore(Protocol):
     async def complaints(self, start: datetime, end: datetime, window_days: int
                          ) -> Sequence[ComplaintLine]:
         """The complaints of ``[start - window, end)`` (the look-back included)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoster:
+    """A month's roster as kept: its CSV, the approved leave's CSV, who saved it and when."""
+
+    month: str
+    roster_csv: str
+    leave_csv: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwapLine:
+    """A swap request and its decision (``state``: pending, approved, rejected)."""
+
+    id: int
+    month: str
+    agent_a: str
+    agent_b: str
+    day: date
+    requested_by: str
+    state: str
+    decided_by: str
+    created_at: datetime
+
+
+class RosterStore(Protocol):
+    """Rosters and swap requests."""
+
+    async def roster(self, month: str) -> StoredRoster | None: ...
+
+    async def save_roster(self, month: str, roster_csv: str, leave_csv: str, by: str,
+                          at: datetime) -> None: ...
+
+    async def swaps(self, month: str) -> list[SwapLine]: ...
+
+    async def swap(self, swap_id: int) -> SwapLine | None: ...
+
+    async def add_swap(self, month: str, agent_a: str, agent_b: str, day: date,
+                       requested_by: str, at: datetime) -> int: ...
+
+    async def decide_swap(self, swap_id: int, state: str, by: str, at: datetime,
+                          roster_csv: str | None) -> SwapLine:
+        """Mark a pending swap approved or rejected (``roster_csv``: the month's roster with
+        the swap applied, saved in the same transaction). Raises LookupError for an unknown
+        or already decided swap."""
         ...

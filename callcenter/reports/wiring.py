@@ -3,7 +3,8 @@
 ``install(runtime, options)`` adds:
 
 * the web module (``/reports``, ``/api/reports/kpi``, ``/api/reports/calls``, ``/staffing``,
-  ``/api/staffing``; the staffing forecast knows the holidays of ``fastagi.holidays_file``);
+  ``/api/staffing``; the staffing forecast knows the holidays of ``fastagi.holidays_file``)
+  and the roster module (``/roster``, uploads, swap requests and decisions, ``/api/roster``);
 * the ``reports`` component: every ``reports.refresh_s`` seconds it brings the KPI cells up to
   date with the calls that ended (``callcenter/reports_store.py`` explains the high-water
   mark), and after local midnight it rebuilds the previous day once more and writes the daily
@@ -26,14 +27,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.db.repositories import Store
+from callcenter.reports import roster_web
 from callcenter.reports.erlang import StaffingTarget
 from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KpiPolicy, Targets
 from callcenter.reports.periods import Group, day_bounds
+from callcenter.reports.roster import RosterRules
+from callcenter.reports.roster_service import RosterService
 from callcenter.reports.service import ReportService
 from callcenter.reports.staffing import StaffingPolicy
 from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
+from callcenter.roster_store import SqlRosterStore
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import ReportsSettings, Settings
 from ivr.menu_config import load_holidays
@@ -148,6 +153,10 @@ async def install(runtime: Runtime, options: RunOptions) -> ReportService:
     """Add the reports' web module, refresher component and health probe to ``runtime``."""
     service = build_service(runtime.settings, runtime.store)
     runtime.modules.append(web_module(service))
+    rules = RosterRules(day_floor=runtime.settings.reports.day_floor,
+                        night_floor=runtime.settings.reports.night_floor)
+    runtime.modules.append(roster_web.web_module(
+        RosterService(SqlRosterStore(runtime.store), rules)))
     component = ReportsComponent(service, runtime.settings.reports)
     runtime.components.append(component)
     runtime.health["reports"] = component.health

@@ -1,4 +1,5 @@
-"""reports: KPI cells per 15 minutes x queue x agent, the refresher's marks, calls.ended_at index
+"""reports: KPI cells per 15 minutes x queue x agent, the refresher's marks, calls.ended_at index,
+rosters and shift swaps
 
 Revision ID: 0004
 Revises: 0003
@@ -52,9 +53,36 @@ def upgrade() -> None:
         sa.Column('at', UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_report_state')),
     )
+    op.create_table(
+        'rosters',
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('roster_csv', sa.Text(), nullable=False),
+        sa.Column('leave_csv', sa.Text(), nullable=False),
+        sa.Column('updated_at', UTCDateTime(), nullable=False),
+        sa.Column('updated_by', sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint('month', name=op.f('pk_rosters')),
+    )
+    op.create_table(
+        'roster_swaps',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('agent_a', sa.String(length=20), nullable=False),
+        sa.Column('agent_b', sa.String(length=20), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('requested_by', sa.String(length=64), nullable=False),
+        sa.Column('state', sa.String(length=10), nullable=False),
+        sa.Column('decided_by', sa.String(length=64), nullable=False),
+        sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.Column('decided_at', UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_roster_swaps')),
+    )
+    op.create_index(op.f('ix_roster_swaps_month'), 'roster_swaps', ['month'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_roster_swaps_month'), table_name='roster_swaps')
+    op.drop_table('roster_swaps')
+    op.drop_table('rosters')
     op.drop_table('report_state')
     op.drop_index('ix_report_cells_day', table_name='report_cells')
     op.drop_table('report_cells')
