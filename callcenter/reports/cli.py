@@ -50,6 +50,8 @@ def add_parsers(sub: Any) -> None:
                      help="cover the regulation's floors only, not the forecast need")
     gen.add_argument("--out", type=Path, default=None, help="roster CSV to write")
     gen.add_argument("--time-limit", type=float, default=60.0, help="solver seconds")
+    gen.add_argument("--save", action="store_true",
+                     help="also keep it in the database (shown on /roster)")
     chk = roster_sub.add_parser("check", help="list every rule a roster CSV breaks")
     chk.add_argument("file", type=Path)
     chk.add_argument("--leave", type=Path, default=None,
@@ -132,6 +134,19 @@ async def _agents(settings: Settings) -> list[str]:
         await engine.dispose()
 
 
+async def _save(settings: Settings, month: str, roster_csv: str, leave_text: str) -> None:
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+    from callcenter.roster_store import SqlRosterStore
+
+    engine = create_engine(settings.database.url)
+    try:
+        await SqlRosterStore(Store(session_factory(engine))).save_roster(
+            month, roster_csv, leave_text, "roster generate", datetime.now(UTC))
+    finally:
+        await engine.dispose()
+
+
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.reports.roster_solver import generate
 
@@ -160,6 +175,9 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     if leave:
         out.with_name(out.stem + ".leave.csv").write_text(leave_csv(leave),
                                                           encoding="utf-8")
+    if args.save:
+        asyncio.run(_save(settings, f"{year}-{month:02d}", to_csv(result.roster),
+                          leave_csv(leave)))
     print(f"roster {year}-{month:02d}: {len(agents)} agents, solver {result.status} in "
           f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals -> {out}")
     return _print(check(result.roster, rules, need=need, leave=leave))

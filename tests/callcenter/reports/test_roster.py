@@ -195,3 +195,38 @@ def test_roster_check_command_exits_0_when_clean_and_1_with_the_list(
     assert "consecutive: 8001 2027-02-06" in out
     path.write_text("nonsense\n")
     assert cli.main(["roster", "check", str(path)]) == 2
+
+
+def test_roster_generate_command_writes_checks_and_keeps_the_roster(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+    from callcenter.roster_store import SqlRosterStore
+
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CALLCENTER_REPORTS_DAY_FLOOR", "1")
+    monkeypatch.setenv("CALLCENTER_REPORTS_NIGHT_FLOOR", "1")
+    leave = tmp_path / "leave.csv"
+    leave.write_text("agent,first,last,approved_by\n8002,2027-02-15,2027-02-17,team_lead\n")
+    out = tmp_path / "r.csv"
+    assert cli.main(["roster", "generate", "--month", "2027-02", "--agents", "8001,8002,8003,8004",
+                     "--floors-only", "--leave", str(leave), "--out", str(out), "--save",
+                     "--time-limit", "20"]) == 0
+    assert "no rule broken" in capsys.readouterr().out
+    roster = parse_csv(out.read_text())
+    assert roster.codes["8002"][14:17] == ["L", "L", "L"]
+    assert (tmp_path / "r.leave.csv").exists()
+    assert cli.main(["roster", "check", str(out)]) == 0
+
+    async def stored() -> str | None:
+        engine = create_engine(sqlite_url)
+        try:
+            found = await SqlRosterStore(Store(session_factory(engine))).roster("2027-02")
+            return None if found is None else found.roster_csv
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(stored()) == out.read_text()
