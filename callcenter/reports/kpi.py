@@ -40,11 +40,12 @@ R10 A rate over zero calls is None ("no data"), never 0 % or 100 %.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
+
+from cti.call_state import Outcome
 
 __all__ = [
     "KPI_FIELDS",
@@ -62,17 +63,8 @@ __all__ = [
     "total",
 ]
 
-OUTCOMES: Final = frozenset({"answered", "abandoned", "ivr_only", "failed", "internal"})
-
-
-class Outcome(enum.Enum):
-    """How a call ended (the ``calls.outcome`` values)."""
-
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    IVR_ONLY = "ivr_only"
-    FAILED = "failed"
-    INTERNAL = "internal"
+OUTCOMES: Final = frozenset(o.value for o in Outcome)
+"""The ``calls.outcome`` values (the CTI tracker's rule 7)."""
 
 
 @dataclass(frozen=True, slots=True)

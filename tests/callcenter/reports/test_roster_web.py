@@ -21,6 +21,7 @@ from callcenter.service import add_user
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
 from tests.callcenter.reports.test_roster import LEGAL, edit
+from tests.callcenter.reports.test_web import login
 
 NOW = datetime(2027, 1, 20, 2, 0, tzinfo=UTC)
 RULES = RosterRules(day_floor=0, night_floor=0)
@@ -42,13 +43,6 @@ async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
                         clock=NOW.timestamp)
     async with TestClient(TestServer(app)) as c:
         yield c
-
-
-async def login(client: TestClient[Any, Any], username: str) -> None:
-    client.session.cookie_jar.clear()
-    r = await client.post("/login", data={"username": username, "password": "password-1"},
-                          allow_redirects=False)
-    assert r.status == 302
 
 
 async def upload(client: TestClient[Any, Any], roster: Roster, leave: str = "") -> int:
