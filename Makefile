@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/ami_ingest.py
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/staffing.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -37,6 +37,8 @@ from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
 from callcenter.event_loop import loop_name, settle_gc
 from callcenter.metrics import ProductMetrics, metrics_module
+from callcenter.reports import wiring as reports_wiring
+from callcenter.reports.service import ReportService
 from callcenter.runtime import Component, RunOptions, Runtime, database_probe
 from callcenter.settings import Settings
 from callcenter.web.app import build_web_app
@@ -117,6 +119,7 @@ class Product:
     fastagi: FastAgiComponent | None = None
     web: WebComponent | None = None
     pbx: StandInPbx | None = None
+    reports: ReportService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -175,6 +178,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
         recordings = await recording_wiring.install(runtime, options)
+        reports = await reports_wiring.install(runtime, options)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)
@@ -191,7 +195,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             await pbx.stop()
         await engine.dispose()
         raise
-    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx)
+    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports)
 
 
 async def banner(product: Product) -> str:

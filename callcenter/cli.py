@@ -49,6 +49,7 @@ from callcenter.db.repositories import Store
 from callcenter.demo_data import generate
 from callcenter.domain import HOTLINE_QUEUES, Role, validate_queues
 from callcenter.errors import CallcenterError, SettingsError
+from callcenter.reports import cli as reports_cli
 from callcenter.settings import Settings, env_name, load_settings, require_production_secrets
 
 T = TypeVar("T")
@@ -181,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     sched.add_argument("--interval-hours", type=float, default=None,
                        help="default: backup.interval_hours")
     sched.add_argument("--keep", type=int, default=None, help="default: backup.keep")
+    reports_cli.add_parsers(sub)  # roster generate|check
     return p
 
 
@@ -230,7 +232,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: USER_ACTIONS[args.action](s, args)))
-        return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
+    if args.command == "roster":
+        return reports_cli.run(args, settings)
     if args.command == "backup":
         return asyncio.run(_backup(settings, args))
     if args.command == "asterisk":

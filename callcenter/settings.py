@@ -17,7 +17,7 @@ import os
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,22 @@ class BackupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsSettings:
+    """KPI definitions and targets (docs/kpi.md) and where the daily reports are kept."""
+
+    dir: str
+    service_level_s: float
+    short_abandon_s: float
+    repeat_window_days: int
+    target_answer_rate: float
+    target_service_level: float
+    refresh_s: float
+    shrinkage: float
+    day_floor: int
+    night_floor: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -213,6 +229,8 @@ class Settings:
     asterisk: AsteriskSettings
     metrics: MetricsSettings
     backup: BackupSettings
+    reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
+        "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
     source: str = "defaults"
 
 
@@ -380,6 +398,13 @@ def _networks(key: str, value: Any) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _fraction(key: str, value: Any) -> float:
+    number = _non_negative_float(key, value)
+    if number > 1:
+        raise SettingsError(key, f"must be between 0 and 1, got {number}")
+    return number
+
+
 def _url_or_empty(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not text.startswith(("http://", "https://")):
@@ -471,6 +496,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "agent_password": Key(_str, "demo1234",
                               "password the simulated agents log in to the web app with"),
     },
+    "reports": {
+        "dir": Key(_str, "var/reports", "directory of the daily report files"),
+        "service_level_s": Key(_positive_float, 20.0,
+                               "service level: answered within this many seconds"),
+        "short_abandon_s": Key(_non_negative_float, 5.0,
+                               "a hang-up within this many seconds in queue is not offered"),
+        "repeat_window_days": Key(_int_range(1, 365), 7,
+                                  "days in which a same merchant + problem contact is a repeat"),
+        "target_answer_rate": Key(_fraction, 0.90, "answer rate target (接通率)"),
+        "target_service_level": Key(_fraction, 0.80, "service level target"),
+        "refresh_s": Key(_positive_float, 60.0, "seconds between refreshes of the KPI cells"),
+        "shrinkage": Key(_fraction, 0.25, "share of rostered time not on the phones"),
+        "day_floor": Key(_int_range(0, 1000), 8, "agents online at least, 08:00-20:00"),
+        "night_floor": Key(_int_range(0, 1000), 2, "agents online at least, 20:00-08:00"),
+    },
 }
 
 SCHEMA["asterisk"] = {
@@ -521,6 +561,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "asterisk": AsteriskSettings,
     "metrics": MetricsSettings,
     "backup": BackupSettings,
+    "reports": ReportsSettings,
 }
 
 

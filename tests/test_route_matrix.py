@@ -102,6 +102,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/cti/static"): Row("/cti/static/desk.js", (200, 200, 200, 200, 200)),
     # recordings: the agent of the call, supervisors, admins (c2 is not agent 8001's)
     ("GET", "/recordings/{token}"): Row("/recordings/r2", (302, 403, 403, 404, 404)),
+    # reports, staffing (supervisor, admin) and the roster (agents read theirs and ask swaps;
+    # the roster's forms answer an anonymous browser with the login page; no roster yet: 404)
+    ("GET", "/reports"): Row("/reports", (302, 403, 403, 200, 200)),
+    ("GET", "/api/reports/kpi"): Row("/api/reports/kpi?from=2026-11-01&to=2026-11-02&group=queue",
+                                     (401, 403, 403, 200, 200)),
+    ("GET", "/api/reports/calls"): Row("/api/reports/calls?from=2026-11-01&to=2026-11-02",
+                                       (401, 403, 403, 200, 200)),
+    ("GET", "/staffing"): Row("/staffing", (302, 403, 403, 200, 200)),
+    ("GET", "/api/staffing"): Row("/api/staffing?from=2026-11-01&to=2026-11-02", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/static"): Row("/reports/static/reports.css", (200, 200, 200, 200, 200)),
+    ("GET", "/roster"): Row("/roster", (302, 200, 403, 200, 200)),
+    ("GET", "/api/roster"): Row("/api/roster", (401, 404, 403, 404, 404)),
+    ("POST", "/roster/upload"): Row("/roster/upload", (302, 403, 403, 422, 422), {}),
+    ("POST", "/roster/swaps"): Row("/roster/swaps", (302, 422, 403, 422, 422), {}),
+    ("POST", "/roster/swaps/{id}/approve"):
+        Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404), {}),
+    ("POST", "/roster/swaps/{id}/reject"):
+        Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404), {}),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),

@@ -175,7 +175,8 @@ class CallRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0006_reports: indexed, the report cells are refreshed from the calls that ended lately.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -382,7 +383,7 @@ class WebhookEventRow(Base):
 
 
 class SessionRow(Base):
-    """0004_access_control: one logged-in browser. ``id`` is the SHA-256 of the cookie's random
+    """0005_access_control: one logged-in browser. ``id`` is the SHA-256 of the cookie's random
     token (a copy of the table gives nobody a usable cookie); a session ends when it is revoked
     (logout, password change, account disabled), idle too long or older than a shift."""
 
@@ -397,7 +398,7 @@ class SessionRow(Base):
 
 
 class AuditRow(Base):
-    """0004_access_control: who did what to what, when (impersonation, listening, playback,
+    """0005_access_control: who did what to what, when (impersonation, listening, playback,
     account changes). Written once, never updated."""
 
     __tablename__ = "audit_log"
@@ -408,3 +409,77 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(40), index=True)
     target: Mapped[str] = mapped_column(String(100), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReportCellRow(Base):
+    """0006_reports: the KPI tally of the calls that arrived in one 15-minute interval, per
+    queue and agent (``callcenter.reports.kpi.Tally``: one column per counter). Maintained by
+    the report refresher (``callcenter/reports_store.py``) as calls end; every report is a sum
+    of these rows, never a scan of ``calls``."""
+
+    __tablename__ = "report_cells"
+    __table_args__ = (Index("ix_report_cells_day", "day", "queue", "agent_number"),)
+
+    start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the local day of ``start``
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    ivr_only: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    short_abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    answered_in_sl: Mapped[int] = mapped_column(Integer, default=0)
+    wait_answered_s: Mapped[float] = mapped_column(Float, default=0.0)
+    wait_abandoned_s: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+    acw_s: Mapped[float] = mapped_column(Float, default=0.0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    wrapped_up: Mapped[int] = mapped_column(Integer, default=0)
+    surveyed: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportStateRow(Base):
+    """0006_reports: the refresher's high-water marks (``cells``: calls that ended before it
+    are in ``report_cells``) and the last daily report written."""
+
+    __tablename__ = "report_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RosterRow(Base):
+    """0006_reports: a month's roster as its CSV (``callcenter.reports.roster.to_csv``) and
+    the approved leave it was built with (CSV ``agent,first,last,approved_by``)."""
+
+    __tablename__ = "rosters"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2027-01"
+    roster_csv: Mapped[str] = mapped_column(Text)
+    leave_csv: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RosterSwapRow(Base):
+    """0006_reports: a shift swap (调班) between two agents on one day, asked by one of them
+    and approved or rejected by a team lead (supervisor)."""
+
+    __tablename__ = "roster_swaps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    agent_a: Mapped[str] = mapped_column(String(20))
+    agent_b: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

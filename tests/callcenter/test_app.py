@@ -14,6 +14,7 @@ import pytest
 
 from callcenter.app import build_product
 from callcenter.business.service import BusinessService
+from callcenter.reports.service import ReportService
 from callcenter.runtime import RunOptions
 from callcenter.settings import Settings, load_settings
 from cti.service import CtiService
@@ -98,10 +99,13 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.business, BusinessService)
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
-        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "web"]
+        assert isinstance(product.reports, ReportService)
+        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "reports",
+                                                                "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                          "metrics"]
-        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami"}
+                                                             "reports", "roster", "metrics"]
+        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
+                                               "reports"}
         await product.start()
         assert product.fastagi.bound_port and product.web.bound_port
     finally:

@@ -1,0 +1,237 @@
+"""Staffing benchmark: does the generated roster carry a month of forecast traffic?
+
+1. History: ``--weeks`` (8) weeks of a 40-agent hotline (~4,100 calls a day, a weekday ×
+   time-of-day profile with a morning peak, quieter weekends, statutory holidays from
+   ``ivr/holidays.toml``), exponential patience ``--patience`` (90 s), AHT ~240 s.
+2. Forecast the month ``--month`` (2027-01) per 30-minute interval (``forecast.py``) and
+   measure the forecast's error on two held-out weeks.
+3. Staffing table (``staffing.py``): Erlang C and Erlang A agents per interval for 80 % in 20 s
+   and 90 % answered; the roster need = Erlang A with ``--shrinkage`` and the floors (8 by
+   day, 2 at night).
+4. Roster: OR-Tools CP-SAT for ``--agents`` agents (default: the fewest whose minimum
+   monthly hours cover the need), judged by the independent checker.
+5. Simulation in virtual time: a month of Poisson arrivals at the forecast rates, exponential
+   handling and patience, FIFO queue; the agents on the phones in each interval are the
+   rostered agents times (1 - shrinkage). It reports answer rate and service level overall
+   and per interval.
+
+Printed (one JSON document): answer rate and service level of the month, the share of
+intervals meeting each target, the worst intervals; seat-hours on the phones of the roster
+beside the Erlang A minimum (max(Erlang A, floor) per interval) and Erlang C's, with the ratio
+roster / Erlang A minimum (the issue's bar: at most 1.05).
+
+Run: ``.venv/bin/python bench/staffing.py`` (about a minute: the solver has ``--time-limit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import random
+import sys
+import time as wall
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from callcenter.reports.erlang import StaffingTarget
+from callcenter.reports.forecast import History, backtest, forecast
+from callcenter.reports.roster import RosterRules, check, coverage, month_days
+from callcenter.reports.roster_solver import generate
+from callcenter.reports.staffing import StaffingPolicy, staffing_table
+from ivr.menu_config import load_holidays
+
+SLOT = timedelta(minutes=30)
+
+
+def shape(slot: int) -> float:
+    """Relative traffic of a half hour: quiet nights, a 10:00 peak, a 14:30 second peak."""
+    hour = slot / 2
+    return (0.08 + 1.0 * math.exp(-((hour - 10.25) / 1.8) ** 2)
+            + 0.75 * math.exp(-((hour - 14.75) / 2.2) ** 2)
+            + 0.25 * math.exp(-((hour - 19.5) / 1.5) ** 2))
+
+
+def day_factor(day: date, holidays: frozenset[date]) -> float:
+    if day in holidays:
+        return 0.45
+    return (1.05, 1.0, 1.0, 0.98, 0.95, 0.6, 0.5)[day.weekday()]
+
+
+def history(first: date, weeks: int, per_day: float, aht: float, patience: float,
+            holidays: frozenset[date], rng: random.Random) -> list[History]:
+    total_shape = sum(shape(s) for s in range(48))
+    out = []
+    for d in range(weeks * 7):
+        day = first + timedelta(days=d)
+        for slot in range(48):
+            mean = per_day * day_factor(day, holidays) * shape(slot) / total_shape
+            calls = _poisson(rng, mean)
+            abandoned = round(calls * 0.04)
+            out.append(History(datetime.combine(day, time()) + slot * SLOT, calls,
+                               calls - abandoned, (calls - abandoned) * aht,
+                               abandoned * patience, abandoned))
+    return out
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean > 50:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def simulate(rates: dict[datetime, float], aht: dict[datetime, float],
+             agents: dict[datetime, int], patience: float, within: float,
+             rng: random.Random) -> dict[datetime, dict[str, int]]:
+    """A month of one FIFO queue in virtual time; per interval (of arrival): offered,
+    answered, answered within ``within`` s."""
+    starts = sorted(rates)
+    t0 = starts[0]
+    events: list[tuple[float, int, str, Any]] = []  # (time, seq, kind, data)
+    seq = 0
+    for start in starts:
+        base = (start - t0).total_seconds()
+        lam = rates[start] / 1800.0
+        t = base
+        while lam > 0:
+            t += rng.expovariate(lam)
+            if t >= base + 1800:
+                break
+            seq += 1
+            heapq.heappush(events, (t, seq, "arrive", start))
+        seq += 1
+        heapq.heappush(events, (base, seq, "capacity", agents.get(start, 0)))
+    stats: dict[datetime, dict[str, int]] = defaultdict(lambda: {"offered": 0, "answered": 0,
+                                                                 "in_sl": 0})
+    capacity = busy = 0
+    queue: list[tuple[float, float, datetime, float]] = []  # arrival, deadline, slot, aht
+    head = 0
+
+    def start_calls(now: float) -> None:
+        nonlocal busy, head, seq
+        while busy < capacity and head < len(queue):
+            arrived, deadline, slot, mean = queue[head]
+            head += 1
+            if deadline < now:
+                continue  # hung up before an agent was free
+            busy += 1
+            stats[slot]["answered"] += 1
+            stats[slot]["in_sl"] += (now - arrived) <= within
+            seq += 1
+            heapq.heappush(events, (now + rng.expovariate(1.0 / mean), seq, "done", None))
+
+    while events:
+        now, _, kind, data = heapq.heappop(events)
+        if kind == "arrive":
+            slot: datetime = data
+            stats[slot]["offered"] += 1
+            queue.append((now, now + rng.expovariate(1.0 / patience), slot, aht[slot]))
+        elif kind == "done":
+            busy -= 1
+        else:
+            capacity = data
+        start_calls(now)
+    return dict(stats)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--month", default="2027-01")
+    p.add_argument("--weeks", type=int, default=8)
+    p.add_argument("--calls-per-day", type=float, default=4100.0)
+    p.add_argument("--aht", type=float, default=240.0)
+    p.add_argument("--patience", type=float, default=90.0)
+    p.add_argument("--shrinkage", type=float, default=0.0)
+    p.add_argument("--agents", type=int, default=0)
+    p.add_argument("--time-limit", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    rng = random.Random(args.seed)
+    year, month = (int(x) for x in args.month.split("-"))
+    days = month_days(year, month)
+    calendar = load_holidays()
+    holidays = frozenset(h.start + timedelta(days=i) for h in calendar.holidays
+                         for i in range((h.end - h.start).days + 1))
+    first = days[0] - timedelta(weeks=args.weeks)
+    past = history(first, args.weeks, args.calls_per_day, args.aht, args.patience, holidays,
+                   rng)
+    error = backtest(past, holdout_weeks=2, holidays=holidays, workdays=calendar.workdays)
+    plan = forecast(past, days, holidays=holidays, workdays=calendar.workdays)
+    policy = StaffingPolicy(target=StaffingTarget(0.80, 20.0, 0.90), shrinkage=args.shrinkage)
+    rows = staffing_table(plan, policy)
+    need = {r.start: r.roster_a for r in rows}
+    rules = RosterRules()
+    need_hours = sum(need.values()) * 0.5
+    min_hours_each = rules.monthly_hours - rules.hours_tolerance
+    n_agents = args.agents or math.ceil(need_hours / min_hours_each)
+    agents = [f"{8001 + i}" for i in range(n_agents)]
+    t = wall.perf_counter()
+    result = generate(year, month, agents, rules, need=need, holidays=holidays,
+                      time_limit_s=args.time_limit)
+    solve_s = wall.perf_counter() - t
+    if result.roster is None:
+        print(json.dumps({"error": f"no roster ({result.status})", "agents": n_agents}))
+        return 1
+    broken = check(result.roster, rules, need=need)
+    on_shift = coverage(result.roster, rules)
+    on_phones = {k: math.floor(v * (1 - args.shrinkage) + 1e-9) for k, v in on_shift.items()}
+    # The month's first hours are the previous month's night shift: staff them as planned.
+    for r in rows:
+        if r.start < datetime.combine(days[0], rules.day_start):
+            on_phones[r.start] = max(r.erlang_a, r.floor)
+    rates = {f.start: f.calls for f in plan.intervals}
+    aht = {f.start: f.aht_s for f in plan.intervals}
+    t = wall.perf_counter()
+    stats = simulate(rates, aht, on_phones, plan.patience_s, 20.0, rng)
+    sim_s = wall.perf_counter() - t
+    offered = sum(s["offered"] for s in stats.values())
+    answered = sum(s["answered"] for s in stats.values())
+    in_sl = sum(s["in_sl"] for s in stats.values())
+    per_interval = [(k, s["answered"] / s["offered"], s["in_sl"] / s["offered"], s["offered"])
+                    for k, s in sorted(stats.items()) if s["offered"]]
+    erlang_a_min = sum(max(r.erlang_a, r.floor) for r in rows) * 0.5
+    erlang_c_hours = sum(max(r.erlang_c, r.floor) for r in rows) * 0.5
+    roster_phones = sum(on_phones.get(r.start, 0) for r in rows) * 0.5
+    worst = sorted(per_interval, key=lambda x: x[2])[:5]
+    report = {
+        "month": args.month, "agents": n_agents, "calls_offered": offered,
+        "forecast_error_holdout_2_weeks": {"wape_interval": _r(error.wape_interval),
+                                           "wape_day": _r(error.wape_day),
+                                           "bias": _r(error.bias)},
+        "roster": {"solver": result.status, "solve_s": round(solve_s, 1),
+                   "rules_broken": len(broken), "shortfall_agent_intervals": result.shortfall},
+        "simulated": {"answer_rate": _r(answered / offered), "service_level": _r(in_sl / offered),
+                      "intervals": len(per_interval),
+                      "intervals_answer_rate_ge_90": _r(sum(a >= 0.9 for _, a, _, _ in
+                                                            per_interval) / len(per_interval)),
+                      "intervals_service_level_ge_80": _r(sum(s >= 0.8 for _, _, s, _ in
+                                                              per_interval) / len(per_interval)),
+                      "worst_intervals": [{"start": k.isoformat(), "answer_rate": _r(a),
+                                           "service_level": _r(s), "offered": n}
+                                          for k, a, s, n in worst],
+                      "sim_s": round(sim_s, 1)},
+        "seat_hours_on_phones": {"erlang_c": erlang_c_hours, "erlang_a_minimum": erlang_a_min,
+                                 "roster": roster_phones,
+                                 "roster_over_erlang_a": _r(roster_phones / erlang_a_min)},
+        "shrinkage": args.shrinkage,
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""The roster over HTTP: the month's grid with every broken rule, hand edits, swaps.
+
+=========================================  ===============================================
+``GET /roster?month=YYYY-MM``              page (supervisor, admin: everything; agents:
+                                           the grid, their own row marked, their swaps)
+``POST /roster/upload``                    supervisor/admin: keep an edited roster CSV
+                                           (form: month, roster file, optional leave file)
+``POST /roster/swaps``                     agent (for themself) or supervisor/admin: ask
+                                           for a swap (form: month, agent, other, day)
+``POST /roster/swaps/{id}/approve``        supervisor/admin (the team lead): approve
+``POST /roster/swaps/{id}/reject``         supervisor/admin: reject
+``GET /api/roster?month=&format=csv|json`` supervisor/admin, agents: export
+=========================================  ===============================================
+
+The forms post back and redirect to the page (no script): a team-lead role does not exist
+yet, so supervisors decide swaps.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from callcenter.domain import Role, User
+from callcenter.errors import ValidationError
+from callcenter.reports.roster_service import RosterService
+from callcenter.web.app import (
+    Forbidden,
+    PageLink,
+    WebModule,
+    ctx_of,
+    now_utc,
+    render,
+    require,
+)
+
+__all__ = ["ROUTES", "web_module"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SERVICE = web.AppKey("roster_service", RosterService)
+DECIDERS: Final = (Role.SUPERVISOR, Role.ADMIN)
+READERS: Final = (Role.SUPERVISOR, Role.ADMIN, Role.AGENT)
+ROUTES: Final = {
+    ("GET", "/roster"): READERS,
+    ("POST", "/roster/upload"): DECIDERS,
+    ("POST", "/roster/swaps"): READERS,
+    ("POST", "/roster/swaps/{id}/approve"): DECIDERS,
+    ("POST", "/roster/swaps/{id}/reject"): DECIDERS,
+    ("GET", "/api/roster"): READERS,
+}
+"""Every route and the roles that may use it (admins pass every check)."""
+
+MESSAGES: Final[dict[str, dict[str, str]]] = {
+    "roster.nav": {"zh-CN": "排班表", "en": "Roster"},
+    "roster.title": {"zh-CN": "排班表", "en": "Roster"},
+    "roster.none": {"zh-CN": "本月还没有排班表（callcenter roster generate --month …）",
+                    "en": "No roster for this month yet (callcenter roster generate --month …)"},
+    "roster.ok": {"zh-CN": "未违反任何排班规则", "en": "No scheduling rule is broken"},
+    "roster.broken": {"zh-CN": "违反规则 {n} 处", "en": "{n} rule(s) broken"},
+    "roster.upload": {"zh-CN": "上传修改后的排班表 (CSV)", "en": "Upload an edited roster (CSV)"},
+    "roster.leave_file": {"zh-CN": "已批准的请假 (CSV，可选)",
+                          "en": "Approved leave (CSV, optional)"},
+    "roster.save": {"zh-CN": "保存", "en": "Save"},
+    "roster.swaps": {"zh-CN": "调班申请", "en": "Shift swaps"},
+    "roster.swap.ask": {"zh-CN": "申请调班", "en": "Ask for a swap"},
+    "roster.swap.with": {"zh-CN": "与", "en": "with"},
+    "roster.swap.on": {"zh-CN": "日期", "en": "on"},
+    "roster.swap.approve": {"zh-CN": "批准", "en": "Approve"},
+    "roster.swap.reject": {"zh-CN": "驳回", "en": "Reject"},
+    "roster.swap.pending": {"zh-CN": "待审批", "en": "pending"},
+    "roster.swap.approved": {"zh-CN": "已批准", "en": "approved"},
+    "roster.swap.rejected": {"zh-CN": "已驳回", "en": "rejected"},
+    "roster.swap.would_break": {"zh-CN": "批准后将违反：", "en": "Would break:"},
+    "roster.legend": {"zh-CN": "D 08–20 · M 09–21 · N 20–08（大夜）· O 休息 · L 请假",
+                      "en": "D 08–20 · M 09–21 · N 20–08 (big night) · O rest · L leave"},
+}
+
+
+def _month(request: web.Request, raw: str | None = None) -> str:
+    month = raw if raw is not None else request.query.get("month", "")
+    if not month:
+        today = now_utc(request).astimezone(ctx_of(request).tz).date()
+        return f"{today.year}-{today.month:02d}"
+    return month
+
+
+async def _agent_number(request: web.Request, user: User) -> str | None:
+    agent = await ctx_of(request).store.agents.by_user(user.id)
+    return agent.agent_number if agent is not None else None
+
+
+async def page(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    view = await request.app[SERVICE].view(_month(request))
+    mine = await _agent_number(request, user) if user.role is Role.AGENT else None
+    swaps = [s for s in view.swaps
+             if mine is None or mine in (s.swap.agent_a, s.swap.agent_b)]
+    return render(request, "reports/roster.html", view=view, mine=mine, swaps=swaps,
+                  decider=user.role in DECIDERS,
+                  days=view.roster.days if view.roster else [])
+
+
+async def upload(request: web.Request) -> web.Response:
+    user = require(request, *DECIDERS)
+    form = await request.post()
+    month = _month(request, str(form.get("month", "")))
+
+    def text(name: str) -> str:
+        field = form.get(name)
+        if isinstance(field, web.FileField):
+            return field.file.read().decode("utf-8-sig")
+        return str(field or "")
+
+    await request.app[SERVICE].upload(month, text("roster"), text("leave"), user.username,
+                                      now_utc(request))
+    raise web.HTTPSeeOther(f"/roster?month={month}")
+
+
+async def ask_swap(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    form = await request.post()
+    month = _month(request, str(form.get("month", "")))
+    agent = str(form.get("agent", ""))
+    if user.role is Role.AGENT:
+        mine = await _agent_number(request, user)
+        if mine is None or agent not in ("", mine):
+            raise Forbidden("agents ask for swaps of their own shifts")
+        agent = mine
+    try:
+        day = date.fromisoformat(str(form.get("day", "")))
+    except ValueError:
+        raise ValidationError("day", "YYYY-MM-DD") from None
+    await request.app[SERVICE].request_swap(month, agent, str(form.get("other", "")), day,
+                                            user.username, now_utc(request))
+    raise web.HTTPSeeOther(f"/roster?month={month}")
+
+
+async def decide(request: web.Request) -> web.Response:
+    user = require(request, *DECIDERS)
+    try:
+        swap_id = int(request.match_info["id"])
+    except ValueError:
+        raise ValidationError("id", "a number") from None
+    approve = request.path.endswith("/approve")
+    line = await request.app[SERVICE].decide(swap_id, approve, user.username, now_utc(request))
+    raise web.HTTPSeeOther(f"/roster?month={line.month}")
+
+
+async def export(request: web.Request) -> web.Response:
+    require(request, *READERS)
+    month = _month(request)
+    view = await request.app[SERVICE].view(month)
+    if view.stored is None:
+        return web.json_response({"month": month, "roster": None}, status=404)
+    if request.query.get("format") == "csv":
+        disposition = f'attachment; filename="roster-{month}.csv"'
+        return web.Response(text=view.stored.roster_csv, content_type="text/csv",
+                            charset="utf-8", headers={"Content-Disposition": disposition})
+    body: dict[str, Any] = {
+        "month": month, "roster": view.roster.codes if view.roster else None,
+        "violations": [{"rule": v.rule, "agent": v.agent,
+                        "day": v.day.isoformat() if v.day else None, "detail": v.detail}
+                       for v in view.violations],
+        "swaps": [{"id": s.swap.id, "a": s.swap.agent_a, "b": s.swap.agent_b,
+                   "day": s.swap.day.isoformat(), "state": s.swap.state} for s in view.swaps]}
+    return web.json_response(body)
+
+
+def web_module(service: RosterService) -> WebModule:
+    """The roster's routes, texts, template and home-page link."""
+
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = service
+        app.router.add_get("/roster", page)
+        app.router.add_post("/roster/upload", upload)
+        app.router.add_post("/roster/swaps", ask_swap)
+        app.router.add_post("/roster/swaps/{id}/approve", decide)
+        app.router.add_post("/roster/swaps/{id}/reject", decide)
+        app.router.add_get("/api/roster", export)
+
+    return WebModule(name="roster", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],
+                     links=[PageLink("/roster", "roster.nav", frozenset(DECIDERS))])

@@ -1,0 +1,114 @@
+"""/roster: a supervisor uploads an edited roster and sees what it breaks; an agent asks for a
+swap; the team lead (a supervisor, until the role exists) approves it and the roster changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.db.repositories import Store
+from callcenter.domain import Role
+from callcenter.reports.roster import Roster, RosterRules, to_csv
+from callcenter.reports.roster_service import RosterService
+from callcenter.reports.roster_web import ROUTES, web_module
+from callcenter.roster_store import SqlRosterStore
+from callcenter.service import add_user
+from callcenter.settings import load_settings
+from callcenter.web.app import build_web_app
+from tests.callcenter.reports.test_roster import LEGAL, edit
+from tests.callcenter.reports.test_web import login
+
+NOW = datetime(2027, 1, 20, 2, 0, tzinfo=UTC)
+RULES = RosterRules(day_floor=0, night_floor=0)
+ROSTER = Roster(2027, 2, {"8001": list(LEGAL), "8002": edit(10, "O", edit(11, "D"))})
+
+
+@pytest.fixture
+async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
+    store = sqlite_store
+    for name, role in (("sup", Role.SUPERVISOR), ("disp", Role.DISPATCHER)):
+        await add_user(store, NOW, username=name, display_name=name, role=role,
+                       password="password-1")
+    for number in ("8001", "8002"):
+        await add_user(store, NOW, username=number, display_name=number, role=Role.AGENT,
+                       password="password-1", agent_number=number,
+                       interface=f"PJSIP/{number}")
+    service = RosterService(SqlRosterStore(store), RULES)
+    app = build_web_app(load_settings(environ={}), store, modules=[web_module(service)],
+                        clock=NOW.timestamp)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def upload(client: TestClient[Any, Any], roster: Roster, leave: str = "") -> int:
+    form = aiohttp.FormData()
+    form.add_field("month", "2027-02")
+    form.add_field("roster", to_csv(roster).encode(), filename="roster.csv",
+                   content_type="text/csv")
+    form.add_field("leave", leave.encode(), filename="leave.csv", content_type="text/csv")
+    r = await client.post("/roster/upload", data=form, allow_redirects=False)
+    return r.status
+
+
+async def test_an_uploaded_roster_is_shown_with_every_rule_it_breaks(
+        client: TestClient[Any, Any]) -> None:
+    await login(client, "sup")
+    broken = Roster(2027, 2, {"8001": edit(11, "D"), "8002": list(LEGAL)})
+    assert await upload(client, broken) == 303
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert [(v["rule"], v["agent"], v["day"]) for v in body["violations"]] == [
+        ("min_rest", "8001", "2027-02-11")]
+    html = await (await client.get("/roster?month=2027-02")).text()
+    assert "min_rest: 8001 2027-02-11" in html
+    csv_text = await (await client.get("/api/roster?month=2027-02&format=csv")).text()
+    assert csv_text.startswith("agent,2027-02-01")
+
+
+async def test_an_agent_asks_for_a_swap_and_the_team_lead_approves_it(
+        client: TestClient[Any, Any]) -> None:
+    await login(client, "sup")
+    assert await upload(client, ROSTER) == 303
+    await login(client, "8002")
+    r = await client.post("/roster/swaps", data={"month": "2027-02", "other": "8001",
+                                                 "day": "2027-02-11"}, allow_redirects=False)
+    assert r.status == 303
+    html = await (await client.get("/roster?month=2027-02")).text()
+    assert "8002 ⇄ 8001 2027-02-11" in html
+    assert "min_rest: 8001 2027-02-11" in html  # the preview: what approving would break
+    r = await client.post("/roster/swaps/1/approve", allow_redirects=False)
+    assert r.status == 403  # agents do not decide swaps
+
+    await login(client, "sup")
+    r = await client.post("/roster/swaps/1/approve", allow_redirects=False)
+    assert r.status == 303
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert body["roster"]["8001"][10] == "D" and body["roster"]["8002"][10] == "O"
+    assert body["swaps"] == [{"id": 1, "a": "8002", "b": "8001", "day": "2027-02-11",
+                              "state": "approved"}]
+    assert [v["rule"] for v in body["violations"]] == ["min_rest"]
+    r = await client.post("/roster/swaps/1/reject", allow_redirects=False)
+    assert r.status == 404  # already decided
+
+
+async def test_an_agent_cannot_swap_someone_elses_shift(client: TestClient[Any, Any]) -> None:
+    await login(client, "sup")
+    await upload(client, ROSTER)
+    await login(client, "8002")
+    r = await client.post("/roster/swaps", data={"month": "2027-02", "agent": "8001",
+                                                 "other": "8002", "day": "2027-02-11"},
+                          allow_redirects=False)
+    assert r.status == 403
+
+
+@pytest.mark.parametrize(("method", "path"), list(ROUTES))
+async def test_dispatchers_have_no_roster_routes(client: TestClient[Any, Any], method: str,
+                                                 path: str) -> None:
+    await login(client, "disp")
+    r = await client.request(method, path.replace("{id}", "1"), allow_redirects=False,
+                             headers={"Accept": "application/json"})
+    assert r.status == 403
