@@ -33,6 +33,7 @@ from callcenter.web.app import (
     WebModule,
     ctx_of,
     now_utc,
+    read_json_object,
     render,
     require,
 )
@@ -104,38 +105,35 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def upload(request: web.Request) -> web.Response:
+    """``{"month", "roster": CSV text, "leave": CSV text}`` (the page reads the files and posts
+    JSON, like every state-changing route) → ``{"month", "redirect"}``."""
     user = require(request, *DECIDERS)
-    form = await request.post()
-    month = _month(request, str(form.get("month", "")))
-
-    def text(name: str) -> str:
-        field = form.get(name)
-        if isinstance(field, web.FileField):
-            return field.file.read().decode("utf-8-sig")
-        return str(field or "")
-
-    await request.app[SERVICE].upload(month, text("roster"), text("leave"), user.username,
-                                      now_utc(request))
-    raise web.HTTPSeeOther(f"/roster?month={month}")
+    body = await read_json_object(request)
+    month = _month(request, _text(body, "month"))
+    await request.app[SERVICE].upload(month, _text(body, "roster").removeprefix("\ufeff"),
+                                      _text(body, "leave").removeprefix("\ufeff"),
+                                      user.username, now_utc(request))
+    return _done(month)
 
 
 async def ask_swap(request: web.Request) -> web.Response:
+    """``{"month", "agent"?, "other", "day"}``: an agent asks for their own shift only."""
     user = require(request, *READERS)
-    form = await request.post()
-    month = _month(request, str(form.get("month", "")))
-    agent = str(form.get("agent", ""))
+    body = await read_json_object(request)
+    month = _month(request, _text(body, "month"))
+    agent = _text(body, "agent")
     if user.role is Role.AGENT:
         mine = await _agent_number(request, user)
         if mine is None or agent not in ("", mine):
             raise Forbidden("agents ask for swaps of their own shifts")
         agent = mine
     try:
-        day = date.fromisoformat(str(form.get("day", "")))
+        day = date.fromisoformat(_text(body, "day"))
     except ValueError:
         raise ValidationError("day", "YYYY-MM-DD") from None
-    await request.app[SERVICE].request_swap(month, agent, str(form.get("other", "")), day,
+    await request.app[SERVICE].request_swap(month, agent, _text(body, "other"), day,
                                             user.username, now_utc(request))
-    raise web.HTTPSeeOther(f"/roster?month={month}")
+    return _done(month)
 
 
 async def decide(request: web.Request) -> web.Response:
@@ -146,7 +144,18 @@ async def decide(request: web.Request) -> web.Response:
         raise ValidationError("id", "a number") from None
     approve = request.path.endswith("/approve")
     line = await request.app[SERVICE].decide(swap_id, approve, user.username, now_utc(request))
-    raise web.HTTPSeeOther(f"/roster?month={line.month}")
+    return _done(line.month)
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError(name, "expected text")
+    return value
+
+
+def _done(month: str) -> web.Response:
+    return web.json_response({"month": month, "redirect": f"/roster?month={month}"})
 
 
 async def export(request: web.Request) -> web.Response:

@@ -36,6 +36,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from callcenter.demo_data import DEMO_PASSWORD
 from cti.ami_client import AmiClient
 
 from .conftest import AMI_SECRET, AsteriskProcess, free_port, write_silent_menu
@@ -146,6 +147,7 @@ class Desk:
     ws: aiohttp.ClientWebSocketResponse | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
+    watcher: aiohttp.ClientSession | None = None  # a supervisor's session, for /healthz
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         async with self.http.post(f"{self.base}{path}", json=body,
@@ -179,6 +181,8 @@ class Desk:
         if self.reader is not None:
             await self.reader
         await self.http.close()
+        if self.watcher is not None:
+            await self.watcher.close()
 
 
 async def open_desk(product: Product, username: str, password: str) -> Desk:
@@ -200,7 +204,15 @@ async def until(predicate: Any, within: float, what: str = "") -> None:
 
 
 async def health(desk: Desk) -> dict[str, Any]:
-    async with desk.http.get(f"{desk.base}/healthz") as r:
+    """The whole ``/healthz`` report, read as the demo supervisor (anonymous callers and
+    agents get the status alone)."""
+    if desk.watcher is None:
+        desk.watcher = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with desk.watcher.post(f"{desk.base}/login", data={
+                "username": "supervisor", "password": DEMO_PASSWORD, "next": "/"},
+                headers={ORIGIN_HEADER: desk.base}, allow_redirects=False) as r:
+            assert r.status in (302, 303), await r.text()
+    async with desk.watcher.get(f"{desk.base}/healthz") as r:
         data: dict[str, Any] = await r.json()
         return data
 

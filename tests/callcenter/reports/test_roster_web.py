@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -46,12 +45,10 @@ async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 async def upload(client: TestClient[Any, Any], roster: Roster, leave: str = "") -> int:
-    form = aiohttp.FormData()
-    form.add_field("month", "2027-02")
-    form.add_field("roster", to_csv(roster).encode(), filename="roster.csv",
-                   content_type="text/csv")
-    form.add_field("leave", leave.encode(), filename="leave.csv", content_type="text/csv")
-    r = await client.post("/roster/upload", data=form, allow_redirects=False)
+    r = await client.post("/roster/upload", json={"month": "2027-02", "roster": to_csv(roster),
+                                                   "leave": leave})
+    if r.status == 200:
+        assert (await r.json())["redirect"] == "/roster?month=2027-02"
     return r.status
 
 
@@ -59,7 +56,7 @@ async def test_an_uploaded_roster_is_shown_with_every_rule_it_breaks(
         client: TestClient[Any, Any]) -> None:
     await login(client, "sup")
     broken = Roster(2027, 2, {"8001": edit(11, "D"), "8002": list(LEGAL)})
-    assert await upload(client, broken) == 303
+    assert await upload(client, broken) == 200
     body = await (await client.get("/api/roster?month=2027-02")).json()
     assert [(v["rule"], v["agent"], v["day"]) for v in body["violations"]] == [
         ("min_rest", "8001", "2027-02-11")]
@@ -72,26 +69,26 @@ async def test_an_uploaded_roster_is_shown_with_every_rule_it_breaks(
 async def test_an_agent_asks_for_a_swap_and_the_team_lead_approves_it(
         client: TestClient[Any, Any]) -> None:
     await login(client, "sup")
-    assert await upload(client, ROSTER) == 303
+    assert await upload(client, ROSTER) == 200
     await login(client, "8002")
-    r = await client.post("/roster/swaps", data={"month": "2027-02", "other": "8001",
-                                                 "day": "2027-02-11"}, allow_redirects=False)
-    assert r.status == 303
+    r = await client.post("/roster/swaps", json={"month": "2027-02", "other": "8001",
+                                                 "day": "2027-02-11"})
+    assert r.status == 200
     html = await (await client.get("/roster?month=2027-02")).text()
     assert "8002 ⇄ 8001 2027-02-11" in html
     assert "min_rest: 8001 2027-02-11" in html  # the preview: what approving would break
-    r = await client.post("/roster/swaps/1/approve", allow_redirects=False)
+    r = await client.post("/roster/swaps/1/approve", json={})
     assert r.status == 403  # agents do not decide swaps
 
     await login(client, "sup")
-    r = await client.post("/roster/swaps/1/approve", allow_redirects=False)
-    assert r.status == 303
+    r = await client.post("/roster/swaps/1/approve", json={})
+    assert r.status == 200
     body = await (await client.get("/api/roster?month=2027-02")).json()
     assert body["roster"]["8001"][10] == "D" and body["roster"]["8002"][10] == "O"
     assert body["swaps"] == [{"id": 1, "a": "8002", "b": "8001", "day": "2027-02-11",
                               "state": "approved"}]
     assert [v["rule"] for v in body["violations"]] == ["min_rest"]
-    r = await client.post("/roster/swaps/1/reject", allow_redirects=False)
+    r = await client.post("/roster/swaps/1/reject", json={})
     assert r.status == 404  # already decided
 
 
@@ -99,9 +96,8 @@ async def test_an_agent_cannot_swap_someone_elses_shift(client: TestClient[Any, 
     await login(client, "sup")
     await upload(client, ROSTER)
     await login(client, "8002")
-    r = await client.post("/roster/swaps", data={"month": "2027-02", "agent": "8001",
-                                                 "other": "8002", "day": "2027-02-11"},
-                          allow_redirects=False)
+    r = await client.post("/roster/swaps", json={"month": "2027-02", "agent": "8001",
+                                                 "other": "8002", "day": "2027-02-11"})
     assert r.status == 403
 
 
@@ -110,5 +106,6 @@ async def test_dispatchers_have_no_roster_routes(client: TestClient[Any, Any], m
                                                  path: str) -> None:
     await login(client, "disp")
     r = await client.request(method, path.replace("{id}", "1"), allow_redirects=False,
-                             headers={"Accept": "application/json"})
+                             headers={"Accept": "application/json"},
+                             json={} if method == "POST" else None)
     assert r.status == 403
