@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,14 +33,10 @@ from ivr.ports import InMemoryDirectory
 from ivr.service import make_routes
 from simulator import AmiAccount, CallerScript, Simulator, SimulatorOptions
 from simulator.agents import AgentProfile
+from tests.fakes.hub import RecordingHub
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUICK = AgentProfile(answer_after=0.05, handle_time=0.2, handle_spread=0, min_handle=0.1)
-
-
-class Hub:
-    def publish(self, topic: str, message: dict[str, Any]) -> int:
-        return 0
 
 
 @pytest.fixture
@@ -74,7 +69,7 @@ async def test_a_night_call_is_routed_to_night_and_answered_by_a_logged_in_agent
         speech=False, demo_phones=False, agent_profile=QUICK),
         fastagi_address=lambda: ("127.0.0.1", agi_port))
     host, port = await simulator.start()
-    cti = CtiService(StoreCtiDirectory(store), Hub())
+    cti = CtiService(StoreCtiDirectory(store), RecordingHub())
     client = AmiClient(host, port, "callcenter", "pw", on_message=cti.on_message,
                        on_connected=cti.on_connected, clock=time.time)
     cti.attach(client)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from callcenter.db.repositories import Store
 from callcenter.domain import Merchant, MerchantInput, Role, TerminalInput
 from callcenter.service import add_user
 from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.fakes.hub import RecordingHub
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -49,17 +49,6 @@ class FakeClock:
 
     def epoch(self) -> float:
         return self.now.timestamp()
-
-
-@dataclass
-class RecordingHub:
-    """Stands in for the WebSocket hub: remembers what was published where."""
-
-    sent: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-
-    def publish(self, topic: str, message: dict[str, Any]) -> int:
-        self.sent[topic].append(message)
-        return 1
 
 
 @dataclass(frozen=True)

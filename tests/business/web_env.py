@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from callcenter.db.repositories import Store
 from callcenter.domain import Role
 from callcenter.settings import Settings, load_settings
 from callcenter.web.app import build_web_app
-from callcenter.web.hub import Hub
 from callcenter.web.session import COOKIE_NAME
+from tests.fakes.hub import RecordingHub
 from tests.web_sessions import session_cookie
 
 from .conftest import TZ, FakeClock, Seed, seed
@@ -28,18 +27,6 @@ SESSION_SECRET = "test-secret"
 BUSINESS_SECRET = "s3cret"
 USERS = {"agent1": (Role.AGENT, "8001"), "agent2": (Role.AGENT, "8002"),
          "disp": (Role.DISPATCHER, ""), "sup": (Role.SUPERVISOR, ""), "admin": (Role.ADMIN, "")}
-
-
-class RecordingHub(Hub):
-    """The real hub (WebSockets work) that also remembers what was published."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: dict[str, list[dict[str, Any]]] = defaultdict(list)
-
-    def publish(self, topic: str, message: dict[str, Any]) -> int:
-        self.sent[topic].append(message)
-        return super().publish(topic, message)
 
 
 @dataclass

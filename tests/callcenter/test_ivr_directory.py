@@ -13,7 +13,7 @@ from ivr.menu_config import MenuRegistry
 from ivr.ports import IvrOutcome, IvrResult, MerchantRef
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
-from tests.ivr.fake_asterisk import FakeAsterisk, header_block
+from tests.fakes.agi_asterisk import FakeAsterisk, header_block
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # Monday 11:00 in Shanghai: day service
 

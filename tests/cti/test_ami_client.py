@@ -1,4 +1,4 @@
-"""The AMI client against a scripted fake Asterisk on loopback (tests/cti/fake_ami.py),
+"""The AMI client against a scripted fake Asterisk on loopback (tests/fakes/ami_server.py),
 and against the real Asterisk 22 restart captures replayed byte-exact."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cti.errors import (
 )
 from cti.ports import ResyncSnapshot
 from tests.conftest import ASTERISK_FIXTURES
-from tests.cti.fake_ami import FakeAmi, FakeSession, Replay, event, wire
+from tests.fakes.ami_server import FakeAmiServer, FakeSession, Replay, event, wire
 
 FAST_RETRY = Backoff(initial=0.01, factor=2.0, maximum=0.05)
 
@@ -34,7 +34,7 @@ FAST_RETRY = Backoff(initial=0.01, factor=2.0, maximum=0.05)
 class Harness:
     """A client wired to lists the tests look at."""
 
-    fake: FakeAmi
+    fake: FakeAmiServer
     client: AmiClient
     messages: list[tuple[AmiMessage, float]] = field(default_factory=list)
     resyncs: int = 0
@@ -47,7 +47,7 @@ class Harness:
         await self.fake.wait_until(predicate, within)
 
 
-def make_client(fake: FakeAmi, harness_box: list[Harness], *,
+def make_client(fake: FakeAmiServer, harness_box: list[Harness], *,
                 on_message: Callable[[AmiMessage, float], object] | None = None,
                 on_connected: Callable[[], Awaitable[None]] | None = None,
                 port: int | None = None, **kwargs: Any) -> Harness:
@@ -72,8 +72,8 @@ def make_client(fake: FakeAmi, harness_box: list[Harness], *,
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    async with FakeAmi() as server:
+async def fake() -> AsyncIterator[FakeAmiServer]:
+    async with FakeAmiServer() as server:
         yield server
 
 
@@ -86,7 +86,7 @@ async def clients() -> AsyncIterator[list[Harness]]:
         await harness.client.stop()
 
 
-async def started(fake: FakeAmi, box: list[Harness], **kwargs: Any) -> Harness:
+async def started(fake: FakeAmiServer, box: list[Harness], **kwargs: Any) -> Harness:
     harness = make_client(fake, box, **kwargs)
     await harness.client.start()
     await harness.wait(lambda: harness.resyncs >= 1)
@@ -97,7 +97,7 @@ async def started(fake: FakeAmi, box: list[Harness], **kwargs: Any) -> Harness:
 
 
 async def test_login_sends_least_privilege_event_classes_and_resyncs_once(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -120,7 +120,7 @@ async def test_login_sends_least_privilege_event_classes_and_resyncs_once(
 
 
 async def test_wrong_secret_raises_login_error_and_is_not_retried(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     fake.secret = "something-else"
     h = make_client(fake, clients, backoff=Backoff(initial=0.001, maximum=0.001))
@@ -144,7 +144,7 @@ async def test_unreachable_asterisk_is_retried_in_the_background_until_it_answer
     with socket.socket() as probe:  # a port nobody listens on (yet)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    fake = FakeAmi()
+    fake = FakeAmiServer()
     h = make_client(fake, clients, port=port)
 
     await h.client.start()  # returns: a network failure is not the caller's problem
@@ -164,7 +164,7 @@ async def test_unreachable_asterisk_is_retried_in_the_background_until_it_answer
 
 
 async def test_server_closing_the_connection_reconnects_within_the_first_backoff_step(
-    fake: FakeAmi, clients: list[Harness], caplog: pytest.LogCaptureFixture
+    fake: FakeAmiServer, clients: list[Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
     # The default backoff: the first retry is at most 0.2 s (rand() < 1).
     h = await started(fake, clients, backoff=Backoff(), rand=lambda: 0.999)
@@ -192,7 +192,7 @@ def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
 
 
 async def test_fully_booted_later_on_the_same_connection_triggers_a_resync(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -206,14 +206,14 @@ async def test_fully_booted_later_on_the_same_connection_triggers_a_resync(
 async def test_login_without_system_class_resyncs_after_waiting_for_fully_booted(
     clients: list[Harness],
 ) -> None:
-    async with FakeAmi(fully_booted=False) as fake:
+    async with FakeAmiServer(fully_booted=False) as fake:
         h = await started(fake, clients, fully_booted_wait=0.05)
         assert h.resyncs == 1
         assert h.messages == []
 
 
 async def test_stop_cancels_a_scheduled_reconnect(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients, backoff=Backoff(initial=0.3, jitter=False))
     fake.sessions[0].close()
@@ -228,7 +228,7 @@ async def test_stop_cancels_a_scheduled_reconnect(
 
 
 async def test_stop_logs_off_and_fails_nothing_it_did_not_owe(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -245,7 +245,7 @@ async def test_stop_logs_off_and_fails_nothing_it_did_not_owe(
 
 
 async def test_action_reply_resolves_send_with_the_response(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -258,7 +258,7 @@ async def test_action_reply_resolves_send_with_the_response(
 
 
 async def test_error_response_raises_action_error_unless_check_is_off(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     fake.handlers["QueueAdd"] = lambda s, a: s.reply(
         a, "Error", ("Message", "Unable to add interface: Already there"))
@@ -275,7 +275,7 @@ async def test_error_response_raises_action_error_unless_check_is_off(
 
 
 async def test_action_timeout_raises_and_the_connection_keeps_working(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     fake.silent.add("QueueStatus")
     h = await started(fake, clients)
@@ -295,7 +295,7 @@ async def test_action_timeout_raises_and_the_connection_keeps_working(
 
 
 async def test_pending_action_fails_on_disconnect_and_is_never_resent(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     fake.silent.add("QueuePause")
     h = await started(fake, clients)
@@ -315,7 +315,7 @@ async def test_pending_action_fails_on_disconnect_and_is_never_resent(
 
 
 async def test_send_while_disconnected_raises_at_once(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = make_client(fake, clients)
     with pytest.raises(AmiDisconnected, match="not connected"):
@@ -323,7 +323,7 @@ async def test_send_while_disconnected_raises_at_once(
 
 
 async def test_header_injection_is_refused_before_anything_is_sent(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -335,7 +335,7 @@ async def test_header_injection_is_refused_before_anything_is_sent(
 
 
 async def test_list_actions_collect_their_items_for_the_resync(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     def queue_status(session: FakeSession, action: AmiMessage) -> None:
         action_id = ("ActionID", action.get("ActionID") or "")
@@ -382,7 +382,7 @@ async def test_list_actions_collect_their_items_for_the_resync(
 
 
 async def test_originate_sends_explicit_async_and_awaits_the_originate_response(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -404,7 +404,7 @@ async def test_originate_sends_explicit_async_and_awaits_the_originate_response(
 
 
 async def test_send_originate_without_async_gets_an_explicit_async_header(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     h = await started(fake, clients)
 
@@ -417,7 +417,7 @@ async def test_send_originate_without_async_gets_an_explicit_async_header(
 
 
 async def test_originate_same_key_twice_dials_once(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     gate = asyncio.Event()
 
@@ -449,7 +449,7 @@ async def test_originate_same_key_twice_dials_once(
 
 
 async def test_originate_pending_across_a_reconnect_is_never_sent_again(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     fake.silent.add("Originate")
     h = await started(fake, clients)
@@ -469,7 +469,7 @@ async def test_originate_pending_across_a_reconnect_is_never_sent_again(
 
 
 async def test_originate_failure_raises_and_a_key_that_was_never_sent_can_be_retried(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     def no_answer(session: FakeSession, action: AmiMessage) -> None:
         session.reply(action, "Success", ("Message", "Originate successfully queued"))
@@ -497,7 +497,7 @@ async def test_originate_failure_raises_and_a_key_that_was_never_sent_can_be_ret
 
 
 async def test_half_open_connection_is_detected_by_the_ping_watchdog_and_replaced(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     def ping(session: FakeSession, action: AmiMessage) -> None:
         if session.index > 0:  # the first connection went silent
@@ -517,7 +517,7 @@ async def test_half_open_connection_is_detected_by_the_ping_watchdog_and_replace
 
 
 async def test_raising_on_message_is_logged_with_the_call_ids_and_later_events_go_on(
-    fake: FakeAmi, clients: list[Harness], caplog: pytest.LogCaptureFixture
+    fake: FakeAmiServer, clients: list[Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
     def explode_on_hangup(message: AmiMessage, _received_at: float) -> None:
         if message.name == "Hangup":
@@ -540,7 +540,7 @@ async def test_raising_on_message_is_logged_with_the_call_ids_and_later_events_g
 
 
 async def test_malformed_blocks_are_skipped_and_the_stream_goes_on(
-    fake: FakeAmi, clients: list[Harness], caplog: pytest.LogCaptureFixture
+    fake: FakeAmiServer, clients: list[Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
     h = await started(fake, clients)
     caplog.set_level(logging.WARNING, logger="cti.ami_client")
@@ -558,7 +558,7 @@ async def test_malformed_blocks_are_skipped_and_the_stream_goes_on(
 
 
 async def test_events_carry_the_receive_clock(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     ticks = iter(range(1000, 100000))
     h = await started(fake, clients, clock=lambda: float(next(ticks)))
@@ -571,7 +571,7 @@ async def test_events_carry_the_receive_clock(
 
 
 async def test_event_queue_overflow_drops_the_backlog_and_requests_a_resync(
-    fake: FakeAmi, clients: list[Harness], caplog: pytest.LogCaptureFixture
+    fake: FakeAmiServer, clients: list[Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
     h = await started(fake, clients, max_queued_events=5)
     caplog.set_level(logging.ERROR, logger="cti.ami_client")
@@ -620,7 +620,7 @@ async def test_replay_of_the_real_restart_and_reconnect_captures(
                               queue_summary=snapshot.queue_summary)
             snapshots.append(snapshot)
 
-    async with FakeAmi(replays=replays, stand_ins={"CoreShowChannels": "Status"}) as fake:
+    async with FakeAmiServer(replays=replays, stand_ins={"CoreShowChannels": "Status"}) as fake:
         h = make_client(fake, clients, on_connected=on_connected,
                         on_message=dispatcher.handle_message,
                         backoff=Backoff())
@@ -676,7 +676,7 @@ def test_wire_helper_matches_the_capture_format() -> None:
 
 
 async def test_a_refused_list_is_reported_and_the_other_lists_are_kept(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     """An account without the class of one list action (as CoreShowChannels was refused to
     ours) loses that list only: QueueStatus and QueueSummary still arrive."""
@@ -695,7 +695,7 @@ async def test_a_refused_list_is_reported_and_the_other_lists_are_kept(
 
 
 async def test_the_resync_after_a_lost_connection_says_when_it_was_lost(
-    fake: FakeAmi, clients: list[Harness]
+    fake: FakeAmiServer, clients: list[Harness]
 ) -> None:
     clock = [1000.0]
     h = await started(fake, clients, clock=lambda: clock[0])

@@ -30,7 +30,8 @@ from cti.ami_protocol import ActionTracker, AmiFramer, AmiMessage, MessageKind
 from cti.service import CtiService
 from cti.web import web_module
 from tests.cti import test_service
-from tests.cti.test_service import BASE, PASSWORD, FakeAmi, chunks, seed, sent_actions
+from tests.cti.test_service import BASE, PASSWORD, chunks, seed, sent_actions
+from tests.fakes.ami_actions import FakeAmiActions
 from tests.page_scripts import VIOLATIONS, assert_strict_csp_held, enforce_strict_csp
 
 template_db = test_service.template_db
@@ -64,7 +65,7 @@ def events(name: str) -> list[tuple[AmiMessage, float]]:
 class Desk:
     base: str
     service: CtiService
-    ami: FakeAmi
+    ami: FakeAmiActions
     stream: list[tuple[AmiMessage, float]]
     clock: list[float]
     store: Store
@@ -87,7 +88,7 @@ class Desk:
 async def desk(cti_store: Store) -> AsyncIterator[Desk]:
     await seed(cti_store)
     hub = Hub()
-    ami = FakeAmi()
+    ami = FakeAmiActions()
     clock = [BASE]  # the service lives on the capture's clock (its wrap-up timer too)
     service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0])
     service.attach(ami)

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,13 +41,14 @@ from cti.ami_protocol import (
     AmiFramer,
     AmiMessage,
     MessageKind,
-    encode_action,
 )
 from cti.errors import AgentActionError, AmiActionError
 from cti.ports import RecordingFinish, RecordingRegister, ResyncSnapshot
 from cti.service import CtiService
 from cti.wiring import CtiComponent
 from tests.conftest import ASTERISK_FIXTURES
+from tests.fakes.ami_actions import FakeAmiActions, ok
+from tests.fakes.hub import RecordingHub
 
 MERCHANT = "123456789012345"
 PHONE = "13800138000"
@@ -63,75 +64,6 @@ def lab(n: str) -> str:
 # --------------------------------------------------------------------------- doubles
 
 
-class RecordingHub:
-    """Stands in for callcenter.web.hub.Hub: remembers what was published."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, topic: str, message: dict[str, Any]) -> int:
-        self.messages.append((topic, message))
-        return 1
-
-    def to(self, topic: str, kind: str | None = None) -> list[dict[str, Any]]:
-        return [m for t, m in self.messages if t == topic and (kind is None or m["type"] == kind)]
-
-
-def ok(action_id: str, message: str = "") -> AmiMessage:
-    extra = f"\r\nMessage: {message}" if message else ""
-    return AmiMessage(f"Response: Success\r\nActionID: {action_id}{extra}")
-
-
-@dataclass
-class FakeAmi:
-    """AmiActions that records each action (after encoding it for real) and answers it."""
-
-    sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    originates: list[dict[str, Any]] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
-    snapshot: ResyncSnapshot | None = None
-    originate_delay: float = 0.0
-    # (Uniqueid, Channel) of the OriginateResponse of an answered click to dial, if any
-    answered_leg: tuple[str, str] | None = None
-
-    async def send(self, action: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-                   *, timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient
-                   final_event: str | None = None
-                   ) -> ActionResult:
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        encode_action(action, pairs, f"t-{len(self.sent)}")  # raises AmiEncodeError
-        self.sent.append((action, dict(pairs)))
-        action_id = f"t-{len(self.sent)}"
-        if action in self.errors:
-            return ActionResult(action_id, action, AmiMessage(
-                f"Response: Error\r\nActionID: {action_id}\r\nMessage: {self.errors[action]}"))
-        return ActionResult(action_id, action, ok(action_id, "done"))
-
-    async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,
-                        caller_id: str | None = None, timeout_ms: int | None = None,
-                        variables: Mapping[str, str] | None = None,
-                        idempotency_key: str) -> ActionResult:
-        call = {"Channel": channel, "Context": context, "Exten": exten,
-                "Priority": str(priority), "CallerID": caller_id or "",
-                "Timeout": str(timeout_ms), "Async": "true", "key": idempotency_key,
-                "variables": dict(variables or {})}
-        self.originates.append(call)
-        await asyncio.sleep(self.originate_delay)
-        final = None
-        if self.answered_leg is not None:
-            unique_id, leg = self.answered_leg
-            final = AmiMessage.from_headers([
-                ("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", "o-1"),
-                ("Response", "Success"), ("Channel", leg), ("Context", context),
-                ("Exten", exten), ("Reason", "4"), ("Uniqueid", unique_id)])
-        return ActionResult("o-1", "Originate", ok("o-1", "Originate successfully queued"),
-                            final=final)
-
-    async def resync_snapshot(self) -> ResyncSnapshot:
-        assert self.snapshot is not None
-        return self.snapshot
-
-
 # --------------------------------------------------------------------------- seed and replay
 
 
@@ -139,7 +71,7 @@ class FakeAmi:
 class Env:
     store: Store
     hub: RecordingHub
-    ami: FakeAmi
+    ami: FakeAmiActions
     service: CtiService
     merchant_id: int
     agents: dict[str, Agent]
@@ -223,7 +155,7 @@ async def env(cti_store: Store) -> AsyncIterator[Env]:
     sqlite_store = cti_store
     merchant_id = await seed(sqlite_store)
     hub = RecordingHub()
-    ami = FakeAmi()
+    ami = FakeAmiActions()
     clock = [BASE]
     service = CtiService(StoreCtiDirectory(sqlite_store), hub, clock=lambda: clock[-1])
     service.attach(ami)

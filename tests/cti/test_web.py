@@ -28,7 +28,8 @@ from cti.ami_protocol import AmiMessage
 from cti.service import CtiService
 from cti.web import web_module
 from tests.cti import test_service
-from tests.cti.test_service import BASE, NOW, FakeAmi, first_event, lab, password_hash, seed
+from tests.cti.test_service import BASE, NOW, first_event, lab, password_hash, seed
+from tests.fakes.ami_actions import FakeAmiActions
 from tests.page_scripts import assert_loads_common_first
 from tests.web_sessions import session_headers
 
@@ -44,7 +45,7 @@ SCENARIO_01 = "01-agent-login-and-answered-call.ami"
 class WebEnv:
     client: TestClient[Any, Any]
     service: CtiService
-    ami: FakeAmi
+    ami: FakeAmiActions
     users: dict[str, int]
 
     store: Store
@@ -53,7 +54,7 @@ class WebEnv:
         return await session_headers(self.store, self.users[username], datetime.now(UTC))
 
 
-async def make_env(store: Store, *, ami: FakeAmi | None) -> AsyncIterator[WebEnv]:
+async def make_env(store: Store, *, ami: FakeAmiActions | None) -> AsyncIterator[WebEnv]:
     await seed(store)
     disp = await store.users.add("disp", "吴调度", Role.DISPATCHER, password_hash(), NOW)
     users = {u.username: u.id for u in await store.users.list()}
@@ -66,14 +67,14 @@ async def make_env(store: Store, *, ami: FakeAmi | None) -> AsyncIterator[WebEnv
     app = build_web_app(settings, store, modules=[web_module(service)], hub=hub)
     try:
         async with TestClient(TestServer(app)) as client:
-            yield WebEnv(client, service, ami or FakeAmi(), users, store)
+            yield WebEnv(client, service, ami or FakeAmiActions(), users, store)
     finally:
         await service.stop()
 
 
 @pytest.fixture
 async def env(cti_store: Store) -> AsyncIterator[WebEnv]:
-    async for e in make_env(cti_store, ami=FakeAmi()):
+    async for e in make_env(cti_store, ami=FakeAmiActions()):
         yield e
 
 
@@ -295,7 +296,7 @@ async def test_demo_phone_buttons_call_the_simulators_phones(cti_store: Store) -
             self.calls.append(("hangup", interface))
             return False
 
-    async for env in make_env(cti_store, ami=FakeAmi()):
+    async for env in make_env(cti_store, ami=FakeAmiActions()):
         phones = Phones()
         env.service.demo_phones = phones
         r = await env.client.post("/api/agent/phone/answer", json={},
@@ -359,8 +360,8 @@ async def test_state_endpoint_matches_the_hello(env: WebEnv) -> None:
 # --------------------------------------------------------------------------- wiring
 
 
-class LifecycleAmi(FakeAmi):
-    """A FakeAmi with the client's lifecycle, as cti.wiring runs it."""
+class LifecycleAmi(FakeAmiActions):
+    """A FakeAmiActions with the client's lifecycle, as cti.wiring runs it."""
 
     def __init__(self) -> None:
         super().__init__()

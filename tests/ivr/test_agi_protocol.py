@@ -23,7 +23,7 @@ from ivr.agi_protocol import (
 )
 from ivr.errors import AgiArgumentError, AgiHeaderError, AgiProtocolError
 from tests.conftest import ASTERISK_FIXTURES
-from tests.ivr.fake_asterisk import Transcript, header_block, load_transcript
+from tests.fakes.agi_asterisk import Transcript, header_block, load_transcript
 
 TRANSCRIPTS = sorted(ASTERISK_FIXTURES.glob("*.agi.txt"))
 DEAD = "Command Not Permitted on a dead channel or intercept routine"

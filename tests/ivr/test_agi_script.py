@@ -15,10 +15,10 @@ from ivr import agi_protocol as agi
 from ivr.agi_script import ScriptSession
 from ivr.errors import AgiHangup, AgiTimeout
 from tests.conftest import ASTERISK_FIXTURES, TESTS_DIR
-from tests.ivr.fake_asterisk import header_block, load_transcript
+from tests.fakes.agi_asterisk import header_block, load_transcript
 
 REPO = TESTS_DIR.parent
-HANDLER = "tests.ivr.fake_asterisk:capture_handler"
+HANDLER = "tests.fakes.agi_asterisk:capture_handler"
 
 
 class ScriptedAsterisk:
@@ -119,7 +119,7 @@ async def test_usage_block_cut_by_eof_does_not_hang(spawn) -> None:  # type: ign
 
 
 async def test_unknown_route_is_logged_to_asterisk(spawn) -> None:  # type: ignore[no-untyped-def]
-    asterisk = await spawn("nope", "--routes", "tests.ivr.fake_asterisk:ROUTES")
+    asterisk = await spawn("nope", "--routes", "tests.fakes.agi_asterisk:ROUTES")
     await asterisk.send(classic_header())
     await asterisk.expect("VERBOSE \"AGI script: no route 'nope'\" 1", b"200 result=1\n")
     assert await asterisk.exit_status() == 2

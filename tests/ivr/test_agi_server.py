@@ -11,7 +11,7 @@ import pytest
 from ivr.agi_server import AgiSession, FastAgiServer, Handler
 from ivr.errors import AgiArgumentError, AgiCommandError, AgiHangup, AgiTimeout
 from tests.conftest import ASTERISK_FIXTURES
-from tests.ivr.fake_asterisk import (
+from tests.fakes.agi_asterisk import (
     FakeAsterisk,
     capture_handler,
     header_block,

@@ -20,7 +20,7 @@ from callcenter.web.app import build_web_app
 from simulator.demo_agents import DemoWrapups
 from simulator.pbx import CallRecord
 from tests.business.conftest import NOW, PASSWORD, add_agent, add_call, seed
-from tests.business.web_env import RecordingHub
+from tests.fakes.hub import RecordingHub
 
 
 def ended(linked_id: str, agent: str, outcome: str = "answered") -> CallRecord:

@@ -11,7 +11,7 @@ script, a transcript or a responder function.
 
 ``capture_handler`` is an AGI handler that issues exactly the commands of the captured calls
 (scenarios 1-3, 6-8), through the session's typed calls; it is used by the server test and,
-through ``python -m ivr.agi_script --handler tests.ivr.fake_asterisk:capture_handler``, by the
+through ``python -m ivr.agi_script --handler tests.fakes.agi_asterisk:capture_handler``, by the
 classic script test.
 """
 

@@ -1,6 +1,6 @@
 """A scripted fake Asterisk Manager Interface on loopback, for the AMI client tests.
 
-``FakeAmi`` listens on ``127.0.0.1`` port 0 and records every action it receives (per
+``FakeAmiServer`` listens on ``127.0.0.1`` port 0 and records every action it receives (per
 connection, byte-exact and framed). Each connection is served either
 
 * by the default script — what Asterisk 22 answers, wire lines taken from the captures:
@@ -166,7 +166,7 @@ class FakeSession:
         return [a for a in self.received if name is None or a.get("Action") == name]
 
 
-class FakeAmi:
+class FakeAmiServer:
     """A fake Asterisk AMI server; see the module docstring.
 
     ``replays[i]`` (if given) serves the i-th connection; later ones get the default script.
@@ -221,7 +221,7 @@ class FakeAmi:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
 
-    async def __aenter__(self) -> FakeAmi:
+    async def __aenter__(self) -> FakeAmiServer:
         await self.start()
         return self
 
