@@ -75,9 +75,15 @@ class WebSettings:
 
 @dataclass(frozen=True, slots=True)
 class RecordingSettings:
-    """Where recordings are stored (Asterisk's monitor directory, or a copy of it)."""
+    """Where recordings are stored (Asterisk's monitor directory, or a copy of it), how they
+    are kept (the storage pipeline: Ogg/Opus, sealed with ``keys``) and for how long."""
 
     dir: str
+    keys: str = ""
+    pipeline: bool = True
+    pipeline_interval: float = 5.0
+    retention_days: int = 730
+    retention_rules: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +329,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "recording": {
         "dir": Key(_str, "var/recordings", "directory of call recordings"),
+        "keys": Key(_str, "", "encryption keys <id>:<base64 32 bytes>, comma-separated, the "
+                    "last one current; empty = stored unencrypted"),
+        "pipeline": Key(_bool, True, "compress, seal and index finished recordings in serve"),
+        "pipeline_interval": Key(_positive_float, 5.0, "seconds between pipeline passes"),
+        "retention_days": Key(_int_range(1, 36500), 730,
+                              "days a recording is kept after its call (default period)"),
+        "retention_rules": Key(_str, "", "other periods: queue:<name>=<days> or "
+                               "disposition:<code>=<days>, comma-separated"),
     },
     "business": {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),

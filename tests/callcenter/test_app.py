@@ -17,6 +17,7 @@ from callcenter.business.service import BusinessService
 from callcenter.runtime import RunOptions
 from callcenter.settings import Settings, load_settings
 from cti.service import CtiService
+from recording import codec
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("callcenter", "ivr", "cti", "recording")
@@ -98,9 +99,12 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.business, BusinessService)
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
-        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "web"]
+        pipeline = ["recording-pipeline"] if codec.available() else []
+        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", *pipeline,
+                                                                "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings"]
-        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami"}
+        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
+                                               "recordings"}
         await product.start()
         assert product.fastagi.bound_port and product.web.bound_port
     finally:

@@ -1,0 +1,100 @@
+"""Compressing recordings to Ogg/Opus and decoding them back (an adapter over opus-tools).
+
+Why Ogg/Opus at 16 kbit/s (``bench/recordings.py`` measures it; figures from this machine on
+espeak-ng speech at 8 kHz, per recorded minute): WAV 960 KB; MP3 (lame, 16 kbit/s) ~120 KB and
+a band-limited, smeared voice; Opus 16 kbit/s ~120 KB with wide-band speech quality and about
+0.3-0.9 CPU seconds per minute to encode. Chrome, Firefox, Edge and Safari 17+ play Ogg/Opus
+natively in ``<audio>``, byte ranges included, so the player needs no decoder of its own.
+
+``opusenc`` keeps the sample count exactly (its pre-skip is trimmed by ``opusdec``), which is
+what :func:`verify` checks before the original may be removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from recording.errors import RecordingError
+
+CODEC = "opus"
+MEDIA_TYPE = "audio/ogg"
+BITRATE_KBPS = {1: 16, 2: 24}  # mono; two channels (caller | agent)
+
+
+class CodecError(RecordingError):
+    """The encoder or decoder is missing, failed, or produced audio that does not match."""
+
+    error_id = "recording_codec_error"
+    status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PcmInfo:
+    """What the original WAV holds: the numbers :func:`verify` compares."""
+
+    channels: int
+    rate: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate if self.rate else 0.0
+
+
+def available() -> bool:
+    """True when opus-tools (``opusenc``, ``opusdec``) are installed."""
+    return shutil.which("opusenc") is not None and shutil.which("opusdec") is not None
+
+
+def wav_info(path: Path) -> PcmInfo:
+    """Channels, rate and frames of a PCM WAV; raises :class:`CodecError` when it is not one."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return PcmInfo(w.getnchannels(), w.getframerate(), w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise CodecError(f"{path.name}: not a PCM WAV: {exc}") from exc
+
+
+def _run(args: list[str]) -> None:
+    try:
+        done = subprocess.run(args, capture_output=True, check=False, timeout=600)  # noqa: S603
+    except FileNotFoundError as exc:
+        raise CodecError(f"{args[0]} is not installed (apt-get install opus-tools)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CodecError(f"{args[0]} took longer than 10 minutes") from exc
+    if done.returncode != 0:
+        raise CodecError(f"{args[0]} failed ({done.returncode}): "
+                         f"{done.stderr.decode(errors='replace')[-300:]}")
+
+
+def compress(src: Path, dst: Path) -> PcmInfo:
+    """Encode the WAV ``src`` into Ogg/Opus ``dst`` (overwritten); returns the source's info."""
+    info = wav_info(src)
+    bitrate = BITRATE_KBPS.get(info.channels, 24)
+    _run(["opusenc", "--quiet", "--bitrate", str(bitrate), "--comp", "10",
+          str(src), str(dst)])
+    return info
+
+
+def decode(src: Path, dst: Path, rate: int = 16000) -> PcmInfo:
+    """Decode Ogg/Opus ``src`` into a 16-bit PCM WAV ``dst`` at ``rate`` Hz."""
+    _run(["opusdec", "--quiet", "--rate", str(rate), str(src), str(dst)])
+    return wav_info(dst)
+
+
+def verify(original: PcmInfo, encoded: Path, scratch: Path) -> PcmInfo:
+    """Decode ``encoded`` (into ``scratch``, removed after) and check it holds as many frames
+    and channels as the original; raises :class:`CodecError` otherwise."""
+    try:
+        back = decode(encoded, scratch, rate=original.rate)
+    finally:
+        scratch.unlink(missing_ok=True)
+    tolerance = original.rate // 50  # 20 ms
+    if back.channels != original.channels or abs(back.frames - original.frames) > tolerance:
+        raise CodecError(f"{encoded.name}: decoded {back.channels} ch × {back.frames} frames, "
+                         f"expected {original.channels} ch × {original.frames}")
+    return back
