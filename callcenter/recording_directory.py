@@ -8,17 +8,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, tuple_, update
 
-from callcenter.db.models import CallRow, RecordingAccessRow, RecordingRow
+from callcenter.db.models import (
+    CallEventRow,
+    CallRow,
+    ComplaintRow,
+    MerchantRow,
+    QaAssignmentRow,
+    RecordingAccessRow,
+    RecordingRow,
+    TaskCallRow,
+    TaskRow,
+)
 from callcenter.db.repositories import Store
 from recording.pipeline_state import TERMINAL, Failure, Stage
-from recording.ports import Access, CallFacts, PipelineItem, StageUpdate, StoredRecording
+from recording.ports import (
+    Access,
+    CallFacts,
+    PipelineItem,
+    RecordingHit,
+    SearchPage,
+    StageUpdate,
+    StoredRecording,
+    TimelineMark,
+)
+from recording.search import Cursor, QaState, RecordingQuery, Sort
 
-__all__ = ["StoreAccessLog", "StorePipelineStore"]
+__all__ = ["StoreAccessLog", "StorePipelineStore", "StoreRecordingSearch"]
 
 
 def _item(row: Any) -> PipelineItem:
@@ -33,7 +54,7 @@ def stored_from_row(row: RecordingRow) -> StoredRecording:
         id=row.id, token=row.token, linked_id=row.linked_id, path=row.path,
         stage=Stage(row.stage), stored_path=row.stored_path, codec=row.codec,
         key_id=row.key_id, plain_size=row.plain_size, duration_s=row.duration_s,
-        agent_number=row.agent_number, peaks=list(row.peaks or []))
+        agent_number=row.agent_number, peaks=list(row.peaks or []), started_at=row.started_at)
 
 
 class StorePipelineStore:
@@ -99,7 +120,6 @@ class StorePipelineStore:
 
     async def counts(self) -> dict[str, int]:
         """Recordings per stage (for ``/healthz`` and the CLI)."""
-        from sqlalchemy import func
         async with self.store.transaction() as s:
             rows = await s.execute(select(RecordingRow.stage, func.count())
                                    .group_by(RecordingRow.stage))
@@ -129,3 +149,165 @@ class StoreAccessLog:
         return [Access(token=r.recording_token, linked_id=r.linked_id, user_id=r.user_id,
                        username=r.username, role=r.role, action=r.action, at=r.at,
                        range_start=r.range_start, range_end=r.range_end) for r in rows]
+
+
+# --------------------------------------------------------------------------- search
+
+
+class StoreRecordingSearch:
+    """The ``/api/recordings`` search on the recordings index (keyset pages, rule 2 of
+    :mod:`recording.search`). Every filter on the recording row itself uses an index that
+    ends in the sort key; filters on other tables are ``EXISTS`` probes per candidate row."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _where(self, q: RecordingQuery) -> list[Any]:
+        r = RecordingRow
+        where: list[Any] = [r.started_at.is_not(None), r.stage != Stage.PURGED.value]
+        if q.agent:
+            where.append(r.agent_number == q.agent)
+        if q.queue:
+            where.append(r.queue == q.queue)
+        if q.caller:
+            where.append(r.caller_number.startswith(q.caller, autoescape=True))
+        if q.merchant:
+            where.append(r.merchant_id.in_(_merchant_ids(q.merchant)))
+        if q.start is not None:
+            where.append(r.started_at >= q.start)
+        if q.end is not None:
+            where.append(r.started_at < q.end)
+        if q.min_seconds is not None:
+            where.append(r.duration_s >= q.min_seconds)
+        if q.max_seconds is not None:
+            where.append(r.duration_s <= q.max_seconds)
+        if q.intent or q.disposition:
+            call = select(CallRow.id).where(CallRow.linked_id == r.linked_id)
+            if q.intent:
+                call = call.where(CallRow.intent == q.intent)
+            if q.disposition:
+                call = call.where(CallRow.disposition == q.disposition)
+            where.append(call.exists())
+        if q.task:
+            where.append(_task_of(q.task).exists())
+        if q.complaint is not None:
+            has = select(ComplaintRow.id).where(ComplaintRow.linked_id == r.linked_id).exists()
+            where.append(has if q.complaint else ~has)
+        if q.qa is not None:
+            drawn = select(QaAssignmentRow.id).where(QaAssignmentRow.recording_id == r.id)
+            if q.qa is QaState.NONE:
+                where.append(~drawn.exists())
+            else:
+                where.append(drawn.where(QaAssignmentRow.state == q.qa.value).exists())
+        if q.q:
+            text = q.q
+            where.append(or_(
+                r.caller_number.startswith(text, autoescape=True),
+                r.merchant_id.in_(_merchant_ids(text)),
+                _task_of(text).exists(),
+                r.linked_id == text))
+        return where
+
+    async def search(self, q: RecordingQuery) -> SearchPage:
+        r = RecordingRow
+        key = r.started_at if q.sort is Sort.STARTED else r.duration_s
+        where = self._where(q)
+        if q.sort is Sort.DURATION:
+            where.append(r.duration_s.is_not(None))
+        if q.after is not None:
+            value: Any = q.after.value
+            if q.sort is Sort.STARTED:
+                value = datetime.fromisoformat(str(value))
+            cmp = tuple_(key, r.id) < tuple_(literal(value, key.type), literal(q.after.id)) \
+                if q.descending else \
+                tuple_(key, r.id) > tuple_(literal(value, key.type), literal(q.after.id))
+            where.append(cmp)
+        order = [key.desc(), r.id.desc()] if q.descending else [key.asc(), r.id.asc()]
+        async with self.store.transaction() as s:
+            rows = (await s.execute(select(r).where(*where).order_by(*order)
+                                    .limit(q.limit + 1))).scalars().all()
+            more = len(rows) > q.limit
+            rows = rows[:q.limit]
+            hits = await self._hits(s, rows)
+        next_after = None
+        if more and rows:
+            last = rows[-1]
+            sort_value: float | str = (last.started_at.isoformat() if q.sort is Sort.STARTED
+                                       and last.started_at is not None
+                                       else float(last.duration_s or 0))
+            next_after = Cursor(sort_value, last.id).encode()
+        return SearchPage(hits, next_after)
+
+    async def _hits(self, s: Any, rows: Sequence[RecordingRow]) -> list[RecordingHit]:
+        if not rows:
+            return []
+        linked = [r.linked_id for r in rows]
+        calls = {c.linked_id: c for c in (await s.execute(
+            select(CallRow.linked_id, CallRow.intent, CallRow.disposition)
+            .where(CallRow.linked_id.in_(linked)))).all()}
+        merchant_ids = {r.merchant_id for r in rows if r.merchant_id is not None}
+        merchants = {m.id: m for m in (await s.execute(
+            select(MerchantRow.id, MerchantRow.merchant_number, MerchantRow.name)
+            .where(MerchantRow.id.in_(merchant_ids)))).all()} if merchant_ids else {}
+        tasks: dict[str, list[str]] = {}
+        for t in (await s.execute(select(TaskCallRow.linked_id, TaskRow.task_number)
+                                  .join(TaskRow, TaskRow.id == TaskCallRow.task_id)
+                                  .where(TaskCallRow.linked_id.in_(linked)))).all():
+            tasks.setdefault(t.linked_id, []).append(t.task_number)
+        complaints = set((await s.execute(select(ComplaintRow.linked_id).where(
+            ComplaintRow.linked_id.in_(linked)))).scalars())
+        qa = {a.recording_id: a.state for a in (await s.execute(
+            select(QaAssignmentRow.recording_id, QaAssignmentRow.state)
+            .where(QaAssignmentRow.recording_id.in_([r.id for r in rows])))).all()}
+        hits = []
+        for r in rows:
+            call = calls.get(r.linked_id)
+            merchant = merchants.get(r.merchant_id) if r.merchant_id is not None else None
+            hits.append(RecordingHit(
+                id=r.id, token=r.token, linked_id=r.linked_id, started_at=r.started_at,
+                ended_at=r.ended_at, duration_s=r.duration_s, agent_number=r.agent_number,
+                queue=r.queue, caller_number=r.caller_number,
+                merchant_number=merchant.merchant_number if merchant else "",
+                merchant_name=merchant.name if merchant else "",
+                intent=call.intent if call else "",
+                disposition=(call.disposition or "") if call else "",
+                stage=r.stage, codec=r.codec, size_bytes=r.size_bytes,
+                tasks=tuple(tasks.get(r.linked_id, ())), complaint=r.linked_id in complaints,
+                qa=qa.get(r.id, QaState.NONE.value)))
+        return hits
+
+    async def timeline(self, linked_id: str, started_at: datetime | None) -> list[TimelineMark]:
+        """The call's moments for the player, in seconds from the recording's start (moments
+        before it, such as the IVR of a recording that starts at the answer, sit at 0)."""
+        async with self.store.transaction() as s:
+            rows = (await s.execute(select(CallEventRow.kind, CallEventRow.at)
+                                    .where(CallEventRow.linked_id == linked_id,
+                                           CallEventRow.kind.in_(TIMELINE_KINDS))
+                                    .order_by(CallEventRow.at, CallEventRow.id))).all()
+        if not rows:
+            return []
+        origin = started_at or rows[0].at
+        return [TimelineMark(max(0.0, (row.at - origin).total_seconds()),
+                             TIMELINE_KINDS[row.kind]) for row in rows]
+
+
+# call_events kinds (cti.call_state) → the player's marks
+TIMELINE_KINDS = {
+    "created": "call", "ivr_result": "ivr", "queued": "queue", "agent_called": "ring",
+    "connected": "answer", "blind_transfer": "transfer", "attended_transfer": "transfer",
+    "ended": "hangup",
+}
+
+
+def _merchant_ids(text: str) -> Any:
+    """Merchants whose number is ``text`` or whose name contains it."""
+    m = MerchantRow
+    if text.isdigit():
+        return select(m.id).where(m.merchant_number == text)
+    return select(m.id).where(m.name.contains(text, autoescape=True))
+
+
+def _task_of(number: str) -> Any:
+    return (select(TaskCallRow.id).join(TaskRow, TaskRow.id == TaskCallRow.task_id)
+            .where(TaskCallRow.linked_id == RecordingRow.linked_id,
+                   TaskRow.task_number == number))

@@ -112,3 +112,43 @@ class StoredRecording:
     duration_s: float | None
     agent_number: str
     peaks: list[int] = field(default_factory=list)
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHit:
+    """One row of a search result (unmasked: the web layer masks per role)."""
+
+    id: int
+    token: str
+    linked_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    agent_number: str
+    queue: str
+    caller_number: str
+    merchant_number: str
+    merchant_name: str
+    intent: str
+    disposition: str
+    stage: str
+    codec: str
+    size_bytes: int | None
+    tasks: tuple[str, ...] = ()
+    complaint: bool = False
+    qa: str = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineMark:
+    """A moment of the call for the player: seconds from the recording's start."""
+
+    at_s: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: list[RecordingHit]
+    next_after: str | None

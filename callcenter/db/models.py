@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -433,6 +434,34 @@ class QaReviewRow(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(JSON)
     passed: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 0004_recordings: the score sheet's form and version, the assignment it answers, the
+    # version chain (an admin correction is a new row superseding the old), the agent's answer.
+    assignment_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    recording_token: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    form_version: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    supersedes_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    correction_reason: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    agent_answer: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    agent_answer_note: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    agent_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class QaAssignmentRow(Base):
+    """0004_recordings: a recorded call drawn for quality inspection and who reviews it."""
+
+    __tablename__ = "qa_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(Integer, unique=True)
+    recording_token: Mapped[str] = mapped_column(String(40))
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_number: Mapped[str] = mapped_column(String(20), index=True)
+    reviewer: Mapped[str] = mapped_column(String(64), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="assigned")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -10,6 +10,8 @@ Create Date: 2026-12-02 08:30:00
   ``retain_until`` for the retention purge.
 * ``recording_access``: who played or downloaded which recording and range.
 * ``recording_purges``: what the retention purge deleted.
+* ``qa_assignments`` and the new ``qa_reviews`` columns: quality inspection (sampled calls,
+  versioned score sheets, the agent's acknowledgement or dispute).
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ INDEXES = [
 ]
 
 
+QA_REVIEW_COLUMNS = [
+    sa.Column('assignment_id', sa.Integer(), nullable=True),
+    sa.Column('recording_token', sa.String(length=40), server_default='', nullable=False),
+    sa.Column('form_version', sa.String(length=40), server_default='', nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('supersedes_id', sa.Integer(), nullable=True),
+    sa.Column('superseded', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column('correction_reason', sa.String(length=400), server_default='', nullable=False),
+    sa.Column('agent_answer', sa.String(length=20), server_default='', nullable=False),
+    sa.Column('agent_answer_note', sa.String(length=400), server_default='', nullable=False),
+    sa.Column('agent_answer_at', UTC(), nullable=True),
+]
+
+
 def upgrade() -> None:
     with op.batch_alter_table('recordings') as batch:
         for column in NEW_COLUMNS:
@@ -99,9 +115,35 @@ def upgrade() -> None:
                     unique=False)
     op.create_index(op.f('ix_recording_purges_purged_at'), 'recording_purges', ['purged_at'],
                     unique=False)
+    with op.batch_alter_table('qa_reviews') as batch:
+        for column in QA_REVIEW_COLUMNS:
+            batch.add_column(column)
+    op.create_index(op.f('ix_qa_reviews_assignment_id'), 'qa_reviews', ['assignment_id'],
+                    unique=False)
+    op.create_table('qa_assignments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('recording_id', sa.Integer(), nullable=False),
+    sa.Column('recording_token', sa.String(length=40), nullable=False),
+    sa.Column('linked_id', sa.String(length=64), nullable=False),
+    sa.Column('agent_number', sa.String(length=20), nullable=False),
+    sa.Column('reviewer', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('created_at', UTC(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_qa_assignments')),
+    sa.UniqueConstraint('recording_id', name=op.f('uq_qa_assignments_recording_id')),
+    )
+    for column in ('linked_id', 'agent_number', 'reviewer', 'day'):
+        op.create_index(op.f(f'ix_qa_assignments_{column}'), 'qa_assignments', [column],
+                        unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table('qa_assignments')
+    op.drop_index(op.f('ix_qa_reviews_assignment_id'), table_name='qa_reviews')
+    with op.batch_alter_table('qa_reviews') as batch:
+        for column in reversed(QA_REVIEW_COLUMNS):
+            batch.drop_column(column.name)
     op.drop_table('recording_purges')
     op.drop_table('recording_access')
     for name, _ in INDEXES:
