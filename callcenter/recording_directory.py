@@ -21,6 +21,7 @@ from callcenter.db.models import (
     MerchantRow,
     QaAssignmentRow,
     RecordingAccessRow,
+    RecordingPurgeRow,
     RecordingRow,
     TaskCallRow,
     TaskRow,
@@ -37,9 +38,11 @@ from recording.ports import (
     StoredRecording,
     TimelineMark,
 )
+from recording.purge import RetentionItem
+from recording.retention import Complaint
 from recording.search import Cursor, QaState, RecordingQuery, Sort
 
-__all__ = ["StoreAccessLog", "StorePipelineStore", "StoreRecordingSearch"]
+__all__ = ["StoreAccessLog", "StorePipelineStore", "StoreRecordingSearch", "StoreRetention"]
 
 
 def _item(row: Any) -> PipelineItem:
@@ -311,3 +314,64 @@ def _task_of(number: str) -> Any:
     return (select(TaskCallRow.id).join(TaskRow, TaskRow.id == TaskCallRow.task_id)
             .where(TaskCallRow.linked_id == RecordingRow.linked_id,
                    TaskRow.task_number == number))
+
+
+# --------------------------------------------------------------------------- retention
+
+
+class StoreRetention:
+    """``recording.purge.RetentionStore`` on the recordings, calls and complaints tables."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def candidates(self, now: datetime, older_than: datetime, limit: int
+                         ) -> list[RetentionItem]:
+        r = RecordingRow
+        async with self.store.transaction() as s:
+            rows = (await s.execute(
+                select(r.id, r.token, r.linked_id, r.path, r.stored_path, r.ended_at, r.queue,
+                       CallRow.disposition)
+                .outerjoin(CallRow, CallRow.linked_id == r.linked_id)
+                .where(r.stage.in_([Stage.STORED.value, Stage.FAILED.value]),
+                       r.ended_at.is_not(None), r.ended_at < older_than,
+                       or_(r.retain_until.is_(None), r.retain_until <= now))
+                .order_by(r.id).limit(limit))).all()
+            linked = [row.linked_id for row in rows]
+            complaints: dict[str, list[Complaint]] = {}
+            for c in (await s.execute(select(ComplaintRow.linked_id, ComplaintRow.closed_at)
+                                      .where(ComplaintRow.linked_id.in_(linked)))).all():
+                complaints.setdefault(c.linked_id, []).append(Complaint(c.closed_at))
+        return [RetentionItem(id=row.id, token=row.token, linked_id=row.linked_id,
+                              path=row.path, stored_path=row.stored_path,
+                              ended_at=row.ended_at, queue=row.queue,
+                              disposition=row.disposition or "",
+                              complaints=tuple(complaints.get(row.linked_id, ())))
+                for row in rows]
+
+    async def keep_until(self, recording_id: int, until: datetime) -> None:
+        async with self.store.transaction() as s:
+            await s.execute(update(RecordingRow).where(RecordingRow.id == recording_id)
+                            .values(retain_until=until))
+
+    async def purged(self, item: RetentionItem, reason: str, now: datetime) -> None:
+        async with self.store.transaction() as s:
+            row = await s.get(RecordingRow, item.id)
+            if row is None:
+                return
+            await s.execute(insert(RecordingPurgeRow).values(
+                recording_token=row.token, linked_id=row.linked_id,
+                stored_path=row.stored_path or row.path, size_bytes=row.size_bytes,
+                sha256=row.sha256, started_at=row.started_at, retain_until=row.retain_until,
+                reason=reason[:200], purged_at=now))
+            await s.delete(row)
+
+    async def purges(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The purge log, newest first."""
+        async with self.store.transaction() as s:
+            rows = (await s.execute(select(RecordingPurgeRow)
+                                    .order_by(RecordingPurgeRow.id.desc()).limit(limit))
+                    ).scalars().all()
+        return [{"token": p.recording_token, "linked_id": p.linked_id, "path": p.stored_path,
+                 "size_bytes": p.size_bytes, "sha256": p.sha256, "reason": p.reason,
+                 "purged_at": p.purged_at} for p in rows]

@@ -10,6 +10,7 @@ from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import load_settings
 from recording import codec
 from recording.pipeline import StoragePipeline
+from recording.purge import PurgeJob
 from recording.repository import RecordingRepository
 from recording.wiring import install
 
@@ -37,7 +38,7 @@ async def test_the_storage_pipeline_runs_beside_the_call_path(sqlite_url: str) -
                       store=Store(session_factory(engine)))
     try:
         await install(runtime, RunOptions())
-        assert [type(c) for c in runtime.components] == [StoragePipeline]
+        assert [type(c) for c in runtime.components] == [StoragePipeline, PurgeJob]
         report = await runtime.health["recordings"]()
         assert report["ok"] is True and report["encrypted"] is False
     finally:
