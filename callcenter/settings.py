@@ -84,6 +84,10 @@ class RecordingSettings:
     pipeline_interval: float = 5.0
     retention_days: int = 730
     retention_rules: str = ""
+    qa_per_agent: int = 20
+    qa_min_seconds: float = 30.0
+    qa_fails_per_point: int = 4
+    qa_form_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +341,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
                               "days a recording is kept after its call (default period)"),
         "retention_rules": Key(_str, "", "other periods: queue:<name>=<days> or "
                                "disposition:<code>=<days>, comma-separated"),
+        "qa_per_agent": Key(_int_range(0, 1000), 20,
+                            "recorded calls drawn per agent per day for quality inspection"),
+        "qa_min_seconds": Key(_non_negative_float, 30.0,
+                              "calls shorter than this are never drawn for QA"),
+        "qa_fails_per_point": Key(_int_range(1, 1000), 4,
+                                  "failing QA records that cost the agent one point"),
+        "qa_form_file": Key(_str, "", "QA score sheet TOML (version, [[criteria]]); empty = "
+                            "the built-in hotline form"),
     },
     "business": {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from callcenter.domain import HOTLINE_QUEUES, Role, User
 from callcenter.errors import NotFound, ValidationError
+from callcenter.qa_directory import StoreQa
 from callcenter.recording_directory import (
     StoreAccessLog,
     StorePipelineStore,
@@ -47,6 +48,7 @@ from recording.errors import RecordingMissing
 from recording.messages import MESSAGES
 from recording.pipeline import PlainAudio, open_plain
 from recording.ports import Access, RecordingHit, StoredRecording
+from recording.qa_web import QA_FORM, assignment_json, form_json, review_json, setup_qa
 from recording.sealed import Keyring
 from recording.search import SEARCHERS, for_viewer, parse_query, shown_caller
 
@@ -191,11 +193,19 @@ async def search_api(request: web.Request) -> web.Response:
 
 
 async def detail_api(request: web.Request) -> web.Response:
-    """One recording for the player: duration, peaks, the call's timeline."""
-    _, rec = await _authorised(request)
-    marks = await StoreRecordingSearch(ctx_of(request).store).timeline(rec.linked_id,
-                                                                       rec.started_at)
+    """One recording for the player: duration, peaks, the call's timeline, and its quality
+    inspection (the viewer's assignment with the score sheet, the current evaluations)."""
+    user, rec = await _authorised(request)
+    store = ctx_of(request).store
+    marks = await StoreRecordingSearch(store).timeline(rec.linked_id, rec.started_at)
+    qa = StoreQa(store)
+    assignments = [] if user.role is Role.AGENT else [
+        a for a in await qa.assignments(recording_token=rec.token)
+        if a.reviewer == user.username or user.role is Role.ADMIN]
     return web.json_response({
+        "qa": {"assignments": [assignment_json(a) for a in assignments],
+               "reviews": [review_json(r) for r in await qa.reviews(recording_token=rec.token)],
+               "form": form_json(request.app[QA_FORM], locale_of(request))},
         "token": rec.token, "linked_id": rec.linked_id, "duration_s": rec.duration_s,
         "codec": rec.codec, "encrypted": bool(rec.key_id), "stage": rec.stage.value,
         "peaks": rec.peaks, "audio": f"/recordings/{rec.token}",
@@ -230,13 +240,15 @@ async def page(request: web.Request) -> web.Response:
     return render(request, "recording/recordings.html", texts=texts, asset=asset,
                   queues=HOTLINE_QUEUES, own_only=user.role is Role.AGENT,
                   is_admin=user.role is Role.ADMIN, query=dict(request.query),
-                  qa_link=False)
+                  qa_link=True)
 
 
 def setup(app: web.Application) -> None:
     from callcenter.web.app import CTX
 
-    app[KEYRING] = Keyring.parse(app[CTX].settings.recording.keys) or False
+    settings = app[CTX].settings.recording
+    app[KEYRING] = Keyring.parse(settings.keys) or False
+    setup_qa(app, settings.qa_form_file)
     r = app.router
     r.add_get("/recordings", page)
     r.add_get("/api/recordings", search_api)

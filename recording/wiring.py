@@ -4,7 +4,7 @@
 and API, playback by opaque token: role-checked, audited, seekable, decrypted by range) to
 ``runtime.modules``; with ``recording.pipeline`` on and opus-tools installed it adds the storage
 pipeline worker (compress → verify → seal → index → remove the original) and the retention
-purge job as components, and a
+purge job as components, and the daily QA draw, and a
 ``recordings`` health probe with the count per stage. Returns the recordings index
 (:class:`RecordingRepository`).
 """
@@ -15,12 +15,15 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from callcenter.qa_directory import StoreQa
 from callcenter.recording_directory import StorePipelineStore, StoreRetention
 from callcenter.runtime import RunOptions, Runtime
 from recording import codec
 from recording.pipeline import StoragePipeline
 from recording.purge import PurgeJob
+from recording.qa_draw import QaDrawJob
 from recording.repository import RecordingRepository
 from recording.retention import RetentionPolicy
 from recording.sealed import Keyring
@@ -59,6 +62,9 @@ async def install(runtime: Runtime, options: RunOptions) -> RecordingRepository:
         pipeline_state.update(ok=False, error="opus-tools not installed")
     else:
         pipeline_state["pipeline"] = "off"
+    runtime.components.append(QaDrawJob(
+        StoreQa(runtime.store), ZoneInfo(runtime.settings.locale.timezone), _now,
+        per_agent=settings.qa_per_agent, min_seconds=settings.qa_min_seconds))
 
     async def probe() -> dict[str, Any]:
         return {**pipeline_state, "stages": await ports.counts()}

@@ -11,6 +11,7 @@ from callcenter.settings import load_settings
 from recording import codec
 from recording.pipeline import StoragePipeline
 from recording.purge import PurgeJob
+from recording.qa_draw import QaDrawJob
 from recording.repository import RecordingRepository
 from recording.wiring import install
 
@@ -24,7 +25,7 @@ async def test_playback_module_and_the_index_on_the_runtimes_store(sqlite_url: s
         index = await install(runtime, RunOptions())
         assert isinstance(index, RecordingRepository) and index.store is store
         assert [m.name for m in runtime.modules] == ["recordings"]
-        assert runtime.components == []
+        assert [type(c) for c in runtime.components] == [QaDrawJob]
         assert (await runtime.health["recordings"]())["stages"] == {}
     finally:
         await engine.dispose()
@@ -38,7 +39,7 @@ async def test_the_storage_pipeline_runs_beside_the_call_path(sqlite_url: str) -
                       store=Store(session_factory(engine)))
     try:
         await install(runtime, RunOptions())
-        assert [type(c) for c in runtime.components] == [StoragePipeline, PurgeJob]
+        assert [type(c) for c in runtime.components] == [StoragePipeline, PurgeJob, QaDrawJob]
         report = await runtime.health["recordings"]()
         assert report["ok"] is True and report["encrypted"] is False
     finally:
