@@ -45,6 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "recording.complaint": {"zh-CN": "投诉", "en": "Complaint"},
     "recording.player.back": {"zh-CN": "后退10秒", "en": "Back 10 s"},
     "recording.player.forward": {"zh-CN": "前进10秒", "en": "Forward 10 s"},
+    "recording.player.play": {"zh-CN": "播放", "en": "Play"},
+    "recording.player.pause": {"zh-CN": "暂停", "en": "Pause"},
     "recording.player.speed": {"zh-CN": "倍速", "en": "Speed"},
     "recording.player.none": {"zh-CN": "选择一条录音播放", "en": "Pick a recording to play"},
     "recording.mark.call": {"zh-CN": "来电", "en": "Call"},

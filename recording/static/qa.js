@@ -44,7 +44,7 @@
       const comment = cc.el("input", { type: "text", class: "qa-comment", maxlength: "400",
         placeholder: t("qa.comment"), "data-key": c.key });
       const at = cc.el("span", { class: "qa-at muted" });
-      const pin = cc.el("button", { type: "button", class: "qa-pin", text: `📌 ${t("qa.pin")}` });
+      const pin = cc.el("button", { type: "button", class: "qa-pin", text: t("qa.pin") });
       pin.addEventListener("click", () => {
         at.dataset.at = String(window.rcPlayer.audio.currentTime.toFixed(1));
         at.textContent = `@${cc.hms(window.rcPlayer.audio.currentTime)}`;

@@ -87,18 +87,25 @@
       ctx.fillRect(i * bar, (height - 20 - h) / 2 + 14, Math.max(1, bar - 1), h);
     });
     ctx.font = "11px sans-serif";
+    // Marks close together (e.g. IVR, queue, ring before a recording that starts at the
+    // answer) get their labels on successive rows instead of on top of each other.
+    let lastX = -Infinity;
+    let row = 0;
     for (const mark of current.timeline) {
       const x = Math.min(width - 2, (mark.at_s / duration) * width);
+      row = x - lastX < 48 ? (row + 1) % 5 : 0;
+      lastX = x;
       ctx.fillStyle = MARK_COLOURS[mark.kind] || "#444";
       ctx.fillRect(x, 0, 2, height);
-      ctx.fillText(t(`recording.mark.${mark.kind}`), x + 3, 10);
+      ctx.fillText(t(`recording.mark.${mark.kind}`), x + 4, 10 + row * 12);
     }
   };
 
   const tick = () => {
     const duration = audio.duration || (current && current.duration) || 0;
     cc.byId("rc-time").textContent = `${cc.hms(audio.currentTime)} / ${cc.hms(duration)}`;
-    cc.byId("rc-toggle").textContent = audio.paused ? "▶" : "⏸";
+    cc.byId("rc-toggle").textContent = t(audio.paused ? "recording.player.play"
+      : "recording.player.pause");
     draw();
   };
 
