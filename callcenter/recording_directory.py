@@ -40,7 +40,14 @@ from recording.ports import (
 )
 from recording.purge import RetentionItem
 from recording.retention import Complaint
-from recording.search import Cursor, QaState, RecordingQuery, Sort
+from recording.search import (
+    Cursor,
+    QaState,
+    RecordingQuery,
+    Sort,
+    caller_range,
+    expand_free_text,
+)
 
 __all__ = ["StoreAccessLog", "StorePipelineStore", "StoreRecordingSearch", "StoreRetention"]
 
@@ -167,13 +174,20 @@ class StoreRecordingSearch:
 
     def _where(self, q: RecordingQuery) -> list[Any]:
         r = RecordingRow
+        q = expand_free_text(q)
         where: list[Any] = [r.started_at.is_not(None), r.stage != Stage.PURGED.value]
         if q.agent:
             where.append(r.agent_number == q.agent)
         if q.queue:
             where.append(r.queue == q.queue)
         if q.caller:
-            where.append(r.caller_number.startswith(q.caller, autoescape=True))
+            digits = caller_range(q.caller)
+            if digits is None:
+                where.append(r.caller_number.startswith(q.caller, autoescape=True))
+            elif len(q.caller) >= FULL_NUMBER_DIGITS:
+                where.append(r.caller_number == q.caller)  # the (caller, started) index
+            else:
+                where += [r.caller_number >= digits[0], r.caller_number < digits[1]]
         if q.merchant:
             where.append(r.merchant_id.in_(_merchant_ids(q.merchant)))
         if q.start is not None:
@@ -202,18 +216,36 @@ class StoreRecordingSearch:
                 where.append(~drawn.exists())
             else:
                 where.append(drawn.where(QaAssignmentRow.state == q.qa.value).exists())
-        if q.q:
-            text = q.q
-            where.append(or_(
-                r.caller_number.startswith(text, autoescape=True),
-                r.merchant_id.in_(_merchant_ids(text)),
-                _task_of(text).exists(),
-                r.linked_id == text))
+        if q.linked_id:
+            where.append(r.linked_id == q.linked_id)
         return where
+
+    def _key(self, q: RecordingQuery) -> Any:
+        return RecordingRow.started_at if q.sort is Sort.STARTED else RecordingRow.duration_s
+
+    @staticmethod
+    def _cursor(q: RecordingQuery, row: Any) -> Cursor:
+        value: float | str = (row.started_at.isoformat() if q.sort is Sort.STARTED
+                              and row.started_at is not None else float(row.duration_s or 0))
+        return Cursor(value, row.id)
+
+    async def cursor_at(self, q: RecordingQuery, position: int) -> Cursor | None:
+        """The cursor after the first ``position`` rows of ``q``'s result (an OFFSET scan:
+        for benchmarks and tests that start deep in a result; the API never does this)."""
+        r = RecordingRow
+        key = self._key(q)
+        where = self._where(q)
+        if q.sort is Sort.DURATION:
+            where.append(r.duration_s.is_not(None))
+        order = [key.desc(), r.id.desc()] if q.descending else [key.asc(), r.id.asc()]
+        async with self.store.transaction() as s:
+            row = (await s.execute(select(r.id, r.started_at, r.duration_s).where(*where)
+                                   .order_by(*order).offset(position - 1).limit(1))).first()
+        return self._cursor(q, row) if row is not None else None
 
     async def search(self, q: RecordingQuery) -> SearchPage:
         r = RecordingRow
-        key = r.started_at if q.sort is Sort.STARTED else r.duration_s
+        key = self._key(q)
         where = self._where(q)
         if q.sort is Sort.DURATION:
             where.append(r.duration_s.is_not(None))
@@ -232,13 +264,7 @@ class StoreRecordingSearch:
             more = len(rows) > q.limit
             rows = rows[:q.limit]
             hits = await self._hits(s, rows)
-        next_after = None
-        if more and rows:
-            last = rows[-1]
-            sort_value: float | str = (last.started_at.isoformat() if q.sort is Sort.STARTED
-                                       and last.started_at is not None
-                                       else float(last.duration_s or 0))
-            next_after = Cursor(sort_value, last.id).encode()
+        next_after = self._cursor(q, rows[-1]).encode() if more and rows else None
         return SearchPage(hits, next_after)
 
     async def _hits(self, s: Any, rows: Sequence[RecordingRow]) -> list[RecordingHit]:
@@ -293,6 +319,10 @@ class StoreRecordingSearch:
         return [TimelineMark(max(0.0, (row.at - origin).total_seconds()),
                              TIMELINE_KINDS[row.kind]) for row in rows]
 
+
+# A caller filter this long is a whole number: equality, so the (caller, started) index gives
+# the page in order; shorter ones are a prefix range.
+FULL_NUMBER_DIGITS = 11
 
 # call_events kinds (cti.call_state) → the player's marks
 TIMELINE_KINDS = {

@@ -284,3 +284,19 @@ async def test_missing_file_is_404(web_env: Any) -> None:
     client, tokens, _ = web_env
     await _as(client, "sup")
     assert (await client.get(f"/recordings/{tokens['b']}")).status == 404
+
+
+@pytest.mark.parametrize(("text", "field", "value"), [
+    ("RP20261122-0001", "task", "RP20261122-0001"),
+    ("rp20261122-0001", "task", "RP20261122-0001"),
+    ("1795330137.12", "linked_id", "1795330137.12"),
+    ("898310048160001", "merchant", "898310048160001"),
+    ("138 1234 8000", "caller", "13812348000"),
+    ("0216", "caller", "0216"),
+    ("联华超市", "merchant", "联华超市"),
+])
+def test_the_free_text_box_becomes_the_one_filter_its_shape_says(
+        text: str, field: str, value: str) -> None:
+    from recording.search import expand_free_text
+    expanded = expand_free_text(RecordingQuery(q=text))
+    assert expanded.q == "" and getattr(expanded, field) == value
