@@ -15,7 +15,6 @@ export): the Ogg bytes of a recording, or its PCM WAV, whatever the storage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -30,6 +29,7 @@ from typing import BinaryIO
 from recording import codec
 from recording.paths import compressed_name, partial_name, resolve, sealed_name
 from recording.peaks import peaks
+from recording.periodic import PeriodicJob
 from recording.pipeline_state import Stage, Step, after_failure, next_step
 from recording.ports import PipelineItem, PipelineStore, StageUpdate, StoredRecording
 from recording.sealed import Keyring, SealedReader, SealError, seal
@@ -111,7 +111,7 @@ class StepRunner:
         return StageUpdate()
 
 
-class StoragePipeline:
+class StoragePipeline(PeriodicJob):
     """The worker component. ``clock`` returns aware UTC datetimes (injected in tests)."""
 
     name = "recording-pipeline"
@@ -124,7 +124,6 @@ class StoragePipeline:
         self.clock = clock
         self.interval = interval
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """Carry every due recording as far as it goes; returns how many reached ``stored``."""
@@ -165,24 +164,6 @@ class StoragePipeline:
             Step.INDEX: self.runner.index,
             Step.REMOVE_ORIGINAL: self.runner.remove_original,
         }[step](item)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the worker outlives one bad batch; the rows keep their stage
-                logger.exception("recording pipeline batch failed")
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 # --------------------------------------------------------------------------- the read side

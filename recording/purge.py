@@ -5,7 +5,6 @@ the clock is injected."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from recording.paths import compressed_name, resolve
+from recording.periodic import PeriodicJob
 from recording.retention import Complaint, RetentionPolicy, decide
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class RetentionStore(Protocol):
         ...
 
 
-class PurgeJob:
+class PurgeJob(PeriodicJob):
     """A component: runs :meth:`run_once` every ``interval`` seconds."""
 
     name = "recording-purge"
@@ -59,7 +59,6 @@ class PurgeJob:
         self.policy = policy
         self.clock = clock
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self, limit: int = 500) -> list[str]:
         """One pass; returns the tokens purged."""
@@ -78,21 +77,3 @@ class PurgeJob:
             logger.info("recording %s purged: %s", item.token, decision.reason)
             gone.append(item.token)
         return gone
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the job outlives one bad pass; nothing was half-deleted
-                logger.exception("recording purge pass failed")
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -4,14 +4,13 @@ idempotent (it only tops up), so a restart or a second process does no harm beyo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from recording.periodic import PeriodicJob
 from recording.qa_rules import Draw
 
 logger = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ class QaDrawStore(Protocol):
                    min_seconds: float) -> list[Draw]: ...
 
 
-class QaDrawJob:
+class QaDrawJob(PeriodicJob):
     name = "qa-draw"
 
     def __init__(self, store: QaDrawStore, tz: ZoneInfo, clock: Callable[[], datetime], *,
@@ -33,7 +32,6 @@ class QaDrawJob:
         self.per_agent = per_agent
         self.min_seconds = min_seconds
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """Draw yesterday's (local) sample; returns how many calls were newly drawn."""
@@ -45,21 +43,5 @@ class QaDrawJob:
             logger.info("QA sample of %s: %d calls drawn", day, len(draws))
         return len(draws)
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the next hour tries again
-                logger.exception("QA draw failed")
-            await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        if self.per_agent > 0:
-            self._task = asyncio.create_task(self._loop(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def enabled(self) -> bool:
+        return self.per_agent > 0

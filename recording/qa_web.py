@@ -30,9 +30,8 @@ from aiohttp import web
 from callcenter.domain import Role, User
 from callcenter.errors import ValidationError
 from callcenter.qa_directory import Assignment, Review, StoreQa
-from callcenter.web import i18n
-from callcenter.web.app import ctx_of, locale_of, now_utc, render, require
-from recording.messages import MESSAGES
+from callcenter.web.app import ctx_of, locale_of, now_utc, require
+from recording.pages import render_page
 from recording.qa_rules import HOTLINE_FORM, QaForm, check_marks, load_form, summarise
 
 QA_FORM = web.AppKey("qa_form", QaForm)
@@ -216,17 +215,8 @@ async def summary_api(request: web.Request) -> web.StreamResponse:
 
 async def qa_page(request: web.Request) -> web.Response:
     user = require(request, Role.SUPERVISOR, Role.AGENT)
-    ctx = ctx_of(request)
-    t = i18n.translator(ctx.catalogue, locale_of(request))
-    texts = {key: t(key) for key in MESSAGES}
-    from recording.web import STATIC_ROUTE
-
-    def asset(filename: str) -> str:
-        return str(request.app.router[STATIC_ROUTE].url_for(filename=filename))
-
-    return render(request, "recording/qa.html", texts=texts, asset=asset,
-                  reviewer=user.role is not Role.AGENT,
-                  form=form_json(request.app[QA_FORM], locale_of(request)))
+    return render_page(request, "recording/qa.html", reviewer=user.role is not Role.AGENT,
+                       form=form_json(request.app[QA_FORM], locale_of(request)))
 
 
 def setup_qa(app: web.Application, form_file: str) -> None:

@@ -33,7 +33,6 @@ from callcenter.recording_directory import (
     StorePipelineStore,
     StoreRecordingSearch,
 )
-from callcenter.web import i18n
 from callcenter.web.app import (
     Forbidden,
     PageLink,
@@ -41,11 +40,11 @@ from callcenter.web.app import (
     ctx_of,
     locale_of,
     now_utc,
-    render,
     require,
 )
 from recording.errors import RecordingMissing
 from recording.messages import MESSAGES
+from recording.pages import STATIC_ROUTE, render_page
 from recording.pipeline import PlainAudio, open_plain
 from recording.ports import Access, RecordingHit, StoredRecording
 from recording.qa_web import QA_FORM, assignment_json, form_json, review_json, setup_qa
@@ -55,7 +54,6 @@ from recording.search import SEARCHERS, for_viewer, parse_query, shown_caller
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-STATIC_ROUTE = "recording_static"
 LISTENERS = tuple(SEARCHERS)
 KEYRING = web.AppKey("recording_keyring", object)
 STREAM_BLOCK = 256 * 1024
@@ -230,17 +228,9 @@ async def access_api(request: web.Request) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     user = require(request, *LISTENERS)
-    ctx = ctx_of(request)
-    t = i18n.translator(ctx.catalogue, locale_of(request))
-    texts = {key: t(key) for key in MESSAGES}
-
-    def asset(filename: str) -> str:
-        return str(request.app.router[STATIC_ROUTE].url_for(filename=filename))
-
-    return render(request, "recording/recordings.html", texts=texts, asset=asset,
-                  queues=HOTLINE_QUEUES, own_only=user.role is Role.AGENT,
-                  is_admin=user.role is Role.ADMIN, query=dict(request.query),
-                  qa_link=True)
+    return render_page(request, "recording/recordings.html", queues=HOTLINE_QUEUES,
+                       own_only=user.role is Role.AGENT, is_admin=user.role is Role.ADMIN,
+                       query=dict(request.query), qa_link=True)
 
 
 def setup(app: web.Application) -> None:
