@@ -107,7 +107,7 @@ LOAD = [
        SELECT 'tok' || g, 'b' || g || '.0', g || '.wav', ts, ts + d * interval '1 second',
               d * 2000, 'stored', 0, '', g || '.ogg.sealed', 'opus', 1, 'k1', d * 2000, '',
               d, (8001 + (g * 7) % :agents)::text, (ARRAY[:q1, :q2, :q3, :q4, :q5])[1 + g % 5],
-              1 + (g * 7919) % :merchants,
+              1 + (g::bigint * 7919) % :merchants,
               '13' || lpad(((g::bigint * 104729) % 1000000000)::text, 9, '0'), ts
        FROM (SELECT g, CAST(:first AS timestamp) + g * interval '15 seconds' AS ts,
                     20 + (g * 31) % 600 AS d
