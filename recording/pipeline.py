@@ -8,8 +8,9 @@ leaves either the old state (the step is redone) or the new file with the old st
 is redone and rewrites the same file); the original WAV goes last. The CPU-bound parts (the
 encoder, the cipher, hashing) run in a worker thread so the event loop keeps serving.
 
-:func:`open_plain` and :func:`decoded_wav` are the read side for other features (speech,
-export): the Ogg bytes of a recording, or its PCM WAV, whatever the storage.
+:class:`RecordingReader` (by token), :func:`open_plain` and :func:`decoded_wav` are the read
+side for other features (speech, export): the Ogg bytes of a recording, or its PCM WAV,
+whatever the storage.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import logging
 import os
 import tempfile
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from recording import codec
+from recording.errors import RecordingMissing
 from recording.paths import compressed_name, partial_name, resolve, sealed_name
 from recording.peaks import peaks
 from recording.periodic import PeriodicJob
@@ -228,8 +230,10 @@ def open_plain(root: Path, rec: StoredRecording, keyring: Keyring | None) -> Pla
 
 def decoded_wav(root: Path, rec: StoredRecording, keyring: Keyring | None, dst: Path,
                 rate: int = 16000) -> codec.PcmInfo:
-    """Write the recording as 16-bit PCM WAV at ``rate`` Hz into ``dst`` (for speech
-    recognition and exports); raises ``CodecError``/``SealError``/``FileNotFoundError``."""
+    """Write the recording as 16-bit PCM WAV into ``dst`` (for speech recognition and
+    exports): decoded at ``rate`` Hz once compressed; before the pipeline has reached it, the
+    original WAV as recorded (its own rate: read the returned info). Raises
+    ``CodecError``/``SealError``/``FileNotFoundError``."""
     with open_plain(root, rec, keyring) as audio:
         if audio.media_type == "audio/wav":
             dst.write_bytes(audio.read())
@@ -241,3 +245,45 @@ def decoded_wav(root: Path, rec: StoredRecording, keyring: Keyring | None, dst: 
             return codec.decode(Path(tmp.name), dst, rate)
         finally:
             Path(tmp.name).unlink(missing_ok=True)
+
+
+class RecordingReader:
+    """A recording's audio by token, whatever its storage (original WAV, Ogg/Opus, sealed):
+    the read side for other features (speech recognition, exports). ``lookup`` is
+    ``StorePipelineStore.stored``; ``keyring`` the configured one (``recording.wiring.
+    keyring_of``). Raises ``RecordingMissing`` for an unknown token or a missing file,
+    ``SealError``/``CodecError`` for a damaged one."""
+
+    def __init__(self, lookup: Callable[[str], Awaitable[StoredRecording | None]], root: Path,
+                 keyring: Keyring | None) -> None:
+        self.lookup = lookup
+        self.root = root
+        self.keyring = keyring
+
+    async def _stored(self, token: str) -> StoredRecording:
+        rec = await self.lookup(token)
+        if rec is None:
+            raise RecordingMissing(f"no recording {token!r}")
+        return rec
+
+    async def wav(self, token: str, dst: Path, rate: int = 16000) -> codec.PcmInfo:
+        """Write the recording as 16-bit PCM WAV into ``dst`` (see :func:`decoded_wav` for the
+        rate); returns its channels, rate and frames."""
+        rec = await self._stored(token)
+        try:
+            return await asyncio.to_thread(decoded_wav, self.root, rec, self.keyring, dst, rate)
+        except FileNotFoundError as exc:
+            raise RecordingMissing(f"the file of recording {token!r} is not there") from exc
+
+    async def playable(self, token: str) -> bytes:
+        """The whole browser-playable file (Ogg/Opus, or WAV before the pipeline)."""
+        rec = await self._stored(token)
+
+        def read() -> bytes:
+            with open_plain(self.root, rec, self.keyring) as audio:
+                return audio.read()
+
+        try:
+            return await asyncio.to_thread(read)
+        except FileNotFoundError as exc:
+            raise RecordingMissing(f"the file of recording {token!r} is not there") from exc

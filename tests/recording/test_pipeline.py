@@ -247,3 +247,20 @@ def test_compressed_output_is_never_left_half_written(tmp_path: Path, speech: Pa
                         attempts=0, started_at=NOW, ended_at=NOW)
     runner.compress(item)
     assert sorted(os.listdir(root)) == ["a.ogg", "a.wav"]
+
+
+async def test_other_features_read_a_recording_by_token_whatever_its_storage(
+        sqlite_store: Any, tmp_path: Path, speech: Path) -> None:
+    from recording.errors import RecordingMissing
+    from recording.pipeline import RecordingReader
+    root = tmp_path / "rec"
+    token = await _recorded_call(sqlite_store, root, speech)
+    ports = StorePipelineStore(sqlite_store)
+    reader = RecordingReader(ports.stored, root, KEYS)
+    before = await reader.wav(token, tmp_path / "before.wav", rate=16000)  # still the WAV
+    await StoragePipeline(ports, root, KEYS, _clock).run_once()
+    after = await reader.wav(token, tmp_path / "after.wav", rate=16000)  # sealed Opus
+    assert after.rate == 16000 and abs(after.seconds - codec.wav_info(speech).seconds) < 0.05
+    assert before.frames > 0 and (await reader.playable(token))[:4] == b"OggS"
+    with pytest.raises(RecordingMissing):
+        await reader.wav("nope", tmp_path / "x.wav")
