@@ -208,8 +208,11 @@ class StoreRecordingSearch:
         if q.task:
             where.append(_task_of(q.task).exists())
         if q.complaint is not None:
-            has = select(ComplaintRow.id).where(ComplaintRow.linked_id == r.linked_id).exists()
-            where.append(has if q.complaint else ~has)
+            # IN, not a correlated EXISTS: PostgreSQL hashes the complaint calls once instead
+            # of probing the complaints index for every candidate row
+            complained = r.linked_id.in_(select(ComplaintRow.linked_id).where(
+                ComplaintRow.linked_id.is_not(None)))
+            where.append(complained if q.complaint else ~complained)
         if q.qa is not None:
             drawn = select(QaAssignmentRow.id).where(QaAssignmentRow.recording_id == r.id)
             if q.qa is QaState.NONE:

@@ -53,7 +53,7 @@ NEW_COLUMNS = [
 
 INDEXES = [
     ('ix_recordings_started_id', ['started_at', 'id']),
-    ('ix_recordings_agent_started', ['agent_number', 'started_at', 'id']),
+    ('ix_recordings_agent_duration', ['agent_number', 'duration_s', 'id']),
     ('ix_recordings_merchant_started', ['merchant_id', 'started_at', 'id']),
     ('ix_recordings_queue_started', ['queue', 'started_at', 'id']),
     ('ix_recordings_caller_started', ['caller_number', 'started_at', 'id']),
@@ -82,6 +82,9 @@ def upgrade() -> None:
             batch.add_column(column)
     for name, columns in INDEXES:
         op.create_index(name, 'recordings', columns, unique=False)
+    op.create_index('ix_recordings_agent_started', 'recordings',
+                    ['agent_number', 'started_at', 'id'], unique=False,
+                    postgresql_include=['linked_id'])
     op.create_table('recording_access',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('recording_token', sa.String(length=40), nullable=False),
@@ -146,6 +149,7 @@ def downgrade() -> None:
             batch.drop_column(column.name)
     op.drop_table('recording_purges')
     op.drop_table('recording_access')
+    op.drop_index('ix_recordings_agent_started', table_name='recordings')
     for name, _ in INDEXES:
         op.drop_index(name, table_name='recordings')
     with op.batch_alter_table('recordings') as batch:
