@@ -1,10 +1,13 @@
 """Compressing recordings to Ogg/Opus and decoding them back (an adapter over opus-tools).
 
-Why Ogg/Opus at 16 kbit/s (``bench/recordings.py`` measures it; figures from this machine on
-espeak-ng speech at 8 kHz, per recorded minute): WAV 960 KB; MP3 (lame, 16 kbit/s) ~120 KB and
-a band-limited, smeared voice; Opus 16 kbit/s ~120 KB with wide-band speech quality and about
-0.3-0.9 CPU seconds per minute to encode. Chrome, Firefox, Edge and Safari 17+ play Ogg/Opus
-natively in ``<audio>``, byte ranges included, so the player needs no decoder of its own.
+Why Ogg/Opus at 16 kbit/s (``bench/recordings.py``, 5 minutes of espeak-ng speech at 8 kHz mono
+as Asterisk records, on the 2-core development machine under load 4): per recorded minute WAV
+938 KB; MP3 (lame via ffmpeg, 16 kbit/s) 117 KB and 0.08 CPU s, but at that rate MP3 drops to
+MPEG-2.5 at 8 kHz and smears speech; Opus (``--comp 10``) 117 KB and 0.91 CPU s (``--comp 5``:
+0.5 s for 18 % more bytes), wide-band speech quality at the same size. The pipeline's total is
+1.13 CPU s per recorded minute (encode 0.91, verify by decoding 0.20, seal < 0.01, peaks 0.02),
+off the call path on a worker. Chrome, Firefox, Edge and Safari 17+ play Ogg/Opus natively in
+``<audio>``, byte ranges included, so the player needs no decoder of its own.
 
 ``opusenc`` keeps the sample count exactly (its pre-skip is trimmed by ``opusdec``), which is
 what :func:`verify` checks before the original may be removed.
