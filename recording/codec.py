@@ -4,7 +4,7 @@ Why Ogg/Opus at 16 kbit/s (``bench/recordings.py``, 5 minutes of espeak-ng speec
 as Asterisk records, on the 2-core development machine under load 4): per recorded minute WAV
 938 KB; MP3 (lame via ffmpeg, 16 kbit/s) 117 KB and 0.08 CPU s, but at that rate MP3 drops to
 MPEG-2.5 at 8 kHz and smears speech; Opus (``--comp 10``) 117 KB and 0.91 CPU s (``--comp 5``:
-0.5 s for 18 % more bytes), wide-band speech quality at the same size. The pipeline's total is
+0.5 s for 18 % more bytes), the whole telephone band kept at the same size. The pipeline's total is
 1.13 CPU s per recorded minute (encode 0.91, verify by decoding 0.20, seal < 0.01, peaks 0.02),
 off the call path on a worker. Chrome, Firefox, Edge and Safari 17+ play Ogg/Opus natively in
 ``<audio>``, byte ranges included, so the player needs no decoder of its own.
