@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import wave
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +102,33 @@ def verify(original: PcmInfo, encoded: Path, scratch: Path) -> PcmInfo:
         raise CodecError(f"{encoded.name}: decoded {back.channels} ch × {back.frames} frames, "
                          f"expected {original.channels} ch × {original.frames}")
     return back
+
+
+def interleave(caller: Path, agent: Path, dst: Path) -> PcmInfo:
+    """One two-channel WAV from MixMonitor's two legs, the caller's side (``r()``, what the
+    caller's channel sends in) on the left and the agent's (``t()``) on the right, so QA and
+    speech work can tell who spoke. The shorter leg is padded with silence. Raises
+    :class:`CodecError` when the legs are not 16-bit PCM at one rate."""
+    legs = []
+    rates = set()
+    for path in (caller, agent):
+        try:
+            with wave.open(str(path), "rb") as w:
+                if w.getsampwidth() != 2 or w.getnchannels() != 1:
+                    raise CodecError(f"{path.name}: a leg must be 16-bit mono PCM")
+                rates.add(w.getframerate())
+                legs.append(array("h", w.readframes(w.getnframes())))
+        except (wave.Error, EOFError) as exc:
+            raise CodecError(f"{path.name}: not a PCM WAV: {exc}") from exc
+    if len(rates) != 1:
+        raise CodecError(f"the legs have different rates: {sorted(rates)}")
+    frames = max(len(leg) for leg in legs)
+    out = array("h", bytes(4 * frames))
+    for channel, leg in enumerate(legs):
+        out[channel:channel + 2 * len(leg):2] = leg
+    with wave.open(str(dst), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rates.pop())
+        w.writeframes(out.tobytes())
+    return wav_info(dst)

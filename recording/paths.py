@@ -56,3 +56,16 @@ def sealed_name(name: str) -> str:
 def partial_name(name: str) -> str:
     """Where a step writes before the atomic rename to ``name`` (a crash leaves only this)."""
     return name + ".part"
+
+
+def leg_names(name: str) -> tuple[str, str]:
+    """MixMonitor's separate legs beside the mixed file ``name`` when the dialplan records
+    them (``CC_RECORD_LEGS``): ``<stem>-rx.wav`` (the caller) and ``<stem>-tx.wav`` (the
+    agent)."""
+    stem = name.rsplit(".", 1)[0]
+    return f"{stem}-rx.wav", f"{stem}-tx.wav"
+
+
+def stereo_name(name: str) -> str:
+    """The two-channel WAV the pipeline builds from the legs (compressed instead of ``name``)."""
+    return name.rsplit(".", 1)[0] + "-stereo.wav"

@@ -29,7 +29,14 @@ from typing import BinaryIO
 
 from recording import codec
 from recording.errors import RecordingMissing
-from recording.paths import compressed_name, partial_name, resolve, sealed_name
+from recording.paths import (
+    compressed_name,
+    leg_names,
+    partial_name,
+    resolve,
+    sealed_name,
+    stereo_name,
+)
 from recording.peaks import peaks
 from recording.periodic import PeriodicJob
 from recording.pipeline_state import Stage, Step, after_failure, next_step
@@ -64,12 +71,25 @@ class StepRunner:
         self.keyring = keyring
 
     def original(self, item: PipelineItem) -> Path:
-        return resolve(self.root, item.path)
+        """What is compressed: the legs as one stereo WAV when they were recorded (built by
+        :meth:`compress`), else the mixed file Asterisk wrote."""
+        stereo = resolve(self.root, stereo_name(item.path))
+        return stereo if stereo.is_file() else resolve(self.root, item.path)
+
+    def legs(self, item: PipelineItem) -> tuple[Path, Path] | None:
+        rx, tx = (resolve(self.root, n) for n in leg_names(item.path))
+        return (rx, tx) if rx.is_file() and tx.is_file() else None
 
     def ogg(self, item: PipelineItem) -> Path:
         return resolve(self.root, compressed_name(item.path))
 
     def compress(self, item: PipelineItem) -> StageUpdate:
+        legs = self.legs(item)
+        if legs is not None:
+            stereo = resolve(self.root, stereo_name(item.path))
+            part = Path(partial_name(str(stereo)))
+            codec.interleave(*legs, part)
+            os.replace(part, stereo)
         src, dst = self.original(item), self.ogg(item)
         if not src.is_file():
             raise codec.CodecError(f"original {item.path} is not there")
@@ -107,7 +127,8 @@ class StepRunner:
                            size_bytes=stored.stat().st_size)
 
     def remove_original(self, item: PipelineItem) -> StageUpdate:
-        self.original(item).unlink(missing_ok=True)
+        for name in (item.path, stereo_name(item.path), *leg_names(item.path)):
+            resolve(self.root, name).unlink(missing_ok=True)
         if item.stored_path != compressed_name(item.path):
             self.ogg(item).unlink(missing_ok=True)
         return StageUpdate()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import wave
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,19 +137,37 @@ async def test_without_keys_the_ogg_is_the_stored_file(
     assert (root / rec.stored_path).read_bytes()[:4] == b"OggS"
 
 
-async def test_caller_and_agent_stay_on_separate_channels(
+async def test_caller_and_agent_legs_are_kept_as_two_channels(
         sqlite_store: Any, tmp_path: Path) -> None:
+    """With CC_RECORD_LEGS the dialplan leaves <id>-rx.wav (caller) and <id>-tx.wav (agent)
+    beside the mixed file: the stored recording is stereo, caller left, agent right."""
     need_audio_tools()
-    both = stereo(speak(CALLER, tmp_path / "c.wav"), speak(AGENT, tmp_path / "a.wav"),
-                  tmp_path / "both.wav")
     root = tmp_path / "rec"
-    token = await _recorded_call(sqlite_store, root, both)
+    caller = speak(CALLER, tmp_path / "c.wav")
+    agent = speak(AGENT, tmp_path / "a.wav")
+    mixed = stereo(caller, agent, tmp_path / "mixed.wav")  # stands in for the mix
+    token = await _recorded_call(sqlite_store, root, mixed)
+    with wave.open(str(agent), "rb") as w:  # the agent answers after 2 s of silence
+        rate, frames = w.getframerate(), w.readframes(w.getnframes())
+    with wave.open(str(root / "2026/11/1795330137.1-tx.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(4 * rate) + frames)
+    shutil.copy(caller, root / "2026/11/1795330137.1-rx.wav")
     ports = StorePipelineStore(sqlite_store)
     await StoragePipeline(ports, root, KEYS, _clock).run_once()
     rec = await ports.stored(token)
     assert rec is not None and rec.stage is Stage.STORED
+    assert sorted(p.name for p in (root / "2026/11").iterdir()) == ["1795330137.1.ogg.sealed"]
     back = decoded_wav(root, rec, KEYS, tmp_path / "back.wav", rate=16000)
     assert back.channels == 2
+    with wave.open(str(tmp_path / "back.wav"), "rb") as w:
+        first_second = array("h", w.readframes(16000))
+    left, right = first_second[0::2], first_second[1::2]
+    # the right channel is silent but for what the codec lets through (< -20 dB)
+    assert max(map(abs, left)) > 3000
+    assert max(map(abs, right)) < max(map(abs, left)) / 10
 
 
 async def test_a_call_still_recording_is_left_alone(
