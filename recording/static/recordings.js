@@ -156,4 +156,16 @@
   // The player for other scripts on the page (the QA score sheet pins comments to moments).
   window.rcPlayer = Object.freeze({ audio, current: () => current, seek });
   load(null);
+
+  // Admins: who played or downloaded what, newest first.
+  const audit = cc.byId("rc-audit-rows");
+  if (audit) {
+    cc.fetchJSON("/api/recordings/access?limit=100").then((body) => {
+      audit.replaceChildren(...body.items.map((a) => cc.el("tr", {},
+        cc.el("td", { text: cc.dateTime(a.at) }), cc.el("td", { text: `${a.user} (${a.role})` }),
+        cc.el("td", { text: t(`recording.audit.${a.action}`) }),
+        cc.el("td", { text: a.linked_id }),
+        cc.el("td", { text: a.range[0] === null ? "" : `${a.range[0]}–${a.range[1]}` }))));
+    }).catch(showError);
+  }
 })();

@@ -54,6 +54,8 @@ async def site(sqlite_store: Any, tmp_path: Path, speech: Path, chromium: Path
     store = sqlite_store
     await add_user(store, STARTED, username="sup", display_name="王主管",
                    role=Role.SUPERVISOR, password="password-1")
+    await add_user(store, STARTED, username="admin", display_name="管理员", role=Role.ADMIN,
+                   password="password-1")
     await add_user(store, STARTED, username="8001", display_name="李娜", role=Role.AGENT,
                    password="password-1", agent_number="8001", interface="PJSIP/8001")
     # a long enough call: the caller and the agent speak twice
@@ -182,6 +184,15 @@ async def test_supervisor_finds_plays_seeks_and_scores_then_the_agent_sees_it(
             await agent.locator(".qa-review .tag").wait_for(timeout=10_000)
             assert "已确认" in await agent.locator(".qa-review").inner_text()
             await agent.screenshot(path=str(SHOTS / "qa-agent.png"))
+
+            admin = await (await browser.new_context(
+                locale="zh-CN", viewport={"width": 1366, "height": 768})).new_page()
+            admin.on("pageerror", lambda exc: errors.append(str(exc)))
+            await _login(admin, site, "admin", "/recordings")
+            rows = admin.locator("#rc-audit-rows tr")
+            await rows.first.wait_for(timeout=10_000)
+            audit = await admin.locator("#rc-audit").inner_text()
+            assert "sup (supervisor)" in audit and "播放" in audit and "1795330137.0" in audit
             assert errors == []
         finally:
             await browser.close()
