@@ -397,3 +397,16 @@ class QaReview:
     passed: bool
     comment: str
     created_at: datetime
+
+
+def mask_phone(number: str) -> str:
+    """A phone number for people and logs that need not see it: ``13812348000`` →
+    ``138****8000`` (the first three and last four digits stay; short numbers keep less, so
+    at least half is always hidden)."""
+    digits = number.strip()
+    if len(digits) >= 8:
+        return digits[:3] + "****" + digits[-4:]
+    if len(digits) >= 3:
+        keep = len(digits) // 4
+        return digits[:keep] + "*" * (len(digits) - 2 * keep) + digits[len(digits) - keep:]
+    return "*" * len(digits)

@@ -92,9 +92,19 @@ class WebSettings:
 
 @dataclass(frozen=True, slots=True)
 class RecordingSettings:
-    """Where recordings are stored (Asterisk's monitor directory, or a copy of it)."""
+    """Where recordings are stored (Asterisk's monitor directory, or a copy of it), how they
+    are kept (the storage pipeline: Ogg/Opus, sealed with ``keys``) and for how long."""
 
     dir: str
+    keys: str = ""
+    pipeline: bool = True
+    pipeline_interval: float = 5.0
+    retention_days: int = 730
+    retention_rules: str = ""
+    qa_per_agent: int = 20
+    qa_min_seconds: float = 30.0
+    qa_fails_per_point: int = 4
+    qa_form_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +470,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "recording": {
         "dir": Key(_str, "var/recordings", "directory of call recordings"),
+        "keys": Key(_str, "", "encryption keys <id>:<base64 32 bytes>, comma-separated, the "
+                    "last one current; empty = stored unencrypted"),
+        "pipeline": Key(_bool, True, "compress, seal and index finished recordings in serve"),
+        "pipeline_interval": Key(_positive_float, 5.0, "seconds between pipeline passes"),
+        "retention_days": Key(_int_range(1, 36500), 730,
+                              "days a recording is kept after its call (default period)"),
+        "retention_rules": Key(_str, "", "other periods: queue:<name>=<days> or "
+                               "disposition:<code>=<days>, comma-separated"),
+        "qa_per_agent": Key(_int_range(0, 1000), 20,
+                            "recorded calls drawn per agent per day for quality inspection"),
+        "qa_min_seconds": Key(_non_negative_float, 30.0,
+                              "calls shorter than this are never drawn for QA"),
+        "qa_fails_per_point": Key(_int_range(1, 1000), 4,
+                                  "failing QA records that cost the agent one point"),
+        "qa_form_file": Key(_str, "", "QA score sheet TOML (version, [[criteria]]); empty = "
+                            "the built-in hotline form"),
     },
     "business": {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),

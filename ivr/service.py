@@ -31,6 +31,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeVar
 
+from callcenter.domain import mask_phone
 from ivr.calendar import service_mode
 from ivr.errors import AgiCommandError, AgiHangup, IvrError, MenuStateError
 from ivr.menu import (
@@ -129,8 +130,8 @@ class _HotlineCall:
             if self.session.hung_up:
                 raise AgiHangup("hangup", "before the menu started")
             state, effects = start(self.definition, call)
-            logger.info("call %s: enters menu at '%s' (%s, caller %r)", self.unique_id,
-                        state.node, mode.value, call.caller)
+            logger.info("call %s: enters menu at '%s' (%s, caller %s)", self.unique_id,
+                        state.node, mode.value, mask_phone(call.caller))
             while True:
                 event = await self._perform(effects)
                 if state.finished:

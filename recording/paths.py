@@ -40,3 +40,32 @@ def resolve(root: Path, name: str) -> Path:
     if base != target and base not in target.parents:
         raise RecordingPathError(f"recording path escapes the recording directory: {name!r}")
     return target
+
+
+def compressed_name(name: str) -> str:
+    """The Ogg/Opus file the pipeline writes for the original ``name`` (beside it)."""
+    stem = name.rsplit(".", 1)[0] if name.endswith(ALLOWED_SUFFIXES) else name
+    return f"{stem}.ogg" if not name.endswith(".ogg") else f"{stem}.opus.ogg"
+
+
+def sealed_name(name: str) -> str:
+    """The encrypted file the pipeline stores for the original ``name``."""
+    return compressed_name(name) + ".sealed"
+
+
+def partial_name(name: str) -> str:
+    """Where a step writes before the atomic rename to ``name`` (a crash leaves only this)."""
+    return name + ".part"
+
+
+def leg_names(name: str) -> tuple[str, str]:
+    """MixMonitor's separate legs beside the mixed file ``name`` when the dialplan records
+    them (``CC_RECORD_LEGS``): ``<stem>-rx.wav`` (the caller) and ``<stem>-tx.wav`` (the
+    agent)."""
+    stem = name.rsplit(".", 1)[0]
+    return f"{stem}-rx.wav", f"{stem}-tx.wav"
+
+
+def stereo_name(name: str) -> str:
+    """The two-channel WAV the pipeline builds from the legs (compressed instead of ``name``)."""
+    return name.rsplit(".", 1)[0] + "-stereo.wav"

@@ -225,14 +225,25 @@ async def test_recording_link_only_when_the_call_has_a_recording(env: WebEnv) ->
     await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
     await _wrapup(env, "c1", REPAIR)
     page = await (await env.client.get("/board/tasks/RP20261122-0001",
-                                       headers=await env.auth("disp"))).text()
+                                       headers=await env.auth("sup"))).text()
     assert "/recordings/" not in page and "暂无录音" in page
     async with env.store.transaction() as s:
         s.add(RecordingRow(token="tok-abc123", linked_id="c1", path="c1.wav",
                            started_at=NOW))
     page = await (await env.client.get("/board/tasks/RP20261122-0001",
-                                       headers=await env.auth("disp"))).text()
+                                       headers=await env.auth("sup"))).text()
     assert 'href="/recordings/tok-abc123"' in page and "c1.wav" not in page
+
+
+async def test_dispatchers_get_no_play_link_they_could_not_follow(env: WebEnv) -> None:
+    await add_call(env.store, "c1", merchant_id=env.seed.shop.id)
+    await _wrapup(env, "c1", REPAIR)
+    async with env.store.transaction() as s:
+        s.add(RecordingRow(token="tok-abc123", linked_id="c1", path="c1.wav",
+                           started_at=NOW))
+    page = await (await env.client.get("/board/tasks/RP20261122-0001",
+                                       headers=await env.auth("disp"))).text()
+    assert "/recordings/" not in page and "▶" not in page
 
 
 async def test_complaint_daily_summary_and_escalation_api(env: WebEnv) -> None:

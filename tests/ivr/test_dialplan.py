@@ -171,8 +171,16 @@ def test_every_goto_label_exists_in_its_context() -> None:
 def test_normal_ivr_result_is_published_then_queued() -> None:
     agi = next(i for i, s in enumerate(TRUNK) if s.app == "AGI")
     path = walk(TRUNK, agi, take={})
-    assert [s.app for s in path][-4:] == ["GotoIf", "Set", "Set", "Queue"]
+    assert [s.app for s in path][-5:] == ["GotoIf", "Set", "ExecIf", "Set", "Queue"]
     assert "UserEvent" in [s.app for s in path]
+
+
+def test_caller_and_agent_legs_are_recorded_apart_when_configured() -> None:
+    legs = next(s for s in TRUNK if s.app == "ExecIf" and "MONITOR_OPTIONS" in s.args)
+    assert legs.args.startswith("$[${CC_RECORD_LEGS}]?Set(MONITOR_OPTIONS=")
+    assert "r(${CC_MONITOR_DIR}/${UNIQUEID}-rx.wav)" in legs.args
+    assert "t(${CC_MONITOR_DIR}/${UNIQUEID}-tx.wav)" in legs.args
+    assert GLOBALS["CC_RECORD_LEGS"] == "0"
 
 
 def test_unreachable_fastagi_server_still_queues_the_caller() -> None:

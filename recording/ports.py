@@ -1,0 +1,154 @@
+"""What the recordings feature needs from storage, as Protocols and records.
+
+Implemented on the database in :mod:`callcenter.recording_directory`. Kept small so the
+storage pipeline, the search, the access audit and the retention purge can be tested without a
+database and moved (e.g. the audit into a general audit log) without touching their callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from recording.pipeline_state import Failure, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineItem:
+    """A recording the storage pipeline still has work on."""
+
+    id: int
+    token: str
+    linked_id: str
+    path: str
+    stage: Stage
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    stored_path: str = ""
+    channels: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the index copies from the call (``calls`` row) onto the recording."""
+
+    agent_number: str = ""
+    queue: str = ""
+    merchant_id: int | None = None
+    caller_number: str = ""
+    disposition: str = ""
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageUpdate:
+    """The columns a committed step sets (None: unchanged)."""
+
+    stored_path: str | None = None
+    codec: str | None = None
+    channels: int | None = None
+    key_id: str | None = None
+    plain_size: int | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    duration_s: float | None = None
+    peaks: Sequence[int] | None = None
+    facts: CallFacts | None = None
+    indexed_at: datetime | None = None
+
+
+class PipelineStore(Protocol):
+    async def due(self, now: datetime, limit: int) -> list[PipelineItem]:
+        """Recordings whose call has ended, not in a final stage, not waiting for a retry."""
+        ...
+
+    async def advance(self, recording_id: int, stage: Stage, update: StageUpdate) -> None:
+        """Commit ``stage`` (and the step's results) for the recording."""
+        ...
+
+    async def failed(self, recording_id: int, failure: Failure, error: str) -> None: ...
+
+    async def call_facts(self, linked_id: str) -> CallFacts | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One play, download or waveform view of a recording."""
+
+    token: str
+    linked_id: str
+    user_id: int | None
+    username: str
+    role: str
+    action: str  # "play" | "download" | "peaks"
+    at: datetime
+    range_start: int | None = None
+    range_end: int | None = None
+
+
+class AccessLog(Protocol):
+    async def record(self, access: Access) -> None: ...
+
+    async def recent(self, limit: int, token: str | None = None) -> list[Access]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecording:
+    """Everything playback needs about one recording."""
+
+    id: int
+    token: str
+    linked_id: str
+    path: str
+    stage: Stage
+    stored_path: str
+    codec: str
+    key_id: str
+    plain_size: int | None
+    duration_s: float | None
+    agent_number: str
+    peaks: list[int] = field(default_factory=list)
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHit:
+    """One row of a search result (unmasked: the web layer masks per role)."""
+
+    id: int
+    token: str
+    linked_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    agent_number: str
+    queue: str
+    caller_number: str
+    merchant_number: str
+    merchant_name: str
+    intent: str
+    disposition: str
+    stage: str
+    codec: str
+    size_bytes: int | None
+    tasks: tuple[str, ...] = ()
+    complaint: bool = False
+    qa: str = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineMark:
+    """A moment of the call for the player: seconds from the recording's start."""
+
+    at_s: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: list[RecordingHit]
+    next_after: str | None
