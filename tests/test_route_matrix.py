@@ -120,6 +120,25 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404), {}),
     ("POST", "/roster/swaps/{id}/reject"):
         Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404), {}),
+    # recordings search, player and audit; quality inspection (agents: their own calls and
+    # reviews; dispatchers: nothing; the playback audit: admins)
+    ("GET", "/recordings"): Row("/recordings", (302, 200, 403, 200, 200)),
+    ("GET", "/recording/static"): Row("/recording/static/recordings.js", (200, 200, 200, 200, 200)),
+    ("GET", "/api/recordings"): Row("/api/recordings", (401, 200, 403, 200, 200)),
+    ("GET", "/api/recordings/{token}"): Row("/api/recordings/r2", (401, 403, 403, 200, 200)),
+    ("GET", "/api/recordings/access"): Row("/api/recordings/access", (401, 403, 403, 403, 200)),
+    ("GET", "/qa"): Row("/qa", (302, 200, 403, 200, 200)),
+    ("GET", "/api/qa/form"): Row("/api/qa/form", (401, 200, 403, 200, 200)),
+    ("GET", "/api/qa/reviews"): Row("/api/qa/reviews", (401, 200, 403, 200, 200)),
+    ("GET", "/api/qa/assignments"): Row("/api/qa/assignments", (401, 403, 403, 200, 200)),
+    ("POST", "/api/qa/draw"): Row("/api/qa/draw", (401, 403, 403, 200, 200), {}),
+    ("POST", "/api/qa/assignments/{id}/review"):
+        Row("/api/qa/assignments/999/review", (401, 403, 403, 422, 422), {}),
+    ("GET", "/api/qa/summary"): Row("/api/qa/summary", (401, 403, 403, 200, 200)),
+    ("POST", "/api/qa/reviews/{id}/answer"):
+        Row("/api/qa/reviews/999/answer", (401, 422, 403, 403, 422), {}),
+    ("POST", "/api/qa/reviews/{id}/correction"):
+        Row("/api/qa/reviews/999/correction", (401, 403, 403, 403, 422), {}),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),
