@@ -7,6 +7,7 @@
     callcenter merchants import FILE.csv [--skip-bad]
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
+    callcenter transcribe FILE.wav [--model DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
     callcenter --version
 
@@ -106,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--catalogue", type=Path, default=None,
                        help="prompt catalogue TOML (default: ivr/prompts.toml)")
 
+    transcribe = sub.add_parser("transcribe",
+                                help="print a WAV file's transcript as JSON (vosk, offline)")
+    transcribe.add_argument("file", type=Path)
+    transcribe.add_argument("--model", default="",
+                            help="vosk model directory (default: speech.models for "
+                                 "speech.language)")
+
     users = sub.add_parser("users", help="web accounts")
     users_sub = users.add_subparsers(dest="action", required=True)
     add = users_sub.add_parser("add", help="create a web account")
@@ -166,6 +174,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         report = build_prompts(args.out, catalogue_path=args.catalogue)
         print(report.summary())
         return 0 if report.ok else 1
+    if args.command == "transcribe":
+        return _transcribe(args, settings)
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: _add_user(s, args)))
     return 2
@@ -189,6 +199,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if options.simulate:
         from simulator.wiring import stand_in  # the one place a serve loads the simulator
     runner(settings.server.event_loop)(serve(settings, options, stand_in=stand_in))
+    return 0
+
+
+def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from speech.errors import SpeechError
+    from speech.recognizer import merged_json, transcribe_file
+
+    model = args.model or settings.speech.model_dir()
+    try:
+        transcripts = transcribe_file(model, args.file)
+    except SpeechError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(merged_json(transcripts), ensure_ascii=False, indent=1))
     return 0
 
 

@@ -128,6 +128,28 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechSettings:
+    """On-premises speech (vosk): a model directory per language, the language of the calls,
+    the transcription worker's share of the machine, the alert keywords and the IVR's spoken
+    choice. A missing model switches speech off with one log line; the rest runs."""
+
+    models: tuple[tuple[str, str], ...]
+    language: str
+    workers: int
+    nice: int
+    keywords: tuple[str, ...]
+    ivr: bool
+    min_confidence: float
+    listen_seconds: float
+    silence_seconds: int
+
+    def model_dir(self, language: str | None = None) -> str:
+        """The model directory configured for ``language`` (default: the calls' language),
+        or '' when there is none."""
+        return dict(self.models).get(language or self.language, "")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -140,6 +162,7 @@ class Settings:
     locale: LocaleSettings
     server: ServerSettings
     simulator: SimulatorSettings
+    speech: SpeechSettings
     source: str = "defaults"
 
 
@@ -286,6 +309,35 @@ def _url_or_empty(key: str, value: Any) -> str:
     return text.rstrip("/")
 
 
+def _language_paths(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``"zh-CN=/opt/vosk/cn, en=/opt/vosk/en"`` (or a TOML table) → pairs."""
+    if isinstance(value, dict):
+        items = [(str(k), _str(key, v)) for k, v in value.items()]
+    else:
+        items = []
+        for part in _str(key, value).split(","):
+            if not part.strip():
+                continue
+            language, sep, path = part.partition("=")
+            if not sep or not language.strip() or not path.strip():
+                raise SettingsError(key, f"expected LANGUAGE=DIRECTORY, got {part.strip()!r}")
+            items.append((language.strip(), path.strip()))
+    return tuple(items)
+
+
+def _word_list(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(_str(key, v).strip() for v in value if _str(key, v).strip())
+    return tuple(w.strip() for w in _str(key, value).split(",") if w.strip())
+
+
+def _fraction(key: str, value: Any) -> float:
+    number = _non_negative_float(key, value)
+    if number > 1:
+        raise SettingsError(key, f"must be between 0 and 1, got {number}")
+    return number
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One setting: its parser and default (``None`` default means required)."""
@@ -357,6 +409,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "agent_password": Key(_str, "demo1234",
                               "password the simulated agents log in to the web app with"),
     },
+    "speech": {
+        "models": Key(_language_paths, "",
+                      "vosk model directory per language: zh-CN=/DIR,en=/DIR; empty = no speech"),
+        "language": Key(_str, "zh-CN", "language of the calls (picks the model)"),
+        "workers": Key(_int_range(0, 64), 1,
+                       "transcription processes; 0 = no transcription worker in this process"),
+        "nice": Key(_int_range(0, 19), 19, "CPU priority of the transcription processes"),
+        "keywords": Key(_word_list, "投诉,媒体,曝光,报警,退款",
+                        "words in a transcript that alert supervisors and mark the call for QA"),
+        "ivr": Key(_bool, True, "callers may say their choice at the main menu"),
+        "min_confidence": Key(_fraction, 0.6, "below this the IVR falls back to the keys"),
+        "listen_seconds": Key(_positive_float, 4.0, "longest spoken answer the IVR records"),
+        "silence_seconds": Key(_int_range(1, 10), 1,
+                               "silence that ends a spoken answer (RECORD FILE s=)"),
+    },
 }
 
 _SECTION_TYPES: dict[str, type[Any]] = {
@@ -369,6 +436,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "locale": LocaleSettings,
     "server": ServerSettings,
     "simulator": SimulatorSettings,
+    "speech": SpeechSettings,
 }
 
 
