@@ -45,6 +45,8 @@ from ivr import wiring as ivr_wiring
 from ivr.wiring import FastAgiComponent
 from recording import wiring as recording_wiring
 from recording.repository import RecordingRepository
+from speech import wiring as speech_wiring
+from speech.service import SpeechService
 
 __all__ = ["Product", "StandInFactory", "StandInPbx", "WebComponent", "banner",
            "build_product", "serve"]
@@ -116,6 +118,7 @@ class Product:
     fastagi: FastAgiComponent | None = None
     web: WebComponent | None = None
     pbx: StandInPbx | None = None
+    speech: SpeechService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -174,6 +177,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
         recordings = await recording_wiring.install(runtime, options)
+        speech = await speech_wiring.install(runtime, options)
         if options.web:
             app = build_web_app(settings, runtime.store, modules=runtime.modules,
                                 health=runtime.health, hub=runtime.hub)
@@ -186,7 +190,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             await pbx.stop()
         await engine.dispose()
         raise
-    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx)
+    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, speech)
 
 
 async def banner(product: Product) -> str:

@@ -141,3 +141,21 @@ def merged_json(transcripts: Sequence[Transcript]) -> dict[str, Any]:
             "words": [w.as_json() for w in words],
             "duration": max((t.duration for t in transcripts), default=0.0),
             "channels": [t.as_json() for t in transcripts]}
+
+
+def model_problem(path: str | Path) -> str:
+    """Why ``path`` cannot be a vosk model, without loading it ('' when it looks usable):
+    the ``serve`` process checks this once, and switches speech off with one log line."""
+    key = str(path)
+    if not key:
+        return "no model configured for this language (speech.models)"
+    folder = Path(key)
+    if not folder.is_dir():
+        return f"model directory {key} does not exist"
+    if not ((folder / "am" / "final.mdl").is_file() or (folder / "final.mdl").is_file()):
+        return f"{key} is not a vosk model directory (no am/final.mdl)"
+    try:
+        import vosk  # noqa: F401
+    except ImportError:
+        return "the vosk package is not installed (pip install 'callcenter[speech]')"
+    return ""

@@ -99,8 +99,11 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "web"]
-        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings"]
-        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami"}
+        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
+                                                             "speech"]
+        assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
+                                               "speech"}
+        assert product.speech is not None and not product.speech.enabled  # no model here
         await product.start()
         assert product.fastagi.bound_port and product.web.bound_port
     finally:
