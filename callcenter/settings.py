@@ -142,6 +142,8 @@ class SpeechSettings:
     min_confidence: float
     listen_seconds: float
     silence_seconds: int
+    phrases_file: str
+    record_dir: str
 
     def model_dir(self, language: str | None = None) -> str:
         """The model directory configured for ``language`` (default: the calls' language),
@@ -423,6 +425,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "listen_seconds": Key(_positive_float, 4.0, "longest spoken answer the IVR records"),
         "silence_seconds": Key(_int_range(1, 10), 1,
                                "silence that ends a spoken answer (RECORD FILE s=)"),
+        "phrases_file": Key(_str, "", "intent → phrases TOML; empty = speech/phrases.toml"),
+        "record_dir": Key(_str, "var/speech",
+                          "where Asterisk records spoken answers and the IVR reads them"),
     },
 }
 

@@ -14,7 +14,7 @@ The data types are frozen dataclasses that carry no Asterisk spellings: ``unique
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -172,6 +172,47 @@ class CallSession(Protocol):
     async def set_variables(self, variables: Mapping[str, str]) -> None: ...
     async def get_variable(self, name: str) -> str | None: ...
     async def verbose(self, message: str, level: int = 1) -> None: ...
+    async def record_file(self, filename: str, file_format: str = "wav",
+                          escape_digits: str = "#", timeout_ms: int = 10_000, *,
+                          beep: bool = True, silence_s: int | None = None) -> RecordReplyLike: ...
+
+
+class RecordReplyLike(Protocol):
+    """``RECORD FILE``'s reply: ``data`` is ``dtmf`` / ``timeout`` / …, ``result`` the key's
+    character code after ``dtmf``."""
+
+    @property
+    def result(self) -> str | None: ...
+    @property
+    def data(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenAnswer:
+    """What the caller said: an intent, or None and why not (``silence``, ``unknown``,
+    ``unsure``), with the words heard and their mean confidence (for the log)."""
+
+    intent: str | None
+    why: str
+    text: str = ""
+    confidence: float = 0.0
+
+
+class SpeechInput(Protocol):
+    """Spoken answers at the menu: the IVR records the caller with ``RECORD FILE`` into
+    ``record_target(…)`` (a path Asterisk writes and this process reads), then asks for the
+    decision. Implemented by ``speech.listener.VoskSpeechInput``."""
+
+    @property
+    def menu_langs(self) -> frozenset[str]: ...
+    @property
+    def listen_ms(self) -> int: ...
+    @property
+    def silence_s(self) -> int: ...
+
+    def record_target(self, unique_id: str) -> str: ...
+    async def recognise(self, target: str, lang: str, intents: Sequence[str]) -> SpokenAnswer: ...
+    def discard(self, target: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- in-memory directory

@@ -5,7 +5,9 @@
 * the ``fastagi`` component to ``runtime.components``: the FastAGI server with the hotline's
   routes (merchants looked up in the domain store through ``callcenter.ivr_directory``), plus a
   watcher that reloads the menu file when it changes;
-* the ``fastagi`` health probe (bound port, active sessions).
+* the ``fastagi`` health probe (bound port, active sessions);
+* speech at the menu when ``speech.ivr`` is on and the caller's language has a model
+  (``speech.listener``): the models are loaded when the component starts.
 
 It returns the component (None when disabled): its ``bound_port`` is where Asterisk, or the
 simulator, connects once the runtime has started.
@@ -25,6 +27,7 @@ from ivr.agi_server import FastAgiServer
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
+from speech.listener import VoskSpeechInput, speech_input
 
 __all__ = ["FastAgiComponent", "install"]
 
@@ -40,11 +43,14 @@ class FastAgiComponent:
     host: str
     port: int
     reload_every: float = 5.0
+    speech: VoskSpeechInput | None = None
     name: str = "fastagi"
     bound_port: int | None = None
     _watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.speech is not None:
+            await self.speech.warm()  # load the models before the first caller speaks
         self.bound_port = await self.server.start(self.host, self.port)
         self._watcher = asyncio.create_task(self._watch(), name="menu-reload")
 
@@ -76,8 +82,10 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
     registry = MenuRegistry(Path(cfg.menu_file) if cfg.menu_file else None,
                             Path(cfg.holidays_file) if cfg.holidays_file else None,
                             prompt_ids=load_catalogue().ids)
-    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry))
-    component = FastAgiComponent(server, registry, cfg.host, cfg.port)
+    speech = speech_input(runtime.settings.speech)
+    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry,
+                                       speech=speech))
+    component = FastAgiComponent(server, registry, cfg.host, cfg.port, speech=speech)
     runtime.components.append(component)
     runtime.health["fastagi"] = component.health
     return component

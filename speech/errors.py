@@ -3,7 +3,8 @@
     SpeechError
     ├── ModelUnavailable     the configured model directory is missing or vosk cannot load it
     │                        (speech features switch off; the rest of the product runs)
-    └── AudioFormatError     the audio is not 16-bit PCM WAV (or cannot be read)
+    ├── AudioFormatError     the audio is not 16-bit PCM WAV (or cannot be read)
+    └── PhraseTableError     the IVR's intent → phrases table is malformed
 
 vosk's bare ``Exception("Failed to create a model")`` and ``wave.Error`` are translated once,
 in ``speech.recognizer``, with ``raise … from exc``.
@@ -27,3 +28,7 @@ class ModelUnavailable(SpeechError):
 
 class AudioFormatError(SpeechError):
     """The audio cannot be decoded: not a 16-bit PCM WAV file, or unreadable."""
+
+
+class PhraseTableError(SpeechError, ValueError):
+    """The intent → phrases table is malformed (names the table and key)."""
