@@ -28,9 +28,13 @@ from ivr.service import make_routes
 from speech.listener import VoskSpeechInput, load_phrase_table
 from tests.speech.conftest import korean_model_dir, synthesize
 
+from . import test_real_asterisk
 from .conftest import Asterisk
 from .test_real_asterisk import Line, StartFastAGI, menu_with_prompts, until
-from .test_real_asterisk import ami, fastagi  # noqa: F401  (fixtures shared with that module)
+
+# The AMI line and FastAGI server fixtures of the hotline tests, shared as they are.
+ami = test_real_asterisk.ami
+fastagi = test_real_asterisk.fastagi
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
 
@@ -198,8 +202,9 @@ async def test_silence_falls_back_to_the_keys_on_a_real_asterisk(
 
 def _eagi_wrapper(folder: Path, end_silence_ms: int) -> Path:
     script = folder / f"eagi-{end_silence_ms}.sh"
-    script.write_text(f"#!/bin/sh\ncd {REPO}\nEAGI_END_SILENCE_MS={end_silence_ms} exec {sys.executable} "
-                      f"{REPO / 'bench' / 'eagi_listen.py'} \"$@\"\n", encoding="utf-8")
+    script.write_text(f"#!/bin/sh\ncd {REPO}\nEAGI_END_SILENCE_MS={end_silence_ms} "
+                      f"exec {sys.executable} {REPO / 'bench' / 'eagi_listen.py'} \"$@\"\n",
+                      encoding="utf-8")
     script.chmod(0o755)
     return script
 
