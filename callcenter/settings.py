@@ -144,6 +144,11 @@ class SpeechSettings:
     silence_seconds: int
     phrases_file: str
     record_dir: str
+    ivr_input: str
+    eagi_script: str
+    stream_host: str
+    stream_port: int
+    end_silence_ms: int
 
     def model_dir(self, language: str | None = None) -> str:
         """The model directory configured for ``language`` (default: the calls' language),
@@ -428,6 +433,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "phrases_file": Key(_str, "", "intent → phrases TOML; empty = speech/phrases.toml"),
         "record_dir": Key(_str, "var/speech",
                           "where Asterisk records spoken answers and the IVR reads them"),
+        "ivr_input": Key(_one_of("eagi", "record_file"), "eagi",
+                         "how the IVR hears an answer: eagi (streamed) or record_file"),
+        "eagi_script": Key(_str, "/usr/local/bin/callcenter-eagi",
+                           "the EAGI relay on the Asterisk host (callcenter-eagi)"),
+        "stream_host": Key(_host, "127.0.0.1", "where the EAGI relays' audio is received"),
+        "stream_port": Key(_int_range(0, 65535), 4574, "port for the EAGI relays' audio"),
+        "end_silence_ms": Key(_int_range(200, 5000), 500,
+                              "silence after speech that ends an answer (eagi)"),
     },
 }
 

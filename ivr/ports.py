@@ -14,7 +14,7 @@ The data types are frozen dataclasses that carry no Asterisk spellings: ``unique
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -172,6 +172,7 @@ class CallSession(Protocol):
     async def set_variables(self, variables: Mapping[str, str]) -> None: ...
     async def get_variable(self, name: str) -> str | None: ...
     async def verbose(self, message: str, level: int = 1) -> None: ...
+    async def exec_app(self, app: str, args: str = "") -> object: ...
     async def record_file(self, filename: str, file_format: str = "wav",
                           escape_digits: str = "#", timeout_ms: int = 10_000, *,
                           beep: bool = True, silence_s: int | None = None) -> RecordReplyLike: ...
@@ -198,10 +199,21 @@ class SpokenAnswer:
     confidence: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class EagiListen:
+    """Listening through EAGI: run ``EXEC EAGI <args>``, then await ``decision``."""
+
+    listen_id: str
+    args: str
+    decision: Awaitable[SpokenAnswer] = field(compare=False)
+
+
 class SpeechInput(Protocol):
-    """Spoken answers at the menu: the IVR records the caller with ``RECORD FILE`` into
-    ``record_target(…)`` (a path Asterisk writes and this process reads), then asks for the
-    decision. Implemented by ``speech.listener.VoskSpeechInput``."""
+    """Spoken answers at the menu. Two ways to hear the caller (README "Speech" has their
+    measured delays): ``eagi_listen(…)`` gives an EAGI relay to run, which streams the audio
+    to this process as it is spoken; when it returns None, the IVR records the answer with
+    ``RECORD FILE`` into ``record_target(…)`` (a path Asterisk writes and this process reads)
+    and asks ``recognise``. Implemented by ``speech.listener.VoskSpeechInput``."""
 
     @property
     def menu_langs(self) -> frozenset[str]: ...
@@ -210,6 +222,9 @@ class SpeechInput(Protocol):
     @property
     def silence_s(self) -> int: ...
 
+    def eagi_listen(self, unique_id: str, lang: str, intents: Sequence[str]
+                    ) -> EagiListen | None: ...
+    def end_listen(self, listen_id: str) -> None: ...
     def record_target(self, unique_id: str) -> str: ...
     async def recognise(self, target: str, lang: str, intents: Sequence[str]) -> SpokenAnswer: ...
     def discard(self, target: str) -> None: ...

@@ -63,7 +63,14 @@ from ivr.menu import (
     step,
 )
 from ivr.menu_config import LANGS, LoadedMenu, MenuRegistry
-from ivr.ports import CallSession, IvrDirectory, IvrResult, SpeechInput
+from ivr.ports import (
+    CallSession,
+    EagiListen,
+    IvrDirectory,
+    IvrResult,
+    SpeechInput,
+    SpokenAnswer,
+)
 from ivr.prompts import CHANNEL_LANGUAGES, prompt_file
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,9 @@ SURVEY_ROUTE = "survey"
 # because the database hangs.
 LOOKUP_TIMEOUT_S = 3.0
 RECORD_TIMEOUT_S = 5.0
+# After the EAGI relay returned, the decision is normally already made (the server answers the
+# relay after deciding); this only bounds a relay that ended without reaching the server.
+EAGI_DECISION_TIMEOUT_S = 2.0
 
 Clock = Callable[[], datetime]
 Handler = Callable[[CallSession], Awaitable[None]]
@@ -244,9 +254,10 @@ class _HotlineCall:
         return Digits(got.digits, got.timed_out)
 
     async def _listen(self, effect: Listen) -> Event:
-        """The prompt (a key ends it), then ``RECORD FILE`` until ``silence_s`` of silence
-        (a key ends it too), then the decision. A failed prompt or recording is silence: the
-        menu falls back to the keys."""
+        """The prompt (a key ends it), then the caller's answer: streamed through the EAGI
+        relay and decided as it is spoken, or recorded with ``RECORD FILE`` until
+        ``silence_s`` of silence (a key ends it too) and decided then. A failed prompt,
+        relay or recording is silence: the menu falls back to the keys."""
         assert self.speech is not None, "Listen is only emitted for speech languages"
         try:
             key = await self.session.stream_file(self._file(effect.prompt), MENU_KEYS)
@@ -256,6 +267,32 @@ class _HotlineCall:
             key = None
         if key:
             return Digits(key)
+        relay = self.speech.eagi_listen(self.unique_id, self.lang, effect.intents)
+        if relay is not None:
+            answer = await self._listen_eagi(relay)
+        else:
+            answer = await self._listen_record_file(effect)
+            if answer.why == "key":  # pressed while recording: keys always work
+                return Digits(answer.text)
+        logger.info("call %s: heard %r (confidence %.2f) -> %s", self.unique_id, answer.text,
+                    answer.confidence, answer.intent or answer.why)
+        return Heard(answer.intent, answer.why)
+
+    async def _listen_eagi(self, relay: EagiListen) -> SpokenAnswer:
+        assert self.speech is not None
+        try:
+            await self.session.exec_app("EAGI", relay.args)
+            # The relay exits once the decision is sent; it is normally there already.
+            async with asyncio.timeout(EAGI_DECISION_TIMEOUT_S):
+                return await relay.decision
+        except (AgiCommandError, TimeoutError) as exc:
+            logger.warning("call %s: EAGI listen failed: %s", self.unique_id, exc)
+            return SpokenAnswer(None, "silence")
+        finally:
+            self.speech.end_listen(relay.listen_id)
+
+    async def _listen_record_file(self, effect: Listen) -> SpokenAnswer:
+        assert self.speech is not None
         target = self.speech.record_target(self.unique_id)
         try:
             try:
@@ -264,15 +301,12 @@ class _HotlineCall:
                     silence_s=self.speech.silence_s)
             except AgiCommandError as exc:
                 logger.warning("call %s: RECORD FILE failed: %s", self.unique_id, exc)
-                return Heard(None, "silence")
+                return SpokenAnswer(None, "silence")
             if reply.data == "dtmf" and reply.result and reply.result.isdigit():
-                return Digits(chr(int(reply.result)))
-            answer = await self.speech.recognise(target, self.lang, effect.intents)
+                return SpokenAnswer(None, "key", chr(int(reply.result)))
+            return await self.speech.recognise(target, self.lang, effect.intents)
         finally:
             self.speech.discard(target)
-        logger.info("call %s: heard %r (confidence %.2f) -> %s", self.unique_id, answer.text,
-                    answer.confidence, answer.intent or answer.why)
-        return Heard(answer.intent, answer.why)
 
     async def _lookup_caller(self, phone: str) -> Event:
         try:

@@ -50,7 +50,7 @@ class FastAgiComponent:
 
     async def start(self) -> None:
         if self.speech is not None:
-            await self.speech.warm()  # load the models before the first caller speaks
+            await self.speech.start()  # models loaded before the first caller speaks
         self.bound_port = await self.server.start(self.host, self.port)
         self._watcher = asyncio.create_task(self._watch(), name="menu-reload")
 
@@ -65,6 +65,8 @@ class FastAgiComponent:
         if self._watcher is not None:
             self._watcher.cancel()
         await self.server.stop()
+        if self.speech is not None:
+            await self.speech.stop()
 
     async def health(self) -> dict[str, Any]:
         """``/healthz`` → ``fastagi``: bound port, live sessions and the concurrency limit."""
