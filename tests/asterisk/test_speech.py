@@ -27,6 +27,7 @@ from ivr.ports import InMemoryDirectory, MerchantRef, SpokenAnswer
 from ivr.service import make_routes
 from speech.listener import EagiSettings, VoskSpeechInput, load_phrase_table
 from tests.speech.conftest import korean_model_dir, synthesize
+from tests.speech.test_ivr_speech import KO_PHRASES
 
 from . import test_real_asterisk
 from .conftest import Asterisk
@@ -42,17 +43,6 @@ SHOP = MerchantRef(1, "123456789012345", "Shop A")
 CALLER = "13800138000"
 HOTLINE = "Local/4008000000@from-trunk"
 REPO = Path(__file__).resolve().parents[2]
-KO_PHRASES = """
-[languages]
-zh = "ko"
-
-[phrases.ko]
-repair = ["수리"]
-install = ["설치"]
-complaint = ["민원"]
-status = ["진행 상황 조회"]
-agent = ["상담원"]
-"""
 VOICED_RMS = 300.0
 
 
