@@ -35,9 +35,15 @@ WORDS = Transcript("mixed", (Word("我", 0.5, 0.7, 1.0), Word("要", 0.7, 0.9, 1
 
 
 @pytest.fixture
-async def site(sqlite_store: Any, tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
+def chromium() -> Path:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: the browser test needs Chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def site(sqlite_store: Any, tmp_path: Path, chromium: Path
+               ) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
     store = sqlite_store
     await add_user(store, NOW, username="sup", display_name="sup", role=Role.SUPERVISOR,
                    password="password-1")
