@@ -93,16 +93,16 @@ async def test_clicking_a_word_seeks_the_recording_there(
             await page.goto(f"{base}/speech/search?q=投诉")
             await page.click("a.speech-hit")
             await page.wait_for_function(
-                "document.getElementById('speech-audio').readyState >= 1", timeout=10_000)
+                "document.getElementById('speech-audio').readyState >= 1", timeout=15_000)
             assert page.url.endswith(f"/speech/recordings/{token}#t=3.2")
             await page.wait_for_function(
                 "Math.abs(document.getElementById('speech-audio').currentTime - 3.2) < 0.05",
-                timeout=5_000)
+                timeout=15_000)
             words = page.locator("button.speech-word")
             assert await words.all_text_contents() == ["我", "要", "投诉", "退款"]
             await words.nth(3).click()
             await page.wait_for_function(
-                "document.getElementById('speech-audio').currentTime >= 6.0", timeout=5_000)
+                "document.getElementById('speech-audio').currentTime >= 6.0", timeout=15_000)
             await assert_strict_csp_held(page)
             assert errors == []
         finally:
