@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ami_ingest.py
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/transcribe.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
