@@ -50,3 +50,39 @@ async def test_with_a_model_the_worker_joins_the_runtime(sqlite_url: str,
         assert (await runtime.health["speech"]())["backlog"] == {}
     finally:
         await runtime.engine.dispose()
+
+
+async def test_the_ivr_hears_callers_in_the_languages_that_have_a_model(
+        sqlite_url: str, model_dir: Path, tmp_path: Path) -> None:
+    from ivr.wiring import install as install_ivr
+    from tests.speech.test_ivr_speech import KO_PHRASES
+
+    phrases = tmp_path / "phrases.toml"
+    phrases.write_text(KO_PHRASES, encoding="utf-8")
+    runtime = await _runtime(sqlite_url, {
+        "CALLCENTER_SPEECH_MODELS": f"ko={model_dir}",
+        "CALLCENTER_SPEECH_PHRASES_FILE": str(phrases),
+        "CALLCENTER_SPEECH_RECORD_DIR": str(tmp_path / "answers"),
+        "CALLCENTER_SPEECH_STREAM_PORT": "0", "CALLCENTER_FASTAGI_PORT": "0"})
+    try:
+        component = await install_ivr(runtime, RunOptions())
+        assert component is not None and component.speech is not None
+        assert component.speech.menu_langs == {"zh"}
+        await component.start()
+        try:
+            assert component.speech.stream_port  # EAGI relays have somewhere to stream
+        finally:
+            await component.stop()
+    finally:
+        await runtime.engine.dispose()
+
+
+async def test_without_a_model_the_ivr_is_keys_only(sqlite_url: str) -> None:
+    from ivr.wiring import install as install_ivr
+
+    runtime = await _runtime(sqlite_url, {})
+    try:
+        component = await install_ivr(runtime, RunOptions())
+        assert component is not None and component.speech is None
+    finally:
+        await runtime.engine.dispose()
