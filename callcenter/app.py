@@ -48,6 +48,8 @@ from ivr import wiring as ivr_wiring
 from ivr.wiring import FastAgiComponent
 from recording import wiring as recording_wiring
 from recording.repository import RecordingRepository
+from speech import wiring as speech_wiring
+from speech.service import SpeechService
 
 __all__ = ["Product", "StandInFactory", "StandInPbx", "WebComponent", "banner",
            "build_product", "serve"]
@@ -120,6 +122,7 @@ class Product:
     web: WebComponent | None = None
     pbx: StandInPbx | None = None
     reports: ReportService | None = None
+    speech: SpeechService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -179,6 +182,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
+        speech = await speech_wiring.install(runtime, options)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)
@@ -195,7 +199,8 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             await pbx.stop()
         await engine.dispose()
         raise
-    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports)
+    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports=reports,
+                   speech=speech)
 
 
 async def banner(product: Product) -> str:

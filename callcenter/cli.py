@@ -7,6 +7,7 @@
     callcenter merchants import FILE.csv [--skip-bad]
     callcenter terminals import FILE.csv [--skip-bad]
     callcenter prompts build [--out DIR]
+    callcenter transcribe FILE.wav [--model DIR]
     callcenter users add USERNAME --role ROLE [--name N] [--agent-number N --interface PJSIP/8001]
                          [--queues aftersales,presales] [--state-interface DEVICE]
     callcenter users queues USERNAME --queues aftersales,complaints
@@ -116,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="output directory (the menu's prompt_base)")
     build.add_argument("--catalogue", type=Path, default=None,
                        help="prompt catalogue TOML (default: ivr/prompts.toml)")
+
+    transcribe = sub.add_parser("transcribe",
+                                help="print a WAV file's transcript as JSON (vosk, offline)")
+    transcribe.add_argument("file", type=Path)
+    transcribe.add_argument("--model", default="",
+                            help="vosk model directory (default: speech.models for "
+                                 "speech.language)")
 
     users = sub.add_parser("users", help="web accounts")
     users_sub = users.add_subparsers(dest="action", required=True)
@@ -230,6 +238,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         report = build_prompts(args.out, catalogue_path=args.catalogue)
         print(report.summary())
         return 0 if report.ok else 1
+    if args.command == "transcribe":
+        return _transcribe(args, settings)
     if args.command == "users":
         return asyncio.run(_with_store(settings, lambda s: USER_ACTIONS[args.action](s, args)))
     if args.command == "roster":
@@ -296,6 +306,22 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
     hours = args.interval_hours or cfg.interval_hours
     await backup.schedule(settings, args.dir or Path(cfg.dir), interval_s=hours * 3600,
                           keep=args.keep or cfg.keep)
+    return 0
+
+
+def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from speech.errors import SpeechError
+    from speech.recognizer import merged_json, transcribe_file
+
+    model = args.model or settings.speech.model_dir()
+    try:
+        transcripts = transcribe_file(model, args.file)
+    except SpeechError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(merged_json(transcripts), ensure_ascii=False, indent=1))
     return 0
 
 

@@ -224,6 +224,35 @@ class ReportsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechSettings:
+    """On-premises speech (vosk): a model directory per language, the language of the calls,
+    the transcription worker's share of the machine, the alert keywords and the IVR's spoken
+    choice. A missing model switches speech off with one log line; the rest runs."""
+
+    models: tuple[tuple[str, str], ...]
+    language: str
+    workers: int
+    nice: int
+    keywords: tuple[str, ...]
+    ivr: bool
+    min_confidence: float
+    listen_seconds: float
+    silence_seconds: int
+    phrases_file: str
+    record_dir: str
+    ivr_input: str
+    eagi_script: str
+    stream_host: str
+    stream_port: int
+    end_silence_ms: int
+
+    def model_dir(self, language: str | None = None) -> str:
+        """The model directory configured for ``language`` (default: the calls' language),
+        or '' when there is none."""
+        return dict(self.models).get(language or self.language, "")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -239,6 +268,7 @@ class Settings:
     asterisk: AsteriskSettings
     metrics: MetricsSettings
     backup: BackupSettings
+    speech: SpeechSettings
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
         "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
     source: str = "defaults"
@@ -422,6 +452,28 @@ def _url_or_empty(key: str, value: Any) -> str:
     return text.rstrip("/")
 
 
+def _language_paths(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``"zh-CN=/opt/vosk/cn, en=/opt/vosk/en"`` (or a TOML table) → pairs."""
+    if isinstance(value, dict):
+        items = [(str(k), _str(key, v)) for k, v in value.items()]
+    else:
+        items = []
+        for part in _str(key, value).split(","):
+            if not part.strip():
+                continue
+            language, sep, path = part.partition("=")
+            if not sep or not language.strip() or not path.strip():
+                raise SettingsError(key, f"expected LANGUAGE=DIRECTORY, got {part.strip()!r}")
+            items.append((language.strip(), path.strip()))
+    return tuple(items)
+
+
+def _word_list(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(_str(key, v).strip() for v in value if _str(key, v).strip())
+    return tuple(w.strip() for w in _str(key, value).split(",") if w.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One setting: its parser and default (``None`` default means required)."""
@@ -537,6 +589,32 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "day_floor": Key(_int_range(0, 1000), 8, "agents online at least, 08:00-20:00"),
         "night_floor": Key(_int_range(0, 1000), 2, "agents online at least, 20:00-08:00"),
     },
+    "speech": {
+        "models": Key(_language_paths, "",
+                      "vosk model directory per language: zh-CN=/DIR,en=/DIR; empty = no speech"),
+        "language": Key(_str, "zh-CN", "language of the calls (picks the model)"),
+        "workers": Key(_int_range(0, 64), 1,
+                       "transcription processes; 0 = no transcription worker in this process"),
+        "nice": Key(_int_range(0, 19), 19, "CPU priority of the transcription processes"),
+        "keywords": Key(_word_list, "投诉,媒体,曝光,报警,退款",
+                        "words in a transcript that alert supervisors and mark the call for QA"),
+        "ivr": Key(_bool, True, "callers may say their choice at the main menu"),
+        "min_confidence": Key(_fraction, 0.6, "below this the IVR falls back to the keys"),
+        "listen_seconds": Key(_positive_float, 4.0, "longest spoken answer the IVR records"),
+        "silence_seconds": Key(_int_range(1, 10), 1,
+                               "silence that ends a spoken answer (RECORD FILE s=)"),
+        "phrases_file": Key(_str, "", "intent → phrases TOML; empty = speech/phrases.toml"),
+        "record_dir": Key(_str, "var/speech",
+                          "where Asterisk records spoken answers and the IVR reads them"),
+        "ivr_input": Key(_one_of("eagi", "record_file"), "eagi",
+                         "how the IVR hears an answer: eagi (streamed) or record_file"),
+        "eagi_script": Key(_str, "/usr/local/bin/callcenter-eagi",
+                           "the EAGI relay on the Asterisk host (callcenter-eagi)"),
+        "stream_host": Key(_host, "127.0.0.1", "where the EAGI relays' audio is received"),
+        "stream_port": Key(_int_range(0, 65535), 4574, "port for the EAGI relays' audio"),
+        "end_silence_ms": Key(_int_range(200, 5000), 500,
+                              "silence after speech that ends an answer (eagi)"),
+    },
 }
 
 SCHEMA["asterisk"] = {
@@ -588,6 +666,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "backup": BackupSettings,
     "reports": ReportsSettings,
+    "speech": SpeechSettings,
 }
 
 

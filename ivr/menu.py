@@ -33,6 +33,12 @@ Rules of the machine:
    its :class:`SetVariables` still applies (Asterisk allows SET VARIABLE on a dead channel).
 7. A call that gives more than ``max_inputs`` answers (a caller looping through self-service)
    goes to the agent node: a defensive bound on the length of a call and of its path.
+8. Speech: on first entering a choice node that has ``speech`` options, in a language the
+   call can recognise (``CallInfo.speech_langs``), the node awaits :class:`Listen` instead of
+   :class:`CollectDigits`; a key pressed meanwhile is an ordinary :class:`Digits` answer. A
+   :class:`Heard` intent the node offers is chosen (path ``menu:speech:repair``); silence, low
+   confidence or an unknown phrase (``menu:speech:silence`` / ``unsure`` / ``unknown``) falls
+   back to the keys: the node's prompt again, keys only, no try counted.
 
 The IVR path (``CC_IVR_PATH``) is the ``>``-joined list of tokens the nodes write, e.g.
 ``hello>lang:1>menu:2>merchant:ok>intent:2``: ``<label>:<digit>`` for a choice,
@@ -182,9 +188,21 @@ class Finish:
     result: IvrResult
 
 
-Effect: TypeAlias = (Play | CollectDigits | SayDigits | SayNumber | SetLanguage | LookupCaller
-                     | LookupMerchantNumber | LookupOpenTask | SetVariables | Finish)
-AWAITED_EFFECTS = (CollectDigits, LookupCaller, LookupMerchantNumber, LookupOpenTask, Finish)
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Play ``prompt``, then listen for one of ``intents`` spoken (keys still work); awaited
+    → :class:`Heard`, or :class:`Digits` when the caller pressed a key instead."""
+
+    prompt: str
+    timeout_ms: int
+    intents: tuple[str, ...]
+
+
+Effect: TypeAlias = (Listen | Play | CollectDigits | SayDigits | SayNumber | SetLanguage
+                     | LookupCaller | LookupMerchantNumber | LookupOpenTask | SetVariables
+                     | Finish)
+AWAITED_EFFECTS = (Listen, CollectDigits, LookupCaller, LookupMerchantNumber, LookupOpenTask,
+                   Finish)
 
 
 # --------------------------------------------------------------------------- events
@@ -226,7 +244,16 @@ class HungUp:
     """The caller hung up."""
 
 
-Event: TypeAlias = (CallerLookedUp | Digits | MerchantLookedUp | TaskLookedUp | LookupFailed
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What the caller said at a :class:`Listen`: an intent, or None and why not
+    (``silence``, ``unsure``: confidence too low, ``unknown``: not a phrase of the node)."""
+
+    intent: str | None
+    why: str = ""
+
+
+Event: TypeAlias = (Heard | CallerLookedUp | Digits | MerchantLookedUp | TaskLookedUp | LookupFailed
                     | HungUp)
 
 
@@ -250,6 +277,7 @@ class CallInfo:
     started_at: datetime
     mode: ServiceMode
     linked_id: str | None = None
+    speech_langs: frozenset[str] = frozenset()  # menu languages with a speech model
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,14 +418,16 @@ def step(definition: MenuDefinition, state: MenuState, event: Event, *,
                 # agent with the merchant (and its priority) attached.
                 state = replace(state, merchant=event.merchants[0], identified_by="cid")
         new = _enter(definition, state, definition.start, out, now)
-    elif awaiting is Awaiting.DIGITS and isinstance(event, Digits):
+    elif awaiting is Awaiting.DIGITS and isinstance(event, Digits | Heard):
         state = replace(state, inputs=state.inputs + 1)
         if state.inputs > definition.max_inputs:
             state = _mark(state, "limit")
             new = _enter(definition, state, definition.agent_node, out, now)
-        elif isinstance(node, ChoiceNode):
+        elif isinstance(node, ChoiceNode) and isinstance(event, Heard):
+            new = _on_heard(definition, state, node, event, out, now)
+        elif isinstance(node, ChoiceNode) and isinstance(event, Digits):
             new = _on_choice(definition, state, node, event, out, now)
-        elif isinstance(node, IdentifyNode):
+        elif isinstance(node, IdentifyNode) and isinstance(event, Digits):
             new = _on_number_keyed(definition, state, node, event, out, now)
         else:
             raise _unexpected(state, event)
@@ -453,7 +483,10 @@ def _enter(definition: MenuDefinition, state: MenuState, node_id: str, out: list
                 state = _mark(state, state.call.mode.value)
             node_id = node.target(state.call.mode)
         elif isinstance(node, ChoiceNode):
-            out.append(CollectDigits(node.prompt, node.timeout_ms, 1))
+            if node.speech and state.lang in state.call.speech_langs:
+                out.append(Listen(node.prompt, node.timeout_ms, tuple(node.speech)))
+            else:
+                out.append(CollectDigits(node.prompt, node.timeout_ms, 1))
             return replace(state, awaiting=Awaiting.DIGITS)
         elif isinstance(node, IdentifyNode):
             if state.merchant is not None:  # by caller ID, or keyed earlier in this call
@@ -511,6 +544,17 @@ def _on_choice(definition: MenuDefinition, state: MenuState, node: ChoiceNode, e
         return _retry_choice(definition, state, node, f"{node.label}:x{keys[:2]}",
                              node.invalid_prompt, out, now)
     return _choose(definition, _mark(state, f"{node.label}:{keys}"), option, out, now)
+
+
+def _on_heard(definition: MenuDefinition, state: MenuState, node: ChoiceNode, event: Heard,
+              out: list[Effect], now: datetime) -> MenuState:
+    option = node.speech.get(event.intent) if event.intent else None
+    if option is None:
+        state = _mark(state, f"{node.label}:speech:{event.why or 'unknown'}")
+        out.append(CollectDigits(node.prompt, node.timeout_ms, 1))
+        return replace(state, awaiting=Awaiting.DIGITS)
+    return _choose(definition, _mark(state, f"{node.label}:speech:{option.digit}"), option,
+                   out, now)
 
 
 def _retry_choice(definition: MenuDefinition, state: MenuState, node: ChoiceNode, token: str,

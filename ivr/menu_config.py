@@ -17,7 +17,9 @@ Node kinds and their keys (``label`` is the token the node writes into the IVR p
 * ``play``: ``prompt``, ``next``, ``label``.
 * ``choice``: ``prompt``, ``label``, ``options.<digit> = { next, intent?, lang? }``,
   ``default`` (digit taken on timeout, e.g. the language menu), ``timeout_ms``, ``max_tries``,
-  ``timeout_prompt``, ``invalid_prompt``, ``on_exhausted`` (default ``menu.agent_node``).
+  ``timeout_prompt``, ``invalid_prompt``, ``on_exhausted`` (default ``menu.agent_node``),
+  ``speech.<intent> = { next, intent? }``: what a caller may *say* instead of keying (the
+  phrases of each intent are the speech package's table, ``speech/phrases.toml``).
 * ``identify``: ``next``, ``on_fail`` (default ``next``), ``ask_number`` (default true),
   ``prompt``, ``invalid_prompt``, ``not_found_prompt``, ``timeout_prompt``, ``timeout_ms``,
   ``max_tries``, ``label`` (default ``merchant``).
@@ -113,6 +115,8 @@ class ChoiceNode:
     invalid_prompt: str | None
     on_exhausted: str
     default: str | None = None
+    # Spoken choices: intent name (the phrase table's key) → where it leads. Empty: keys only.
+    speech: Mapping[str, Option] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +526,20 @@ def _parse_choice(node_id: str, f: _Fields, defaults: _MenuDefaults) -> ChoiceNo
     default = f.text("default", None)
     if default is not None and default not in options:
         raise f.error(f"'default' = {default!r} is not one of the options")
+    spoken: dict[str, Option] = {}
+    raw_speech = f.raw("speech", {})
+    if not isinstance(raw_speech, dict):
+        raise f.error("'speech' must be a table of intent = { next = … }")
+    for name, raw in raw_speech.items():
+        if name not in INTENTS:
+            raise f.error(f"speech {name!r} is not an intent "
+                          f"(one of {', '.join(sorted(INTENTS))})")
+        sf = _Fields(f"node '{node_id}': speech '{name}'", raw)
+        intent = sf.text("intent", None)
+        if intent is not None and intent not in INTENTS:
+            raise sf.error(f"unknown intent {intent!r} (one of {', '.join(sorted(INTENTS))})")
+        spoken[name] = Option(name, sf.name("next"), intent)
+        sf.done()
     return ChoiceNode(
         id=node_id, prompt=f.prompt("prompt"), label=f.name("label", node_id),
         options=MappingProxyType(options),
@@ -530,6 +548,7 @@ def _parse_choice(node_id: str, f: _Fields, defaults: _MenuDefaults) -> ChoiceNo
         timeout_prompt=f.prompt("timeout_prompt", defaults.timeout_prompt),
         invalid_prompt=f.prompt("invalid_prompt", defaults.invalid_prompt),
         on_exhausted=f.name("on_exhausted", defaults.agent_node), default=default,
+        speech=MappingProxyType(spoken),
     )
 
 
@@ -539,6 +558,7 @@ def _edges(node: Node) -> list[tuple[str, str]]:
         return [("next", node.next)]
     if isinstance(node, ChoiceNode):
         return [*((f"option '{o.digit}'", o.next) for o in node.options.values()),
+                *((f"speech '{o.digit}'", o.next) for o in node.speech.values()),
                 ("on_exhausted", node.on_exhausted)]
     if isinstance(node, IdentifyNode):
         return [("next", node.next), ("on_fail", node.on_fail)]

@@ -14,7 +14,7 @@ The data types are frozen dataclasses that carry no Asterisk spellings: ``unique
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -172,6 +172,62 @@ class CallSession(Protocol):
     async def set_variables(self, variables: Mapping[str, str]) -> None: ...
     async def get_variable(self, name: str) -> str | None: ...
     async def verbose(self, message: str, level: int = 1) -> None: ...
+    async def exec_app(self, app: str, args: str = "") -> object: ...
+    async def record_file(self, filename: str, file_format: str = "wav",
+                          escape_digits: str = "#", timeout_ms: int = 10_000, *,
+                          beep: bool = True, silence_s: int | None = None) -> RecordReplyLike: ...
+
+
+class RecordReplyLike(Protocol):
+    """``RECORD FILE``'s reply: ``data`` is ``dtmf`` / ``timeout`` / …, ``result`` the key's
+    character code after ``dtmf``."""
+
+    @property
+    def result(self) -> str | None: ...
+    @property
+    def data(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenAnswer:
+    """What the caller said: an intent, or None and why not (``silence``, ``unknown``,
+    ``unsure``), with the words heard and their mean confidence (for the log)."""
+
+    intent: str | None
+    why: str
+    text: str = ""
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EagiListen:
+    """Listening through EAGI: run ``EXEC EAGI <args>``, then await ``decision``."""
+
+    listen_id: str
+    args: str
+    decision: Awaitable[SpokenAnswer] = field(compare=False)
+
+
+class SpeechInput(Protocol):
+    """Spoken answers at the menu. Two ways to hear the caller (README "Speech" has their
+    measured delays): ``eagi_listen(…)`` gives an EAGI relay to run, which streams the audio
+    to this process as it is spoken; when it returns None, the IVR records the answer with
+    ``RECORD FILE`` into ``record_target(…)`` (a path Asterisk writes and this process reads)
+    and asks ``recognise``. Implemented by ``speech.listener.VoskSpeechInput``."""
+
+    @property
+    def menu_langs(self) -> frozenset[str]: ...
+    @property
+    def listen_ms(self) -> int: ...
+    @property
+    def silence_s(self) -> int: ...
+
+    def eagi_listen(self, unique_id: str, lang: str, intents: Sequence[str]
+                    ) -> EagiListen | None: ...
+    def end_listen(self, listen_id: str) -> None: ...
+    def record_target(self, unique_id: str) -> str: ...
+    async def recognise(self, target: str, lang: str, intents: Sequence[str]) -> SpokenAnswer: ...
+    def discard(self, target: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- in-memory directory

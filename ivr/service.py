@@ -43,7 +43,9 @@ from ivr.menu import (
     Effect,
     Event,
     Finish,
+    Heard,
     HungUp,
+    Listen,
     LookupCaller,
     LookupFailed,
     LookupMerchantNumber,
@@ -62,7 +64,14 @@ from ivr.menu import (
     step,
 )
 from ivr.menu_config import LANGS, LoadedMenu, MenuRegistry
-from ivr.ports import CallSession, IvrDirectory, IvrResult
+from ivr.ports import (
+    CallSession,
+    EagiListen,
+    IvrDirectory,
+    IvrResult,
+    SpeechInput,
+    SpokenAnswer,
+)
 from ivr.prompts import CHANNEL_LANGUAGES, prompt_file
 
 logger = logging.getLogger(__name__)
@@ -73,10 +82,14 @@ SURVEY_ROUTE = "survey"
 # because the database hangs.
 LOOKUP_TIMEOUT_S = 3.0
 RECORD_TIMEOUT_S = 5.0
+# After the EAGI relay returned, the decision is normally already made (the server answers the
+# relay after deciding); this only bounds a relay that ended without reaching the server.
+EAGI_DECISION_TIMEOUT_S = 2.0
 
 Clock = Callable[[], datetime]
 Handler = Callable[[CallSession], Awaitable[None]]
-HandlerFactory = Callable[[IvrDirectory, MenuRegistry, Clock], Handler]
+HandlerFactory = Callable[[IvrDirectory, MenuRegistry, Clock, SpeechInput | None], Handler]
+MENU_KEYS = "0123456789*#"  # any key ends a spoken answer: keys always work
 _T = TypeVar("_T")
 
 
@@ -110,8 +123,9 @@ class _HotlineCall:
     """One call through the menu. Not reusable."""
 
     def __init__(self, session: CallSession, deps: IvrDirectory, menu: LoadedMenu,
-                 clock: Clock) -> None:
+                 clock: Clock, speech: SpeechInput | None = None) -> None:
         self.session = session
+        self.speech = speech
         self.deps = deps
         self.definition = menu.definition
         self.holidays = menu.holidays
@@ -126,7 +140,8 @@ class _HotlineCall:
         state: MenuState | None = None
         try:
             call = CallInfo(unique_id=self.unique_id, caller=self.session.request.caller_id,
-                            started_at=now, mode=mode, linked_id=await self._linked_id())
+                            started_at=now, mode=mode, linked_id=await self._linked_id(),
+                            speech_langs=self.speech.menu_langs if self.speech else frozenset())
             if self.session.hung_up:
                 raise AgiHangup("hangup", "before the menu started")
             state, effects = start(self.definition, call)
@@ -177,6 +192,8 @@ class _HotlineCall:
         for effect in effects:
             if isinstance(effect, Play):
                 await self._play(effect.prompt)
+            elif isinstance(effect, Listen):
+                return await self._listen(effect)
             elif isinstance(effect, CollectDigits):
                 return await self._collect(effect)
             elif isinstance(effect, SayDigits):
@@ -237,6 +254,61 @@ class _HotlineCall:
             return Digits("", timed_out=True)
         return Digits(got.digits, got.timed_out)
 
+    async def _listen(self, effect: Listen) -> Event:
+        """The prompt (a key ends it), then the caller's answer: streamed through the EAGI
+        relay and decided as it is spoken, or recorded with ``RECORD FILE`` until
+        ``silence_s`` of silence (a key ends it too) and decided then. A failed prompt,
+        relay or recording is silence: the menu falls back to the keys."""
+        assert self.speech is not None, "Listen is only emitted for speech languages"
+        try:
+            key = await self.session.stream_file(self._file(effect.prompt), MENU_KEYS)
+        except AgiCommandError as exc:
+            logger.warning("call %s: prompt %s not played: %s", self.unique_id,
+                           self._file(effect.prompt), exc)
+            key = None
+        if key:
+            return Digits(key)
+        relay = self.speech.eagi_listen(self.unique_id, self.lang, effect.intents)
+        if relay is not None:
+            answer = await self._listen_eagi(relay)
+        else:
+            answer = await self._listen_record_file(effect)
+            if answer.why == "key":  # pressed while recording: keys always work
+                return Digits(answer.text)
+        logger.info("call %s: heard %r (confidence %.2f) -> %s", self.unique_id, answer.text,
+                    answer.confidence, answer.intent or answer.why)
+        return Heard(answer.intent, answer.why)
+
+    async def _listen_eagi(self, relay: EagiListen) -> SpokenAnswer:
+        assert self.speech is not None
+        try:
+            await self.session.exec_app("EAGI", relay.args)
+            # The relay exits once the decision is sent; it is normally there already.
+            async with asyncio.timeout(EAGI_DECISION_TIMEOUT_S):
+                return await relay.decision
+        except (AgiCommandError, TimeoutError) as exc:
+            logger.warning("call %s: EAGI listen failed: %s", self.unique_id, exc)
+            return SpokenAnswer(None, "silence")
+        finally:
+            self.speech.end_listen(relay.listen_id)
+
+    async def _listen_record_file(self, effect: Listen) -> SpokenAnswer:
+        assert self.speech is not None
+        target = self.speech.record_target(self.unique_id)
+        try:
+            try:
+                reply = await self.session.record_file(
+                    target, "wav", MENU_KEYS, self.speech.listen_ms, beep=False,
+                    silence_s=self.speech.silence_s)
+            except AgiCommandError as exc:
+                logger.warning("call %s: RECORD FILE failed: %s", self.unique_id, exc)
+                return SpokenAnswer(None, "silence")
+            if reply.data == "dtmf" and reply.result and reply.result.isdigit():
+                return SpokenAnswer(None, "key", chr(int(reply.result)))
+            return await self.speech.recognise(target, self.lang, effect.intents)
+        finally:
+            self.speech.discard(target)
+
     async def _lookup_caller(self, phone: str) -> Event:
         try:
             merchants = await _ask("merchants_by_phone", self.unique_id,
@@ -271,16 +343,18 @@ class _HotlineCall:
 
 
 async def run_hotline(session: CallSession, deps: IvrDirectory, *,
-                      menu: LoadedMenu | None = None, clock: Clock = utc_now) -> IvrResult:
+                      menu: LoadedMenu | None = None, clock: Clock = utc_now,
+                      speech: SpeechInput | None = None) -> IvrResult:
     """Run the hotline menu on one call and return what happened.
 
     Awaits the session and the directory; sets the ``CC_*`` channel variables (see
     :data:`ivr.menu.HANDOFF_VARIABLES`) and records the result with
     ``deps.record_ivr_result`` for every call, hang-ups included. ``menu`` defaults to the
-    built-in definition. Raises only what the AGI session raises besides ``AgiHangup``
+    built-in definition; ``speech`` (None: keys only) lets callers say their choice at nodes
+    with ``speech`` options. Raises only what the AGI session raises besides ``AgiHangup``
     (connection lost, timeout), after recording the call as ``failed``.
     """
-    return await _HotlineCall(session, deps, menu or _builtin_menu(), clock).run()
+    return await _HotlineCall(session, deps, menu or _builtin_menu(), clock, speech).run()
 
 
 async def run_survey(session: CallSession, deps: IvrDirectory, *,
@@ -328,15 +402,18 @@ async def run_survey(session: CallSession, deps: IvrDirectory, *,
     return None
 
 
-def _hotline_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock) -> Handler:
+def _hotline_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
+                     speech: SpeechInput | None) -> Handler:
     async def hotline(session: CallSession) -> None:
         # Each call takes the definition in force when it starts; a reload affects new calls.
-        await run_hotline(session, deps, menu=registry.current, clock=clock)
+        await run_hotline(session, deps, menu=registry.current, clock=clock, speech=speech)
 
     return hotline
 
 
-def _survey_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock) -> Handler:
+def _survey_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
+                    speech: SpeechInput | None) -> Handler:
+    del speech  # the survey is keys only
     async def survey(session: CallSession) -> None:
         await run_survey(session, deps, menu=registry.current)
 
@@ -350,7 +427,7 @@ ROUTES: Mapping[str, HandlerFactory] = MappingProxyType({
 })
 
 
-def make_routes(deps: IvrDirectory, registry: MenuRegistry,
-                clock: Clock = utc_now) -> dict[str, Handler]:
+def make_routes(deps: IvrDirectory, registry: MenuRegistry, clock: Clock = utc_now,
+                speech: SpeechInput | None = None) -> dict[str, Handler]:
     """The handlers for the FastAGI server, keyed by route name (``hotline``, ``survey``)."""
-    return {name: factory(deps, registry, clock) for name, factory in ROUTES.items()}
+    return {name: factory(deps, registry, clock, speech) for name, factory in ROUTES.items()}

@@ -5,7 +5,9 @@
 * the ``fastagi`` component to ``runtime.components``: the FastAGI server with the hotline's
   routes (merchants looked up in the domain store through ``callcenter.ivr_directory``), plus a
   watcher that reloads the menu file when it changes;
-* the ``fastagi`` health probe (bound port, active sessions, refused peers).
+* the ``fastagi`` health probe (bound port, active sessions, refused peers);
+* speech at the menu when ``speech.ivr`` is on and the caller's language has a model
+  (``speech.listener``): the models are loaded when the component starts.
 
 The server accepts connections only from ``fastagi.allowed_peers``.
 
@@ -27,6 +29,7 @@ from ivr.agi_server import FastAgiServer, parse_networks
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
+from speech.listener import VoskSpeechInput, speech_input
 
 __all__ = ["FastAgiComponent", "install"]
 
@@ -42,11 +45,14 @@ class FastAgiComponent:
     host: str
     port: int
     reload_every: float = 5.0
+    speech: VoskSpeechInput | None = None
     name: str = "fastagi"
     bound_port: int | None = None
     _watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.speech is not None:
+            await self.speech.start()  # models loaded before the first caller speaks
         self.bound_port = await self.server.start(self.host, self.port)
         self._watcher = asyncio.create_task(self._watch(), name="menu-reload")
 
@@ -61,6 +67,8 @@ class FastAgiComponent:
         if self._watcher is not None:
             self._watcher.cancel()
         await self.server.stop()
+        if self.speech is not None:
+            await self.speech.stop()
 
     async def health(self) -> dict[str, Any]:
         """``/healthz`` → ``fastagi``: bound port, live sessions and the concurrency limit."""
@@ -80,9 +88,11 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
                             Path(cfg.holidays_file) if cfg.holidays_file else None,
                             prompt_ids=load_catalogue().ids)
     # Only the configured Asterisk hosts may connect: a stray peer would create call rows.
-    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry),
+    speech = speech_input(runtime.settings.speech)
+    server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry,
+                                       speech=speech),
                            allowed_peers=parse_networks(cfg.allowed_peers))
-    component = FastAgiComponent(server, registry, cfg.host, cfg.port)
+    component = FastAgiComponent(server, registry, cfg.host, cfg.port, speech=speech)
     runtime.components.append(component)
     runtime.health["fastagi"] = component.health
     return component

@@ -583,3 +583,64 @@ class RosterSwapRow(Base):
     decided_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --------------------------------------------------------------------------- speech (0008)
+
+# The substring indexes of transcript search live outside the ORM (a SQLite FTS5 virtual table
+# with the trigram tokenizer and its shadow tables; a PostgreSQL pg_trgm GIN index): the
+# migration creates them, and the models-match-migrations test leaves these names out.
+SEARCH_INDEX_NAMES = frozenset({
+    "transcripts_fts", "transcripts_fts_data", "transcripts_fts_idx", "transcripts_fts_content",
+    "transcripts_fts_docsize", "transcripts_fts_config", "ix_transcripts_search_trgm",
+})
+
+
+class TranscriptionJobRow(Base):
+    """One recording to transcribe: the worker's durable queue (survives restarts)."""
+
+    __tablename__ = "transcription_jobs"
+    __table_args__ = (Index("ix_transcription_jobs_claim", "state", "priority", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), unique=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TranscriptRow(Base):
+    """The words of one channel of one recording, and the text the search index reads."""
+
+    __tablename__ = "transcripts"
+    __table_args__ = (UniqueConstraint("recording_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text)
+    words: Mapped[list[Any]] = mapped_column(JSON)
+    duration_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpeechAlertRow(Base):
+    """Keywords heard in a call: an alert to supervisors, and the call marked for QA
+    (``qa_pending`` until a reviewer takes it)."""
+
+    __tablename__ = "speech_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linked_id: Mapped[str] = mapped_column(String(64), index=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"))
+    keywords: Mapped[list[Any]] = mapped_column(JSON)
+    hits: Mapped[list[Any]] = mapped_column(JSON)
+    qa_pending: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -105,9 +105,11 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert [c.name for c in product.runtime.components] == ["fastagi", "cti", *pipeline,
                                                                 "qa-draw", "reports", "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                             "reports", "roster", "metrics"]
+                                                             "reports", "roster", "speech",
+                                                             "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
-                                               "recordings", "reports"}
+                                               "recordings", "reports", "speech"}
+        assert product.speech is not None and not product.speech.enabled  # no model here
         await product.start()
         assert product.fastagi.bound_port and product.web.bound_port
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from callcenter.db import migrate
 from callcenter.db.engine import create_engine
-from callcenter.db.models import Base
+from callcenter.db.models import SEARCH_INDEX_NAMES, Base
 
 
 def _tables(url: str) -> set[str]:
@@ -31,8 +31,12 @@ def _diff(url: str) -> list[Any]:
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
-                return await conn.run_sync(
-                    lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+                # The transcript search indexes (FTS5 / pg_trgm) are made by the migration
+                # only: the ORM cannot describe them.
+                opts = {"include_name": lambda name, _type, _parent:
+                        name not in SEARCH_INDEX_NAMES}
+                return await conn.run_sync(lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts=opts), Base.metadata))
         finally:
             await engine.dispose()
 
