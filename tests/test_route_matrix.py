@@ -139,6 +139,15 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/api/qa/reviews/999/answer", (401, 422, 403, 403, 422), {}),
     ("POST", "/api/qa/reviews/{id}/correction"):
         Row("/api/qa/reviews/999/correction", (401, 403, 403, 403, 422), {}),
+    # speech: transcripts and their search for supervisors; an agent may pre-fill the wrap-up
+    # of their own call from its transcript (c1 is agent 8001's, none is transcribed: '')
+    ("GET", "/speech/search"): Row("/speech/search?q=投诉", (302, 403, 403, 200, 200)),
+    ("GET", "/speech/recordings/{token}"): Row("/speech/recordings/r2", (302, 403, 403, 200, 200)),
+    ("GET", "/api/speech/recordings/{token}"):
+        Row("/api/speech/recordings/r2", (401, 403, 403, 200, 200)),
+    ("GET", "/api/speech/calls/{linked_id}/prefill"):
+        Row("/api/speech/calls/c1/prefill", (401, 200, 403, 200, 200)),
+    ("GET", "/speech/static"): Row("/speech/static/player.js", (200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),
