@@ -35,7 +35,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.db.models import CallRow
@@ -154,16 +156,33 @@ class CallWriteSpec:
     fields: tuple[tuple[str, Any], ...]
 
 
-async def write_calls(s: AsyncSession, writer: Writer, writes: Sequence[CallWriteLike]
-                      ) -> None:
-    """Apply ``writes`` in order inside ``s`` (rules 1-3)."""
-    if not writes:
-        return
-    ids = {w.linked_id for w in writes}
+async def _current_rows(s: AsyncSession, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The rows of ``ids`` that exist now: the columns a FILL rule reads."""
     c = CallRow
     found = await s.execute(select(c.linked_id, *(getattr(c, n) for n in _FILLED_COLUMNS))
                             .where(c.linked_id.in_(ids)))
-    current: dict[str, dict[str, Any]] = {r.linked_id: dict(r._mapping) for r in found}
+    return {r.linked_id: dict(r._mapping) for r in found}
+
+
+def _insert_new(s: AsyncSession, rows: list[dict[str, Any]]) -> Any:
+    """``INSERT … ON CONFLICT (linked_id) DO NOTHING RETURNING linked_id`` on the session's
+    backend (both SQLite and PostgreSQL have it)."""
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return (insert(CallRow).values(rows)
+            .on_conflict_do_nothing(index_elements=["linked_id"]).returning(CallRow.linked_id))
+
+
+async def write_calls(s: AsyncSession, writer: Writer, writes: Sequence[CallWriteLike]
+                      ) -> None:
+    """Apply ``writes`` in order inside ``s`` (rules 1-3).
+
+    A row created by another writer between this SELECT and this INSERT (the IVR's result and
+    the bridge's first event of a new call arrive together: seen under load as
+    ``UNIQUE constraint failed: calls.linked_id``, and the IVR result was lost) is not an
+    error: the INSERT skips it, and the writes of that row are applied to it as it is now."""
+    if not writes:
+        return
+    current = await _current_rows(s, {w.linked_id for w in writes})
     new: dict[str, dict[str, Any]] = {}
     changed: dict[str, dict[str, Any]] = {}
     for write in writes:
@@ -176,7 +195,10 @@ async def write_calls(s: AsyncSession, writer: Writer, writes: Sequence[CallWrit
         if write.linked_id not in new:
             changed.setdefault(write.linked_id, {}).update(changes)
     if new:
-        await s.execute(insert(CallRow), list(new.values()))
+        inserted = set((await s.execute(_insert_new(s, list(new.values())))).scalars())
+        raced = set(new) - inserted
+        if raced:
+            await write_calls(s, writer, [w for w in writes if w.linked_id in raced])
     for linked_id, values in changed.items():
         if values:
             await s.execute(update(CallRow).where(CallRow.linked_id == linked_id)

@@ -89,6 +89,34 @@ async def test_one_row_per_linked_id_whoever_writes_first(store: Any) -> None:
                                                             "hello")
 
 
+async def test_a_row_another_writer_created_after_the_read_gets_this_writers_fields(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race seen under load: the bridge inserts the new call between the IVR's read (no
+    row yet) and the IVR's insert. The IVR's result must land on the row, not be lost."""
+    async with store.transaction() as s:
+        await write_calls(s, Writer.CTI, [CallWriteSpec(LINKED, NOW, (
+            ("queue", "aftersales"), ("caller_number", "02150551234")))])
+    stale_read = [True]
+    real_read = call_records._current_rows
+
+    async def read(s: Any, ids: set[str]) -> dict[str, dict[str, Any]]:
+        if stale_read:  # the first read is from before the bridge's insert
+            stale_read.clear()
+            return {}
+        return await real_read(s, ids)
+
+    monkeypatch.setattr(call_records, "_current_rows", read)
+    async with store.transaction() as s:
+        await write_calls(s, Writer.IVR, [CallWriteSpec(LINKED, NOW + timedelta(seconds=1), (
+            ("merchant_verified", True), ("ivr_path", "hello>menu:2"),
+            ("caller_number", "13800138000")))])
+    assert await store.calls.count() == 1
+    row = await _row(store)
+    assert row.merchant_verified and row.ivr_path == "hello>menu:2"
+    assert row.caller_number == "13800138000"  # the IVR sets it; the bridge only filled it
+    assert (row.queue, row.started_at) == ("aftersales", NOW)
+
+
 async def test_the_ivr_result_survives_the_bridge_and_the_bridge_fills_the_rest(
         store: Any) -> None:
     async with store.transaction() as s:
