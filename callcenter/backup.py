@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from callcenter import __version__
 from callcenter.db import migrate
 from callcenter.db.engine import check_database, create_engine, is_sqlite
-from callcenter.db.models import Base
+from callcenter.db.models import SEARCH_INDEX_NAMES, Base
 from callcenter.errors import CallcenterError
 from callcenter.settings import Settings
 
@@ -403,7 +403,9 @@ def _verify(archive_path: Path) -> Manifest:
 
 
 async def table_counts(engine: AsyncEngine) -> dict[str, int]:
-    """Row count of every table of the database (``alembic_version`` left out)."""
+    """Row count of every table of the database (``alembic_version`` left out, and the
+    transcript search index's tables: derived data, which the restore rebuilds as it inserts
+    the transcripts)."""
 
     def reflect(sync: Connection) -> MetaData:
         meta = MetaData()
@@ -414,7 +416,7 @@ async def table_counts(engine: AsyncEngine) -> dict[str, int]:
         meta = await conn.run_sync(reflect)
         counts = {}
         for table in meta.sorted_tables:
-            if table.name == "alembic_version":
+            if table.name == "alembic_version" or table.name in SEARCH_INDEX_NAMES:
                 continue
             counts[table.name] = int((await conn.execute(
                 select(func.count()).select_from(table))).scalar_one())

@@ -92,17 +92,18 @@ async def test_clicking_a_word_seeks_the_recording_there(
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await page.goto(f"{base}/speech/search?q=投诉")
             await page.click("a.speech-hit")
+            # functions, not expressions: the page's CSP forbids eval
             await page.wait_for_function(
-                "document.getElementById('speech-audio').readyState >= 1", timeout=15_000)
+                "() => document.getElementById('speech-audio').readyState >= 1", timeout=15_000)
             assert page.url.endswith(f"/speech/recordings/{token}#t=3.2")
             await page.wait_for_function(
-                "Math.abs(document.getElementById('speech-audio').currentTime - 3.2) < 0.05",
+                "() => Math.abs(document.getElementById('speech-audio').currentTime - 3.2) < 0.05",
                 timeout=15_000)
             words = page.locator("button.speech-word")
             assert await words.all_text_contents() == ["我", "要", "投诉", "退款"]
             await words.nth(3).click()
             await page.wait_for_function(
-                "document.getElementById('speech-audio').currentTime >= 6.0", timeout=15_000)
+                "() => document.getElementById('speech-audio').currentTime >= 6.0", timeout=15_000)
             await assert_strict_csp_held(page)
             assert errors == []
         finally:
