@@ -331,6 +331,9 @@ class BusinessService:
         case = None
         if record.task.kind is TaskKind.COMPLAINT:
             case = await self.repo.complaint_of_task(s, record.task.id)
+            if case is not None and case.complaint.closed_at is not None:  # class 1: settled
+                await self._schedule_followup(s, case.complaint.id, case.complaint.merchant_id,
+                                              case.complaint.closed_at)
         return WrapupOutcome(linked_id, wrapup.disposition.value, record.task,
                              bool(wrapup.link_task_number), case, check.changes, updated)
 
