@@ -203,6 +203,8 @@ class BusinessService:
         self.external = external
         self.on_enqueued = on_enqueued or (lambda: None)
         self.retry_window = retry_window
+        self.on_complaint: Callable[[], None] = lambda: None
+        """Called after a complaint is made or stepped (wakes the complaint clock timer)."""
 
     # ------------------------------------------------------------------ wrap-up
 
@@ -369,6 +371,8 @@ class BusinessService:
                                        "task_number": outcome.task.task_number,
                                        "kind": outcome.task.kind.value})
         case = outcome.complaint
+        if case is not None:
+            self.on_complaint()
         if case is not None and not outcome.linked:
             c = case.complaint
             if c.complaint_class == 2 or needs_top_tier(c.amount_yuan, c.media_exposure):
@@ -530,6 +534,7 @@ class BusinessService:
             self.on_enqueued()
         self.hub.publish(BOARD_TOPIC, {"type": "complaint", "complaint_id": complaint_id,
                                        "action": action})
+        self.on_complaint()
         return case
 
     async def daily_complaints(self, day: date) -> tuple[list[ComplaintCase],

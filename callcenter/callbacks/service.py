@@ -141,7 +141,7 @@ class CallbackService:
             self.alerted.add(record.id)
             raised += 1
             self.hub.publish(WALLBOARD_TOPIC, {
-                "type": "alert", "kind": "callback_overdue", "callback_id": record.id,
+                "type": "alert", "alert": "callback_overdue", "callback_id": record.id,
                 "merchant_id": record.merchant_id, "merchant_name": record.merchant_name,
                 "agent_number": record.agent_number,
                 "pending_since": record.pending_since.isoformat() if record.pending_since

@@ -100,7 +100,7 @@ async def test_the_form_the_two_day_clock_on_the_wallboard_and_review(
     assert await service.tick(NOW + timedelta(days=2)) == 0  # at the limit: not yet
     assert await service.tick(NOW + timedelta(days=2, minutes=1)) == 1
     assert await service.tick(NOW + timedelta(days=2, minutes=2)) == 0  # raised once
-    [alert] = [m for m in hub.sent[WALLBOARD_TOPIC] if m.get("kind") == "callback_overdue"]
+    [alert] = [m for m in hub.sent[WALLBOARD_TOPIC] if m.get("alert") == "callback_overdue"]
     assert alert["callback_id"] == cb.id and alert["agent_number"] == "8001"
     later = NOW + timedelta(days=2, hours=1)
     done = await service.submit(cb.id, GOOD, agent_number="8001", now=later)
