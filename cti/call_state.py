@@ -26,10 +26,11 @@ Rules of the tracker
 4. The IVR result comes from ``UserEvent: CcIvrResult`` (before QueueCallerJoin). The first
    QueueCallerJoin emits ``PrefetchMerchant`` so the merchant record is loaded before any
    phone rings; each AgentCalled emits ``ScreenPop`` for that agent.
-   Overflow: a QueueCallerJoin after a visit nobody answered (the dialplan moved the caller
-   on to the queue's fallback: ``Queue()`` timed out, or no agent of it was logged in and
-   unpaused) is an overflow, not a transfer: ``overflow_from`` is the queue left (the pop
-   says so), ``CallQueued.overflow_from`` too, and it counts in no ``transfers``.
+   Overflow: the dialplan moves a caller on to the queue's fallback when ``Queue()`` timed
+   out, or at once when nobody of the queue is logged in. A QueueCallerJoin after a visit
+   nobody answered, or a first one in another queue than the IVR's, is an overflow, not a
+   transfer: ``overflow_from`` is the first queue the caller was sent to (the pop says
+   so), ``CallQueued.overflow_from`` too, and it counts in no ``transfers``.
 5. Ring-no-answer: the agent is dropped from the ringing set, the call keeps ringing the
    others (or waits, ``queued``, until the next AgentCalled).
 6. An agent segment (one agent talking) starts at AgentConnect and ends at whichever comes
@@ -463,6 +464,16 @@ Effects = list[CallEffect]
 # -- helpers
 
 
+def _overflow_from(call: Call, queue: str) -> str | None:
+    """Rule 4: the queue the caller overflowed from when joining ``queue``, or None (the
+    IVR's queue, a transfer). The first queue the caller was sent to is kept."""
+    if not call.visits:  # skipped straight past an unstaffed queue: not the IVR's queue
+        return call.ivr_queue if call.ivr_queue and call.ivr_queue != queue else None
+    if call.visits[-1].answered_at is not None:
+        return None  # an agent talked: a transfer
+    return call.overflow_from or call.visits[-1].queue
+
+
 def _transferred(call: Call) -> bool:
     """An agent answered an earlier visit: the caller is in this queue by a transfer."""
     return any(v.answered_at is not None for v in call.visits[:-1])
@@ -719,8 +730,7 @@ def _on_queue_caller_join(board: CallBoard, ev: AmiEvent, now: float, effects: E
         if segment.ended_at is None:
             _end_segment(call, segment, now, "QueueCallerJoin", effects)
     first = not call.visits
-    overflow = None if first or call.visits[-1].answered_at is not None \
-        else call.visits[-1].queue
+    overflow = _overflow_from(call, ev.queue)
     if overflow is not None:
         call.overflow_from = overflow
     call.visits.append(QueueVisit(ev.queue, now, ev.position))

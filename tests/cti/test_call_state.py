@@ -673,3 +673,24 @@ def test_an_unanswered_caller_moved_to_the_fallback_queue_is_an_overflow_not_a_t
     logged = [dict(e.data) for e in effects
               if isinstance(e, CallEventLogged) and e.kind == "queued"]
     assert logged[1].get("overflow_from") == "presales" and "transfer" not in logged[1]
+
+
+def test_a_caller_sent_past_an_unstaffed_queue_overflows_from_the_ivrs_queue() -> None:
+    trunk, trunk_uid, call = "PJSIP/trunk-00000030", "1800000200.40", "1800000200.40"
+    events = [
+        (1.0, Newchannel(trunk, trunk_uid, call, "13900139000", None, "from-trunk",
+                         "4008000000")),
+        (9.0, IvrResult(trunk, trunk_uid, call, "13900139000", None, "presales",
+                        "555566667777888", True, "consult", "hello>menu:1", 15, None)),
+        (9.0, QueueCallerJoin("night", trunk, trunk_uid, call, "13900139000", None, 1, 1)),
+        (20.0, QueueCallerLeave("night", trunk, trunk_uid, call, 1, 0)),
+        (20.0, QueueCallerJoin("complaints", trunk, trunk_uid, call, "13900139000", None, 1,
+                               1)),
+    ]
+    dispatcher = Dispatcher()
+    effects: list[Effect] = []
+    for now, event in events:
+        effects += dispatcher.handle(event, now)
+    queued = [(q.queue, q.overflow_from) for q in effects if isinstance(q, CallQueued)]
+    assert queued == [("night", "presales"), ("complaints", "presales")]  # the first kept
+    assert dispatcher.state.calls.calls[call].overflow_from == "presales"
