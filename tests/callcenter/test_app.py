@@ -100,10 +100,11 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert isinstance(product.reports, ReportService)
-        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "reports",
-                                                                "web"]
+        assert [c.name for c in product.runtime.components] == [
+            "fastagi", "complaint-clocks", "cti", "reports", "callbacks", "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                             "reports", "roster", "metrics"]
+                                                             "reports", "roster", "callbacks",
+                                                             "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "reports"}
         await product.start()
