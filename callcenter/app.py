@@ -31,6 +31,8 @@ from aiohttp import web
 
 from callcenter.business import wiring as business_wiring
 from callcenter.business.service import BusinessService
+from callcenter.callbacks import wiring as callbacks_wiring
+from callcenter.callbacks.service import CallbackService
 from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.migrate import check_schema
 from callcenter.db.repositories import Store
@@ -123,6 +125,7 @@ class Product:
     pbx: StandInPbx | None = None
     reports: ReportService | None = None
     speech: SpeechService | None = None
+    callbacks: CallbackService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -183,6 +186,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         speech = await speech_wiring.install(runtime, options)
+        callbacks = await callbacks_wiring.install(runtime, options)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)
@@ -200,7 +204,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         await engine.dispose()
         raise
     return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports=reports,
-                   speech=speech)
+                   speech=speech, callbacks=callbacks)
 
 
 async def banner(product: Product) -> str:

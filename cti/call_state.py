@@ -26,6 +26,11 @@ Rules of the tracker
 4. The IVR result comes from ``UserEvent: CcIvrResult`` (before QueueCallerJoin). The first
    QueueCallerJoin emits ``PrefetchMerchant`` so the merchant record is loaded before any
    phone rings; each AgentCalled emits ``ScreenPop`` for that agent.
+   Overflow: the dialplan moves a caller on to the queue's fallback when ``Queue()`` timed
+   out, or at once when nobody of the queue is logged in. A QueueCallerJoin after a visit
+   nobody answered, or a first one in another queue than the IVR's, is an overflow, not a
+   transfer: ``overflow_from`` is the first queue the caller was sent to (the pop says
+   so), ``CallQueued.overflow_from`` too, and it counts in no ``transfers``.
 5. Ring-no-answer: the agent is dropped from the ringing set, the call keeps ringing the
    others (or waits, ``queued``, until the next AgentCalled).
 6. An agent segment (one agent talking) starts at AgentConnect and ends at whichever comes
@@ -280,6 +285,7 @@ class Call:
     intent: str | None = None
     ivr_path: str | None = None
     ivr_queue: str | None = None
+    overflow_from: str | None = None  # the unanswered queue the caller overflowed from
     priority: int | None = None
     lang: str | None = None
     visits: list[QueueVisit] = field(default_factory=list)
@@ -357,6 +363,7 @@ class CallQueued:
     position: int
     at: float
     transferred: bool = False
+    overflow_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +462,21 @@ Effects = list[CallEffect]
 
 
 # -- helpers
+
+
+def _overflow_from(call: Call, queue: str) -> str | None:
+    """Rule 4: the queue the caller overflowed from when joining ``queue``, or None (the
+    IVR's queue, a transfer). The first queue the caller was sent to is kept."""
+    if not call.visits:  # skipped straight past an unstaffed queue: not the IVR's queue
+        return call.ivr_queue if call.ivr_queue and call.ivr_queue != queue else None
+    if call.visits[-1].answered_at is not None:
+        return None  # an agent talked: a transfer
+    return call.overflow_from or call.visits[-1].queue
+
+
+def _transferred(call: Call) -> bool:
+    """An agent answered an earlier visit: the caller is in this queue by a transfer."""
+    return any(v.answered_at is not None for v in call.visits[:-1])
 
 
 def _log(effects: Effects, call: Call, what: str, at: float, /, **data: object) -> None:
@@ -596,7 +618,7 @@ def _end_call(
             queue=call.queue,
             agent_interface=call.agent,
             hangup_cause=call.hangup_cause,
-            transfers=max(0, len(call.visits) - 1),
+            transfers=sum(v.answered_at is not None for v in call.visits[:-1]),  # not overflows
             adopted=call.adopted,
             lost=lost,
         )
@@ -708,15 +730,19 @@ def _on_queue_caller_join(board: CallBoard, ev: AmiEvent, now: float, effects: E
         if segment.ended_at is None:
             _end_segment(call, segment, now, "QueueCallerJoin", effects)
     first = not call.visits
+    overflow = _overflow_from(call, ev.queue)
+    if overflow is not None:
+        call.overflow_from = overflow
     call.visits.append(QueueVisit(ev.queue, now, ev.position))
     call.ringing.clear()
     call.state = _S_QUEUED
     _queue(board, ev.queue).waiting = ev.count
-    effects.append(CallQueued(call.linked_id, ev.queue, ev.position, now, not first))
+    effects.append(CallQueued(call.linked_id, ev.queue, ev.position, now,
+                              not first and overflow is None, overflow))
     if first:
         effects.append(PrefetchMerchant(call.linked_id, call.merchant_id, call.caller))
     _log(effects, call, "queued", now, queue=ev.queue, position=ev.position,
-         transfer=None if first else "yes")
+         transfer=None if first or overflow else "yes", overflow_from=overflow)
 
 
 def _on_queue_caller_leave(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -825,8 +851,8 @@ def _on_mixmonitor_start(board: CallBoard, ev: AmiEvent, now: float, effects: Ef
     if path is None:
         config = board.config
         template = (
-            config.recording_template if len(call.visits) <= 1
-            else config.transfer_recording_template
+            config.transfer_recording_template if _transferred(call)
+            else config.recording_template  # the first queue, or after an overflow
         )
         path = recording_path(template, unique_id=ev.unique_id, linked_id=call.linked_id,
                               queue=call.queue or "")

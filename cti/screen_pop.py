@@ -204,6 +204,9 @@ class ScreenPops:
         self._partial.pop(linked_id, None)
 
     def _push(self, number: str, card: dict[str, Any], *, partial: bool) -> None:
+        call = self.call_of(card["linked_id"])
+        if call is not None and call.overflow_from:  # "overflow from presales"
+            card = dict(card, overflow_from=call.overflow_from)
         self.last_card[number] = card
         self.stats.pops += 1
         if partial:

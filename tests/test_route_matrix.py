@@ -47,7 +47,8 @@ class Row:
 # (method, route) → row. Keep sorted by module; see the module docstring for the columns.
 MATRIX: dict[tuple[str, str], Row] = {
     # the shell (callcenter.web.app)
-    ("GET", "/"): Row("/", (302, 302, 302, 200, 200)),  # one page: straight to it
+    # one page: straight to it (dispatchers); agents have the desk and their callbacks
+    ("GET", "/"): Row("/", (302, 200, 302, 200, 200)),
     ("GET", "/healthz"): Row("/healthz", (200, 200, 200, 200, 200)),
     ("GET", "/login"): Row("/login", (200, 200, 200, 200, 200)),
     ("POST", "/login"): Row("/login", (401, 401, 401, 401, 401)),
@@ -148,6 +149,22 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/speech/calls/{linked_id}/prefill"):
         Row("/api/speech/calls/c1/prefill", (401, 200, 403, 200, 200)),
     ("GET", "/speech/static"): Row("/speech/static/player.js", (200, 200, 200, 200, 200)),
+    # callbacks (回访): agents see and fill in their own; supervisors (the team lead) plan,
+    # upload, review and summarize; no callback 999 (404)
+    ("GET", "/callbacks"): Row("/callbacks", (302, 200, 403, 200, 200)),
+    ("GET", "/api/callbacks"): Row("/api/callbacks?state=planned", (401, 200, 403, 200, 200)),
+    ("GET", "/api/callbacks/summary"):
+        Row("/api/callbacks/summary?month=2026-11", (401, 403, 403, 200, 200)),
+    ("GET", "/api/callbacks/{callback_id}"):
+        Row("/api/callbacks/999", (401, 404, 403, 404, 404)),
+    ("POST", "/api/callbacks/{callback_id}/form"):
+        Row("/api/callbacks/999/form", (401, 404, 403, 404, 404), {}),
+    ("POST", "/api/callbacks/{callback_id}/review"):
+        Row("/api/callbacks/999/review", (401, 403, 403, 404, 404), {}),
+    ("POST", "/api/callbacks/plan"):
+        Row("/api/callbacks/plan", (401, 403, 403, 200, 200), {"date": "2026-11-22"}),
+    ("POST", "/api/callbacks/upload"): Row("/api/callbacks/upload", (401, 403, 403, 422, 422), {}),
+    ("GET", "/callbacks/static"): Row("/callbacks/static/callbacks.js", (200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),

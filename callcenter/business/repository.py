@@ -600,8 +600,10 @@ class BusinessRepository:
                 .join(MerchantRow, MerchantRow.id == CallbackRow.merchant_id)
                 .where(CallbackRow.status == CallbackStatus.PENDING.value)
                 .order_by(CallbackRow.updated_at).limit(limit))
+            # (0007: pending_since starts the 2-day clock once; older rows: the last update)
             return [PendingCallback(id=cb.id, merchant_id=cb.merchant_id, merchant_name=name,
-                                    purpose=cb.purpose, pending_since=cb.updated_at,
+                                    purpose=cb.purpose,
+                                    pending_since=cb.pending_since or cb.updated_at,
                                     due_at=cb.due_at, agent_number=cb.agent_number)
                     for cb, name in rows.all()]
 

@@ -103,6 +103,8 @@ from callcenter.business.wrapup import (
     updated_merchant,
     validate,
 )
+from callcenter.callbacks.rules import complaint_followup
+from callcenter.callbacks_store import insert_plan
 from callcenter.db.repositories import Store
 from callcenter.domain import (
     CallOutcome,
@@ -201,6 +203,8 @@ class BusinessService:
         self.external = external
         self.on_enqueued = on_enqueued or (lambda: None)
         self.retry_window = retry_window
+        self.on_complaint: Callable[[], None] = lambda: None
+        """Called after a complaint is made or stepped (wakes the complaint clock timer)."""
 
     # ------------------------------------------------------------------ wrap-up
 
@@ -329,6 +333,9 @@ class BusinessService:
         case = None
         if record.task.kind is TaskKind.COMPLAINT:
             case = await self.repo.complaint_of_task(s, record.task.id)
+            if case is not None and case.complaint.closed_at is not None:  # class 1: settled
+                await self._schedule_followup(s, case.complaint.id, case.complaint.merchant_id,
+                                              case.complaint.closed_at)
         return WrapupOutcome(linked_id, wrapup.disposition.value, record.task,
                              bool(wrapup.link_task_number), case, check.changes, updated)
 
@@ -364,6 +371,8 @@ class BusinessService:
                                        "task_number": outcome.task.task_number,
                                        "kind": outcome.task.kind.value})
         case = outcome.complaint
+        if case is not None:
+            self.on_complaint()
         if case is not None and not outcome.linked:
             c = case.complaint
             if c.complaint_class == 2 or needs_top_tier(c.amount_yuan, c.media_exposure):
@@ -466,6 +475,16 @@ class BusinessService:
                                         ) -> None:
         if task.kind is TaskKind.COMPLAINT and not task.open:
             await self.repo.close_complaint_of_task(s, task.id, now)
+            case = await self.repo.complaint_of_task(s, task.id)
+            if case is not None and case.complaint.closed_at is not None:
+                await self._schedule_followup(s, case.complaint.id, case.complaint.merchant_id,
+                                              case.complaint.closed_at)
+
+    async def _schedule_followup(self, s: AsyncSession, complaint_id: int, merchant_id: int,
+                                 closed_at: datetime) -> None:
+        """A closed complaint gets its follow-up callback within one month (once)."""
+        await insert_plan(s, complaint_followup(complaint_id, merchant_id, closed_at, self.tz),
+                          closed_at)
 
     async def _notify(self, task: Task, agents: Sequence[str],
                       effects: Sequence[RecordEvent | NotifyStatus]) -> None:
@@ -493,6 +512,9 @@ class BusinessService:
                 raise NotFound(f"no complaint {complaint_id}")
             updated = complaint_step(case.complaint, action, text, now)
             await self.repo.save_complaint(s, updated)
+            if updated.closed_at is not None:
+                await self._schedule_followup(s, updated.id, updated.merchant_id,
+                                              updated.closed_at)
             if case.task_id is not None:
                 # (an open complaint has an open ticket: a final ticket closes its complaint)
                 close_ticket = updated.closed_at is not None and not self.external
@@ -512,6 +534,7 @@ class BusinessService:
             self.on_enqueued()
         self.hub.publish(BOARD_TOPIC, {"type": "complaint", "complaint_id": complaint_id,
                                        "action": action})
+        self.on_complaint()
         return case
 
     async def daily_complaints(self, day: date) -> tuple[list[ComplaintCase],

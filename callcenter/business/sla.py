@@ -18,10 +18,13 @@ A class-1 complaint is settled on the phone (the merchant is satisfied): it runs
 listed in the team lead's daily summary instead. Closing a complaint stops its clocks. Amounts
 over 5,000 yuan or media exposure put a complaint on the top tier at once, whatever its class.
 :func:`complaint_step` is what a supervisor's report / temporary solution / close does.
+The server pushes the complaint clocks (``callcenter/business/clock_timer.py``): :func:`lapsed`
+says which clocks to raise now (each once), :func:`next_lapse` when to look again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -187,3 +190,20 @@ def complaint_step(complaint: Complaint, step: str, text: str, now: datetime) ->
         return replace(complaint, handling=handling[:400],
                        temporary_solution_at=complaint.temporary_solution_at or now)
     return replace(complaint, result=text, closed_at=now)
+
+
+# --------------------------------------------------------------------------- pushed clocks
+
+
+def lapsed(clocks: Iterable[tuple[int, Clock]], raised: Set[tuple[int, ClockName]]
+           ) -> list[tuple[int, Clock]]:
+    """The ``(owner id, clock)`` pairs that are overdue and not raised yet (the server's
+    timer raises each lapse once)."""
+    return [(owner, k) for owner, k in clocks
+            if k.state is ClockState.OVERDUE and (owner, k.name) not in raised]
+
+
+def next_lapse(clocks: Iterable[tuple[int, Clock]]) -> datetime | None:
+    """When the next running clock lapses (its due time; it is overdue just after), or None."""
+    dues = [k.due_at for _, k in clocks if k.state is ClockState.RUNNING]
+    return min(dues) if dues else None

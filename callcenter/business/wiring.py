@@ -8,6 +8,8 @@
   its HTTP client when stopped). ``options.outbox_worker`` False (``serve --no-outbox-worker``)
   leaves it out of this process — e.g. a web-only process while dedicated processes deliver
   (PostgreSQL);
+* the complaint clock timer (``clock_timer.py``): lapsed complaint clocks raised on the
+  ``wallboard`` topic as they lapse;
 * the ``business`` health probe (outbox backlog and dead letters; a dead letter makes
   ``/healthz`` report ``degraded``) to ``runtime.health``.
 
@@ -27,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter.business.board import web_module
 from callcenter.business.business_client import BusinessClient
+from callcenter.business.clock_timer import ComplaintClockTimer
 from callcenter.business.outbox_worker import OutboxWorker
 from callcenter.business.service import BusinessService
 from callcenter.runtime import RunOptions, Runtime
@@ -94,6 +97,9 @@ async def install(runtime: Runtime, options: RunOptions) -> BusinessService:
     elif component is not None:
         await component.client.aclose()
     runtime.health["business"] = health_probe(service)
+    timer = ComplaintClockTimer(service, clock=lambda: datetime.now(UTC))
+    service.on_complaint = timer.wake
+    runtime.components.append(timer)
     logger.info("business records: %s", f"delivered to {runtime.settings.business.url}"
              if service.external else "built-in task store is the system of record")
     return service

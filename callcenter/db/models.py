@@ -417,6 +417,7 @@ class ComplaintRow(Base):
 
 class CallbackRow(Base):
     __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_status_planned_for", "status", "planned_for"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -429,6 +430,16 @@ class CallbackRow(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[str] = mapped_column(String(400), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 0009_callbacks: the kind, where it came from (unique: planning twice plans once), the
+    # 2-day clock's start, unreachable attempts and the next one, completion and review.
+    kind: Mapped[str] = mapped_column(String(24), default="service", server_default="service")
+    source_ref: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reviewed_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class QaReviewRow(Base):

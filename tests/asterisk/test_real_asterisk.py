@@ -21,6 +21,7 @@ import pytest
 from callcenter.domain import HOTLINE_QUEUES
 from cti.ami_client import AmiClient
 from cti.ami_protocol import AmiMessage
+from cti.call_state import CallQueued
 from cti.dispatcher import Dispatcher
 from ivr.agi_server import FastAgiServer
 from ivr.menu_config import MenuRegistry
@@ -331,9 +332,18 @@ async def test_a_valued_repeat_caller_waits_in_the_chosen_queue_with_the_ivr_pri
 async def test_a_call_is_queued_by_default_when_the_fastagi_server_is_down(
         asterisk: Asterisk, ami: Line) -> None:
     log_mark = asterisk.log_size()
+    # Someone (paused) is logged in to aftersales, so the caller waits there rather than
+    # overflowing at once to the night queue (see the overflow tests below).
+    await ami.client.send("QueueAdd", [("Queue", "aftersales"),
+                                       ("Interface", "Local/8001@test-agent/n"),
+                                       ("Paused", "true")])
     # Nothing listens on CC_FASTAGI's port: AGI() fails at connect (AGISTATUS=FAILURE).
-    await ami.call_hotline(CALLER, "")
-    await until(lambda: bool(ami.seen("QueueCallerJoin")), within=15)
+    try:
+        await ami.call_hotline(CALLER, "")
+        await until(lambda: bool(ami.seen("QueueCallerJoin")), within=15)
+    finally:
+        await ami.client.send("QueueRemove", [("Queue", "aftersales"),
+                                              ("Interface", "Local/8001@test-agent/n")])
     [ivr] = ami.ivr_results()
     assert (ivr.get("CcQueue"), ivr.get("CcIvrPath"), ivr.get("CcIvrOutcome")) == (
         "aftersales", "noivr", "failed")
@@ -364,4 +374,80 @@ async def test_self_service_ends_the_call_without_queueing(
     assert_published(ivr, result)
     assert ivr.get("CcQueue") == ""
     assert ami.seen("QueueCallerJoin") == []
+    assert asterisk.problems_since(log_mark) == []
+
+
+# -- queue overflow ------------------------------------------------------------------------
+
+
+def _overflows(ami: Line) -> list[tuple[str, str | None]]:
+    """Replay what the bridge received through the CTI: (queue, overflow_from) per join."""
+    dispatcher = Dispatcher()
+    joined: list[tuple[str, str | None]] = []
+    for at, message in enumerate(ami.events):
+        for effect in dispatcher.handle_message(message, float(at)):
+            if isinstance(effect, CallQueued):
+                joined.append((effect.queue, effect.overflow_from))
+    return joined
+
+
+async def _vip_calls_presales(ami: Line, fastagi: StartFastAGI, tmp_path: Path) -> None:
+    directory = InMemoryDirectory()
+    directory.add_merchant(VIP_SHOP, [VIP_CALLER])
+    directory.add_call(VIP_CALLER, DAYTIME - timedelta(hours=3))
+    await fastagi(make_routes(directory, menu_with_prompts(tmp_path / "prompts"),
+                              lambda: DAYTIME))
+    await ami.call_hotline(VIP_CALLER, "21")  # 2 = English, 1 = pre-sales
+
+
+async def _waiting_in(ami: Line, queue: str) -> AmiMessage:
+    status = await ami.client.send("QueueStatus", [("Queue", queue)],
+                                   final_event="QueueStatusComplete")
+    [entry] = [m for m in status.items if m.name == "QueueEntry"]
+    return entry
+
+
+async def test_a_caller_overflows_at_once_past_queues_nobody_is_logged_in_to(
+        asterisk: Asterisk, ami: Line, fastagi: StartFastAGI, tmp_path: Path) -> None:
+    log_mark = asterisk.log_size()
+    await _vip_calls_presales(ami, fastagi, tmp_path)
+    # presales and aftersales are empty: straight on to night, the end of the chain
+    await until(lambda: bool(ami.seen("QueueCallerJoin")), within=30)
+    [ivr] = ami.ivr_results()
+    assert (ivr.get("CcQueue"), ivr.get("CcPriority")) == ("presales", "15")
+    assert [j.get("Queue") for j in ami.seen("QueueCallerJoin")] == ["night"]
+    entry = await _waiting_in(ami, "night")
+    assert entry.get("Priority") == "15"  # the IVR's priority kept
+    caller = entry.get("Channel") or ""
+    assert await ami.getvar(caller, "CC_OVERFLOW_FROM") == "aftersales"
+    assert _overflows(ami) == [("night", "presales")]  # the pop: overflow from presales
+    await ami.client.send("Hangup", [("Channel", caller)])
+    await until(lambda: bool(ami.seen("QueueCallerAbandon")), within=10)
+    assert asterisk.problems_since(log_mark) == []
+
+
+async def test_a_caller_unanswered_for_the_overflow_wait_moves_on_keeping_priority(
+        asterisk: Asterisk, ami: Line, fastagi: StartFastAGI, tmp_path: Path) -> None:
+    log_mark = asterisk.log_size()
+    await asyncio.to_thread(asterisk.cli, "dialplan set global CC_OVERFLOW_WAIT 3")
+    for queue in ("presales", "aftersales"):  # logged in, paused: nobody answers
+        await ami.client.send("QueueAdd", [("Queue", queue),
+                                           ("Interface", "Local/8001@test-agent/n"),
+                                           ("Paused", "true")])
+    try:
+        await _vip_calls_presales(ami, fastagi, tmp_path)
+        await until(lambda: len(ami.seen("QueueCallerJoin")) >= 3, within=40)
+        assert [j.get("Queue") for j in ami.seen("QueueCallerJoin")] == [
+            "presales", "aftersales", "night"]
+        entry = await _waiting_in(ami, "night")
+        assert entry.get("Priority") == "15"
+        assert _overflows(ami) == [("presales", None), ("aftersales", "presales"),
+                                   ("night", "presales")]
+        await ami.client.send("Hangup", [("Channel", entry.get("Channel") or "")])
+        await until(lambda: bool(ami.seen("QueueCallerAbandon")), within=10)
+    finally:
+        await asyncio.to_thread(asterisk.cli, "dialplan set global CC_OVERFLOW_WAIT 60")
+        for queue in ("presales", "aftersales"):
+            await ami.client.send("QueueRemove", [("Queue", queue),
+                                                  ("Interface", "Local/8001@test-agent/n")])
     assert asterisk.problems_since(log_mark) == []

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callcenter.business.sla import (
+    Clock,
     ClockName,
     ClockState,
     Tier,
@@ -15,6 +16,8 @@ from callcenter.business.sla import (
     complaint_clocks,
     complaint_step,
     escalation_tier,
+    lapsed,
+    next_lapse,
     task_clocks,
     unlogged_call_clock,
 )
@@ -171,3 +174,27 @@ def test_complaint_step_needs_its_text(step: str, text: str, field: str) -> None
     with pytest.raises(ValidationError) as exc:
         complaint_step(_complaint(), step, text, m(1))
     assert exc.value.field == field
+
+
+# --------------------------------------------------------------------------- pushed clocks
+
+
+def _class_two_clocks(now: datetime) -> list[tuple[int, Clock]]:
+    return [(7, k) for k in complaint_clocks(
+        complaint_class=2, created_at=T0, reported_at=None, temporary_solution_at=None,
+        second_line_at=T0 + timedelta(minutes=5), closed_at=None, now=now)]
+
+
+@pytest.mark.parametrize(("minutes", "raised", "expected_lapsed", "next_due"), [
+    (10, set(), [], T0 + timedelta(minutes=30)),  # report clock first; second line met
+    (30, set(), [], T0 + timedelta(minutes=30)),  # exactly at the due time: not yet
+    (31, set(), [ClockName.REPORT_SUPERVISOR], T0 + timedelta(hours=1)),
+    (31, {(7, ClockName.REPORT_SUPERVISOR)}, [], T0 + timedelta(hours=1)),  # raised once
+    (61, {(7, ClockName.REPORT_SUPERVISOR)}, [ClockName.TEMPORARY_SOLUTION], None),
+])
+def test_lapsed_clocks_are_raised_once_and_the_next_lapse_is_known(
+        minutes: int, raised: set[tuple[int, ClockName]], expected_lapsed: list[ClockName],
+        next_due: datetime | None) -> None:
+    clocks = _class_two_clocks(T0 + timedelta(minutes=minutes))
+    assert [k.name for _, k in lapsed(clocks, raised)] == expected_lapsed
+    assert next_lapse(clocks) == next_due

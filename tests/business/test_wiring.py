@@ -31,7 +31,7 @@ async def test_built_in_store_mode_adds_pages_and_health_but_no_worker(sqlite_ur
         service = await install(runtime, RunOptions())
         assert isinstance(service, BusinessService) and not service.external
         assert [m.name for m in runtime.modules] == ["business"]
-        assert runtime.components == []
+        assert [c.name for c in runtime.components] == ["complaint-clocks"]  # no worker
         app = build_web_app(runtime.settings, runtime.store, modules=runtime.modules,
                             health=runtime.health, hub=runtime.hub)
         admin = await runtime.store.users.add("admin", "admin", Role.ADMIN, "!",
@@ -55,7 +55,8 @@ async def test_business_system_mode_adds_the_outbox_worker(sqlite_url: str) -> N
     try:
         service = await install(runtime, RunOptions())
         assert service.external
-        [component] = runtime.components
+        component, timer = runtime.components
+        assert timer.name == "complaint-clocks"
         assert isinstance(component, OutboxComponent) and component.name == "business-outbox"
         await runtime.start()
         assert (await runtime.health["business"]())["mode"] == "external"
@@ -68,6 +69,7 @@ async def test_a_web_only_process_can_leave_the_worker_out(sqlite_url: str) -> N
         "CALLCENTER_BUSINESS_URL": "http://127.0.0.1:9/api"})
     try:
         await install(runtime, RunOptions(outbox_worker=False))
-        assert runtime.components == [] and [m.name for m in runtime.modules] == ["business"]
+        assert [c.name for c in runtime.components] == ["complaint-clocks"]  # no worker
+        assert [m.name for m in runtime.modules] == ["business"]
     finally:
         await runtime.engine.dispose()

@@ -102,10 +102,12 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert isinstance(product.reports, ReportService)
         pipeline = ["recording-pipeline", "recording-purge"] if codec.available() else []
-        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", *pipeline,
-                                                                "qa-draw", "reports", "web"]
+        assert [c.name for c in product.runtime.components] == [
+            "fastagi", "complaint-clocks", "cti", *pipeline, "qa-draw", "reports", "callbacks",
+            "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
                                                              "reports", "roster", "speech",
+                                                             "callbacks",
                                                              "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "recordings", "reports", "speech"}

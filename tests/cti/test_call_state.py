@@ -44,6 +44,7 @@ from cti.events import (
     MixMonitorStart,
     Newchannel,
     QueueCallerJoin,
+    QueueCallerLeave,
     QueueMemberAdded,
 )
 from tests.conftest import ASTERISK_FIXTURES
@@ -630,3 +631,66 @@ def test_sip_call_with_one_channel_per_party_is_tracked_the_same_way() -> None:
     assert [t.cause for t in effects if isinstance(t, AgentTransition)] == [
         "QueueMemberAdded", "AgentCalled", "AgentConnect", "AgentComplete",
     ]
+
+
+# -- queue overflow: the dialplan moves an unanswered caller on to the fallback queue
+
+
+def test_an_unanswered_caller_moved_to_the_fallback_queue_is_an_overflow_not_a_transfer(
+        ) -> None:
+    trunk, trunk_uid, call = "PJSIP/trunk-00000020", "1800000100.30", "1800000100.30"
+    agent_leg, agent_uid = "PJSIP/8002-00000021", "1800000110.31"
+    events = [
+        (1.0, Newchannel(trunk, trunk_uid, call, "13900139000", None, "from-trunk",
+                         "4008000000")),
+        (9.0, QueueCallerJoin("presales", trunk, trunk_uid, call, "13900139000", None, 1, 1)),
+        (69.0, QueueCallerLeave("presales", trunk, trunk_uid, call, 1, 0)),  # Queue() timed out
+        (69.1, QueueCallerJoin("aftersales", trunk, trunk_uid, call, "13900139000", None, 1,
+                               1)),
+        (69.2, Newchannel(agent_leg, agent_uid, call, "13900139000", None, "from-internal",
+                          "8002")),
+        (69.2, AgentCalled("aftersales", "PJSIP/8002", "Agent 8002", trunk, trunk_uid, call,
+                           "13900139000", agent_leg, agent_uid)),
+        (72.0, MixMonitorStart(trunk, trunk_uid, call)),
+        (72.0, AgentConnect("aftersales", "PJSIP/8002", "Agent 8002", trunk, trunk_uid, call,
+                            agent_leg, agent_uid, 3, 3)),
+        (90.0, Hangup(agent_leg, agent_uid, call, 16, "Normal Clearing")),
+        (91.0, Hangup(trunk, trunk_uid, call, 16, "Normal Clearing")),
+    ]
+    dispatcher = Dispatcher()
+    effects: list[Effect] = []
+    for now, event in events:
+        effects += dispatcher.handle(event, now)
+        if isinstance(event, AgentCalled):
+            assert dispatcher.state.calls.calls[call].overflow_from == "presales"
+    queued = [e for e in effects if isinstance(e, CallQueued)]
+    assert [(q.queue, q.transferred, q.overflow_from) for q in queued] == [
+        ("presales", False, None), ("aftersales", False, "presales")]
+    (ended,) = [e for e in effects if isinstance(e, CallEnded)]
+    assert (ended.outcome, ended.queue, ended.transfers) == (Outcome.ANSWERED, "aftersales", 0)
+    (recording,) = [e for e in effects if isinstance(e, RecordingStarted)]
+    assert recording.path == "/var/spool/asterisk/monitor/1800000100.30.wav"  # first-visit name
+    logged = [dict(e.data) for e in effects
+              if isinstance(e, CallEventLogged) and e.kind == "queued"]
+    assert logged[1].get("overflow_from") == "presales" and "transfer" not in logged[1]
+
+
+def test_a_caller_sent_past_an_unstaffed_queue_overflows_from_the_ivrs_queue() -> None:
+    trunk, trunk_uid, call = "PJSIP/trunk-00000030", "1800000200.40", "1800000200.40"
+    events = [
+        (1.0, Newchannel(trunk, trunk_uid, call, "13900139000", None, "from-trunk",
+                         "4008000000")),
+        (9.0, IvrResult(trunk, trunk_uid, call, "13900139000", None, "presales",
+                        "555566667777888", True, "consult", "hello>menu:1", 15, None)),
+        (9.0, QueueCallerJoin("night", trunk, trunk_uid, call, "13900139000", None, 1, 1)),
+        (20.0, QueueCallerLeave("night", trunk, trunk_uid, call, 1, 0)),
+        (20.0, QueueCallerJoin("complaints", trunk, trunk_uid, call, "13900139000", None, 1,
+                               1)),
+    ]
+    dispatcher = Dispatcher()
+    effects: list[Effect] = []
+    for now, event in events:
+        effects += dispatcher.handle(event, now)
+    queued = [(q.queue, q.overflow_from) for q in effects if isinstance(q, CallQueued)]
+    assert queued == [("night", "presales"), ("complaints", "presales")]  # the first kept
+    assert dispatcher.state.calls.calls[call].overflow_from == "presales"

@@ -154,7 +154,10 @@ def test_the_user_event_carries_the_ivr_result() -> None:
 
 def test_queue_gets_the_priority_the_recording_name_and_continues_for_the_survey() -> None:
     names = [(s.app, s.args) for s in TRUNK]
-    queue = names.index(("Queue", "${CC_QUEUE},tc,,,300,,,,,"))
+    queue = names.index(("Queue", "${CC_QUEUE},tc,,,${CC_WAIT},,,,,"))
+    # 300 s in a queue without a fallback; CC_OVERFLOW_WAIT before overflowing otherwise
+    assert ("Set", 'CC_WAIT=${IF($["${CC_NEXT_QUEUE}" = ""]?300:${CC_OVERFLOW_WAIT})}') \
+        in names[:queue]
     assert ("Set", "QUEUE_PRIO=${CC_PRIORITY}") in names[:queue]
     assert ("Set", "MONITOR_FILENAME=${CC_MONITOR_DIR}/${UNIQUEID}") in names[:queue]
     assert names[queue + 2] == ("GotoIf", '$["${QUEUESTATUS}" = "CONTINUE"]?survey')
@@ -171,7 +174,10 @@ def test_every_goto_label_exists_in_its_context() -> None:
 def test_normal_ivr_result_is_published_then_queued() -> None:
     agi = next(i for i, s in enumerate(TRUNK) if s.app == "AGI")
     path = walk(TRUNK, agi, take={})
-    assert [s.app for s in path][-5:] == ["GotoIf", "Set", "ExecIf", "Set", "Queue"]
+    # self-service? recording name, separate legs?, priority, the queue's fallback and wait,
+    # nobody logged in (overflow)? then Queue()
+    assert [s.app for s in path][-8:] == ["GotoIf", "Set", "ExecIf", "Set", "Set", "Set",
+                                          "GotoIf", "Queue"]
     assert "UserEvent" in [s.app for s in path]
 
 

@@ -1,0 +1,139 @@
+"""Call-back that keeps the caller's place: the rules. Pure: times and ids are passed in.
+
+A caller waiting in a queue presses a key to be called back instead of holding on. The
+request keeps the caller's place:
+
+1. Position by original arrival: live callers and call-back requests of one queue form one
+   line ordered by (higher priority first, earlier arrival in the queue, then the id). A
+   request's ``arrived_at`` is when the caller joined the queue, not when the key was pressed.
+2. Exactly one call-back per request: a request is identified by the caller's call (its
+   Linkedid); asking again from the same call changes nothing (:func:`request`). A caller
+   asking again from a NEW call while a request of the same number is open keeps the
+   earlier request (and its place).
+3. Offering: the request is offered to an agent when it reaches the head of the line
+   (:func:`head`). Claiming it (:func:`claim`) is the one step that lets a dial happen; a
+   claimed or finished request cannot be claimed again, so a replay of the same events after
+   a restart dials nobody twice. A claim whose dial never reported back may be retaken after
+   ``CLAIM_LEASE`` (the process died): the ``attempt`` counter tells the dials apart.
+4. States: ``waiting`` -> ``claimed`` -> ``done`` | ``waiting`` (unanswered, back in its
+   place, up to ``MAX_TRIES``) | ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from callcenter.errors import Conflict
+
+__all__ = ["CLAIM_LEASE", "MAX_TRIES", "Caller", "Ledger", "PlaceState", "Request", "claim",
+           "finish", "head", "line", "position", "request"]
+
+CLAIM_LEASE: Final = timedelta(minutes=5)
+MAX_TRIES: Final = 3
+
+
+class PlaceState(StrEnum):
+    WAITING = "waiting"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A caller on the line, waiting in ``queue``."""
+
+    call_id: str
+    queue: str
+    arrived_at: datetime
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A call-back request: the caller's place, kept."""
+
+    call_id: str  # the call the key was pressed on (Linkedid): one request per call
+    number: str
+    queue: str
+    arrived_at: datetime
+    priority: int = 0
+    state: PlaceState = PlaceState.WAITING
+    tries: int = 0
+    claimed_by: str = ""
+    claimed_at: datetime | None = None
+
+
+Ledger = Mapping[str, Request]
+"""call_id -> request: the whole state (what storage keeps across restarts)."""
+
+
+def _key(priority: int, arrived_at: datetime, ident: str) -> tuple[int, datetime, str]:
+    return (-priority, arrived_at, ident)
+
+
+def request(ledger: Ledger, new: Request) -> tuple[dict[str, Request], bool]:
+    """Rule 2: the ledger with ``new`` added, and whether it was added."""
+    if new.call_id in ledger:
+        return dict(ledger), False
+    if any(r.number == new.number and r.queue == new.queue
+           and r.state in (PlaceState.WAITING, PlaceState.CLAIMED) for r in ledger.values()):
+        return dict(ledger), False
+    return {**ledger, new.call_id: new}, True
+
+
+def line(queue: str, callers: Iterable[Caller], ledger: Ledger) -> list[str]:
+    """Rule 1: the ids (call ids) in order, live callers and waiting requests together. A
+    caller who has a request is in the line once (as the request)."""
+    waiting = {r.call_id: r for r in ledger.values()
+               if r.queue == queue and r.state is PlaceState.WAITING}
+    keyed = [(_key(r.priority, r.arrived_at, r.call_id), r.call_id) for r in waiting.values()]
+    keyed += [(_key(c.priority, c.arrived_at, c.call_id), c.call_id) for c in callers
+              if c.queue == queue and c.call_id not in waiting
+              and c.call_id not in ledger]
+    return [ident for _, ident in sorted(keyed)]
+
+
+def position(queue: str, callers: Iterable[Caller], ledger: Ledger, call_id: str
+             ) -> int | None:
+    """1-based place of ``call_id`` in its queue's line, None when not in it."""
+    order = line(queue, callers, ledger)
+    return order.index(call_id) + 1 if call_id in order else None
+
+
+def head(queue: str, callers: Iterable[Caller], ledger: Ledger) -> Request | None:
+    """Rule 3: the request to offer now: the first of the line when it is a request."""
+    order = line(queue, callers, ledger)
+    return ledger.get(order[0]) if order else None
+
+
+def claim(ledger: Ledger, call_id: str, agent: str, now: datetime) -> dict[str, Request]:
+    """Rule 3: ``agent`` takes the request (the one step before a dial). Conflict when it is
+    not waiting (claimed and within its lease, done or failed)."""
+    r = ledger.get(call_id)
+    if r is None:
+        raise Conflict(f"no call-back request of call {call_id}")
+    lapsed = (r.state is PlaceState.CLAIMED and r.claimed_at is not None
+              and now - r.claimed_at > CLAIM_LEASE)
+    if r.state is not PlaceState.WAITING and not lapsed:
+        raise Conflict(f"call-back {call_id} is {r.state.value}")
+    return {**ledger, call_id: replace(r, state=PlaceState.CLAIMED, tries=r.tries + 1,
+                                       claimed_by=agent, claimed_at=now)}
+
+
+def finish(ledger: Ledger, call_id: str, agent: str, answered: bool) -> dict[str, Request]:
+    """Rule 4: the dial of ``agent``'s claim ended. Unanswered puts the request back in its
+    place (same arrival time) until ``MAX_TRIES``. A stale report (another claim, or not
+    claimed) changes nothing."""
+    r = ledger.get(call_id)
+    if r is None or r.state is not PlaceState.CLAIMED or r.claimed_by != agent:
+        return dict(ledger)
+    if answered:
+        state = PlaceState.DONE
+    else:
+        state = PlaceState.WAITING if r.tries < MAX_TRIES else PlaceState.FAILED
+    return {**ledger, call_id: replace(r, state=state, claimed_by="", claimed_at=None)}

@@ -1,0 +1,277 @@
+"""Callbacks (回访) over HTTP.
+
+==========================================  ==================================================
+``GET /callbacks``                          page: an agent's callbacks and the form; for the
+                                            team lead (supervisor) planning, review, summary
+``GET /api/callbacks``                      ``?state=planned|pending|done&month=YYYY-MM``:
+                                            a JSON list (``merchant_id``, ``kind``, ``due_at``,
+                                            ``state`` …); an agent sees their own only
+``GET /api/callbacks/{id}``                 one callback with its form
+``POST /api/callbacks/{id}/form``           the agent's 《服务质量电话回访表》
+``POST /api/callbacks/{id}/review``         the team lead reviews a done form
+``POST /api/callbacks/plan``                ``{"date"}``: plan the day and assign agents
+``POST /api/callbacks/upload``              ``{"date", "csv"}``: the department's plan
+``GET /api/callbacks/summary``              ``?month=YYYY-MM[&format=csv]``
+``GET /callbacks/static/…``                 the page's script (public, like /static/)
+==========================================  ==================================================
+
+A team-lead role does not exist yet: supervisors review and plan (and admins).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from callcenter.callbacks import rules
+from callcenter.callbacks.rules import CallbackState, Record
+from callcenter.callbacks.service import CallbackService
+from callcenter.domain import Role, User
+from callcenter.errors import ValidationError
+from callcenter.web import i18n
+from callcenter.web.app import (
+    Forbidden,
+    PageLink,
+    WebModule,
+    audit,
+    ctx_of,
+    locale_of,
+    now_utc,
+    read_json_object,
+    render,
+    require,
+)
+
+__all__ = ["LEADS", "READERS", "ROUTES", "web_module"]
+
+READERS: Final = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+LEADS: Final = (Role.SUPERVISOR, Role.ADMIN)  # the team lead, until that role exists
+ROUTES: Final = (("GET", "/callbacks"), ("GET", "/api/callbacks"),
+                 ("GET", "/api/callbacks/summary"), ("GET", "/api/callbacks/{callback_id}"),
+                 ("POST", "/api/callbacks/{callback_id}/form"),
+                 ("POST", "/api/callbacks/{callback_id}/review"),
+                 ("POST", "/api/callbacks/plan"), ("POST", "/api/callbacks/upload"))
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+SERVICE = web.AppKey("callback_service", CallbackService)
+
+MESSAGES: Final[dict[str, dict[str, str]]] = {
+    "callbacks.nav": {"zh-CN": "回访", "en": "Callbacks"},
+    "callbacks.title": {"zh-CN": "服务质量电话回访", "en": "Service-quality callbacks"},
+    "callbacks.state.planned": {"zh-CN": "计划", "en": "Planned"},
+    "callbacks.state.pending": {"zh-CN": "待处理", "en": "Pending"},
+    "callbacks.state.done": {"zh-CN": "已完成", "en": "Done"},
+    "callbacks.kind.service": {"zh-CN": "服务回访", "en": "Service"},
+    "callbacks.kind.complaint_followup": {"zh-CN": "投诉后续跟踪", "en": "Complaint follow-up"},
+    "callbacks.kind.queue_callback": {"zh-CN": "排队回拨", "en": "Queue call-back"},
+    "callbacks.col.merchant": {"zh-CN": "商户", "en": "Merchant"},
+    "callbacks.col.kind": {"zh-CN": "类型", "en": "Kind"},
+    "callbacks.col.due": {"zh-CN": "截止", "en": "Due"},
+    "callbacks.col.agent": {"zh-CN": "坐席", "en": "Agent"},
+    "callbacks.col.clock": {"zh-CN": "2 天时限", "en": "2-day clock"},
+    "callbacks.col.next": {"zh-CN": "下次尝试", "en": "Next attempt"},
+    "callbacks.overdue": {"zh-CN": "已超时", "en": "Overdue"},
+    "callbacks.open": {"zh-CN": "填写回访表", "en": "Fill in the form"},
+    "callbacks.form.title": {"zh-CN": "《服务质量电话回访表》",
+                             "en": "Service-quality callback form"},
+    "callbacks.form.identity": {"zh-CN": "已表明身份", "en": "Identity stated"},
+    "callbacks.form.purpose": {"zh-CN": "已说明来意", "en": "Purpose stated"},
+    "callbacks.form.accepted": {"zh-CN": "商户接受回访", "en": "Merchant accepts the callback"},
+    "callbacks.form.satisfaction": {"zh-CN": "服务满意度 (1-5)", "en": "Satisfaction (1-5)"},
+    "callbacks.form.attitude": {"zh-CN": "服务态度 (1-5)", "en": "Attitude (1-5)"},
+    "callbacks.form.solved": {"zh-CN": "问题是否解决", "en": "Problem solved"},
+    "callbacks.form.comments": {"zh-CN": "商户意见", "en": "Comments"},
+    "callbacks.form.outcome": {"zh-CN": "结果", "en": "Outcome"},
+    "callbacks.form.follow_up": {"zh-CN": "后续处理", "en": "Follow-up"},
+    "callbacks.form.submit": {"zh-CN": "提交", "en": "Submit"},
+    "callbacks.outcome.completed": {"zh-CN": "完成", "en": "Completed"},
+    "callbacks.outcome.refused": {"zh-CN": "拒绝回访", "en": "Refused"},
+    "callbacks.outcome.follow_up": {"zh-CN": "需后续处理（待处理）", "en": "Follow-up (pending)"},
+    "callbacks.outcome.unreachable": {"zh-CN": "无法接通（安排重拨）",
+                                      "en": "Unreachable (retry planned)"},
+    "callbacks.review": {"zh-CN": "审核", "en": "Review"},
+    "callbacks.reviewed": {"zh-CN": "已审核", "en": "Reviewed"},
+    "callbacks.plan": {"zh-CN": "生成当日回访计划", "en": "Plan the day"},
+    "callbacks.upload": {"zh-CN": "上传回访计划 (CSV)", "en": "Upload a plan (CSV)"},
+    "callbacks.summary": {"zh-CN": "月度汇总", "en": "Monthly summary"},
+    "callbacks.none": {"zh-CN": "没有回访", "en": "No callbacks"},
+    "callbacks.saved": {"zh-CN": "已保存", "en": "Saved"},
+}
+
+
+def service_of(request: web.Request) -> CallbackService:
+    return request.app[SERVICE]
+
+
+async def _own(request: web.Request, user: User) -> str | None:
+    """An agent's number (they see their own callbacks); None for the team lead and admins."""
+    if user.role is not Role.AGENT:
+        return None
+    agent = await ctx_of(request).store.agents.by_user(user.id)
+    if agent is None:
+        raise Forbidden("this account has no agent number")
+    return agent.agent_number
+
+
+def _state(raw: str | None) -> CallbackState | None:
+    if not raw:
+        return None
+    try:
+        return CallbackState(raw)
+    except ValueError:
+        raise ValidationError("state", "one of planned, pending, done") from None
+
+
+def _month(raw: str | None, now: datetime) -> date:
+    if not raw:
+        return now.date().replace(day=1)
+    try:
+        return date.fromisoformat(f"{raw}-01")
+    except ValueError:
+        raise ValidationError("month", "YYYY-MM") from None
+
+
+def _day(raw: Any) -> date:
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValidationError("date", "YYYY-MM-DD") from None
+
+
+def callback_json(record: Record, now: datetime) -> dict[str, Any]:
+    clock = rules.pending_clock(record, now)
+    return {
+        "id": record.id, "merchant_id": record.merchant_id, "kind": record.kind.value,
+        "due_at": record.due_at.isoformat(), "state": record.state.value,
+        "merchant_name": record.merchant_name, "merchant_number": record.merchant_number,
+        "planned_for": record.planned_for.isoformat(), "agent_number": record.agent_number,
+        "purpose": record.purpose, "complaint_id": record.complaint_id,
+        "attempts": record.attempts,
+        "next_attempt_at": record.next_attempt_at.isoformat() if record.next_attempt_at
+        else None,
+        "pending_since": record.pending_since.isoformat() if record.pending_since else None,
+        "clock": None if clock is None else {
+            "due_at": clock.due_at.isoformat(), "state": clock.state.value,
+            "remaining_s": int((clock.due_at - now).total_seconds())},
+        "form": dict(record.answers), "result": record.result,
+        "completed_at": record.completed_at.isoformat() if record.completed_at else None,
+        "reviewed_by": record.reviewed_by,
+        "reviewed_at": record.reviewed_at.isoformat() if record.reviewed_at else None,
+    }
+
+
+async def list_api(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    now = now_utc(request)
+    state = _state(request.query.get("state"))
+    month = _month(request.query["month"], now) if request.query.get("month") else None
+    mine = await _own(request, user)
+    agent = mine if mine is not None else (request.query.get("agent") or None)
+    records = await service_of(request).find(state=state, agent_number=agent, month=month)
+    return web.json_response([callback_json(r, now) for r in records])
+
+
+async def detail_api(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    record = await service_of(request).get(_id(request), await _own(request, user))
+    return web.json_response(callback_json(record, now_utc(request)))
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["callback_id"]
+    if not raw.isdigit():
+        raise ValidationError("callback_id", "a number")
+    return int(raw)
+
+
+async def form_api(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    mine = await _own(request, user)
+    data = await read_json_object(request)
+    now = now_utc(request)
+    record = await service_of(request).submit(_id(request), data, agent_number=mine, now=now)
+    return web.json_response(callback_json(record, now))
+
+
+async def review_api(request: web.Request) -> web.Response:
+    user = require(request, *LEADS)
+    now = now_utc(request)
+    record = await service_of(request).review(_id(request), user.username, now)
+    await audit(request, "callback.review", str(record.id))
+    return web.json_response(callback_json(record, now))
+
+
+async def plan_api(request: web.Request) -> web.Response:
+    user = require(request, *LEADS)
+    data = await read_json_object(request)
+    now = now_utc(request)
+    day = _day(data.get("date") or now.astimezone(service_of(request).tz).date().isoformat())
+    result = await service_of(request).plan_day(day, now)
+    await audit(request, "callback.plan", day.isoformat(), planned=result.planned,
+                by=user.username)
+    return web.json_response({"date": day.isoformat(), "planned": result.planned,
+                              "assigned": result.assigned})
+
+
+async def upload_api(request: web.Request) -> web.Response:
+    require(request, *LEADS)
+    data = await read_json_object(request)
+    text = data.get("csv")
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("csv", "required")
+    now = now_utc(request)
+    day = _day(data.get("date") or now.astimezone(service_of(request).tz).date().isoformat())
+    result = await service_of(request).upload(text, day, now)
+    await audit(request, "callback.upload", day.isoformat(), planned=result.planned)
+    return web.json_response({"date": day.isoformat(), "planned": result.planned,
+                              "assigned": result.assigned})
+
+
+async def summary_api(request: web.Request) -> web.Response:
+    require(request, *LEADS)
+    now = now_utc(request)
+    month = _month(request.query.get("month"), now)
+    rows = await service_of(request).summary(month, now)
+    if request.query.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=rules.SUMMARY_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        name = f"callbacks-{month:%Y-%m}.csv"
+        return web.Response(body=out.getvalue().encode("utf-8-sig"),
+                            content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return web.json_response({"month": f"{month:%Y-%m}", "rows": rows})
+
+
+async def page(request: web.Request) -> web.Response:
+    user = require(request, *READERS)
+    ctx = ctx_of(request)
+    t = i18n.translator(ctx.catalogue, locale_of(request))
+    texts = {k: t(k) for k in MESSAGES}
+    return render(request, "callbacks/callbacks.html", texts=texts,
+                  page={"lead": user.role in LEADS,
+                        "today": now_utc(request).astimezone(ctx.tz).date().isoformat()})
+
+
+def web_module(service: CallbackService) -> WebModule:
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = service
+        app.router.add_get("/callbacks", page)
+        app.router.add_get("/api/callbacks", list_api)
+        app.router.add_get("/api/callbacks/summary", summary_api)
+        app.router.add_get("/api/callbacks/{callback_id}", detail_api)
+        app.router.add_post("/api/callbacks/{callback_id}/form", form_api)
+        app.router.add_post("/api/callbacks/{callback_id}/review", review_api)
+        app.router.add_post("/api/callbacks/plan", plan_api)
+        app.router.add_post("/api/callbacks/upload", upload_api)
+        app.router.add_static("/callbacks/static/", STATIC, name="callbacks-static")
+
+    return WebModule(name="callbacks", setup=setup, messages=MESSAGES,
+                     template_dirs=[TEMPLATES],
+                     links=[PageLink("/callbacks", "callbacks.nav", frozenset(READERS))])

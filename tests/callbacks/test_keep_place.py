@@ -1,0 +1,152 @@
+"""The keep-my-place call-back rules: position by original arrival, exactly one call-back per
+request, and the same outcome when the events are replayed after a restart (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callcenter.callbacks import keep_place as kp
+from callcenter.callbacks.keep_place import Caller, PlaceState, Request
+from callcenter.errors import Conflict
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def _req(call_id: str, minute: int, number: str = "", priority: int = 0) -> Request:
+    return Request(call_id, number or f"138{call_id}", "aftersales",
+                   T0 + timedelta(minutes=minute), priority)
+
+
+def test_a_request_keeps_the_place_of_the_callers_arrival() -> None:
+    callers = [Caller("a", "aftersales", T0), Caller("b", "aftersales", T0 + timedelta(minutes=2)),
+               Caller("c", "aftersales", T0 + timedelta(minutes=3))]
+    ledger, added = kp.request({}, _req("b", 2))  # b pressed the key, then hung up
+    assert added
+    live = [c for c in callers if c.call_id != "b"]
+    assert kp.line("aftersales", live, ledger) == ["a", "b", "c"]
+    assert kp.position("aftersales", live, ledger, "b") == 2
+    assert kp.head("aftersales", live, ledger) is None  # a (on the line) is first
+    assert kp.head("aftersales", live[1:], ledger) == ledger["b"]
+
+
+def test_priority_goes_first_then_arrival() -> None:
+    ledger, _ = kp.request({}, _req("late-vip", 9, priority=15))
+    callers = [Caller("early", "aftersales", T0)]
+    assert kp.line("aftersales", callers, ledger) == ["late-vip", "early"]
+
+
+def test_one_request_per_call_and_per_open_number() -> None:
+    ledger, _ = kp.request({}, _req("x", 1, number="13800138000"))
+    again, added = kp.request(ledger, _req("x", 1, number="13800138000"))
+    assert not added and again == ledger
+    other_call, added = kp.request(ledger, _req("y", 5, number="13800138000"))
+    assert not added and list(other_call) == ["x"]
+
+
+def test_claim_once_then_unanswered_back_in_place_until_max_tries() -> None:
+    ledger, _ = kp.request({}, _req("x", 1))
+    ledger = kp.claim(ledger, "x", "8001", T0)
+    with pytest.raises(Conflict):
+        kp.claim(ledger, "x", "8002", T0 + timedelta(minutes=1))
+    assert kp.finish(ledger, "x", "8002", answered=True) == ledger  # stale report
+    for tries in range(1, kp.MAX_TRIES):
+        ledger = kp.finish(ledger, "x", "8001", answered=False)
+        assert ledger["x"].state is PlaceState.WAITING
+        assert ledger["x"].arrived_at == T0 + timedelta(minutes=1)  # same place
+        ledger = kp.claim(ledger, "x", "8001", T0)
+        assert ledger["x"].tries == tries + 1
+    assert kp.finish(ledger, "x", "8001", answered=False)["x"].state is PlaceState.FAILED
+
+
+def test_a_claim_whose_process_died_is_retaken_after_the_lease() -> None:
+    ledger, _ = kp.request({}, _req("x", 1))
+    ledger = kp.claim(ledger, "x", "8001", T0)
+    retaken = kp.claim(ledger, "x", "8002", T0 + kp.CLAIM_LEASE + timedelta(seconds=1))
+    assert (retaken["x"].claimed_by, retaken["x"].tries) == ("8002", 2)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+ids = st.sampled_from([f"c{i}" for i in range(6)])
+ops = st.lists(st.one_of(
+    st.tuples(st.just("request"), ids, st.integers(0, 30), st.integers(0, 2)),
+    st.tuples(st.just("claim"), ids, st.sampled_from(["8001", "8002"]), st.integers(0, 20)),
+    st.tuples(st.just("finish"), ids, st.sampled_from(["8001", "8002"]), st.booleans()),
+), max_size=40)
+
+
+def _run(steps: list[tuple[object, ...]]) -> tuple[dict[str, Request], list[tuple[str, int]]]:
+    """Apply ``steps``; the dials made (call id, attempt), one per successful claim."""
+    ledger: dict[str, Request] = {}
+    dials: list[tuple[str, int]] = []
+    for step in steps:
+        kind, call_id = step[0], str(step[1])
+        if kind == "request":
+            ledger, _ = kp.request(ledger, _req(call_id, int(str(step[2])), number=call_id,
+                                                priority=int(str(step[3]))))
+        elif kind == "claim":
+            try:
+                ledger = kp.claim(ledger, call_id, str(step[2]),
+                                  T0 + timedelta(minutes=int(str(step[3]))))
+            except Conflict:
+                continue
+            dials.append((call_id, ledger[call_id].tries))
+        else:
+            ledger = kp.finish(ledger, call_id, str(step[2]), bool(step[3]))
+    return ledger, dials
+
+
+@given(ops)
+def test_every_dial_is_a_new_attempt_and_a_done_request_is_never_dialled_again(
+        steps: list[tuple[object, ...]]) -> None:
+    ledger, dials = _run(steps)
+    assert len(dials) == len(set(dials))  # no attempt dialled twice
+    for call_id, r in ledger.items():
+        made = [a for c, a in dials if c == call_id]
+        assert made == list(range(1, len(made) + 1)) and r.tries == len(made)
+    # replaying step by step: once a request is done, no claim of it succeeds any more
+    done: set[str] = set()
+    partial: list[tuple[object, ...]] = []
+    for step in steps:
+        partial.append(step)
+        before = len(_run(partial[:-1])[1])
+        current, now_dials = _run(partial)
+        if len(now_dials) > before:
+            assert now_dials[-1][0] not in done
+        done = {c for c, r in current.items() if r.state is PlaceState.DONE}
+
+
+@given(ops)
+def test_replaying_the_same_events_after_a_restart_gives_the_same_ledger(
+        steps: list[tuple[object, ...]]) -> None:
+    first, dials = _run(steps)
+    again, dials_again = _run(steps)
+    assert (first, dials) == (again, dials_again)  # deterministic: storage replays it
+    # a replay of the requests onto the kept ledger adds nothing (exactly one per call)
+    for step in steps:
+        if step[0] == "request":
+            _, added = kp.request(first, _req(str(step[1]), int(str(step[2])),
+                                              number=str(step[1])))
+            assert not added
+
+
+@given(st.lists(st.tuples(ids, st.integers(0, 30), st.integers(0, 2)), max_size=12),
+       st.sets(ids))
+def test_the_line_is_ordered_by_priority_then_original_arrival(
+        arrivals: list[tuple[str, int, int]], asked: set[str]) -> None:
+    seen: dict[str, tuple[int, int]] = {}
+    for call_id, minute, priority in arrivals:
+        seen.setdefault(call_id, (minute, priority))
+    callers = [Caller(c, "aftersales", T0 + timedelta(minutes=m), p)
+               for c, (m, p) in seen.items() if c not in asked]
+    ledger: dict[str, Request] = {}
+    for c in asked & set(seen):
+        ledger, _ = kp.request(ledger, _req(c, seen[c][0], number=c, priority=seen[c][1]))
+    order = kp.line("aftersales", callers, ledger)
+    assert sorted(order) == sorted(seen)  # everyone once, requests keeping their place
+    keys = [(-seen[c][1], seen[c][0], c) for c in order]
+    assert keys == sorted(keys)
