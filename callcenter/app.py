@@ -48,6 +48,8 @@ from ivr import wiring as ivr_wiring
 from ivr.wiring import FastAgiComponent
 from recording import wiring as recording_wiring
 from recording.repository import RecordingRepository
+from supervision import wiring as supervision_wiring
+from supervision.service import SupervisionService
 
 __all__ = ["Product", "StandInFactory", "StandInPbx", "WebComponent", "banner",
            "build_product", "serve"]
@@ -120,6 +122,7 @@ class Product:
     web: WebComponent | None = None
     pbx: StandInPbx | None = None
     reports: ReportService | None = None
+    supervision: SupervisionService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -177,6 +180,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             runtime, options, demo_phones=pbx.phones if pbx is not None else None,
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
+        supervision = await supervision_wiring.install(runtime, options, cti)
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         if options.web and settings.metrics.enabled:
@@ -195,7 +199,8 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             await pbx.stop()
         await engine.dispose()
         raise
-    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports)
+    return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports,
+                   supervision)
 
 
 async def banner(product: Product) -> str:

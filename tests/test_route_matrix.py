@@ -120,6 +120,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404), {}),
     ("POST", "/roster/swaps/{id}/reject"):
         Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404), {}),
+    # supervision: the wallboard (supervisor, admin)
+    ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200)),
+    ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400)),
+    ("GET", "/api/wallboard"): Row("/api/wallboard", (401, 403, 403, 200, 200)),
+    ("GET", "/supervision/static"):
+        Row("/supervision/static/wallboard.js", (200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),

@@ -1,0 +1,115 @@
+"""Supervision over HTTP: the wallboard page, its live WebSocket and the monitoring API.
+
+=======  ==========================  ==================  ====================================
+method   path                        role                what
+=======  ==========================  ==================  ====================================
+GET      /wallboard                  supervisor, admin   the page (``?view=tv``: wall TV)
+GET      /ws/wallboard               supervisor, admin   hello = the board, then ``wallboard``
+                                                         and ``alert`` messages
+GET      /api/wallboard              supervisor, admin   the board as JSON
+=======  ==========================  ==================  ====================================
+
+The WebSocket is authenticated and its Origin checked before the upgrade.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from callcenter.domain import Role
+from callcenter.errors import AuthError
+from callcenter.topics import WALLBOARD_TOPIC
+from callcenter.web import i18n
+from callcenter.web.app import (
+    PageLink,
+    WebModule,
+    ctx_of,
+    locale_of,
+    render,
+    require,
+    same_origin,
+    session_socket,
+)
+from supervision.messages import MESSAGES, SCRIPT_KEYS
+from supervision.service import SupervisionService
+
+__all__ = ["SERVICE", "web_module"]
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+STATIC_ROUTE = "supervision-static"
+SERVICE = web.AppKey("supervision_service", SupervisionService)
+STATE_KEYS = ("logged_out", "available", "ringing", "on_call", "wrap_up", "paused",
+              "unreachable")
+
+
+def service_of(request: web.Request) -> SupervisionService:
+    return request.app[SERVICE]
+
+
+async def wallboard_page(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    service = service_of(request)
+    t = i18n.translator(ctx_of(request).catalogue, locale_of(request))
+    router = request.app.router
+
+    def asset(filename: str) -> str:
+        return str(router[STATIC_ROUTE].url_for(filename=filename))
+
+    texts = {k: t(k) for k in SCRIPT_KEYS}
+    texts.update({f"state.{s}": t(f"cti.state.{s}") for s in STATE_KEYS})
+    reasons = service.cti.config.pause_reasons
+    texts.update({f"reason.{r}": t(f"cti.reason.{r}") for r in reasons})
+    tv = request.query.get("view") == "tv"
+    return render(request, "supervision/wallboard.html", asset=asset, tv=tv,
+                  texts=texts, initial=service.board(), reasons=list(reasons))
+
+
+async def ws_wallboard(request: web.Request) -> web.StreamResponse:
+    """Live wallboard. No session → 401, another role → 403, foreign Origin → 403, all
+    before the upgrade."""
+    try:
+        require(request, Role.SUPERVISOR)
+    except AuthError as exc:
+        return web.json_response({"error_id": exc.error_id, "message": str(exc)},
+                                 status=exc.status)
+    if not same_origin(request):
+        return web.json_response({"error_id": "forbidden", "message": "foreign origin"},
+                                 status=403)
+    service = service_of(request)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(request)
+    with session_socket(request, ws):
+        # No await between the board and the subscription: nothing published is missed.
+        await ctx_of(request).hub.serve(ws, [WALLBOARD_TOPIC], "wallboard",
+                                        hello=service.board())
+    return ws
+
+
+async def wallboard_json(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    return web.json_response(service_of(request).board())
+
+
+def web_module(service: SupervisionService) -> WebModule:
+    """The wallboard page, its WebSocket and JSON, bound to ``service``."""
+
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = service
+        r = app.router
+        r.add_get("/wallboard", wallboard_page)
+        r.add_get("/ws/wallboard", ws_wallboard)
+        r.add_get("/api/wallboard", wallboard_json)
+        r.add_static("/supervision/static/", HERE / "static", append_version=True,
+                     name=STATIC_ROUTE)
+
+    return WebModule(
+        name="supervision", setup=setup, messages=MESSAGES,
+        template_dirs=[HERE / "templates"],
+        links=[PageLink("/wallboard", "supervision.nav.wallboard",
+                        frozenset({Role.SUPERVISOR}))],
+    )
