@@ -29,6 +29,7 @@ from cti.call_state import CallConnected, CallCreated, CallEnded, CallKind, Call
 from cti.dispatcher import Effect
 from cti.service import CtiService
 from supervision import wallboard
+from supervision.monitoring import Monitoring
 from supervision.ports import DayCalls
 from supervision.wallboard import DayTally, WallboardPolicy
 
@@ -61,6 +62,7 @@ class SupervisionService:
         self._pending: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_push = float("-inf")
+        self.monitoring: Monitoring | None = None
         cti.effects.listeners.append(self.on_effects)
 
     # ------------------------------------------------------------------ lifecycle
@@ -103,6 +105,8 @@ class SupervisionService:
         while True:
             await asyncio.sleep(1.0)
             try:
+                if self.monitoring is not None:
+                    await self.monitoring.flush()
                 now = self.clock()
                 if self._local_day(now) != self.day.day:
                     self.day = wallboard.new_day(self._local_day(now))

@@ -7,7 +7,17 @@ GET      /wallboard                  supervisor, admin   the page (``?view=tv``:
 GET      /ws/wallboard               supervisor, admin   hello = the board, then ``wallboard``
                                                          and ``alert`` messages
 GET      /api/wallboard              supervisor, admin   the board as JSON
+POST     /api/supervisor/monitor     supervisor, admin   ``{"agent": "8001", "mode":
+                                                         "listen"|"whisper"|"barge"|"stop"}``:
+                                                         ring the caller's own phone into
+                                                         ChanSpy (another mode switches)
+GET      /api/supervisor/audit       supervisor, admin   monitoring and agent-control audit,
+                                                         JSON list, newest first
 =======  ==========================  ==================  ====================================
+
+Monitoring rings the phone on the supervisor's account (their ``agents`` row's interface);
+without one it answers 409 ``no_phone``. CTI failures are the desk's (``cti.web.http_error``):
+409 ``not_on_call``/``not_monitoring``, 503 ``ami_unavailable``, 504, 502.
 
 The WebSocket is authenticated and its Origin checked before the upgrade.
 """
@@ -20,7 +30,7 @@ from pathlib import Path
 from aiohttp import web
 
 from callcenter.domain import Role
-from callcenter.errors import AuthError
+from callcenter.errors import AuthError, CallcenterError, ValidationError
 from callcenter.topics import WALLBOARD_TOPIC
 from callcenter.web import i18n
 from callcenter.web.app import (
@@ -28,11 +38,14 @@ from callcenter.web.app import (
     WebModule,
     ctx_of,
     locale_of,
+    read_json_object,
     render,
     require,
     same_origin,
     session_socket,
 )
+from cti.errors import AgentActionError, AmiError, CtiUnavailable
+from cti.web import CtiHttpError, http_error
 from supervision.messages import MESSAGES, SCRIPT_KEYS
 from supervision.service import SupervisionService
 
@@ -95,6 +108,47 @@ async def wallboard_json(request: web.Request) -> web.Response:
     return web.json_response(service_of(request).board())
 
 
+AUDITED = ("monitor.", "agent.force_")
+
+
+async def monitor(request: web.Request) -> web.Response:
+    user = require(request, Role.SUPERVISOR)
+    data = await read_json_object(request)
+    agent, mode = data.get("agent"), data.get("mode")
+    if not isinstance(mode, str):
+        raise ValidationError("mode", "listen, whisper, barge or stop")
+    monitoring = service_of(request).monitoring
+    if monitoring is None:
+        raise CtiHttpError("ami_unavailable", 503, "monitoring is not available")
+    try:
+        if mode == "stop":
+            return web.json_response({"ok": True, **await monitoring.stop(user.username)})
+        if not isinstance(agent, str) or not agent:
+            raise ValidationError("agent", "an agent number")
+        phone = await ctx_of(request).store.agents.by_user(user.id)
+        if phone is None or not phone.interface:
+            raise CtiHttpError("no_phone", 409, "this account has no phone (interface)")
+        session = await monitoring.start(user.username, phone.interface, agent, mode)
+    except CallcenterError:
+        raise
+    except (AgentActionError, CtiUnavailable, AmiError) as exc:
+        raise http_error(exc) from exc
+    return web.json_response({"ok": True, **session})
+
+
+async def monitor_audit(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    try:
+        limit = max(1, min(int(request.query.get("limit", "200")), 1000))
+    except ValueError:
+        raise ValidationError("limit", "a number") from None
+    entries = await ctx_of(request).audit.recent(limit=5000)
+    rows = [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+             "target": e.target, "details": dict(e.details)}
+            for e in entries if e.action.startswith(AUDITED)]
+    return web.json_response(rows[:limit])
+
+
 def web_module(service: SupervisionService) -> WebModule:
     """The wallboard page, its WebSocket and JSON, bound to ``service``."""
 
@@ -104,6 +158,8 @@ def web_module(service: SupervisionService) -> WebModule:
         r.add_get("/wallboard", wallboard_page)
         r.add_get("/ws/wallboard", ws_wallboard)
         r.add_get("/api/wallboard", wallboard_json)
+        r.add_post("/api/supervisor/monitor", monitor)
+        r.add_get("/api/supervisor/audit", monitor_audit)
         r.add_static("/supervision/static/", HERE / "static", append_version=True,
                      name=STATIC_ROUTE)
 

@@ -14,6 +14,7 @@ from callcenter.reports.kpi import KpiPolicy
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.supervision_store import StoreDayCalls
 from cti.service import CtiService
+from supervision.monitoring import Monitoring
 from supervision.service import SupervisionService
 from supervision.wallboard import WallboardPolicy
 from supervision.web import web_module
@@ -48,6 +49,7 @@ async def install(runtime: Runtime, options: RunOptions, cti: CtiService) -> Sup
     service = SupervisionService(cti, StoreDayCalls(runtime.store), runtime.hub,
                                  policy=policy_of(runtime),
                                  tz=ZoneInfo(runtime.settings.locale.timezone))
+    service.monitoring = Monitoring(cti, runtime.store.audit)
     runtime.components.append(SupervisionComponent(service))
     runtime.modules.append(web_module(service))
     return service

@@ -124,6 +124,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200)),
     ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400)),
     ("GET", "/api/wallboard"): Row("/api/wallboard", (401, 403, 403, 200, 200)),
+    ("POST", "/api/supervisor/monitor"):  # no phone on the supervisor's account here
+        Row("/api/supervisor/monitor", (401, 403, 403, 409, 409),
+            {"agent": "8001", "mode": "listen"}),
+    ("GET", "/api/supervisor/audit"): Row("/api/supervisor/audit", (401, 403, 403, 200, 200)),
     ("GET", "/supervision/static"):
         Row("/supervision/static/wallboard.js", (200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an

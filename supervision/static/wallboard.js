@@ -117,7 +117,7 @@
     const mode = button.dataset.monitor;
     try {
       if (mode === "stop") {
-        await fetchJSON("/api/supervisor/monitor/stop", { method: "POST", body: { agent } });
+        await fetchJSON("/api/supervisor/monitor", { method: "POST", body: { agent, mode: "stop" } });
         monitoring = null;
       } else {
         await fetchJSON("/api/supervisor/monitor", { method: "POST", body: { agent, mode } });
