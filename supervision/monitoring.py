@@ -24,8 +24,13 @@ from cti.dispatcher import Effect
 from cti.errors import AgentActionError, CtiUnavailable
 from cti.events import ChannelStatus, CoreShowChannel, decode_event
 from cti.service import CtiService
-from supervision.monitor import MODES, MonitorSession, chanspy_data, device_channel, \
-    supervisor_channel
+from supervision.monitor import (
+    MODES,
+    MonitorSession,
+    chanspy_data,
+    device_channel,
+    supervisor_channel,
+)
 
 __all__ = ["Monitoring"]
 
@@ -88,7 +93,8 @@ class Monitoring:
         for item in result.items:
             try:
                 event = decode_event(item) if isinstance(item, AmiMessage) else item
-            except Exception:  # noqa: BLE001 - one bad list item is skipped
+            except Exception:
+                logger.debug("Status item %r skipped", item)
                 continue
             if isinstance(event, ChannelStatus | CoreShowChannel) \
                     and event.linked_id == linked_id:
@@ -137,7 +143,7 @@ class Monitoring:
         if session.spy_channel:
             try:
                 await self._ami().send("Hangup", [("Channel", session.spy_channel)])
-            except Exception as exc:  # noqa: BLE001 - already gone: the spy is over anyway
+            except Exception as exc:
                 logger.info("hangup of spy %s: %s", session.spy_channel, exc)
 
     async def stop(self, supervisor: str) -> dict[str, Any]:

@@ -182,8 +182,9 @@ class SupervisionService:
         now = self.clock() if now is None else now
         state = self.cti.dispatcher.state
         hour = datetime.fromtimestamp(now, self.tz).hour
+        names = {i: a.name for i, a in self.cti.roster.by_interface.items()}
         return wallboard.board(self.cti.config.queues, state.calls.calls, state.agents.agents,
-                               self.numbers(), self.day, now, hour, self.policy)
+                               self.numbers(), self.day, now, hour, self.policy, names)
 
     def push(self, now: float | None = None) -> dict[str, Any]:
         """Publish the board, then any alert that just appeared; returns the board."""

@@ -175,10 +175,12 @@ def queue_rows(queues: Sequence[str], calls: Iterable[Call], agents: Iterable[Ag
 
 
 def agent_rows(agents: Iterable[Agent], numbers: Mapping[str, str],
-               calls: Mapping[str, Call], day: DayTally, now: float) -> list[dict[str, Any]]:
+               calls: Mapping[str, Call], day: DayTally, now: float,
+               names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """One row per known agent (logged out ones too, when they have calls today): number,
     state and seconds in it, pause reason, current call, calls and handle time today.
-    ``numbers`` maps a member interface to its agent number."""
+    ``numbers`` maps a member interface to its agent number, ``names`` to the name on its
+    account (else Asterisk's MemberName)."""
     rows = []
     for agent in agents:
         number = numbers.get(agent.interface, "")
@@ -191,7 +193,8 @@ def agent_rows(agents: Iterable[Agent], numbers: Mapping[str, str],
             current = {"linked_id": call.linked_id, "caller": call.caller,
                        "queue": call.queue, "state": call.state.value}
         rows.append({
-            "agent": number, "interface": agent.interface, "name": agent.name,
+            "agent": number, "interface": agent.interface,
+            "name": (names or {}).get(agent.interface) or agent.name,
             "state": agent.status.value, "in_state_s": round(max(now - agent.since, 0.0), 1),
             "since": agent.since,
             "pause_reason": agent.state_reason if agent.status is AgentStatus.PAUSED else None,
@@ -238,7 +241,7 @@ def alerts(queues: Sequence[Mapping[str, Any]], agents_online: int, local_hour: 
 
 def board(queues: Sequence[str], calls: Mapping[str, Call], agents: Mapping[str, Agent],
           numbers: Mapping[str, str], day: DayTally, now: float, local_hour: int,
-          policy: WallboardPolicy) -> dict[str, Any]:
+          policy: WallboardPolicy, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The whole wallboard as JSON: ``queues``, ``agents``, ``alerts`` (active), totals."""
     q_rows = queue_rows(queues, calls.values(), agents.values(), day, now, policy)
     online = sum(1 for a in agents.values() if a.status is not AgentStatus.LOGGED_OUT)
@@ -246,7 +249,7 @@ def board(queues: Sequence[str], calls: Mapping[str, Call], agents: Mapping[str,
     return {
         "type": "wallboard", "now": now, "day": day.day,
         "queues": q_rows,
-        "agents": agent_rows(agents.values(), numbers, calls, day, now),
+        "agents": agent_rows(agents.values(), numbers, calls, day, now, names),
         "online": online, "floor": policy.floor(local_hour),
         "targets": {"answer_rate": policy.answer_rate_target,
                     "service_level_s": policy.kpi.service_level_s},

@@ -12,13 +12,12 @@ from callcenter.supervision_store import StoreDayCalls
 from callcenter.topics import WALLBOARD_TOPIC
 from supervision.service import SupervisionService
 from supervision.wallboard import WallboardPolicy
-from tests.cti.test_service import (  # noqa: F401 (fixtures)
-    Env,
-    cti_store,
-    env,
-    replay,
-    template_db,
-)
+from tests.cti import test_service
+from tests.cti.test_service import Env, replay
+
+template_db = test_service.template_db
+cti_store = test_service.cti_store
+env = test_service.env
 
 
 def boards(env: Env) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ def agent(interface: str, status: AgentStatus, *, since: float = NOW - 30,
           queues: tuple[str, ...] = ("hotline",), reason: str | None = None,
           linked_id: str | None = None) -> Agent:
     return Agent(interface, interface, status, since, reason,
-                 memberships={q: status is AgentStatus.PAUSED for q in queues},
+                 memberships=dict.fromkeys(queues, status is AgentStatus.PAUSED),
                  linked_id=linked_id)
 
 
