@@ -13,6 +13,10 @@ POST     /api/supervisor/monitor     supervisor, admin   ``{"agent": "8001", "mo
                                                          ChanSpy (another mode switches)
 GET      /api/supervisor/audit       supervisor, admin   monitoring and agent-control audit,
                                                          JSON list, newest first
+POST     /api/supervisor/agents/{n}/pause   sup., admin  ``{"reason": "meeting"}``: force pause
+                                                         (the desk's QueuePause, audited)
+POST     /api/supervisor/agents/{n}/logout  sup., admin  force log-out (the desk's QueueRemove,
+                                                         audited)
 =======  ==========================  ==================  ====================================
 
 Monitoring rings the phone on the supervisor's account (their ``agents`` row's interface);
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.audit import AuditAction
 from callcenter.domain import Role
 from callcenter.errors import AuthError, CallcenterError, ValidationError
 from callcenter.topics import WALLBOARD_TOPIC
@@ -36,6 +41,7 @@ from callcenter.web import i18n
 from callcenter.web.app import (
     PageLink,
     WebModule,
+    audit,
     ctx_of,
     locale_of,
     read_json_object,
@@ -149,6 +155,42 @@ async def monitor_audit(request: web.Request) -> web.Response:
     return web.json_response(rows[:limit])
 
 
+async def _control(request: web.Request, what: str) -> web.Response:
+    user = require(request, Role.SUPERVISOR)
+    data = await read_json_object(request)
+    number = request.match_info["number"]
+    agent = await ctx_of(request).store.agents.by_number(number)
+    if agent is None or not agent.queues:
+        raise CtiHttpError("not_found", 404, f"no agent {number}")
+    cti = service_of(request).cti
+    cti.remember_agent(agent)
+    try:
+        if what == "pause":
+            reason = data.get("reason")
+            if not isinstance(reason, str):
+                raise ValidationError("reason", "a pause reason")
+            result = await cti.pause(agent, reason)
+            action = AuditAction.AGENT_FORCE_PAUSE
+        else:
+            result = await cti.logout(agent)
+            action = AuditAction.AGENT_FORCE_LOGOUT
+    except CallcenterError:
+        raise
+    except (AgentActionError, CtiUnavailable, AmiError) as exc:
+        raise http_error(exc) from exc
+    await audit(request, action, number, **{k: v for k, v in result.items() if k == "reason"})
+    logger.info("supervisor %s: %s agent %s", user.username, what, number)
+    return web.json_response({"ok": True, "agent": number, **result})
+
+
+async def force_pause(request: web.Request) -> web.Response:
+    return await _control(request, "pause")
+
+
+async def force_logout(request: web.Request) -> web.Response:
+    return await _control(request, "logout")
+
+
 def web_module(service: SupervisionService) -> WebModule:
     """The wallboard page, its WebSocket and JSON, bound to ``service``."""
 
@@ -160,6 +202,8 @@ def web_module(service: SupervisionService) -> WebModule:
         r.add_get("/api/wallboard", wallboard_json)
         r.add_post("/api/supervisor/monitor", monitor)
         r.add_get("/api/supervisor/audit", monitor_audit)
+        r.add_post("/api/supervisor/agents/{number}/pause", force_pause)
+        r.add_post("/api/supervisor/agents/{number}/logout", force_logout)
         r.add_static("/supervision/static/", HERE / "static", append_version=True,
                      name=STATIC_ROUTE)
 
@@ -167,5 +211,5 @@ def web_module(service: SupervisionService) -> WebModule:
         name="supervision", setup=setup, messages=MESSAGES,
         template_dirs=[HERE / "templates"],
         links=[PageLink("/wallboard", "supervision.nav.wallboard",
-                        frozenset({Role.SUPERVISOR}))],
+                        frozenset({Role.SUPERVISOR}), home=frozenset({Role.SUPERVISOR}))],
     )

@@ -12,6 +12,7 @@
   let offset = 0; // server clock - browser clock, seconds
   let pushed = []; // alerts pushed by the business side (dead letters, complaints)
   let monitoring = null; // {agent, mode}
+  const reasons = readJSON("wb-reasons", []);
 
   const pct = (v) => (v === null || v === undefined ? t("supervision.no_data") : `${(v * 100).toFixed(1)}%`);
   const secs = (v) => (v === null || v === undefined ? t("supervision.no_data") : hms(v));
@@ -63,6 +64,14 @@
     if (monitoring && monitoring.agent === a.agent) {
       buttons.push(el("button", { type: "button", "data-monitor": "stop", "data-agent": a.agent, text: t("supervision.monitor.stop") }));
     }
+    if (a.state !== "logged_out") {
+      if (a.state !== "paused") {
+        buttons.push(el("select", { "data-reason-for": a.agent, "aria-label": t("supervision.force_pause") },
+          reasons.map((r) => el("option", { value: r, text: t.has(`reason.${r}`) ? t(`reason.${r}`) : r }))));
+        buttons.push(el("button", { type: "button", "data-control": "pause", "data-agent": a.agent, text: t("supervision.force_pause") }));
+      }
+      buttons.push(el("button", { type: "button", "data-control": "logout", "data-agent": a.agent, text: t("supervision.force_logout") }));
+    }
     return el("td", { class: "wb-actions-col" }, el("div", { class: "wb-actions" }, buttons));
   };
 
@@ -81,6 +90,9 @@
 
   const render = () => {
     if (!board) return;
+    if (monitoring && !board.agents.some((a) => a.agent === monitoring.agent && a.call)) {
+      monitoring = null; // the spied call ended: ChanSpy's E option ended the spy
+    }
     const online = byId("wb-online");
     online.textContent = t("supervision.online", { online: board.online, floor: board.floor });
     online.classList.toggle("bad", board.online < board.floor);
@@ -110,7 +122,31 @@
     } catch { /* the audit is optional on this page */ }
   };
 
+  const control = async (button) => {
+    const agent = button.dataset.agent;
+    const what = button.dataset.control;
+    const body = {};
+    if (what === "pause") {
+      const select = root.querySelector(`select[data-reason-for="${agent}"]`);
+      body.reason = select ? select.value : reasons[0];
+    }
+    try {
+      await fetchJSON(`/api/supervisor/agents/${encodeURIComponent(agent)}/${what}`, { method: "POST", body });
+    } catch (err) {
+      const banner = byId("wb-monitor");
+      banner.hidden = false;
+      banner.textContent = t("supervision.monitor.failed", { error: err.errorId || err.message });
+      return;
+    }
+    loadAudit();
+  };
+
   root.addEventListener("click", async (event) => {
+    const controlButton = event.target.closest("button[data-control]");
+    if (controlButton) {
+      control(controlButton);
+      return;
+    }
     const button = event.target.closest("button[data-monitor]");
     if (!button) return;
     const agent = button.dataset.agent;

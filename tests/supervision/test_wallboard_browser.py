@@ -144,6 +144,16 @@ async def test_supervisor_watches_a_call_wait_answer_and_end_and_listens_in(boar
         await page.wait_for_selector("#wb-audit td:has-text('monitor.start')")
         await page.screenshot(path=f"{SHOTS}/wallboard-oncall.png")
 
+        # Force pause (remembered until the call is over): the desk's one QueuePause, audited.
+        await page.select_option("select[data-reason-for='8001']", "meeting")
+        async with page.expect_response("**/api/supervisor/agents/8001/pause") as paused:
+            await page.click("tr[data-agent='8001'] button[data-control='pause']")
+        assert (await paused.value).ok
+        pauses = [h for a, h in board.ami.sent if a == "QueuePause"]
+        assert pauses == [{"Interface": "Local/8001@agents/n", "Paused": "true",
+                           "Reason": "meeting"}]
+        await page.wait_for_selector("#wb-audit td:has-text('agent.force_pause')")
+
         board.feed_all()
         await page.wait_for_selector("tr[data-queue='aftersales'] td[data-field='answered']"
                                      ":has-text('1')")
