@@ -122,6 +122,12 @@
     } catch { /* the audit is optional on this page */ }
   };
 
+  const showError = (err) => {
+    const banner = byId("wb-monitor");
+    banner.hidden = false;
+    banner.textContent = t("supervision.monitor.failed", { error: err.errorId || err.message });
+  };
+
   const control = async (button) => {
     const agent = button.dataset.agent;
     const what = button.dataset.control;
@@ -133,9 +139,7 @@
     try {
       await fetchJSON(`/api/supervisor/agents/${encodeURIComponent(agent)}/${what}`, { method: "POST", body });
     } catch (err) {
-      const banner = byId("wb-monitor");
-      banner.hidden = false;
-      banner.textContent = t("supervision.monitor.failed", { error: err.errorId || err.message });
+      showError(err);
       return;
     }
     loadAudit();
@@ -160,9 +164,7 @@
         monitoring = { agent, mode };
       }
     } catch (err) {
-      const banner = byId("wb-monitor");
-      banner.hidden = false;
-      banner.textContent = t("supervision.monitor.failed", { error: err.errorId || err.message });
+      showError(err);
       return;
     }
     render();
