@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/staffing.py
+	$(BIN)/python bench/wallboard.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -180,6 +180,7 @@ class SupervisionService:
     def board(self, now: float | None = None) -> dict[str, Any]:
         """The wallboard as JSON (``supervision.wallboard.board``)."""
         now = self.clock() if now is None else now
+        wallboard.forget_recent(self.day, now, self.policy.recent_s)
         state = self.cti.dispatcher.state
         hour = datetime.fromtimestamp(now, self.tz).hour
         names = {i: a.name for i, a in self.cti.roster.by_interface.items()}

@@ -41,6 +41,7 @@ __all__ = [
     "agent_rows",
     "alerts",
     "board",
+    "forget_recent",
     "new_day",
     "queue_rows",
     "waiting_callers",
@@ -105,6 +106,15 @@ def add_call(day: DayTally, fact: CallFact, arrived_at: float, policy: Wallboard
         agent.calls += 1
         agent.handle_s += max(fact.talk_s, 0.0) + max(fact.acw_s, 0.0)
     return True
+
+
+def forget_recent(day: DayTally, now: float, window_s: float) -> None:
+    """Drop, from the oldest, the ended calls that arrived before the window (W3), so that the
+    last-30-minutes figure costs the window's calls, not the day's. Calls are kept in the
+    order they ended; one that arrived in the window stops the sweep."""
+    recent = day.recent
+    while recent and now - recent[0][0] > window_s:
+        recent.popleft()
 
 
 def _recent(day: DayTally, queue: str, now: float, window_s: float) -> Tally:

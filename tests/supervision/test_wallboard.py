@@ -15,6 +15,7 @@ from supervision.wallboard import (
     agent_rows,
     alerts,
     board,
+    forget_recent,
     new_day,
     queue_rows,
     waiting_callers,
@@ -76,6 +77,17 @@ def test_the_last_30_minutes_count_only_the_calls_that_arrived_in_them() -> None
     row = queue_rows(["hotline"], [], [], day, NOW, POLICY)[0]
     assert row["service_level"] == 0.5
     assert row["service_level_30m"] == 1.0 and row["offered_30m"] == 1
+
+
+def test_calls_that_arrived_before_the_window_are_forgotten_from_the_oldest() -> None:
+    day = new_day("2027-01-15")
+    add_call(day, fact("a", "answered", 3), NOW - 4000, POLICY)
+    add_call(day, fact("b", "answered", 3), NOW - 100, POLICY)
+    add_call(day, fact("c", "answered", 3), NOW - 3000, POLICY)  # long call, ended last
+    forget_recent(day, NOW, POLICY.recent_s)
+    assert [arrived for arrived, _, _ in day.recent] == [NOW - 100, NOW - 3000]
+    row = queue_rows(["hotline"], [], [], day, NOW, POLICY)[0]
+    assert (row["offered"], row["offered_30m"]) == (3, 1)
 
 
 def test_no_calls_is_no_data_not_zero_percent() -> None:
