@@ -41,7 +41,7 @@ def policy_of(runtime: Runtime) -> WallboardPolicy:
         kpi=KpiPolicy(service_level_s=conf.service_level_s,
                       short_abandon_s=conf.short_abandon_s),
         answer_rate_target=conf.target_answer_rate, day_floor=conf.day_floor,
-        night_floor=conf.night_floor)
+        night_floor=conf.night_floor, long_wait_s=conf.long_wait_s)
 
 
 async def install(runtime: Runtime, options: RunOptions, cti: CtiService) -> SupervisionService:
