@@ -18,6 +18,7 @@ from callcenter.reports.service import ReportService
 from callcenter.runtime import RunOptions
 from callcenter.settings import Settings, load_settings
 from cti.service import CtiService
+from supervision.service import SupervisionService
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("callcenter", "ivr", "cti", "recording")
@@ -100,10 +101,12 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert isinstance(product.reports, ReportService)
-        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "reports",
-                                                                "web"]
-        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                             "reports", "roster", "metrics"]
+        assert isinstance(product.supervision, SupervisionService)
+        assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "supervision",
+                                                                "reports", "web"]
+        assert [m.name for m in product.runtime.modules] == ["business", "cti", "supervision",
+                                                             "recordings", "reports", "roster",
+                                                             "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "reports"}
         await product.start()
