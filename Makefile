@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/staffing.py
 	$(BIN)/python bench/transcribe.py
+	$(BIN)/python bench/wallboard.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

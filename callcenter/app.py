@@ -52,6 +52,8 @@ from recording import wiring as recording_wiring
 from recording.repository import RecordingRepository
 from speech import wiring as speech_wiring
 from speech.service import SpeechService
+from supervision import wiring as supervision_wiring
+from supervision.service import SupervisionService
 
 __all__ = ["Product", "StandInFactory", "StandInPbx", "WebComponent", "banner",
            "build_product", "serve"]
@@ -126,6 +128,7 @@ class Product:
     reports: ReportService | None = None
     speech: SpeechService | None = None
     callbacks: CallbackService | None = None
+    supervision: SupervisionService | None = None
 
     async def start(self) -> None:
         """Start every component in order (see :meth:`Runtime.start`)."""
@@ -183,6 +186,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             runtime, options, demo_phones=pbx.phones if pbx is not None else None,
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
+        supervision = await supervision_wiring.install(runtime, options, cti)
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         speech = await speech_wiring.install(runtime, options)
@@ -204,7 +208,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         await engine.dispose()
         raise
     return Product(runtime, business, cti, recordings, fastagi, web_part, pbx, reports=reports,
-                   speech=speech, callbacks=callbacks)
+                   speech=speech, callbacks=callbacks, supervision=supervision)
 
 
 async def banner(product: Product) -> str:

@@ -23,6 +23,11 @@ class AuditAction(StrEnum):
     USER_DISABLE = "user.disable"
     USER_PASSWORD = "user.password"  # noqa: S105 (an action name, not a password)
     USER_ROLE = "user.role"
+    MONITOR_START = "monitor.start"   # a supervisor started listening/whispering/barging
+    MONITOR_MODE = "monitor.mode"     # ... switched mode
+    MONITOR_STOP = "monitor.stop"     # ... stopped, or the call ended
+    AGENT_FORCE_PAUSE = "agent.force_pause"
+    AGENT_FORCE_LOGOUT = "agent.force_logout"
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,9 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
             ))
     users = [
         DemoUser("admin", "系统管理员", Role.ADMIN, DEMO_PASSWORD),
-        DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD),
+        # the supervisor's own phone, which live monitoring rings (via [supervisor])
+        DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD, agent_number="9000",
+                 interface="PJSIP/9000"),
         DemoUser("dispatcher", "吴调度", Role.DISPATCHER, DEMO_PASSWORD),
     ]
     # No account lists `night`: every agent of aftersales/presales joins it at log-in

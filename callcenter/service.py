@@ -77,24 +77,27 @@ async def add_user(store: Store, now: datetime, *, username: str, display_name: 
                    queues: tuple[str, ...] = (), state_interface: str | None = None) -> User:
     """Create a web account (and its agent record for role agent) in one transaction.
 
+    A supervisor or administrator given an ``interface`` gets a record too, without queues:
+    their own phone, which live monitoring rings (``supervision.monitoring``).
     ``state_interface``: the device the agent's queue membership follows; None = the
     configured template, "" = none (see ``callcenter.domain.Agent``)."""
     if not username or not all(c.isalnum() or c in "._-" for c in username):
         raise ValidationError("username", "letters, digits, '.', '_' and '-' only")
     check_password(password)
-    if role is Role.AGENT:
+    phone = role is Role.AGENT or (role in (Role.SUPERVISOR, Role.ADMIN) and bool(interface))
+    if phone:
         if not (agent_number.isascii() and agent_number.isdigit()):
             raise ValidationError("agent_number", "an agent number (工号) is digits only")
         if "/" not in interface or any(c.isspace() for c in interface):
             raise ValidationError("interface", "expected a device like PJSIP/8001")
-        queues = validate_queues(queues)
+        queues = validate_queues(queues) if role is Role.AGENT else ()
         if state_interface and ("/" not in state_interface
                                 or any(c.isspace() for c in state_interface)):
             raise ValidationError("state_interface", "expected a device like PJSIP/8001")
     async with store.transaction() as session:
         user = await store.users.add(username, display_name, role, hash_password(password), now,
                                      session=session)
-        if role is Role.AGENT:
+        if phone:
             await store.agents.add(agent_number, display_name, interface, queues, user.id,
                                    session=session, state_interface=state_interface)
     return user

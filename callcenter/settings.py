@@ -221,6 +221,7 @@ class ReportsSettings:
     shrinkage: float
     day_floor: int
     night_floor: int
+    long_wait_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,6 +589,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "shrinkage": Key(_fraction, 0.25, "share of rostered time not on the phones"),
         "day_floor": Key(_int_range(0, 1000), 8, "agents online at least, 08:00-20:00"),
         "night_floor": Key(_int_range(0, 1000), 2, "agents online at least, 20:00-08:00"),
+        "long_wait_s": Key(_positive_float, 60.0,
+                           "wallboard alert: a caller waiting longer than this many seconds"),
     },
     "speech": {
         "models": Key(_language_paths, "",

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -127,9 +127,15 @@ class EffectRunner:
         self.today = today
         self.merchant_calls: set[str] = set()
         self.unknown_interfaces: set[str] = set()
+        # Told every batch after it was carried out (the supervisors' wallboard): they read
+        # the same machines' state and must never raise or await.
+        self.listeners: list[Callable[[Sequence[Effect], float], None]] = []
 
     def apply(self, effects: Iterable[Effect], now: float) -> None:
-        """Carry out ``effects`` in order; one that fails is logged and skipped."""
+        """Carry out ``effects`` in order; one that fails is logged and skipped. Then tell
+        the ``listeners``."""
+        if self.listeners and not isinstance(effects, Sequence):
+            effects = list(effects)
         for effect in effects:
             handler = EFFECTS.get(type(effect))
             if handler is None:
@@ -138,6 +144,11 @@ class EffectRunner:
                 handler(self, effect, now)
             except Exception:
                 logger.exception("CTI: carrying out %r failed", effect)
+        for listener in self.listeners:
+            try:
+                listener(effects, now)  # type: ignore[arg-type]
+            except Exception:
+                logger.exception("CTI: effect listener %r failed", listener)
 
     # ------------------------------------------------------------------ helpers
 

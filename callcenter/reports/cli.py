@@ -129,7 +129,9 @@ async def _agents(settings: Settings) -> list[str]:
 
     engine = create_engine(settings.database.url)
     try:
-        return sorted(a.agent_number for a in await Store(session_factory(engine)).agents.list())
+        # a supervisor's phone (no queues) is not staff
+        return sorted(a.agent_number for a in await Store(session_factory(engine)).agents.list()
+                      if a.queues)
     finally:
         await engine.dispose()
 

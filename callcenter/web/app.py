@@ -81,6 +81,8 @@ class PageLink:
     href: str
     title_key: str
     roles: frozenset[Role]
+    home: frozenset[Role] = frozenset()
+    """Roles that land on this page after logging in (their home), before any other link."""
 
 
 @dataclass(slots=True)
@@ -545,6 +547,9 @@ async def home(request: web.Request) -> web.Response:
 
 
 def home_of(ctx: WebContext, user: User) -> str:
+    for link in ctx.links:
+        if user.role in link.home:
+            return link.href
     for link in ctx.links:
         if user.role in link.roles and user.role is not Role.ADMIN:
             return link.href

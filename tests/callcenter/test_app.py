@@ -19,6 +19,7 @@ from callcenter.runtime import RunOptions
 from callcenter.settings import Settings, load_settings
 from cti.service import CtiService
 from recording import codec
+from supervision.service import SupervisionService
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("callcenter", "ivr", "cti", "recording")
@@ -101,13 +102,14 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.cti, CtiService)
         assert product.fastagi is not None and product.web is not None and product.pbx is None
         assert isinstance(product.reports, ReportService)
+        assert isinstance(product.supervision, SupervisionService)
         pipeline = ["recording-pipeline", "recording-purge"] if codec.available() else []
         assert [c.name for c in product.runtime.components] == [
-            "fastagi", "complaint-clocks", "cti", *pipeline, "qa-draw", "reports", "callbacks",
-            "web"]
-        assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                             "reports", "roster", "speech",
-                                                             "callbacks",
+            "fastagi", "complaint-clocks", "cti", "supervision", *pipeline, "qa-draw", "reports",
+            "callbacks", "web"]
+        assert [m.name for m in product.runtime.modules] == ["business", "cti", "supervision",
+                                                             "recordings", "reports", "roster",
+                                                             "speech", "callbacks",
                                                              "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "recordings", "reports", "speech"}

@@ -1,0 +1,207 @@
+"""Supervision use cases: the live wallboard (and, in ``supervision.monitor``, listening in).
+
+The wallboard reads the CTI's own machines (``CtiService.dispatcher.state``) and is told every
+effect batch the CTI carries out (``EffectRunner.listeners``): calls that end are counted into
+the day's tally (``supervision.wallboard.add_call``), anything else only marks the board as
+changed. The board is pushed on ``WALLBOARD_TOPIC`` shortly after a change (coalesced, at most
+every ``push_delay_s``) and every ``refresh_s`` anyway (waits and times in state grow);
+alerts are pushed the moment they appear (``{"type": "alert", ...}``), once each.
+
+Restart: ``start`` loads the day's ended calls from the stored records, so the day's figures
+are the same after a restart of the product; a restart of Asterisk makes the CTI resync, and
+the calls that vanished end through the same effects. A call is counted once either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callcenter.reports.kpi import CallFact
+from callcenter.topics import WALLBOARD_TOPIC, Publisher
+from cti.call_state import CallConnected, CallCreated, CallEnded, CallKind, CallQueued, Outcome
+from cti.dispatcher import Effect
+from cti.service import CtiService
+from supervision import wallboard
+from supervision.monitoring import Monitoring
+from supervision.ports import DayCalls
+from supervision.wallboard import DayTally, WallboardPolicy
+
+__all__ = ["SupervisionService"]
+
+logger = logging.getLogger(__name__)
+
+_KEPT = frozenset({CallKind.INBOUND})
+
+
+class SupervisionService:
+    """The wallboard's state and pushes (see the module docstring)."""
+
+    def __init__(self, cti: CtiService, records: DayCalls, hub: Publisher, *,
+                 policy: WallboardPolicy | None = None, tz: ZoneInfo | None = None,
+                 clock: Callable[[], float] = time.time, push_delay_s: float = 0.2,
+                 refresh_s: float = 5.0) -> None:
+        self.cti = cti
+        self.records = records
+        self.hub = hub
+        self.policy = policy or WallboardPolicy()
+        self.tz = tz or ZoneInfo(cti.config.timezone)
+        self.clock = clock
+        self.push_delay_s = push_delay_s
+        self.refresh_s = refresh_s
+        self.day: DayTally = wallboard.new_day(self._local_day(clock()))
+        self.active_alerts: dict[str, dict[str, Any]] = {}
+        self._arrivals: dict[str, float] = {}
+        self._first_wait: dict[str, float] = {}
+        self._pending: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_push = float("-inf")
+        self.monitoring: Monitoring | None = None
+        cti.effects.listeners.append(self.on_effects)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load today's ended calls, then push every second when due."""
+        await self.reload_day()
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="wallboard-tick")
+
+    async def stop(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    def _local_day(self, now: float) -> str:
+        return datetime.fromtimestamp(now, self.tz).date().isoformat()
+
+    def _midnight(self, now: float) -> datetime:
+        local = datetime.fromtimestamp(now, self.tz)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+    async def reload_day(self) -> None:
+        """Count today's stored calls (those already counted live are skipped)."""
+        now = self.clock()
+        start = self._midnight(now)
+        if self.day.day != self._local_day(now):
+            self.day = wallboard.new_day(self._local_day(now))
+        for fact, arrived_at in await self.records.ended_between(start,
+                                                                 start + timedelta(days=1)):
+            wallboard.add_call(self.day, fact, arrived_at, self.policy)
+        self.push()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                if self.monitoring is not None:
+                    await self.monitoring.flush()
+                now = self.clock()
+                if self._local_day(now) != self.day.day:
+                    self.day = wallboard.new_day(self._local_day(now))
+                if now - self._last_push >= self.refresh_s:
+                    self.push(now)
+                else:
+                    self.check_alerts(self.board(now), now)
+            except Exception:
+                logger.exception("wallboard tick failed")
+
+    # ------------------------------------------------------------------ effects
+
+    def on_effects(self, effects: Sequence[Effect], now: float) -> None:
+        """The CTI carried ``effects`` out: count ended calls, schedule a push."""
+        for effect in effects:
+            if isinstance(effect, CallCreated):
+                self._arrivals.setdefault(effect.linked_id, effect.at)
+            elif isinstance(effect, CallQueued) and not effect.transferred:
+                self._arrivals[effect.linked_id] = effect.at
+            elif isinstance(effect, CallConnected):
+                self._first_wait.setdefault(effect.linked_id, effect.wait_s)
+            elif isinstance(effect, CallEnded):
+                self._ended(effect)
+        self._schedule()
+
+    def _ended(self, effect: CallEnded) -> None:
+        linked_id = effect.linked_id
+        arrived_at = self._arrivals.pop(linked_id, effect.at)
+        first_wait = self._first_wait.pop(linked_id, None)
+        if effect.kind not in _KEPT:
+            return
+        answered = effect.outcome is Outcome.ANSWERED
+        agent = ""
+        if answered and effect.agent_interface:
+            agent = self.cti.agent_number_of(effect.agent_interface) or ""
+        wait = first_wait if answered and first_wait is not None else effect.wait_s
+        fact = CallFact(key=linked_id, queue=effect.queue or "", agent=agent,
+                        arrived_at=datetime.fromtimestamp(arrived_at, UTC),
+                        outcome=effect.outcome.value, wait_s=wait, talk_s=effect.talk_s)
+        if self._local_day(arrived_at) == self.day.day:
+            wallboard.add_call(self.day, fact, arrived_at, self.policy)
+
+    def _schedule(self) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the loop (a synchronous test): push now
+            self.push()
+            return
+        self._pending = loop.call_later(self.push_delay_s, self._flush)
+
+    def _flush(self) -> None:
+        self._pending = None
+        try:
+            self.push()
+        except Exception:
+            logger.exception("wallboard push failed")
+
+    # ------------------------------------------------------------------ views
+
+    def numbers(self) -> dict[str, str]:
+        """Member interface -> agent number, for the agents the CTI knows."""
+        out = {}
+        for interface in self.cti.dispatcher.state.agents.agents:
+            number = self.cti.agent_number_of(interface)
+            if number:
+                out[interface] = number
+        return out
+
+    def board(self, now: float | None = None) -> dict[str, Any]:
+        """The wallboard as JSON (``supervision.wallboard.board``)."""
+        now = self.clock() if now is None else now
+        wallboard.forget_recent(self.day, now, self.policy.recent_s)
+        state = self.cti.dispatcher.state
+        hour = datetime.fromtimestamp(now, self.tz).hour
+        names = {i: a.name for i, a in self.cti.roster.by_interface.items()}
+        return wallboard.board(self.cti.config.queues, state.calls.calls, state.agents.agents,
+                               self.numbers(), self.day, now, hour, self.policy, names)
+
+    def push(self, now: float | None = None) -> dict[str, Any]:
+        """Publish the board, then any alert that just appeared; returns the board."""
+        now = self.clock() if now is None else now
+        figures = self.board(now)
+        self._last_push = now
+        self.hub.publish(WALLBOARD_TOPIC, figures)
+        self.check_alerts(figures, now)
+        return figures
+
+    def check_alerts(self, figures: dict[str, Any], now: float) -> None:
+        """Push each alert of ``figures`` that was not active before (once), forget the
+        ones that are gone."""
+        current = {a["key"]: a for a in figures["alerts"]}
+        for key, alert in current.items():
+            if key not in self.active_alerts:
+                logger.warning("wallboard alert: %s", alert)
+                self.hub.publish(WALLBOARD_TOPIC, {"type": "alert", "at": now, **alert})
+        self.active_alerts = current
