@@ -34,6 +34,9 @@ Rules of the machine
    or 5 makes an available agent ``unreachable`` (cause ``phone offline``); leaving 4/5 makes
    an unreachable agent ``idle`` again (``phone back``). Busy or paused agents only note it:
    it decides their idle state later. An agent's phone is never counted as available.
+11. Log-in is all or nothing (``login_rollback``): when one ``QueueAdd`` of a log-in fails,
+   every queue that log-in already put the agent in is removed again, last first, so a
+   failed log-in never leaves the agent half logged in (ringing in some queues).
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -47,7 +50,7 @@ must sustain >100k events/s). Readers outside get values, not the records: ``sna
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
@@ -84,6 +87,7 @@ __all__ = [
     "AgentTransition",
     "Trigger",
     "check_action",
+    "login_rollback",
     "new_board",
     "on_shutdown",
     "pause_seconds",
@@ -640,6 +644,15 @@ def resync(
         agent.wrap_up_until = None
         _move(agent, target, agent.pause_reason, "resync", now, effects)
     return board, effects
+
+
+# -- log-in plan (rule 11)
+
+
+def login_rollback(succeeded: Sequence[str]) -> tuple[str, ...]:
+    """The queues to ``QueueRemove`` after a log-in failed: every queue whose ``QueueAdd``
+    succeeded (``Already there`` included: the desk shows the agent logged out), last first."""
+    return tuple(reversed(succeeded))
 
 
 # -- reading

@@ -321,3 +321,13 @@ def test_agent_action_rules(
             with pytest.raises(AgentActionError) as info:
                 check_action(subject, action)
             assert info.value.error_id == error_id
+
+
+@pytest.mark.parametrize(("succeeded", "removed"), [
+    ((), ()),
+    (("aftersales",), ("aftersales",)),
+    (("aftersales", "presales", "night"), ("night", "presales", "aftersales")),
+])
+def test_a_failed_login_removes_every_queue_it_added_last_first(
+        succeeded: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    assert agent_state.login_rollback(succeeded) == removed

@@ -89,6 +89,7 @@ class FakeAmi:
     sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     originates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
+    queue_errors: dict[str, str] = field(default_factory=dict)  # QueueAdd to queue -> Message
     snapshot: ResyncSnapshot | None = None
     originate_delay: float = 0.0
     # (Uniqueid, Channel) of the OriginateResponse of an answered click to dial, if any
@@ -102,9 +103,12 @@ class FakeAmi:
         encode_action(action, pairs, f"t-{len(self.sent)}")  # raises AmiEncodeError
         self.sent.append((action, dict(pairs)))
         action_id = f"t-{len(self.sent)}"
-        if action in self.errors:
+        error = self.errors.get(action)
+        if action == "QueueAdd" and dict(pairs).get("Queue") in self.queue_errors:
+            error = self.queue_errors[dict(pairs)["Queue"]]
+        if error is not None:
             return ActionResult(action_id, action, AmiMessage(
-                f"Response: Error\r\nActionID: {action_id}\r\nMessage: {self.errors[action]}"))
+                f"Response: Error\r\nActionID: {action_id}\r\nMessage: {error}"))
         return ActionResult(action_id, action, ok(action_id, "done"))
 
     async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,
@@ -760,6 +764,23 @@ async def test_an_asterisk_error_reaches_the_caller_with_its_message(env: Env) -
     with pytest.raises(AmiActionError) as failed:
         await env.service.login(env.agents["8001"])
     assert "No such queue" in failed.value.message
+
+
+async def test_a_failed_login_removes_the_agent_from_the_queues_it_was_added_to(
+        env: Env) -> None:
+    env.ami.queue_errors["night"] = "Unable to add interface: No such queue"
+    with pytest.raises(AmiActionError):
+        await env.service.login(env.agents["8001"])
+    assert [(a, h["Queue"]) for a, h in env.ami.sent] == [
+        ("QueueAdd", "aftersales"), ("QueueAdd", "presales"), ("QueueAdd", "night"),
+        ("QueueRemove", "presales"), ("QueueRemove", "aftersales")]
+
+
+async def test_a_login_failing_on_its_first_queue_removes_nothing(env: Env) -> None:
+    env.ami.queue_errors["aftersales"] = "Unable to add interface: No such queue"
+    with pytest.raises(AmiActionError):
+        await env.service.login(env.agents["8001"])
+    assert [a for a, _h in env.ami.sent] == ["QueueAdd"]
 
 
 # --------------------------------------------------------------------------- issue #12
