@@ -177,6 +177,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             runtime, options, demo_phones=pbx.phones if pbx is not None else None,
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
+        business.on_wrapped_up = cti.wrapup_saved  # held after-call work ends (issue 13)
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         if options.web and settings.metrics.enabled:

@@ -214,6 +214,14 @@ class ReportsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeskSettings:
+    """The agent desk over a whole shift (issue 13)."""
+
+    wrap_up_max_s: float
+    disconnect_grace_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -231,6 +239,7 @@ class Settings:
     backup: BackupSettings
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
         "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
+    desk: DeskSettings = field(default_factory=lambda: DeskSettings(300.0, 60.0))
     source: str = "defaults"
 
 
@@ -542,6 +551,16 @@ SCHEMA["metrics"] = {
                             "networks that may scrape /metrics"),
 }
 
+SCHEMA["desk"] = {
+    "wrap_up_max_s": Key(_non_negative_float, 300.0,
+                         "after-call work lasts until the wrap-up is saved, at most this many "
+                         "seconds (the agent is paused 'acw' meanwhile); 0 = Asterisk's "
+                         "wrapuptime only"),
+    "disconnect_grace_s": Key(_non_negative_float, 60.0,
+                              "a logged-in agent whose desk is closed this long is paused "
+                              "'disconnected'; 0 = never"),
+}
+
 SCHEMA["backup"] = {
     "dir": Key(_str, "var/backups", "where `backup schedule` writes its archives"),
     "keep": Key(_int_range(1, 10_000), 14, "archives kept (the newest)"),
@@ -561,6 +580,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "asterisk": AsteriskSettings,
     "metrics": MetricsSettings,
     "backup": BackupSettings,
+    "desk": DeskSettings,
     "reports": ReportsSettings,
 }
 

@@ -37,6 +37,12 @@ Rules of the machine
 11. Log-in is all or nothing (``login_rollback``): when one ``QueueAdd`` of a log-in fails,
    every queue that log-in already put the agent in is removed again, last first, so a
    failed log-in never leaves the agent half logged in (ringing in some queues).
+12. After-call work holds (``AgentConfig.hold_wrap_up_s`` > 0): the wrap-up lasts until the
+   agent's wrap-up of that call is saved (``wrap_up_saved``) or ``hold_wrap_up_s`` pass,
+   not Asterisk's short ``wrapuptime``. Entering the hold yields ``WrapUpHold(hold=True)``
+   (the adapter pauses the member with ``hold_reason`` so app_queue does not ring it);
+   leaving it for any reason but a log-out yields ``WrapUpHold(hold=False)`` (unpause), and
+   a pause with ``hold_reason`` does not count when the idle state is chosen then.
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -86,6 +92,7 @@ __all__ = [
     "AgentStatus",
     "AgentTransition",
     "Trigger",
+    "WrapUpHold",
     "check_action",
     "login_rollback",
     "new_board",
@@ -97,6 +104,7 @@ __all__ = [
     "state_seconds",
     "tick",
     "transition",
+    "wrap_up_saved",
 ]
 
 
@@ -124,6 +132,7 @@ class Trigger(enum.Enum):
     CONNECT = "connect"
     HANG_UP = "hang_up"
     WRAP_UP_DONE = "wrap_up_done"
+    WRAP_UP_SAVED = "wrap_up_saved"
     PHONE_OFFLINE = "phone_offline"
     PHONE_BACK = "phone_back"
 
@@ -161,6 +170,7 @@ TRANSITIONS: Final[Mapping[tuple[AgentStatus, Trigger], _Target]] = MappingProxy
         (S.ON_CALL, T.HANG_UP): "after_call",
         (S.ON_CALL, T.LOGOUT): S.LOGGED_OUT,
         (S.WRAP_UP, T.WRAP_UP_DONE): "idle",
+        (S.WRAP_UP, T.WRAP_UP_SAVED): "idle",  # rule 12
         (S.WRAP_UP, T.RING): S.RINGING,  # Asterisk considers the wrap-up over
         (S.WRAP_UP, T.CONNECT): S.ON_CALL,
         (S.WRAP_UP, T.LOGOUT): S.LOGGED_OUT,
@@ -186,6 +196,7 @@ _T_RING_END: Final = Trigger.RING_END
 _T_CONNECT: Final = Trigger.CONNECT
 _T_HANG_UP: Final = Trigger.HANG_UP
 _T_WRAP_UP_DONE: Final = Trigger.WRAP_UP_DONE
+_T_WRAP_UP_SAVED: Final = Trigger.WRAP_UP_SAVED
 _T_PHONE_OFFLINE: Final = Trigger.PHONE_OFFLINE
 _T_PHONE_BACK: Final = Trigger.PHONE_BACK
 
@@ -206,12 +217,16 @@ class AgentConfig:
 
     ``wrap_up_s`` mirrors queues.conf ``wrapuptime`` (5 in the lab); ``wrap_up_by_queue``
     overrides it per queue. ``acw_reasons`` are pause reasons meaning "after-call work", in
-    which an agent may still dial out.
+    which an agent may still dial out. ``hold_wrap_up_s`` > 0 holds after-call work until
+    the wrap-up is saved, at most that long (rule 12), pausing the member with
+    ``hold_reason`` meanwhile; 0 keeps Asterisk's wrap-up time.
     """
 
     wrap_up_s: float = 5.0
     wrap_up_by_queue: Mapping[str, float] = field(default_factory=dict)
     acw_reasons: frozenset[str] = DEFAULT_ACW_REASONS
+    hold_wrap_up_s: float = 0.0
+    hold_reason: str = "acw"
 
     def wrap_up_for(self, queue: str | None) -> float:
         """Wrap-up seconds after a call from ``queue``."""
@@ -236,6 +251,7 @@ class Agent:
     leg_unique_id: str | None = None  # Uniqueid of the agent leg (DestUniqueid)
     queue: str | None = None
     wrap_up_until: float | None = None
+    held: bool = False  # rule 12: we paused the member for after-call work
     device_status: int = 0  # the member's device state (rule 10); 0 = not reported
     seconds: dict[AgentStatus, float] = field(default_factory=dict)
     paused_seconds: dict[str, float] = field(default_factory=dict)
@@ -283,7 +299,18 @@ def _label(status: AgentStatus, reason: str | None) -> str:
     return status.value
 
 
-Effects = list[AgentTransition]
+@dataclass(frozen=True, slots=True)
+class WrapUpHold:
+    """Effect (rule 12): pause (``hold``) or unpause the member in every queue with
+    ``reason`` so app_queue does not ring it while its wrap-up is not saved."""
+
+    interface: str
+    hold: bool
+    reason: str
+    linked_id: str | None = None
+
+
+Effects = list[AgentTransition | WrapUpHold]
 
 
 # -- core moves
@@ -333,16 +360,31 @@ def _fire(
     target = TRANSITIONS.get((agent.status, trigger))
     if target is None:
         return False
+    config = board.config
     if target == "after_call":
-        wrap = board.config.wrap_up_for(agent.queue)
+        hold = config.hold_wrap_up_s
+        wrap = hold if hold > 0 else config.wrap_up_for(agent.queue)
         if wrap > 0:
             agent.wrap_up_until = at + wrap
             board.next_due = min(board.next_due, agent.wrap_up_until)
             target = _WRAP_UP
+            if hold > 0 and not agent.held:
+                agent.held = True
+                effects.append(WrapUpHold(agent.interface, True, config.hold_reason,
+                                          agent.linked_id))
         else:
             target = "idle"
+    releasing = agent.held and target is not _WRAP_UP
+    if releasing:
+        agent.held = False
+        if target is not _LOGGED_OUT:
+            effects.append(WrapUpHold(agent.interface, False, config.hold_reason,
+                                      agent.linked_id))
     if target == "idle":
-        target = _idle(agent)
+        if releasing and agent.paused and agent.pause_reason == config.hold_reason:
+            target = _UNREACHABLE if agent.device_status in OFFLINE_DEVICE_STATES else _AVAILABLE
+        else:
+            target = _idle(agent)
     assert isinstance(target, AgentStatus)
     if target is not _WRAP_UP:
         agent.wrap_up_until = None
@@ -567,6 +609,18 @@ def tick(board: AgentBoard, now: float) -> tuple[AgentBoard, Effects]:
     return board, effects
 
 
+def wrap_up_saved(board: AgentBoard, linked_id: str, now: float) -> tuple[AgentBoard, Effects]:
+    """The wrap-up of call ``linked_id`` was saved: end the held after-call work of the agent
+    who took it (rule 12). Without a hold (or for another call) nothing changes."""
+    effects: Effects = []
+    if now >= board.next_due:
+        _expire_wrap_ups(board, now, effects)
+    for agent in board.agents.values():
+        if agent.held and agent.status is _WRAP_UP and agent.linked_id == linked_id:
+            _fire(board, agent, _T_WRAP_UP_SAVED, "wrap-up saved", now, effects)
+    return board, effects
+
+
 def _expire_wrap_ups(board: AgentBoard, now: float, effects: Effects) -> None:
     next_due = float("inf")
     for agent in board.agents.values():
@@ -574,7 +628,8 @@ def _expire_wrap_ups(board: AgentBoard, now: float, effects: Effects) -> None:
         if until is None:
             continue
         if until <= now and agent.status is _WRAP_UP:
-            _fire(board, agent, _T_WRAP_UP_DONE, "wrap-up time over", until, effects)
+            cause = "wrap-up not saved in time" if agent.held else "wrap-up time over"
+            _fire(board, agent, _T_WRAP_UP_DONE, cause, until, effects)
         elif agent.status is _WRAP_UP:
             next_due = min(next_due, until)
         else:
@@ -624,6 +679,7 @@ def resync(
             agent.paused = False
             agent.pause_reason = None
             agent.wrap_up_until = None
+            agent.held = False
             _move(agent, _LOGGED_OUT, None, "resync", now, effects)
     for interface, items in seen.items():
         agent = _agent(board, interface, items[0].member_name, now)
@@ -638,7 +694,16 @@ def resync(
                 _drop_call(board, agent)
                 agent.linked_id = linked_id
             target = _ON_CALL
+        elif (agent.held and agent.status is _WRAP_UP and agent.wrap_up_until is not None
+              and agent.paused and agent.pause_reason == board.config.hold_reason):
+            target = _WRAP_UP  # rule 12: the hold survives a reconnect
+            _move(agent, target, None, "resync", now, effects)
+            continue
         else:
+            if agent.held:  # the hold cannot be resumed: release it (rule 12)
+                agent.held = False
+                effects.append(WrapUpHold(interface, False, board.config.hold_reason,
+                                          agent.linked_id))
             _drop_call(board, agent)
             target = _idle(agent)
         agent.wrap_up_until = None

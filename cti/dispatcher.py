@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Final
 
 from cti import agent_state, call_state
-from cti.agent_state import AgentBoard, AgentConfig, AgentTransition
+from cti.agent_state import AgentBoard, AgentConfig, AgentTransition, WrapUpHold
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
 from cti.call_state import (
     CallBoard,
@@ -81,7 +81,7 @@ __all__ = ["ROUTES", "CtiState", "Dispatcher", "Effect"]
 
 logger = logging.getLogger(__name__)
 
-Effect = CallEffect | AgentTransition
+Effect = CallEffect | AgentTransition | WrapUpHold
 
 _EVENT: Final = MessageKind.EVENT  # enum member lookups are slow on CPython 3.11
 
@@ -240,6 +240,14 @@ class Dispatcher:
             effects.extend(routed)
         return effects
 
+    def wrap_up_saved(self, linked_id: str, now: float) -> list[Effect]:
+        """The wrap-up of ``linked_id`` was saved: end its agent's held after-call work."""
+        effects: list[Effect] = list(agent_state.wrap_up_saved(self.state.agents, linked_id,
+                                                               now)[1])
+        if effects:
+            _log_effects(effects)
+        return effects
+
     def tick(self, now: float) -> list[Effect]:
         """Run timers (wrap-up ends). Call it about once a second when no event arrives."""
         effects: list[Effect] = list(agent_state.tick(self.state.agents, now)[1])
@@ -321,6 +329,10 @@ def _log_effects(effects: list[Effect]) -> None:
     for effect in effects:
         if isinstance(effect, AgentTransition):
             logger.info("%s", effect.describe())
+        elif isinstance(effect, WrapUpHold):
+            logger.info("agent %s: %s for the wrap-up of %s", effect.interface,
+                        "held in after-call work" if effect.hold else "released",
+                        effect.linked_id)
         elif isinstance(effect, CallQueued):
             logger.info("call %s: queued in %s (position %d)", effect.linked_id, effect.queue,
                         effect.position)

@@ -201,6 +201,9 @@ class BusinessService:
         self.external = external
         self.on_enqueued = on_enqueued or (lambda: None)
         self.retry_window = retry_window
+        # told the linked id of every saved wrap-up (the composition root connects the CTI:
+        # the agent leaves held after-call work, cti.agent_state rule 12)
+        self.on_wrapped_up: Callable[[str], None] = lambda linked_id: None
 
     # ------------------------------------------------------------------ wrap-up
 
@@ -264,6 +267,10 @@ class BusinessService:
                     raise Conflict(f"call {linked_id} was wrapped up concurrently") from exc
                 logger.info("wrap-up of %s hit a concurrent save; retrying", linked_id)
         self._after_record(outcome, now)
+        try:
+            self.on_wrapped_up(outcome.linked_id)
+        except Exception:  # the wrap-up is saved: a CTI hiccup must not turn it into an error
+            logger.exception("telling the CTI about the wrap-up of %s failed", outcome.linked_id)
         return outcome
 
     async def _record(self, s: AsyncSession, linked_id: str, form: WrapupForm,

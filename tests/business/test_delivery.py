@@ -364,3 +364,19 @@ async def test_running_worker_delivers_as_soon_as_it_is_woken(
         await asyncio.sleep(0.01)
     assert (await service.detail(outcome.task.task_number)).view.task.delivery_state \
         is DeliveryState.DELIVERED
+
+
+async def test_every_saved_wrap_up_is_told_to_the_cti_and_a_failing_listener_is_harmless(
+        service: BusinessService, sqlite_store: Store, sqlite_seeded: Seed,
+        clock: FakeClock) -> None:
+    told: list[str] = []
+    service.on_wrapped_up = told.append
+    await make_records(service, sqlite_store, sqlite_seeded, 1, clock)
+    assert told == ["call-0"]
+
+    def broken(linked_id: str) -> None:
+        raise RuntimeError("the CTI is gone")
+
+    service.on_wrapped_up = broken
+    [number] = await make_records(service, sqlite_store, sqlite_seeded, 1, clock, prefix="x")
+    assert number  # saved all the same

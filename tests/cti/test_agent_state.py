@@ -15,6 +15,7 @@ from cti.agent_state import (
     AgentStatus,
     AgentTransition,
     Trigger,
+    WrapUpHold,
     check_action,
     new_board,
     pause_seconds,
@@ -89,7 +90,8 @@ def drive(events: Sequence[AmiEvent], *, config: AgentConfig | None = None,
     board = new_board(config)
     effects: list[AgentTransition] = []
     for i, event in enumerate(events):
-        effects.extend(agent_state.transition(board, event, start + i)[1])
+        effects.extend(e for e in agent_state.transition(board, event, start + i)[1]
+                       if isinstance(e, AgentTransition))
     return board, effects
 
 
@@ -331,3 +333,106 @@ def test_agent_action_rules(
 def test_a_failed_login_removes_every_queue_it_added_last_first(
         succeeded: tuple[str, ...], removed: tuple[str, ...]) -> None:
     assert agent_state.login_rollback(succeeded) == removed
+
+
+# -- rule 12: after-call work holds until the wrap-up is saved
+
+HOLD = AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=120.0)
+
+
+def holds(effects: Sequence[object]) -> list[tuple[bool, str]]:
+    return [(e.hold, e.reason) for e in effects if isinstance(e, WrapUpHold)]
+
+
+def held_call(config: AgentConfig = HOLD) -> tuple[AgentBoard, list[object]]:
+    board = new_board(config)
+    effects: list[object] = []
+    for i, event in enumerate([added(), called(), connect(), complete()]):
+        effects.extend(agent_state.transition(board, event, 100.0 + i)[1])
+    return board, effects
+
+
+def test_a_held_wrap_up_pauses_the_member_and_outlasts_asterisks_wrap_up_time() -> None:
+    board, effects = held_call()
+    assert status(board) == (S.WRAP_UP, None)
+    assert holds(effects) == [(True, "acw")]
+    # the pause lands (rule 6: only the flag) and Asterisk's 5 s are long over
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    assert agent_state.tick(board, 200.0)[1] == []
+    assert status(board) == (S.WRAP_UP, None)
+
+
+@pytest.mark.parametrize(("paused_by_asterisk", "expected"), [
+    pytest.param(True, (S.AVAILABLE, None), id="pause-landed"),
+    pytest.param(False, (S.AVAILABLE, None), id="pause-still-in-flight"),
+])
+def test_saving_the_wrap_up_releases_the_hold(
+        paused_by_asterisk: bool, expected: tuple[AgentStatus, str | None]) -> None:
+    board, _ = held_call()
+    if paused_by_asterisk:
+        agent_state.transition(board, pause(reason="acw"), 104.0)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 150.0)
+    assert status(board) == expected
+    assert holds(effects) == [(False, "acw")]
+    assert [(e.old, e.new, e.cause) for e in effects if isinstance(e, AgentTransition)] == [
+        (S.WRAP_UP, S.AVAILABLE, "wrap-up saved")]
+    # Asterisk confirms the unpause: nothing more changes
+    assert agent_state.transition(board, pause(paused=False), 151.0)[1] == []
+    assert status(board) == (S.AVAILABLE, None)
+
+
+def test_the_hold_ends_when_its_maximum_passes_even_unsaved() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    assert agent_state.tick(board, 222.9)[1] == []
+    _, effects = agent_state.tick(board, 223.0)
+    assert holds(effects) == [(False, "acw")]
+    assert [(e.new, e.cause) for e in effects if isinstance(e, AgentTransition)] == [
+        (S.AVAILABLE, "wrap-up not saved in time")]
+
+
+def test_an_agent_who_paused_for_lunch_during_the_hold_stays_paused_after_it() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="lunch"), 104.0)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 150.0)
+    assert status(board) == (S.PAUSED, "lunch")
+    assert holds(effects) == [(False, "acw")]
+
+
+@pytest.mark.parametrize(("config", "linked_id"), [
+    pytest.param(AgentConfig(wrap_up_s=5.0), CALL, id="no-hold-configured"),
+    pytest.param(HOLD, "another-call", id="another-calls-wrap-up"),
+])
+def test_saving_changes_nothing_without_a_hold_on_that_call(
+        config: AgentConfig, linked_id: str) -> None:
+    board, _ = held_call(config)
+    assert agent_state.wrap_up_saved(board, linked_id, 104.5)[1] == []
+    assert status(board) == (S.WRAP_UP, None)
+
+
+def test_a_ring_during_the_hold_releases_it_and_the_next_call_holds_again() -> None:
+    board, _ = held_call()
+    _, effects = agent_state.transition(board, called(leg="2.5", linked_id="2.0"), 104.0)
+    assert status(board) == (S.RINGING, None)
+    assert holds(effects) == [(False, "acw")]
+
+
+def test_logging_out_during_the_hold_sends_no_unpause() -> None:
+    board, _ = held_call()
+    _, effects = agent_state.transition(board, removed(), 110.0)
+    assert status(board) == (S.LOGGED_OUT, None)
+    assert holds(effects) == []
+    assert not board.agents[A1].held
+
+
+def test_the_hold_survives_a_resync_while_asterisk_keeps_the_member_paused() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    agent_state.resync(board, [_member(A1, "aftersales", paused=True, reason="acw")], 110.0)
+    assert status(board) == (S.WRAP_UP, None)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 111.0)
+    assert status(board) == (S.AVAILABLE, None) and holds(effects) == [(False, "acw")]
+
+
+def test_saved_is_a_row_of_the_table() -> None:
+    assert TRANSITIONS[(S.WRAP_UP, Trigger.WRAP_UP_SAVED)] == "idle"

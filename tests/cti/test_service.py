@@ -35,6 +35,7 @@ from callcenter.db.models import (
 from callcenter.db.repositories import Store
 from callcenter.domain import Agent, MerchantInput, MerchantTag, Role, TerminalInput
 from callcenter.errors import ValidationError
+from cti.agent_state import AgentConfig
 from cti.ami_protocol import (
     ActionResult,
     ActionTracker,
@@ -781,6 +782,33 @@ async def test_a_login_failing_on_its_first_queue_removes_nothing(env: Env) -> N
     with pytest.raises(AmiActionError):
         await env.service.login(env.agents["8001"])
     assert [a for a, _h in env.ami.sent] == ["QueueAdd"]
+
+
+async def test_a_held_wrap_up_pauses_the_agent_until_the_wrap_up_is_saved(env: Env) -> None:
+    # issue 13: Asterisk's 5 s wrap-up would ring the agent over a half-typed form
+    held = CtiService(StoreCtiDirectory(env.store), env.hub, clock=lambda: env.clock[-1],
+                      agent_config=AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=300.0))
+    held.attach(env.ami)
+    await held.start()
+    try:
+        second = Env(env.store, env.hub, env.ami, held, env.merchant_id, env.agents, env.clock)
+        await replay(second, "01-agent-login-and-answered-call.ami")
+        await held.settle()
+        assert ("QueuePause", {"Interface": lab("8001"), "Paused": "true",
+                               "Reason": "acw"}) in env.ami.sent
+        hello = held.snapshot(env.agents["8001"])
+        assert hello["agent"]["status"] == "wrap_up"
+        assert hello["unsaved"] == ["1795330137.0"]
+        env.ami.sent.clear()
+        held.wrapup_saved("1795330137.0")
+        await held.settle()
+        assert env.ami.sent == [("QueuePause", {"Interface": lab("8001"), "Paused": "false"})]
+        after = held.snapshot(env.agents["8001"])
+        assert after["agent"]["status"] == "available" and after["unsaved"] == []
+        assert {"type": "wrapup_saved", "linked_id": "1795330137.0"} in env.hub.to(
+            "agent:8001")
+    finally:
+        await held.stop()
 
 
 # --------------------------------------------------------------------------- issue #12
