@@ -219,6 +219,7 @@ class DeskSettings:
 
     wrap_up_max_s: float
     disconnect_grace_s: float
+    pause_on_no_answer: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +240,7 @@ class Settings:
     backup: BackupSettings
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
         "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
-    desk: DeskSettings = field(default_factory=lambda: DeskSettings(300.0, 60.0))
+    desk: DeskSettings = field(default_factory=lambda: DeskSettings(300.0, 60.0, True))
     source: str = "defaults"
 
 
@@ -559,6 +560,8 @@ SCHEMA["desk"] = {
     "disconnect_grace_s": Key(_non_negative_float, 60.0,
                               "a logged-in agent whose desk is closed this long is paused "
                               "'disconnected'; 0 = never"),
+    "pause_on_no_answer": Key(_bool, True, "a ring the agent leaves unanswered pauses it "
+                                           "'no_answer' (queues.conf keeps autopause = no)"),
 }
 
 SCHEMA["backup"] = {

@@ -216,13 +216,15 @@ class AgentActions:
             logger.warning("agent %s: log-in failed; removed again from %s",
                            agent.agent_number, ", ".join(added))
 
-    async def hold_member(self, hold: agent_state.WrapUpHold) -> None:
-        """Rule 12 of ``cti.agent_state``: ``QueuePause`` the member in every queue while its
-        wrap-up is not saved (``Paused: false`` when it is). Without AMI nothing happens."""
+    async def hold_member(self, hold: agent_state.WrapUpHold | agent_state.AutoPause) -> None:
+        """Rules 12-13 of ``cti.agent_state``: ``QueuePause`` the member in every queue while
+        its wrap-up is not saved (``Paused: false`` when it is), or because nobody is at its
+        desk / it left a ring unanswered. Without AMI nothing happens."""
         if self.ami is None:
             return
-        headers = [("Interface", hold.interface), ("Paused", "true" if hold.hold else "false")]
-        if hold.hold:
+        paused = hold.hold if isinstance(hold, agent_state.WrapUpHold) else True
+        headers = [("Interface", hold.interface), ("Paused", "true" if paused else "false")]
+        if paused:
             headers.append(("Reason", hold.reason))
         result = await self.ami.send("QueuePause", headers, timeout=self.config.action_timeout)
         result.raise_for_error()

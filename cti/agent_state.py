@@ -43,6 +43,11 @@ Rules of the machine
    (the adapter pauses the member with ``hold_reason`` so app_queue does not ring it);
    leaving it for any reason but a log-out yields ``WrapUpHold(hold=False)`` (unpause), and
    a pause with ``hold_reason`` does not count when the idle state is chosen then.
+13. Nobody at the desk: a logged-in, unpaused agent whose last desk (browser) closed
+   ``desk_grace_s`` ago and did not come back is paused with ``disconnected_reason``
+   (``AutoPause``), once per absence; a ring that ends with AgentRingNoAnswer pauses the
+   agent with ``no_answer_reason`` (our own autopause: queues.conf keeps ``autopause = no``).
+   Either reason empty (or the grace 0) turns that pause off.
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -91,9 +96,12 @@ __all__ = [
     "AgentSnapshot",
     "AgentStatus",
     "AgentTransition",
+    "AutoPause",
     "Trigger",
     "WrapUpHold",
     "check_action",
+    "desk_closed",
+    "desk_opened",
     "login_rollback",
     "new_board",
     "on_shutdown",
@@ -227,6 +235,9 @@ class AgentConfig:
     acw_reasons: frozenset[str] = DEFAULT_ACW_REASONS
     hold_wrap_up_s: float = 0.0
     hold_reason: str = "acw"
+    desk_grace_s: float = 0.0
+    disconnected_reason: str = "disconnected"
+    no_answer_reason: str = ""
 
     def wrap_up_for(self, queue: str | None) -> float:
         """Wrap-up seconds after a call from ``queue``."""
@@ -252,6 +263,8 @@ class Agent:
     queue: str | None = None
     wrap_up_until: float | None = None
     held: bool = False  # rule 12: we paused the member for after-call work
+    desks: int = 0  # rule 13: desks (browsers) open now
+    desk_gone_at: float | None = None  # rule 13: when the last desk closed
     device_status: int = 0  # the member's device state (rule 10); 0 = not reported
     seconds: dict[AgentStatus, float] = field(default_factory=dict)
     paused_seconds: dict[str, float] = field(default_factory=dict)
@@ -310,7 +323,17 @@ class WrapUpHold:
     linked_id: str | None = None
 
 
-Effects = list[AgentTransition | WrapUpHold]
+@dataclass(frozen=True, slots=True)
+class AutoPause:
+    """Effect (rule 13): pause the member in every queue with ``reason`` (nobody at the desk,
+    or a ring left unanswered)."""
+
+    interface: str
+    reason: str
+    cause: str
+
+
+Effects = list[AgentTransition | WrapUpHold | AutoPause]
 
 
 # -- core moves
@@ -523,6 +546,9 @@ def _on_ring_end(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) 
     if ev.dest_unique_id is not None and agent.leg_unique_id != ev.dest_unique_id:
         return
     _fire(board, agent, _T_RING_END, type(ev).__name__, now, effects)
+    reason = board.config.no_answer_reason
+    if reason and isinstance(ev, AgentRingNoAnswer) and not agent.paused:
+        effects.append(AutoPause(agent.interface, reason, "AgentRingNoAnswer"))
 
 
 def _on_agent_connect(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -602,7 +628,8 @@ def transition(board: AgentBoard, event: AmiEvent, now: float) -> tuple[AgentBoa
 
 
 def tick(board: AgentBoard, now: float) -> tuple[AgentBoard, Effects]:
-    """Advance timers: end every wrap-up due by ``now`` (at its due time, for accounting)."""
+    """Advance timers: end every wrap-up due by ``now`` (at its due time, for accounting);
+    pause agents whose desk stayed closed past the grace (rule 13)."""
     effects: Effects = []
     if now >= board.next_due:
         _expire_wrap_ups(board, now, effects)
@@ -621,9 +648,46 @@ def wrap_up_saved(board: AgentBoard, linked_id: str, now: float) -> tuple[AgentB
     return board, effects
 
 
+def desk_opened(board: AgentBoard, interface: str, name: str, now: float) -> None:
+    """A desk (browser) of the agent of ``interface`` connected (rule 13)."""
+    agent = _agent(board, interface, name, now)
+    agent.desks += 1
+    agent.desk_gone_at = None
+
+
+def desk_closed(board: AgentBoard, interface: str, now: float) -> None:
+    """A desk of the agent of ``interface`` disconnected: with none left, the grace starts."""
+    agent = board.agents.get(interface)
+    if agent is None:
+        return
+    agent.desks = max(0, agent.desks - 1)
+    grace = board.config.desk_grace_s
+    if agent.desks == 0 and grace > 0 and board.config.disconnected_reason:
+        agent.desk_gone_at = now
+        board.next_due = min(board.next_due, now + grace)
+
+
+def _desk_gone(board: AgentBoard, agent: Agent, now: float, effects: Effects) -> float:
+    """Rule 13 for one agent whose desk is gone: pause it when the grace is over; returns when
+    to look again (inf: never)."""
+    gone = agent.desk_gone_at
+    if gone is None:
+        return float("inf")
+    due = gone + board.config.desk_grace_s
+    if now < due:
+        return due
+    agent.desk_gone_at = None
+    if agent.status is not _LOGGED_OUT and not agent.paused:
+        effects.append(AutoPause(agent.interface, board.config.disconnected_reason,
+                                 "desk closed"))
+    return float("inf")
+
+
 def _expire_wrap_ups(board: AgentBoard, now: float, effects: Effects) -> None:
     next_due = float("inf")
     for agent in board.agents.values():
+        if agent.desk_gone_at is not None:
+            next_due = min(next_due, _desk_gone(board, agent, now, effects))
         until = agent.wrap_up_until
         if until is None:
             continue

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Final
 
 from cti import agent_state, call_state
-from cti.agent_state import AgentBoard, AgentConfig, AgentTransition, WrapUpHold
+from cti.agent_state import AgentBoard, AgentConfig, AgentTransition, AutoPause, WrapUpHold
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
 from cti.call_state import (
     CallBoard,
@@ -81,7 +81,7 @@ __all__ = ["ROUTES", "CtiState", "Dispatcher", "Effect"]
 
 logger = logging.getLogger(__name__)
 
-Effect = CallEffect | AgentTransition | WrapUpHold
+Effect = CallEffect | AgentTransition | WrapUpHold | AutoPause
 
 _EVENT: Final = MessageKind.EVENT  # enum member lookups are slow on CPython 3.11
 
@@ -329,6 +329,9 @@ def _log_effects(effects: list[Effect]) -> None:
     for effect in effects:
         if isinstance(effect, AgentTransition):
             logger.info("%s", effect.describe())
+        elif isinstance(effect, AutoPause):
+            logger.warning("agent %s: paused %s (%s)", effect.interface, effect.reason,
+                           effect.cause)
         elif isinstance(effect, WrapUpHold):
             logger.info("agent %s: %s for the wrap-up of %s", effect.interface,
                         "held in after-call work" if effect.hold else "released",

@@ -19,6 +19,7 @@ RecordingStarted    queue the recording's registration; push the recording indic
 RecordingStopped    push the indicator off (the row is closed at CallEnded)
 AgentTransition     queue one ``agent_state_log`` row; push the agent's new state
 WrapUpHold          pause (or unpause) the member for its unsaved wrap-up (``hold_member``)
+AutoPause           pause the member: nobody at its desk, or a ring left unanswered
 ==================  ========================================================================
 
 Writes go to the call log writer (``cti.call_log``), never awaited here. Which written fields
@@ -39,7 +40,7 @@ from typing import Any, Final
 from callcenter.domain import caller_id_candidates
 from callcenter.topics import Publisher, agent_topic
 from cti.agent_actions import AgentRoster
-from cti.agent_state import AgentStatus, AgentTransition, WrapUpHold
+from cti.agent_state import AgentStatus, AgentTransition, AutoPause, WrapUpHold
 from cti.call_log import CallLogWriter
 from cti.call_state import (
     Call,
@@ -128,7 +129,8 @@ class EffectRunner:
         self.today = today
         self.merchant_calls: set[str] = set()
         # agent_state rule 12: pauses/unpauses a member (AgentActions.hold_member)
-        self.hold_member: Callable[[WrapUpHold], Coroutine[Any, Any, None]] | None = None
+        self.hold_member: Callable[[WrapUpHold | AutoPause],
+                                   Coroutine[Any, Any, None]] | None = None
         self.unknown_interfaces: set[str] = set()
 
     def apply(self, effects: Iterable[Effect], now: float) -> None:
@@ -314,6 +316,10 @@ class EffectRunner:
         if self.hold_member is not None:
             self.spawn(self.hold_member(effect))
 
+    def on_auto_pause(self, effect: AutoPause, now: float) -> None:
+        if self.hold_member is not None:
+            self.spawn(self.hold_member(effect))
+
     def _publish_wrapup(self, number: str, linked_id: str) -> None:
         # After the commit: the wrap-up API (callcenter.business) reads the row we wrote.
         self.hub.publish(agent_topic(number), {"type": "wrapup", "linked_id": linked_id})
@@ -338,5 +344,6 @@ EFFECTS: Final[Mapping[type[Any], OnEffect]] = {
     RecordingStopped: EffectRunner.on_recording_stopped,
     AgentTransition: EffectRunner.on_agent_transition,
     WrapUpHold: EffectRunner.on_wrap_up_hold,
+    AutoPause: EffectRunner.on_auto_pause,
 }
 """Effect type -> how it is carried out (the adapter's one table)."""

@@ -34,6 +34,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.reason.meeting": {"zh-CN": "会议", "en": "Meeting"},
     "cti.reason.restroom": {"zh-CN": "洗手间", "en": "Restroom"},
     "cti.reason.break": {"zh-CN": "休息", "en": "Break"},
+    "cti.reason.disconnected": {"zh-CN": "工作台已断开", "en": "Desk disconnected"},
+    "cti.reason.no_answer": {"zh-CN": "未接来电", "en": "Missed a call"},
     # today
     "cti.today.title": {"zh-CN": "今日", "en": "Today"},
     "cti.today.calls": {"zh-CN": "接听", "en": "Calls"},

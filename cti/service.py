@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter.domain import Agent as AgentRecord
 from callcenter.topics import Publisher, agent_topic
+from cti import agent_state
 from cti.agent_actions import AgentActions, AgentRoster
 from cti.agent_state import AgentConfig, AgentStatus
 from cti.ami_protocol import AmiMessage
@@ -270,6 +271,15 @@ class CtiService:
         for _action, exc in snapshot.failures:
             if isinstance(exc, AmiTimeout | AmiDisconnected):
                 raise exc
+
+    def desk_opened(self, agent: AgentRecord) -> None:
+        """A desk (browser) of ``agent`` connected (``cti.agent_state`` rule 13)."""
+        agent_state.desk_opened(self.dispatcher.state.agents, agent.interface, agent.name,
+                                self.clock())
+
+    def desk_closed(self, agent: AgentRecord) -> None:
+        """A desk of ``agent`` closed: with none left for the grace, the agent is paused."""
+        agent_state.desk_closed(self.dispatcher.state.agents, agent.interface, self.clock())
 
     def wrapup_saved(self, linked_id: str) -> None:
         """The wrap-up of ``linked_id`` was saved (``BusinessService.on_wrapped_up``): its agent

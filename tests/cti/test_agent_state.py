@@ -436,3 +436,64 @@ def test_the_hold_survives_a_resync_while_asterisk_keeps_the_member_paused() -> 
 
 def test_saved_is_a_row_of_the_table() -> None:
     assert TRANSITIONS[(S.WRAP_UP, Trigger.WRAP_UP_SAVED)] == "idle"
+
+
+# -- rule 13: nobody at the desk, rings left unanswered
+
+AWAY = AgentConfig(desk_grace_s=60.0, no_answer_reason="no_answer")
+
+
+def auto_pauses(effects: Sequence[object]) -> list[tuple[str, str]]:
+    return [(e.reason, e.cause) for e in effects if isinstance(e, agent_state.AutoPause)]
+
+
+@pytest.mark.parametrize(("events", "back_at", "tick_at", "expected"), [
+    pytest.param([added()], None, 159.9, [], id="within-the-grace"),
+    pytest.param([added()], None, 160.0, [("disconnected", "desk closed")], id="grace-over"),
+    pytest.param([added()], 130.0, 500.0, [], id="desk-came-back"),
+    pytest.param([added(), pause()], None, 500.0, [], id="already-paused"),
+    pytest.param([added(), removed()], None, 500.0, [], id="logged-out"),
+    pytest.param([added(), called(), connect()], None, 160.0,
+                 [("disconnected", "desk closed")], id="on-a-call-paused-for-after-it"),
+])
+def test_a_desk_closed_past_the_grace_pauses_the_agent_once(
+        events: list[AmiEvent], back_at: float | None, tick_at: float,
+        expected: list[tuple[str, str]]) -> None:
+    board, _ = drive(events, config=AWAY)
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    if back_at is not None:
+        agent_state.desk_opened(board, A1, "Agent 8001", back_at)
+    assert auto_pauses(agent_state.tick(board, tick_at)[1]) == expected
+    if expected:
+        assert auto_pauses(agent_state.tick(board, tick_at + 600)[1]) == []  # once an absence
+
+
+def test_one_of_two_desks_closing_pauses_nobody() -> None:
+    board, _ = drive([added()], config=AWAY)
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_opened(board, A1, "Agent 8001", 96.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    assert auto_pauses(agent_state.tick(board, 1000.0)[1]) == []
+
+
+def test_without_a_grace_a_closed_desk_pauses_nobody() -> None:
+    board, _ = drive([added()])
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    assert auto_pauses(agent_state.tick(board, 1000.0)[1]) == []
+
+
+@pytest.mark.parametrize(("config", "ring_end", "expected"), [
+    pytest.param(AWAY, no_answer(), [("no_answer", "AgentRingNoAnswer")], id="no-answer"),
+    pytest.param(AgentConfig(), no_answer(), [], id="autopause-off"),
+    pytest.param(AWAY, leg_hangup(), [], id="another-member-answered"),
+])
+def test_a_ring_left_unanswered_pauses_the_agent(
+        config: AgentConfig, ring_end: AmiEvent, expected: list[tuple[str, str]]) -> None:
+    board = new_board(config)
+    effects: list[object] = []
+    for i, event in enumerate([added(), called(), ring_end]):
+        effects.extend(agent_state.transition(board, event, 100.0 + i)[1])
+    assert status(board) == (S.AVAILABLE, None)  # until Asterisk confirms the pause
+    assert auto_pauses(effects) == expected

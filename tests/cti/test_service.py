@@ -811,6 +811,29 @@ async def test_a_held_wrap_up_pauses_the_agent_until_the_wrap_up_is_saved(env: E
         await held.stop()
 
 
+async def test_an_agent_whose_desk_stays_closed_is_paused_disconnected(env: Env) -> None:
+    away = CtiService(StoreCtiDirectory(env.store), env.hub, clock=lambda: env.clock[-1],
+                      agent_config=AgentConfig(desk_grace_s=60.0))
+    away.attach(env.ami)
+    await away.start()
+    try:
+        second = Env(env.store, env.hub, env.ami, away, env.merchant_id, env.agents, env.clock)
+        await replay(second, "01-agent-login-and-answered-call.ami", stop_before="Newchannel")
+        agent = env.agents["8001"]
+        env.clock.append(BASE + 10)
+        away.desk_opened(agent)
+        away.desk_closed(agent)  # the browser is closed
+        away.tick(BASE + 69)
+        await away.settle()
+        assert env.ami.sent == []
+        away.tick(BASE + 70)
+        await away.settle()
+        assert env.ami.sent == [("QueuePause", {"Interface": lab("8001"), "Paused": "true",
+                                                "Reason": "disconnected"})]
+    finally:
+        await away.stop()
+
+
 # --------------------------------------------------------------------------- issue #12
 
 
