@@ -105,6 +105,9 @@ class BusinessSettings:
     url: str
     secret: str
     timeout: float
+    # tasks recorded while no business system was configured ("local"): "deliver" them once
+    # one is, or "keep_local" (declared at start-up and on /healthz)
+    backlog: str = "deliver"
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +478,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),
         "secret": Key(_str, "", "HMAC secret shared with the business system"),
         "timeout": Key(_positive_float, 10.0, "HTTP timeout in seconds"),
+        "backlog": Key(_one_of("deliver", "keep_local"), "deliver",
+                       "tasks recorded before a business system was configured: deliver "
+                       "them once url is set, or keep_local (declared in the log and "
+                       "/healthz)"),
     },
     "locale": {
         "default": Key(_locale, "zh-CN", "default page language: zh-CN or en"),

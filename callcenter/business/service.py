@@ -353,6 +353,30 @@ class BusinessService:
                                 idempotency_key(task.task_number, task.version), now,
                                 now + self.retry_window)
 
+    async def deliver_backlog(self, now: datetime, *, batch: int = 200) -> int:
+        """With a business system configured: queue every task still ``local`` (recorded
+        before one was) for delivery, as ``created`` with its current version. Returns how
+        many were queued; without a business system nothing happens."""
+        if not self.external:
+            return 0
+        total = 0
+        while True:
+            async with self.store.transaction() as s:
+                records = await self.repo.local_tasks(s, batch)
+                for record in records:
+                    merchant = await self.repo.merchant(s, record.task.merchant_id)
+                    if merchant is None:
+                        raise NotFound(f"task {record.task.task_number}: no merchant")
+                    await self._enqueue(s, record, merchant, TaskEventType.CREATED, now)
+            total += len(records)
+            if len(records) < batch:
+                break
+        if total:
+            logger.warning("%d task(s) recorded before the business system was configured "
+                           "are queued for delivery", total)
+            self.on_enqueued()
+        return total
+
     @staticmethod
     def _payload(record: TaskRecord, merchant: Merchant, event: str,
                  calls: Sequence[TaskCall], complaint: Complaint | None) -> dict[str, Any]:
