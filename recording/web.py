@@ -18,7 +18,7 @@ from recording.errors import RecordingMissing
 from recording.paths import resolve
 from recording.repository import RecordingRepository
 
-LISTENERS = (Role.SUPERVISOR, Role.ADMIN, Role.AGENT)
+LISTENERS = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN, Role.AGENT)
 
 
 async def _authorised(request: web.Request) -> tuple[Path, str]:
