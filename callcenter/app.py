@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from callcenter.admin.web import web_module as admin_module
 from callcenter.business import wiring as business_wiring
 from callcenter.business.service import BusinessService
 from callcenter.db.engine import check_database, create_engine, session_factory
@@ -180,6 +181,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         business.on_wrapped_up = cti.wrapup_saved  # held after-call work ends (issue 13)
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
+        runtime.modules.append(admin_module())  # /admin (issue 13)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)

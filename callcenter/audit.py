@@ -23,6 +23,10 @@ class AuditAction(StrEnum):
     USER_DISABLE = "user.disable"
     USER_PASSWORD = "user.password"  # noqa: S105 (an action name, not a password)
     USER_ROLE = "user.role"
+    USER_ADD = "user.add"
+    USER_QUEUES = "user.queues"
+    USER_INTERFACE = "user.interface"
+    IMPORT = "import"  # a merchant or terminal CSV upload in the admin console
 
 
 @dataclass(frozen=True, slots=True)

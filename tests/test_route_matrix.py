@@ -121,6 +121,16 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404, 404), {}),
     ("POST", "/roster/swaps/{id}/reject"):
         Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404, 404), {}),
+    # the administration console (callcenter.admin): admins only
+    ("GET", "/admin"): Row("/admin", (302, 403, 403, 403, 200, 403)),
+    ("GET", "/api/admin/users"): Row("/api/admin/users", (401, 403, 403, 403, 200, 403)),
+    ("POST", "/api/admin/users"): Row("/api/admin/users", (401, 403, 403, 403, 422, 403), {}),
+    ("POST", "/api/admin/users/{username}"):
+        Row("/api/admin/users/nobody", (401, 403, 403, 403, 404, 403), {"action": "disable"}),
+    ("POST", "/api/admin/import/{kind}"):
+        Row("/api/admin/import/merchants", (401, 403, 403, 403, 422, 403), {}),
+    ("GET", "/api/admin/audit"): Row("/api/admin/audit", (401, 403, 403, 403, 200, 403)),
+    ("GET", "/admin/static"): Row("/admin/static/admin.js", (200, 200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
     ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200, 200)),
