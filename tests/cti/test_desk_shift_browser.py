@@ -10,25 +10,13 @@ Screenshots: /tmp/desk-1366-ringing.png, /tmp/desk-1366-wrapup.png, /tmp/desk-13
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from callcenter.business.board import web_module as business_module
-from callcenter.business.service import BusinessService
-from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
-from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
-from callcenter.web.hub import Hub
 from cti.agent_state import AgentConfig
-from cti.service import CtiService
-from cti.web import web_module
 from tests.cti import test_service
-from tests.cti.test_desktop_browser import CHROMIUM, SCENARIO, Desk, chromium, events, log_in
-from tests.cti.test_service import BASE, FakeAmi, seed
-from tests.page_scripts import enforce_strict_csp
+from tests.cti.test_desktop_browser import CHROMIUM, Desk, chromium, log_in, served_desk
 
 template_db = test_service.template_db
 cti_store = test_service.cti_store
@@ -41,28 +29,8 @@ LAPTOP = {"width": 1366, "height": 768}
 
 @pytest.fixture
 async def held_desk(cti_store: Store) -> AsyncIterator[Desk]:
-    await seed(cti_store)
-    hub = Hub()
-    ami = FakeAmi()
-    clock = [BASE]
-    service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0],
-                         agent_config=AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=300.0))
-    service.attach(ami)
-    await service.start()
-    business = BusinessService(cti_store, hub, tz=ZoneInfo("Asia/Shanghai"), external=False)
-    business.on_wrapped_up = service.wrapup_saved
-    settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "browser-secret"})
-    app = build_web_app(settings, cti_store, hub=hub,
-                        modules=[web_module(service), business_module(business)])
-    enforce_strict_csp(app)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Desk(str(server.make_url("")).rstrip("/"), service, ami, events(SCENARIO), clock,
-                   cti_store)
-    finally:
-        await server.close()
-        await service.stop()
+    async with served_desk(cti_store, AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=300.0)) as desk:
+        yield desk
 
 
 async def in_view(page: object, selector: str) -> bool:
