@@ -143,7 +143,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.dial.number": {"zh-CN": "号码", "en": "Number"},
     "cti.dial.go": {"zh-CN": "呼叫", "en": "Dial"},
     "cti.dial.sent": {"zh-CN": "已发起呼叫，请接听话机", "en": "Dialling: pick up your phone"},
-    "cti.dial.answered": {"zh-CN": "外呼已接通", "en": "The outbound call is connected"},
+    # the OriginateResponse says the agent's own phone answered; the merchant rings next
+    "cti.dial.answered": {"zh-CN": "话机已接起，正在呼叫商户…",
+                          "en": "Your phone answered: calling the merchant…"},
     "cti.dial.failed": {"zh-CN": "外呼失败", "en": "The outbound call failed"},
     # wrap-up
     "cti.wrapup.title": {"zh-CN": "话后小结", "en": "Wrap-up"},
