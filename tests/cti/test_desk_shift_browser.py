@@ -47,7 +47,9 @@ async def test_a_laptop_desk_holds_the_wrap_up_and_never_drops_a_half_typed_one(
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await log_in(page, desk.base, "8001")
-        await page.click("#btn-login")
+        async with page.expect_response("**/api/agent/login") as login:
+            await page.click("#btn-login")
+        assert (await login.value).ok
         desk.feed_until("Newchannel", including=False)
         await page.wait_for_selector("#state-badge.state.available")
 
@@ -56,6 +58,7 @@ async def test_a_laptop_desk_holds_the_wrap_up_and_never_drops_a_half_typed_one(
         await desk.service.settle()
         await page.wait_for_selector("#desk[data-rang='1']")  # the ring tone played once
         await page.wait_for_selector("#pop-card .name:has-text('鑫源便利店')")
+        assert await page.is_hidden("#desk-msg")  # no error on the way
         # the dial field follows the pop: this merchant's number
         assert await page.input_value("#dial-number") != ""
         await page.screenshot(path="/tmp/desk-1366-ringing.png")
