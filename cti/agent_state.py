@@ -48,6 +48,10 @@ Rules of the machine
    (``AutoPause``), once per absence; a ring that ends with AgentRingNoAnswer pauses the
    agent with ``no_answer_reason`` (our own autopause: queues.conf keeps ``autopause = no``).
    Either reason empty (or the grace 0) turns that pause off.
+14. Click to dial, the merchant's leg: once the agent's phone answered our Originate
+   (``OutboundDialled``), the Dial from that leg reports ``ringing`` (DialBegin), then
+   ``connected`` (DialEnd ANSWER) or ``failed`` (any other DialStatus) as ``OutboundProgress``
+   effects; the agent's state does not change (it is on_call with its own phone).
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -75,6 +79,8 @@ from cti.events import (
     AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
+    DialBegin,
+    DialEnd,
     Hangup,
     QueueMember,
     QueueMemberAdded,
@@ -97,6 +103,7 @@ __all__ = [
     "AgentStatus",
     "AgentTransition",
     "AutoPause",
+    "OutboundProgress",
     "Trigger",
     "WrapUpHold",
     "check_action",
@@ -333,7 +340,18 @@ class AutoPause:
     cause: str
 
 
-Effects = list[AgentTransition | WrapUpHold | AutoPause]
+@dataclass(frozen=True, slots=True)
+class OutboundProgress:
+    """Effect (rule 14): the merchant leg of an agent's click-to-dial is ``ringing``,
+    ``connected`` or ``failed`` (``dial_status`` says why: BUSY, NOANSWER, CHANUNAVAIL…)."""
+
+    interface: str
+    linked_id: str
+    status: str
+    dial_status: str = ""
+
+
+Effects = list[AgentTransition | WrapUpHold | AutoPause | OutboundProgress]
 
 
 # -- core moves
@@ -596,6 +614,22 @@ def _on_hangup(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) ->
         _fire(board, agent, _T_HANG_UP, "Hangup", now, effects)
 
 
+def _on_dial(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    # rule 14: only the Dial from the leg of an agent's own click-to-dial (queue "")
+    assert isinstance(ev, DialBegin | DialEnd)
+    interface = board.by_leg.get(ev.unique_id) if ev.unique_id else None
+    if interface is None:
+        return
+    agent = board.agents.get(interface)
+    if agent is None or agent.queue != "" or agent.linked_id != ev.linked_id:
+        return
+    if isinstance(ev, DialBegin):
+        effects.append(OutboundProgress(interface, ev.linked_id, "ringing"))
+    else:
+        status = "connected" if ev.dial_status == "ANSWER" else "failed"
+        effects.append(OutboundProgress(interface, ev.linked_id, status, ev.dial_status))
+
+
 _Handler = Callable[[AgentBoard, AmiEvent, float, Effects], None]
 
 EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
@@ -611,6 +645,8 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         AgentComplete: _on_agent_complete,
         Hangup: _on_hangup,
         OutboundDialled: _on_outbound_dialled,
+        DialBegin: _on_dial,
+        DialEnd: _on_dial,
     }
 )
 """Event type -> how it moves an agent. Events not listed do not concern agents."""

@@ -28,7 +28,14 @@ from types import MappingProxyType
 from typing import Final
 
 from cti import agent_state, call_state
-from cti.agent_state import AgentBoard, AgentConfig, AgentTransition, AutoPause, WrapUpHold
+from cti.agent_state import (
+    AgentBoard,
+    AgentConfig,
+    AgentTransition,
+    AutoPause,
+    OutboundProgress,
+    WrapUpHold,
+)
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
 from cti.call_state import (
     CallBoard,
@@ -54,6 +61,8 @@ from cti.events import (
     ChanSpyStart,
     CoreShowChannel,
     Decoder,
+    DialBegin,
+    DialEnd,
     FullyBooted,
     Hangup,
     IvrResult,
@@ -81,7 +90,7 @@ __all__ = ["ROUTES", "CtiState", "Dispatcher", "Effect"]
 
 logger = logging.getLogger(__name__)
 
-Effect = CallEffect | AgentTransition | WrapUpHold | AutoPause
+Effect = CallEffect | AgentTransition | WrapUpHold | AutoPause | OutboundProgress
 
 _EVENT: Final = MessageKind.EVENT  # enum member lookups are slow on CPython 3.11
 
@@ -158,9 +167,11 @@ ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
         BlindTransfer: _calls,
         AttendedTransfer: _calls,
         ChanSpyStart: _calls,
+        DialBegin: _agents,  # click to dial: the merchant rings (agent_state rule 14)
+        DialEnd: _agents,
     }
 )
-"""The routing table. Decoded events of other types (Newstate, DialBegin, BridgeEnter…) and
+"""The routing table. Decoded events of other types (Newstate, BridgeEnter…) and
 unknown events are not routed: the dispatcher does not even decode them."""
 
 

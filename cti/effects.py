@@ -20,6 +20,7 @@ RecordingStopped    push the indicator off (the row is closed at CallEnded)
 AgentTransition     queue one ``agent_state_log`` row; push the agent's new state
 WrapUpHold          pause (or unpause) the member for its unsaved wrap-up (``hold_member``)
 AutoPause           pause the member: nobody at its desk, or a ring left unanswered
+OutboundProgress    push the click-to-dial's merchant leg (ringing, connected, failed)
 ==================  ========================================================================
 
 Writes go to the call log writer (``cti.call_log``), never awaited here. Which written fields
@@ -40,7 +41,13 @@ from typing import Any, Final
 from callcenter.domain import caller_id_candidates
 from callcenter.topics import Publisher, agent_topic
 from cti.agent_actions import AgentRoster
-from cti.agent_state import AgentStatus, AgentTransition, AutoPause, WrapUpHold
+from cti.agent_state import (
+    AgentStatus,
+    AgentTransition,
+    AutoPause,
+    OutboundProgress,
+    WrapUpHold,
+)
 from cti.call_log import CallLogWriter
 from cti.call_state import (
     Call,
@@ -320,6 +327,13 @@ class EffectRunner:
         if self.hold_member is not None:
             self.spawn(self.hold_member(effect))
 
+    def on_outbound_progress(self, effect: OutboundProgress, now: float) -> None:
+        number = self.roster.number_of(effect.interface)
+        if number:
+            self.hub.publish(agent_topic(number), {
+                "type": "dial", "status": effect.status, "linked_id": effect.linked_id,
+                "dial_status": effect.dial_status, "at": now})
+
     def _publish_wrapup(self, number: str, linked_id: str) -> None:
         # After the commit: the wrap-up API (callcenter.business) reads the row we wrote.
         self.hub.publish(agent_topic(number), {"type": "wrapup", "linked_id": linked_id})
@@ -345,5 +359,6 @@ EFFECTS: Final[Mapping[type[Any], OnEffect]] = {
     AgentTransition: EffectRunner.on_agent_transition,
     WrapUpHold: EffectRunner.on_wrap_up_hold,
     AutoPause: EffectRunner.on_auto_pause,
+    OutboundProgress: EffectRunner.on_outbound_progress,
 }
 """Effect type -> how it is carried out (the adapter's one table)."""

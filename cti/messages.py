@@ -147,6 +147,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.dial.answered": {"zh-CN": "话机已接起，正在呼叫商户…",
                           "en": "Your phone answered: calling the merchant…"},
     "cti.dial.failed": {"zh-CN": "外呼失败", "en": "The outbound call failed"},
+    "cti.dial.ringing": {"zh-CN": "商户电话振铃中…", "en": "The merchant's phone is ringing…"},
+    "cti.dial.connected": {"zh-CN": "已接通商户", "en": "The merchant answered"},
+    "cti.dial.BUSY": {"zh-CN": "对方忙", "en": "busy"},
+    "cti.dial.NOANSWER": {"zh-CN": "无人接听", "en": "no answer"},
+    "cti.dial.CHANUNAVAIL": {"zh-CN": "线路不可用", "en": "line unavailable"},
+    "cti.dial.CONGESTION": {"zh-CN": "线路拥塞", "en": "network congestion"},
+    "cti.dial.CANCEL": {"zh-CN": "已取消", "en": "cancelled"},
     # wrap-up
     "cti.wrapup.title": {"zh-CN": "话后小结", "en": "Wrap-up"},
     "cti.wrapup.disposition": {"zh-CN": "处理类型", "en": "Disposition"},

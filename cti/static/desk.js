@@ -525,11 +525,15 @@
       if (msg.appointment_local) status += ` · ${msg.appointment_local}`;
       showNotice(T("cti.task.update", { number: msg.task_number, status }));
     },
+    // Click to dial: "answered" = our Originate reached the agent's phone; then the merchant's
+    // leg from real Dial events: ringing, connected or failed (with Asterisk's DialStatus).
     dial(msg) {
       if (msg.status === "failed") {
-        showError(T("cti.dial.failed") + (msg.error_id ? ` · ${T(`cti.err.${msg.error_id}`)}` : ""));
-      } else if (msg.status === "answered") {
-        showNotice(T("cti.dial.answered"));
+        const why = msg.error_id ? T(`cti.err.${msg.error_id}`)
+          : (msg.dial_status ? label("cti.dial.", msg.dial_status) : "");
+        showError(T("cti.dial.failed") + (why ? ` · ${why}` : ""));
+      } else if (msg.status === "answered" || msg.status === "ringing" || msg.status === "connected") {
+        showNotice(T(`cti.dial.${msg.status}`));
       }
     },
   };

@@ -21,6 +21,7 @@ from cti.agent_state import (
     pause_seconds,
     state_seconds,
 )
+from cti.call_state import OutboundDialled
 from cti.errors import AgentActionError
 from cti.events import (
     AgentCalled,
@@ -29,6 +30,8 @@ from cti.events import (
     AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
+    DialBegin,
+    DialEnd,
     Hangup,
     QueueMember,
     QueueMemberAdded,
@@ -497,3 +500,35 @@ def test_a_ring_left_unanswered_pauses_the_agent(
         effects.extend(agent_state.transition(board, event, 100.0 + i)[1])
     assert status(board) == (S.AVAILABLE, None)  # until Asterisk confirms the pause
     assert auto_pauses(effects) == expected
+
+
+# -- rule 14: the merchant leg of a click to dial
+
+OUT = "1795330300.4"  # the originated agent leg: its Uniqueid is the call's Linkedid
+
+
+@pytest.mark.parametrize(("dial", "expected"), [
+    pytest.param(DialBegin(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                           "PJSIP/13800138000@trunk"), ("ringing", ""), id="ringing"),
+    pytest.param(DialEnd(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                         "ANSWER"), ("connected", "ANSWER"), id="connected"),
+    pytest.param(DialEnd(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                         "BUSY"), ("failed", "BUSY"), id="busy"),
+])
+def test_the_merchant_leg_of_a_click_to_dial_is_reported_from_dial_events(
+        dial: AmiEvent, expected: tuple[str, str]) -> None:
+    board, _ = drive([added()])
+    agent_state.transition(board, OutboundDialled(OUT, f"{A1}-00000009", A1, "13800138000"),
+                           110.0)
+    assert status(board) == (S.ON_CALL, None)
+    _, effects = agent_state.transition(board, dial, 111.0)
+    assert [(e.status, e.dial_status) for e in effects
+            if isinstance(e, agent_state.OutboundProgress)] == [expected]
+    assert status(board) == (S.ON_CALL, None)
+
+
+def test_dial_events_of_queue_calls_report_nothing() -> None:
+    board, _ = drive([added(), called(), connect()])
+    _, effects = agent_state.transition(
+        board, DialEnd("PJSIP/trunk-00000001", LEG, CALL, f"{A1}-00000002", LEG, "ANSWER"), 110.0)
+    assert effects == []

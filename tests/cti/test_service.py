@@ -907,6 +907,14 @@ async def test_a_click_to_dial_call_is_kept_with_its_row_timeline_and_recording(
                                     idempotency_key="click-to-dial-0001")
     assert result["status"] == "answered"
     assert env.service.dispatcher.state.agents.agents[lab("8002")].status.value == "on_call"
+    # [cc-outbound] dials the merchant from the agent's leg: the desk hears how it goes
+    trunk = {"DestChannel": "PJSIP/trunk-0000000b", "DestUniqueid": "1795339999.1"}
+    env.service.on_message(event("DialBegin", Channel=leg, Uniqueid=linked, Linkedid=linked,
+                                 DialString="13800138000@trunk", **trunk), BASE + 101.6)
+    env.service.on_message(event("DialEnd", Channel=leg, Uniqueid=linked, Linkedid=linked,
+                                 DialStatus="ANSWER", **trunk), BASE + 108)
+    assert [m["status"] for m in env.hub.to("agent:8002", "dial")] == [
+        "answered", "ringing", "connected"]
     env.service.on_message(event("Hangup", Channel=leg, Uniqueid=linked, Linkedid=linked,
                                  Cause="16"), BASE + 130)
     await env.service.settle()
