@@ -103,7 +103,8 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert [c.name for c in product.runtime.components] == ["fastagi", "cti", "reports",
                                                                 "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "recordings",
-                                                             "reports", "roster", "metrics"]
+                                                             "reports", "roster", "admin",
+                                                             "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "reports"}
         await product.start()
