@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from callcenter.admin.web import web_module as admin_module
 from callcenter.business import wiring as business_wiring
 from callcenter.business.service import BusinessService
 from callcenter.callbacks import wiring as callbacks_wiring
@@ -187,10 +188,12 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
             ami_settings=None if pbx is None else replace(
                 settings.ami, host=pbx.ami_address[0], port=pbx.ami_address[1]))
         supervision = await supervision_wiring.install(runtime, options, cti)
+        business.on_wrapped_up = cti.wrapup_saved  # held after-call work ends (issue 13)
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         speech = await speech_wiring.install(runtime, options)
         callbacks = await callbacks_wiring.install(runtime, options)
+        runtime.modules.append(admin_module())  # /admin (issue 13)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)

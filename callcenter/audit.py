@@ -28,6 +28,10 @@ class AuditAction(StrEnum):
     MONITOR_STOP = "monitor.stop"     # ... stopped, or the call ended
     AGENT_FORCE_PAUSE = "agent.force_pause"
     AGENT_FORCE_LOGOUT = "agent.force_logout"
+    USER_ADD = "user.add"
+    USER_QUEUES = "user.queues"
+    USER_INTERFACE = "user.interface"
+    IMPORT = "import"  # a merchant or terminal CSV upload in the admin console
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ the simulator's own copy, in step). The IVR routes to them; agents are members o
 
 class Role(StrEnum):
     AGENT = "agent"
+    # between agent and supervisor (the regulations' 班组长): reviews complaints, calls and
+    # recordings (QA), reads the reports, approves roster swaps; no agent desk, no board
+    TEAM_LEAD = "team_lead"
     SUPERVISOR = "supervisor"
     DISPATCHER = "dispatcher"
     ADMIN = "admin"

@@ -118,10 +118,11 @@ class StoreQa:
         self.store = store
 
     async def reviewers(self) -> list[str]:
-        """Who reviews: the active supervisors (the regulations' supervisor and team leads)."""
+        """Who reviews: the active supervisors and team leads (the regulations' QA reviewers)."""
         async with self.store.transaction() as s:
             return list((await s.execute(
-                select(UserRow.username).where(UserRow.role == Role.SUPERVISOR.value,
+                select(UserRow.username).where(UserRow.role.in_((Role.SUPERVISOR.value,
+                                                                 Role.TEAM_LEAD.value)),
                                                UserRow.active.is_(True))
                 .order_by(UserRow.username))).scalars())
 

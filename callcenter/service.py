@@ -110,6 +110,26 @@ async def set_agent_queues(store: Store, username: str, queues: Sequence[str]) -
     return await store.agents.set_queues(username, validate_queues(queues, required=True))
 
 
+def check_device(field_name: str, device: str) -> None:
+    """A phone device such as ``PJSIP/8001`` (raises ValidationError)."""
+    if "/" not in device or any(c.isspace() or ord(c) < 32 for c in device) or len(device) > 100:
+        raise ValidationError(field_name, "expected a device like PJSIP/8001")
+
+
+async def set_agent_interface(store: Store, now: datetime, username: str, interface: str,
+                              state_interface: str | None, *, actor: str) -> Agent:
+    """Give the agent account ``username`` another phone (its next log-in uses it); audited.
+    Raises ValidationError, NotFound."""
+    check_device("interface", interface)
+    if state_interface:
+        check_device("state_interface", state_interface)
+    agent = await store.agents.set_interface(username, interface, state_interface)
+    await store.audit.record(AuditEntry(now, actor, AuditAction.USER_INTERFACE, username,
+                                        {"interface": interface,
+                                         "state_interface": state_interface}))
+    return agent
+
+
 def check_password(password: str) -> None:
     """The password rule of every account (raises ValidationError)."""
     if len(password) < MIN_PASSWORD_LENGTH:

@@ -115,6 +115,9 @@ class BusinessSettings:
     url: str
     secret: str
     timeout: float
+    # tasks recorded while no business system was configured ("local"): "deliver" them once
+    # one is, or "keep_local" (declared at start-up and on /healthz)
+    backlog: str = "deliver"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +257,15 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeskSettings:
+    """The agent desk over a whole shift (issue 13)."""
+
+    wrap_up_max_s: float
+    disconnect_grace_s: float
+    pause_on_no_answer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -272,6 +284,7 @@ class Settings:
     speech: SpeechSettings
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
         "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
+    desk: DeskSettings = field(default_factory=lambda: DeskSettings(300.0, 60.0, True))
     source: str = "defaults"
 
 
@@ -544,6 +557,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),
         "secret": Key(_str, "", "HMAC secret shared with the business system"),
         "timeout": Key(_positive_float, 10.0, "HTTP timeout in seconds"),
+        "backlog": Key(_one_of("deliver", "keep_local"), "deliver",
+                       "tasks recorded before a business system was configured: deliver "
+                       "them once url is set, or keep_local (declared in the log and "
+                       "/healthz)"),
     },
     "locale": {
         "default": Key(_locale, "zh-CN", "default page language: zh-CN or en"),
@@ -649,6 +666,18 @@ SCHEMA["metrics"] = {
                             "networks that may scrape /metrics"),
 }
 
+SCHEMA["desk"] = {
+    "wrap_up_max_s": Key(_non_negative_float, 300.0,
+                         "after-call work lasts until the wrap-up is saved, at most this many "
+                         "seconds (the agent is paused 'acw' meanwhile); 0 = Asterisk's "
+                         "wrapuptime only"),
+    "disconnect_grace_s": Key(_non_negative_float, 60.0,
+                              "a logged-in agent whose desk is closed this long is paused "
+                              "'disconnected'; 0 = never"),
+    "pause_on_no_answer": Key(_bool, True, "a ring the agent leaves unanswered pauses it "
+                                           "'no_answer' (queues.conf keeps autopause = no)"),
+}
+
 SCHEMA["backup"] = {
     "dir": Key(_str, "var/backups", "where `backup schedule` writes its archives"),
     "keep": Key(_int_range(1, 10_000), 14, "archives kept (the newest)"),
@@ -668,6 +697,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "asterisk": AsteriskSettings,
     "metrics": MetricsSettings,
     "backup": BackupSettings,
+    "desk": DeskSettings,
     "reports": ReportsSettings,
     "speech": SpeechSettings,
 }

@@ -7,7 +7,8 @@ it raises ``AgentActionError`` with a stable ``error_id``), then sends one AMI a
 action      AMI
 ==========  ===============================================================================
 login       ``QueueAdd`` per queue of ``callcenter.shifts.login_queues`` (dynamic member;
-            ``Already there`` counts as done)
+            ``Already there`` counts as done); all or nothing: after a failure the queues
+            already added are removed again (``agent_state.login_rollback``)
 logout      ``QueueRemove`` per queue the agent is in (``Not there`` counts as done)
 pause       ``QueuePause`` without ``Queue:`` (every queue), ``Reason:`` kept
 resume      ``QueuePause Paused: false`` in every queue
@@ -185,14 +186,48 @@ class AgentActions:
             try:
                 result = await ami.send("QueueAdd", headers, timeout=self.config.action_timeout)
                 result.raise_for_error()
-            except AmiEncodeError as exc:
-                raise ValidationError("interface", "contains characters not allowed") from exc
             except AmiActionError as exc:
                 if "Already there" not in exc.message:
+                    await self._roll_back(agent, added)
                     raise
+            except Exception as exc:
+                await self._roll_back(agent, added)
+                if isinstance(exc, AmiEncodeError):
+                    raise ValidationError("interface", "contains characters not allowed") from exc
+                raise
             added.append(queue)
         logger.info("agent %s: logged in to %s", agent.agent_number, ", ".join(added))
         return {"queues": added}
+
+    async def _roll_back(self, agent: AgentRecord, added: list[str]) -> None:
+        """Rule 11 of ``cti.agent_state``: undo a failed log-in's ``QueueAdd`` s. A removal
+        that fails too is logged (the next resync shows the truth), never raised over the
+        log-in's own error."""
+        for queue in agent_state.login_rollback(added):
+            try:
+                result = await self._require_ami().send(
+                    "QueueRemove", [("Queue", queue), ("Interface", agent.interface)],
+                    timeout=self.config.action_timeout)
+                result.raise_for_error()
+            except Exception:
+                logger.exception("agent %s: could not undo the log-in to %s",
+                                 agent.agent_number, queue)
+        if added:
+            logger.warning("agent %s: log-in failed; removed again from %s",
+                           agent.agent_number, ", ".join(added))
+
+    async def hold_member(self, hold: agent_state.WrapUpHold | agent_state.AutoPause) -> None:
+        """Rules 12-13 of ``cti.agent_state``: ``QueuePause`` the member in every queue while
+        its wrap-up is not saved (``Paused: false`` when it is), or because nobody is at its
+        desk / it left a ring unanswered. Without AMI nothing happens."""
+        if self.ami is None:
+            return
+        paused = hold.hold if isinstance(hold, agent_state.WrapUpHold) else True
+        headers = [("Interface", hold.interface), ("Paused", "true" if paused else "false")]
+        if paused:
+            headers.append(("Reason", hold.reason))
+        result = await self.ami.send("QueuePause", headers, timeout=self.config.action_timeout)
+        result.raise_for_error()
 
     async def logout(self, agent: AgentRecord) -> dict[str, Any]:
         """``QueueRemove`` from every queue the agent is in (``Not there`` counts as done).

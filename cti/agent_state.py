@@ -34,6 +34,24 @@ Rules of the machine
    or 5 makes an available agent ``unreachable`` (cause ``phone offline``); leaving 4/5 makes
    an unreachable agent ``idle`` again (``phone back``). Busy or paused agents only note it:
    it decides their idle state later. An agent's phone is never counted as available.
+11. Log-in is all or nothing (``login_rollback``): when one ``QueueAdd`` of a log-in fails,
+   every queue that log-in already put the agent in is removed again, last first, so a
+   failed log-in never leaves the agent half logged in (ringing in some queues).
+12. After-call work holds (``AgentConfig.hold_wrap_up_s`` > 0): the wrap-up lasts until the
+   agent's wrap-up of that call is saved (``wrap_up_saved``) or ``hold_wrap_up_s`` pass,
+   not Asterisk's short ``wrapuptime``. Entering the hold yields ``WrapUpHold(hold=True)``
+   (the adapter pauses the member with ``hold_reason`` so app_queue does not ring it);
+   leaving it for any reason but a log-out yields ``WrapUpHold(hold=False)`` (unpause), and
+   a pause with ``hold_reason`` does not count when the idle state is chosen then.
+13. Nobody at the desk: a logged-in, unpaused agent whose last desk (browser) closed
+   ``desk_grace_s`` ago and did not come back is paused with ``disconnected_reason``
+   (``AutoPause``), once per absence; a ring that ends with AgentRingNoAnswer pauses the
+   agent with ``no_answer_reason`` (our own autopause: queues.conf keeps ``autopause = no``).
+   Either reason empty (or the grace 0) turns that pause off.
+14. Click to dial, the merchant's leg: once the agent's phone answered our Originate
+   (``OutboundDialled``), the Dial from that leg reports ``ringing`` (DialBegin), then
+   ``connected`` (DialEnd ANSWER) or ``failed`` (any other DialStatus) as ``OutboundProgress``
+   effects; the agent's state does not change (it is on_call with its own phone).
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -47,7 +65,7 @@ must sustain >100k events/s). Readers outside get values, not the records: ``sna
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
@@ -61,6 +79,8 @@ from cti.events import (
     AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
+    DialBegin,
+    DialEnd,
     Hangup,
     QueueMember,
     QueueMemberAdded,
@@ -82,8 +102,14 @@ __all__ = [
     "AgentSnapshot",
     "AgentStatus",
     "AgentTransition",
+    "AutoPause",
+    "OutboundProgress",
     "Trigger",
+    "WrapUpHold",
     "check_action",
+    "desk_closed",
+    "desk_opened",
+    "login_rollback",
     "new_board",
     "on_shutdown",
     "pause_seconds",
@@ -93,6 +119,7 @@ __all__ = [
     "state_seconds",
     "tick",
     "transition",
+    "wrap_up_saved",
 ]
 
 
@@ -120,6 +147,7 @@ class Trigger(enum.Enum):
     CONNECT = "connect"
     HANG_UP = "hang_up"
     WRAP_UP_DONE = "wrap_up_done"
+    WRAP_UP_SAVED = "wrap_up_saved"
     PHONE_OFFLINE = "phone_offline"
     PHONE_BACK = "phone_back"
 
@@ -157,6 +185,7 @@ TRANSITIONS: Final[Mapping[tuple[AgentStatus, Trigger], _Target]] = MappingProxy
         (S.ON_CALL, T.HANG_UP): "after_call",
         (S.ON_CALL, T.LOGOUT): S.LOGGED_OUT,
         (S.WRAP_UP, T.WRAP_UP_DONE): "idle",
+        (S.WRAP_UP, T.WRAP_UP_SAVED): "idle",  # rule 12
         (S.WRAP_UP, T.RING): S.RINGING,  # Asterisk considers the wrap-up over
         (S.WRAP_UP, T.CONNECT): S.ON_CALL,
         (S.WRAP_UP, T.LOGOUT): S.LOGGED_OUT,
@@ -182,6 +211,7 @@ _T_RING_END: Final = Trigger.RING_END
 _T_CONNECT: Final = Trigger.CONNECT
 _T_HANG_UP: Final = Trigger.HANG_UP
 _T_WRAP_UP_DONE: Final = Trigger.WRAP_UP_DONE
+_T_WRAP_UP_SAVED: Final = Trigger.WRAP_UP_SAVED
 _T_PHONE_OFFLINE: Final = Trigger.PHONE_OFFLINE
 _T_PHONE_BACK: Final = Trigger.PHONE_BACK
 
@@ -202,12 +232,19 @@ class AgentConfig:
 
     ``wrap_up_s`` mirrors queues.conf ``wrapuptime`` (5 in the lab); ``wrap_up_by_queue``
     overrides it per queue. ``acw_reasons`` are pause reasons meaning "after-call work", in
-    which an agent may still dial out.
+    which an agent may still dial out. ``hold_wrap_up_s`` > 0 holds after-call work until
+    the wrap-up is saved, at most that long (rule 12), pausing the member with
+    ``hold_reason`` meanwhile; 0 keeps Asterisk's wrap-up time.
     """
 
     wrap_up_s: float = 5.0
     wrap_up_by_queue: Mapping[str, float] = field(default_factory=dict)
     acw_reasons: frozenset[str] = DEFAULT_ACW_REASONS
+    hold_wrap_up_s: float = 0.0
+    hold_reason: str = "acw"
+    desk_grace_s: float = 0.0
+    disconnected_reason: str = "disconnected"
+    no_answer_reason: str = ""
 
     def wrap_up_for(self, queue: str | None) -> float:
         """Wrap-up seconds after a call from ``queue``."""
@@ -232,6 +269,9 @@ class Agent:
     leg_unique_id: str | None = None  # Uniqueid of the agent leg (DestUniqueid)
     queue: str | None = None
     wrap_up_until: float | None = None
+    held: bool = False  # rule 12: we paused the member for after-call work
+    desks: int = 0  # rule 13: desks (browsers) open now
+    desk_gone_at: float | None = None  # rule 13: when the last desk closed
     device_status: int = 0  # the member's device state (rule 10); 0 = not reported
     seconds: dict[AgentStatus, float] = field(default_factory=dict)
     paused_seconds: dict[str, float] = field(default_factory=dict)
@@ -279,7 +319,39 @@ def _label(status: AgentStatus, reason: str | None) -> str:
     return status.value
 
 
-Effects = list[AgentTransition]
+@dataclass(frozen=True, slots=True)
+class WrapUpHold:
+    """Effect (rule 12): pause (``hold``) or unpause the member in every queue with
+    ``reason`` so app_queue does not ring it while its wrap-up is not saved."""
+
+    interface: str
+    hold: bool
+    reason: str
+    linked_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoPause:
+    """Effect (rule 13): pause the member in every queue with ``reason`` (nobody at the desk,
+    or a ring left unanswered)."""
+
+    interface: str
+    reason: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundProgress:
+    """Effect (rule 14): the merchant leg of an agent's click-to-dial is ``ringing``,
+    ``connected`` or ``failed`` (``dial_status`` says why: BUSY, NOANSWER, CHANUNAVAIL…)."""
+
+    interface: str
+    linked_id: str
+    status: str
+    dial_status: str = ""
+
+
+Effects = list[AgentTransition | WrapUpHold | AutoPause | OutboundProgress]
 
 
 # -- core moves
@@ -329,16 +401,31 @@ def _fire(
     target = TRANSITIONS.get((agent.status, trigger))
     if target is None:
         return False
+    config = board.config
     if target == "after_call":
-        wrap = board.config.wrap_up_for(agent.queue)
+        hold = config.hold_wrap_up_s
+        wrap = hold if hold > 0 else config.wrap_up_for(agent.queue)
         if wrap > 0:
             agent.wrap_up_until = at + wrap
             board.next_due = min(board.next_due, agent.wrap_up_until)
             target = _WRAP_UP
+            if hold > 0 and not agent.held:
+                agent.held = True
+                effects.append(WrapUpHold(agent.interface, True, config.hold_reason,
+                                          agent.linked_id))
         else:
             target = "idle"
+    releasing = agent.held and target is not _WRAP_UP
+    if releasing:
+        agent.held = False
+        if target is not _LOGGED_OUT:
+            effects.append(WrapUpHold(agent.interface, False, config.hold_reason,
+                                      agent.linked_id))
     if target == "idle":
-        target = _idle(agent)
+        if releasing and agent.paused and agent.pause_reason == config.hold_reason:
+            target = _UNREACHABLE if agent.device_status in OFFLINE_DEVICE_STATES else _AVAILABLE
+        else:
+            target = _idle(agent)
     assert isinstance(target, AgentStatus)
     if target is not _WRAP_UP:
         agent.wrap_up_until = None
@@ -477,6 +564,9 @@ def _on_ring_end(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) 
     if ev.dest_unique_id is not None and agent.leg_unique_id != ev.dest_unique_id:
         return
     _fire(board, agent, _T_RING_END, type(ev).__name__, now, effects)
+    reason = board.config.no_answer_reason
+    if reason and isinstance(ev, AgentRingNoAnswer) and not agent.paused:
+        effects.append(AutoPause(agent.interface, reason, "AgentRingNoAnswer"))
 
 
 def _on_agent_connect(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -524,6 +614,22 @@ def _on_hangup(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) ->
         _fire(board, agent, _T_HANG_UP, "Hangup", now, effects)
 
 
+def _on_dial(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    # rule 14: only the Dial from the leg of an agent's own click-to-dial (queue "")
+    assert isinstance(ev, DialBegin | DialEnd)
+    interface = board.by_leg.get(ev.unique_id) if ev.unique_id else None
+    if interface is None:
+        return
+    agent = board.agents.get(interface)
+    if agent is None or agent.queue != "" or agent.linked_id != ev.linked_id:
+        return
+    if isinstance(ev, DialBegin):
+        effects.append(OutboundProgress(interface, ev.linked_id, "ringing"))
+    else:
+        status = "connected" if ev.dial_status == "ANSWER" else "failed"
+        effects.append(OutboundProgress(interface, ev.linked_id, status, ev.dial_status))
+
+
 _Handler = Callable[[AgentBoard, AmiEvent, float, Effects], None]
 
 EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
@@ -539,6 +645,8 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         AgentComplete: _on_agent_complete,
         Hangup: _on_hangup,
         OutboundDialled: _on_outbound_dialled,
+        DialBegin: _on_dial,
+        DialEnd: _on_dial,
     }
 )
 """Event type -> how it moves an agent. Events not listed do not concern agents."""
@@ -556,21 +664,72 @@ def transition(board: AgentBoard, event: AmiEvent, now: float) -> tuple[AgentBoa
 
 
 def tick(board: AgentBoard, now: float) -> tuple[AgentBoard, Effects]:
-    """Advance timers: end every wrap-up due by ``now`` (at its due time, for accounting)."""
+    """Advance timers: end every wrap-up due by ``now`` (at its due time, for accounting);
+    pause agents whose desk stayed closed past the grace (rule 13)."""
     effects: Effects = []
     if now >= board.next_due:
         _expire_wrap_ups(board, now, effects)
     return board, effects
 
 
+def wrap_up_saved(board: AgentBoard, linked_id: str, now: float) -> tuple[AgentBoard, Effects]:
+    """The wrap-up of call ``linked_id`` was saved: end the held after-call work of the agent
+    who took it (rule 12). Without a hold (or for another call) nothing changes."""
+    effects: Effects = []
+    if now >= board.next_due:
+        _expire_wrap_ups(board, now, effects)
+    for agent in board.agents.values():
+        if agent.held and agent.status is _WRAP_UP and agent.linked_id == linked_id:
+            _fire(board, agent, _T_WRAP_UP_SAVED, "wrap-up saved", now, effects)
+    return board, effects
+
+
+def desk_opened(board: AgentBoard, interface: str, name: str, now: float) -> None:
+    """A desk (browser) of the agent of ``interface`` connected (rule 13)."""
+    agent = _agent(board, interface, name, now)
+    agent.desks += 1
+    agent.desk_gone_at = None
+
+
+def desk_closed(board: AgentBoard, interface: str, now: float) -> None:
+    """A desk of the agent of ``interface`` disconnected: with none left, the grace starts."""
+    agent = board.agents.get(interface)
+    if agent is None:
+        return
+    agent.desks = max(0, agent.desks - 1)
+    grace = board.config.desk_grace_s
+    if agent.desks == 0 and grace > 0 and board.config.disconnected_reason:
+        agent.desk_gone_at = now
+        board.next_due = min(board.next_due, now + grace)
+
+
+def _desk_gone(board: AgentBoard, agent: Agent, now: float, effects: Effects) -> float:
+    """Rule 13 for one agent whose desk is gone: pause it when the grace is over; returns when
+    to look again (inf: never)."""
+    gone = agent.desk_gone_at
+    if gone is None:
+        return float("inf")
+    due = gone + board.config.desk_grace_s
+    if now < due:
+        return due
+    agent.desk_gone_at = None
+    if agent.status is not _LOGGED_OUT and not agent.paused:
+        effects.append(AutoPause(agent.interface, board.config.disconnected_reason,
+                                 "desk closed"))
+    return float("inf")
+
+
 def _expire_wrap_ups(board: AgentBoard, now: float, effects: Effects) -> None:
     next_due = float("inf")
     for agent in board.agents.values():
+        if agent.desk_gone_at is not None:
+            next_due = min(next_due, _desk_gone(board, agent, now, effects))
         until = agent.wrap_up_until
         if until is None:
             continue
         if until <= now and agent.status is _WRAP_UP:
-            _fire(board, agent, _T_WRAP_UP_DONE, "wrap-up time over", until, effects)
+            cause = "wrap-up not saved in time" if agent.held else "wrap-up time over"
+            _fire(board, agent, _T_WRAP_UP_DONE, cause, until, effects)
         elif agent.status is _WRAP_UP:
             next_due = min(next_due, until)
         else:
@@ -620,6 +779,7 @@ def resync(
             agent.paused = False
             agent.pause_reason = None
             agent.wrap_up_until = None
+            agent.held = False
             _move(agent, _LOGGED_OUT, None, "resync", now, effects)
     for interface, items in seen.items():
         agent = _agent(board, interface, items[0].member_name, now)
@@ -634,12 +794,30 @@ def resync(
                 _drop_call(board, agent)
                 agent.linked_id = linked_id
             target = _ON_CALL
+        elif (agent.held and agent.status is _WRAP_UP and agent.wrap_up_until is not None
+              and agent.paused and agent.pause_reason == board.config.hold_reason):
+            target = _WRAP_UP  # rule 12: the hold survives a reconnect
+            _move(agent, target, None, "resync", now, effects)
+            continue
         else:
+            if agent.held:  # the hold cannot be resumed: release it (rule 12)
+                agent.held = False
+                effects.append(WrapUpHold(interface, False, board.config.hold_reason,
+                                          agent.linked_id))
             _drop_call(board, agent)
             target = _idle(agent)
         agent.wrap_up_until = None
         _move(agent, target, agent.pause_reason, "resync", now, effects)
     return board, effects
+
+
+# -- log-in plan (rule 11)
+
+
+def login_rollback(succeeded: Sequence[str]) -> tuple[str, ...]:
+    """The queues to ``QueueRemove`` after a log-in failed: every queue whose ``QueueAdd``
+    succeeded (``Already there`` included: the desk shows the agent logged out), last first."""
+    return tuple(reversed(succeeded))
 
 
 # -- reading

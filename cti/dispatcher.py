@@ -28,7 +28,14 @@ from types import MappingProxyType
 from typing import Final
 
 from cti import agent_state, call_state
-from cti.agent_state import AgentBoard, AgentConfig, AgentTransition
+from cti.agent_state import (
+    AgentBoard,
+    AgentConfig,
+    AgentTransition,
+    AutoPause,
+    OutboundProgress,
+    WrapUpHold,
+)
 from cti.ami_protocol import ActionResult, AmiMessage, MessageKind
 from cti.call_state import (
     CallBoard,
@@ -54,6 +61,8 @@ from cti.events import (
     ChanSpyStart,
     CoreShowChannel,
     Decoder,
+    DialBegin,
+    DialEnd,
     FullyBooted,
     Hangup,
     IvrResult,
@@ -81,7 +90,7 @@ __all__ = ["ROUTES", "CtiState", "Dispatcher", "Effect"]
 
 logger = logging.getLogger(__name__)
 
-Effect = CallEffect | AgentTransition
+Effect = CallEffect | AgentTransition | WrapUpHold | AutoPause | OutboundProgress
 
 _EVENT: Final = MessageKind.EVENT  # enum member lookups are slow on CPython 3.11
 
@@ -158,9 +167,11 @@ ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
         BlindTransfer: _calls,
         AttendedTransfer: _calls,
         ChanSpyStart: _calls,
+        DialBegin: _agents,  # click to dial: the merchant rings (agent_state rule 14)
+        DialEnd: _agents,
     }
 )
-"""The routing table. Decoded events of other types (Newstate, DialBegin, BridgeEnter…) and
+"""The routing table. Decoded events of other types (Newstate, BridgeEnter…) and
 unknown events are not routed: the dispatcher does not even decode them."""
 
 
@@ -238,6 +249,14 @@ class Dispatcher:
         if routed:
             _log_effects(routed)
             effects.extend(routed)
+        return effects
+
+    def wrap_up_saved(self, linked_id: str, now: float) -> list[Effect]:
+        """The wrap-up of ``linked_id`` was saved: end its agent's held after-call work."""
+        effects: list[Effect] = list(agent_state.wrap_up_saved(self.state.agents, linked_id,
+                                                               now)[1])
+        if effects:
+            _log_effects(effects)
         return effects
 
     def tick(self, now: float) -> list[Effect]:
@@ -321,6 +340,13 @@ def _log_effects(effects: list[Effect]) -> None:
     for effect in effects:
         if isinstance(effect, AgentTransition):
             logger.info("%s", effect.describe())
+        elif isinstance(effect, AutoPause):
+            logger.warning("agent %s: paused %s (%s)", effect.interface, effect.reason,
+                           effect.cause)
+        elif isinstance(effect, WrapUpHold):
+            logger.info("agent %s: %s for the wrap-up of %s", effect.interface,
+                        "held in after-call work" if effect.hold else "released",
+                        effect.linked_id)
         elif isinstance(effect, CallQueued):
             logger.info("call %s: queued in %s (position %d)", effect.linked_id, effect.queue,
                         effect.position)

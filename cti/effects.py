@@ -18,6 +18,9 @@ CallEventLogged     queue one ``call_events`` row (the timeline)
 RecordingStarted    queue the recording's registration; push the recording indicator
 RecordingStopped    push the indicator off (the row is closed at CallEnded)
 AgentTransition     queue one ``agent_state_log`` row; push the agent's new state
+WrapUpHold          pause (or unpause) the member for its unsaved wrap-up (``hold_member``)
+AutoPause           pause the member: nobody at its desk, or a ring left unanswered
+OutboundProgress    push the click-to-dial's merchant leg (ringing, connected, failed)
 ==================  ========================================================================
 
 Writes go to the call log writer (``cti.call_log``), never awaited here. Which written fields
@@ -38,7 +41,13 @@ from typing import Any, Final
 from callcenter.domain import caller_id_candidates
 from callcenter.topics import Publisher, agent_topic
 from cti.agent_actions import AgentRoster
-from cti.agent_state import AgentStatus, AgentTransition
+from cti.agent_state import (
+    AgentStatus,
+    AgentTransition,
+    AutoPause,
+    OutboundProgress,
+    WrapUpHold,
+)
 from cti.call_log import CallLogWriter
 from cti.call_state import (
     Call,
@@ -126,6 +135,9 @@ class EffectRunner:
         self.spawn = spawn
         self.today = today
         self.merchant_calls: set[str] = set()
+        # agent_state rule 12: pauses/unpauses a member (AgentActions.hold_member)
+        self.hold_member: Callable[[WrapUpHold | AutoPause],
+                                   Coroutine[Any, Any, None]] | None = None
         self.unknown_interfaces: set[str] = set()
         # Told every batch after it was carried out (the supervisors' wallboard): they read
         # the same machines' state and must never raise or await.
@@ -310,13 +322,28 @@ class EffectRunner:
         if effect.old is AgentStatus.ON_CALL and effect.new is not AgentStatus.ON_CALL:
             linked_id = self.desks.left_call(number) or effect.linked_id
             if linked_id:
-                self.desks.pending_wrapup[number] = linked_id
+                self.desks.wrapup_due(number, linked_id)
                 self.writer.after_commit(functools.partial(self._publish_wrapup, number,
                                                            linked_id))
         agent = self.state.agents.agents.get(effect.interface)
         self.hub.publish(agent_topic(number), {
             "type": "state", "agent": agent_json(agent, effect.interface, now),
             "cause": effect.cause})
+
+    def on_wrap_up_hold(self, effect: WrapUpHold, now: float) -> None:
+        if self.hold_member is not None:
+            self.spawn(self.hold_member(effect))
+
+    def on_auto_pause(self, effect: AutoPause, now: float) -> None:
+        if self.hold_member is not None:
+            self.spawn(self.hold_member(effect))
+
+    def on_outbound_progress(self, effect: OutboundProgress, now: float) -> None:
+        number = self.roster.number_of(effect.interface)
+        if number:
+            self.hub.publish(agent_topic(number), {
+                "type": "dial", "status": effect.status, "linked_id": effect.linked_id,
+                "dial_status": effect.dial_status, "at": now})
 
     def _publish_wrapup(self, number: str, linked_id: str) -> None:
         # After the commit: the wrap-up API (callcenter.business) reads the row we wrote.
@@ -341,5 +368,8 @@ EFFECTS: Final[Mapping[type[Any], OnEffect]] = {
     RecordingStarted: EffectRunner.on_recording_started,
     RecordingStopped: EffectRunner.on_recording_stopped,
     AgentTransition: EffectRunner.on_agent_transition,
+    WrapUpHold: EffectRunner.on_wrap_up_hold,
+    AutoPause: EffectRunner.on_auto_pause,
+    OutboundProgress: EffectRunner.on_outbound_progress,
 }
 """Effect type -> how it is carried out (the adapter's one table)."""

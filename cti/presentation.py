@@ -30,6 +30,26 @@ class Desks:
     call_agents: dict[str, set[str]] = field(default_factory=dict)  # linked id -> agents
     recording: set[str] = field(default_factory=set)  # linked ids being recorded now
     pending_wrapup: dict[str, str] = field(default_factory=dict)  # agent -> linked id
+    # agent -> linked ids of its calls whose wrap-up is not saved yet, oldest first: a new
+    # call never drops an unsaved one (the desk lists them)
+    unsaved: dict[str, list[str]] = field(default_factory=dict)
+
+    def wrapup_due(self, number: str, linked_id: str) -> None:
+        """Agent ``number`` left call ``linked_id``: its wrap-up is due."""
+        self.pending_wrapup[number] = linked_id
+        ids = self.unsaved.setdefault(number, [])
+        if linked_id not in ids:
+            ids.append(linked_id)
+
+    def saved(self, number: str, linked_id: str) -> None:
+        """The wrap-up of ``linked_id`` was saved."""
+        ids = self.unsaved.get(number, [])
+        if linked_id in ids:
+            ids.remove(linked_id)
+        if not ids:
+            self.unsaved.pop(number, None)
+        if self.pending_wrapup.get(number) == linked_id:
+            del self.pending_wrapup[number]
 
     def connected(self, number: str, linked_id: str, at: float) -> None:
         self.talking[number] = linked_id
@@ -70,7 +90,8 @@ def agent_json(agent: agent_state.Agent | None, interface: str, now: float) -> d
         return {"interface": interface, "status": AgentStatus.LOGGED_OUT.value,
                 "phone": "unknown", "reason": None, "since": None, "queues": [],
                 "paused": False,
-                "pause_reason": None, "linked_id": None, "state_seconds": {},
+                "pause_reason": None, "linked_id": None, "wrap_up_until": None,
+                "state_seconds": {},
                 "pause_seconds": {}}
     return {
         "interface": interface, "status": agent.status.value,
@@ -79,6 +100,8 @@ def agent_json(agent: agent_state.Agent | None, interface: str, now: float) -> d
         "reason": agent.state_reason, "since": agent.since,
         "queues": sorted(agent.memberships), "paused": agent.paused,
         "pause_reason": agent.pause_reason, "linked_id": agent.linked_id,
+        # held after-call work (agent_state rule 12): when the hold ends at the latest
+        "wrap_up_until": agent.wrap_up_until if agent.held else None,
         "state_seconds": {k.value: round(v, 1)
                           for k, v in agent_state.state_seconds(agent, now).items()},
         "pause_seconds": {k: round(v, 1)
@@ -89,12 +112,14 @@ def agent_json(agent: agent_state.Agent | None, interface: str, now: float) -> d
 def snapshot_json(*, now: float, agent: dict[str, Any], agent_number: str, name: str,
                   call: dict[str, Any] | None, card: dict[str, Any] | None,
                   wrapup: str | None, queues: Sequence[str], pause_reasons: Sequence[str],
-                  demo_phone: bool, ami: bool) -> dict[str, Any]:
-    """The WebSocket's ``hello`` (without ``today``, which needs a read)."""
+                  demo_phone: bool, ami: bool,
+                  unsaved: Sequence[str] = ()) -> dict[str, Any]:
+    """The WebSocket's ``hello`` (without ``today``, which needs a read). ``unsaved``: the
+    linked ids of the agent's calls whose wrap-up is not saved yet, oldest first."""
     return {
         "type": "hello", "now": now, "agent": agent,
         "agent_number": agent_number, "name": name,
-        "call": call, "card": card, "wrapup": wrapup,
+        "call": call, "card": card, "wrapup": wrapup, "unsaved": list(unsaved),
         "queues": list(queues), "pause_reasons": list(pause_reasons),
         "demo_phone": demo_phone, "ami": ami,
     }

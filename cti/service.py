@@ -39,7 +39,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.domain import Agent as AgentRecord
-from callcenter.topics import Publisher
+from callcenter.topics import Publisher, agent_topic
+from cti import agent_state
 from cti.agent_actions import AgentActions, AgentRoster
 from cti.agent_state import AgentConfig, AgentStatus
 from cti.ami_protocol import AmiMessage
@@ -117,6 +118,7 @@ class CtiService:
         self.actions = AgentActions(self.dispatcher.state, self.roster, hub, config,
                                     clock=clock, demo_phones=demo_phones)
         self.actions.on_dialled = self.on_event
+        self.effects.hold_member = self.actions.hold_member
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         # the last resync: ok, when, and which lists failed (``health()``)
@@ -270,6 +272,26 @@ class CtiService:
             if isinstance(exc, AmiTimeout | AmiDisconnected):
                 raise exc
 
+    def desk_opened(self, agent: AgentRecord) -> None:
+        """A desk (browser) of ``agent`` connected (``cti.agent_state`` rule 13)."""
+        agent_state.desk_opened(self.dispatcher.state.agents, agent.interface, agent.name,
+                                self.clock())
+
+    def desk_closed(self, agent: AgentRecord) -> None:
+        """A desk of ``agent`` closed: with none left for the grace, the agent is paused."""
+        agent_state.desk_closed(self.dispatcher.state.agents, agent.interface, self.clock())
+
+    def wrapup_saved(self, linked_id: str) -> None:
+        """The wrap-up of ``linked_id`` was saved (``BusinessService.on_wrapped_up``): its agent
+        leaves held after-call work (``cti.agent_state`` rule 12) and the desk's list of
+        unsaved wrap-ups drops it."""
+        now = self.clock()
+        for number in [n for n, ids in self.desks.unsaved.items() if linked_id in ids]:
+            self.desks.saved(number, linked_id)
+            self.hub.publish(agent_topic(number), {"type": "wrapup_saved",
+                                                   "linked_id": linked_id})
+        self.apply(self.dispatcher.wrap_up_saved(linked_id, now), now)
+
     def apply(self, effects: Iterable[Effect], now: float) -> None:
         """Carry out effects (the table ``cti.effects.EFFECTS``)."""
         self.effects.apply(effects, now)
@@ -290,6 +312,7 @@ class CtiService:
             card=self.pops.last_card.get(number), wrapup=self.desks.pending_wrapup.get(number),
             queues=self.config.queues, pause_reasons=self.config.pause_reasons,
             demo_phone=self.demo_phones is not None,
+            unsaved=self.desks.unsaved.get(number, ()),
             # AmiClient.connected; a client without that attribute counts as connected
             ami=self.ami is not None and bool(getattr(self.ami, "connected", True)))
 

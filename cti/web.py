@@ -183,11 +183,13 @@ async def ws_agent(request: web.Request) -> web.StreamResponse:
     hook = request.app.get(DESKTOP_HOOK)
     if hook is not None:
         hook(True)
+    service.desk_opened(agent)  # nobody at the desk for long: paused (agent_state rule 13)
     try:
         with session_socket(request, ws):
             await hub.serve(ws, [agent_topic(agent.agent_number)],
                             f"agent {agent.agent_number}", hello=hello)
     finally:
+        service.desk_closed(agent)
         if hook is not None:
             hook(False)
     return ws

@@ -185,7 +185,10 @@ async def install(runtime: Runtime, options: RunOptions, *,
     names = list(DEFAULT_QUEUES)
     names += [q.name for q in queues if q.name not in names]
     agent_config = AgentConfig(
-        wrap_up_by_queue={q.name: float(q.wrapup_s) for q in queues})
+        wrap_up_by_queue={q.name: float(q.wrapup_s) for q in queues},
+        hold_wrap_up_s=settings.desk.wrap_up_max_s,
+        desk_grace_s=settings.desk.disconnect_grace_s,
+        no_answer_reason="no_answer" if settings.desk.pause_on_no_answer else "")
     config = CtiConfig(queues=tuple(names), timezone=settings.locale.timezone,
                        action_timeout=settings.ami.action_timeout,
                        state_interface=settings.ami.state_interface)

@@ -98,13 +98,13 @@ async def _agent_number(request: web.Request, user: User) -> str:
 
 
 async def form_api(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR, Role.AGENT)
+    require(request, Role.SUPERVISOR, Role.TEAM_LEAD, Role.AGENT)
     return web.json_response(form_json(request.app[QA_FORM], locale_of(request)))
 
 
 async def assignments_api(request: web.Request) -> web.Response:
     """``{"items": [...]}``: a supervisor's own assignments (admins: everyone's)."""
-    user = require(request, Role.SUPERVISOR)
+    user = require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     reviewer = user.username if user.role is not Role.ADMIN else (
         request.query.get("reviewer") or None)
     day = _day("day", request.query["day"]) if request.query.get("day") else None
@@ -117,7 +117,7 @@ async def assignments_api(request: web.Request) -> web.Response:
 
 
 async def draw_api(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR)
+    require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     ctx = ctx_of(request)
     body = await _json(request)
     now = now_utc(request)
@@ -130,7 +130,7 @@ async def draw_api(request: web.Request) -> web.Response:
 
 
 async def review_api(request: web.Request) -> web.Response:
-    user = require(request, Role.SUPERVISOR)
+    user = require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     body = await _json(request)
     form = request.app[QA_FORM]
     marks = check_marks(form, body.get("marks"))
@@ -154,7 +154,7 @@ async def correction_api(request: web.Request) -> web.Response:
 
 
 async def reviews_api(request: web.Request) -> web.Response:
-    user = require(request, Role.SUPERVISOR, Role.AGENT)
+    user = require(request, Role.SUPERVISOR, Role.TEAM_LEAD, Role.AGENT)
     qa = StoreQa(ctx_of(request).store)
     agent = (await _agent_number(request, user) if user.role is Role.AGENT
              else request.query.get("agent") or None)
@@ -181,7 +181,7 @@ async def answer_api(request: web.Request) -> web.Response:
 async def summary_api(request: web.Request) -> web.StreamResponse:
     """Per agent and the team, for a month: records, failed, pass rate, disputes, points lost,
     fails per criterion. ``format=csv`` downloads it (UTF-8 with BOM, for spreadsheets)."""
-    require(request, Role.SUPERVISOR)
+    require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     ctx = ctx_of(request)
     text = request.query.get("month") or now_utc(request).astimezone(ctx.tz).strftime("%Y-%m")
     try:
@@ -214,7 +214,7 @@ async def summary_api(request: web.Request) -> web.StreamResponse:
 
 
 async def qa_page(request: web.Request) -> web.Response:
-    user = require(request, Role.SUPERVISOR, Role.AGENT)
+    user = require(request, Role.SUPERVISOR, Role.TEAM_LEAD, Role.AGENT)
     return render_page(request, "recording/qa.html", reviewer=user.role is not Role.AGENT,
                        form=form_json(request.app[QA_FORM], locale_of(request)))
 

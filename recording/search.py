@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from callcenter.domain import Role, mask_phone
 from callcenter.errors import ValidationError
 
-SEARCHERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.AGENT})
+SEARCHERS = frozenset({Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN, Role.AGENT})
 FULL_NUMBERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 MERCHANT_NUMBER_DIGITS = 15
 MAX_LIMIT = 200

@@ -251,4 +251,5 @@ def setup(app: web.Application) -> None:
 MODULE = WebModule(
     name="recordings", setup=setup, messages=MESSAGES, template_dirs=[HERE / "templates"],
     # Agents reach /recordings too, but get no home-page link: their home stays the desk.
-    links=[PageLink("/recordings", "recording.nav.recordings", frozenset({Role.SUPERVISOR}))])
+    links=[PageLink("/recordings", "recording.nav.recordings",
+                          frozenset({Role.SUPERVISOR, Role.TEAM_LEAD}))])

@@ -33,7 +33,12 @@ logger = logging.getLogger(__name__)
 DESCRIPTIONS = {
     "repair": "刷卡无反应，屏幕提示通讯失败（模拟坐席）",
     "installation": "新店开业，申请装机（模拟坐席）",
+    "complaint_1": "商户投诉维修人员未按约定时间上门（模拟坐席）",
+    "complaint_2": "商户投诉维修人员未按约定时间上门（模拟坐席）",
 }
+# A class-1 complaint is settled on the phone: the product requires how and with what result.
+COMPLAINT_SETTLED = {"handling": "已致歉并重新预约上门时间（模拟坐席）",
+                     "result": "商户接受，同意结案（模拟坐席）"}
 CONSULTATION = "已解答商户咨询（模拟坐席）"
 FOLLOW_UP = "商户询问已报修工单进度（模拟坐席）"
 
@@ -186,4 +191,7 @@ def _form(view: dict[str, Any]) -> dict[str, Any]:
     if disposition == "repair" and terminals and not body.get("terminal_serial"):
         body["terminal_serial"] = terminals[0]["serial"]
         body["product_model"] = terminals[0]["model"]
+    if disposition == "complaint_1":
+        for key, text in COMPLAINT_SETTLED.items():
+            body[key] = body.get(key) or text
     return body

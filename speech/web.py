@@ -40,7 +40,7 @@ from speech.service import SpeechService
 HERE = Path(__file__).resolve().parent
 STATIC_ROUTE = "speech_static"
 SERVICE = web.AppKey("speech_service", SpeechService)
-REVIEWERS = (Role.SUPERVISOR, Role.ADMIN)
+REVIEWERS = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN)  # QA: the team leads too
 
 
 def _texts(request: web.Request) -> dict[str, str]:

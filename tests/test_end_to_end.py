@@ -49,6 +49,8 @@ def product_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "CALLCENTER_SIMULATOR_SPEECH": "0",
         # the wrap-ups are what this test does itself, through the HTTP API
         "CALLCENTER_SIMULATOR_WRAPUPS": "0",
+        # ... after the calls, like a back office: no agent is held in after-call work
+        "CALLCENTER_DESK_WRAP_UP_MAX_S": "0",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -6,7 +6,8 @@ with every feature (business records, agent desktop, recordings), and the test w
 you add the route), and so does a row whose route no longer exists.
 
 Each row: a concrete URL and JSON body, then the status for anonymous, agent (8001, who took
-call ``c1`` but not ``c2``), dispatcher, supervisor, admin. A status other than 401/403/302
+call ``c1`` but not ``c2``), dispatcher, supervisor, admin, team lead (between agent and
+supervisor: reviews complaints, calls, recordings and rosters; no desk, no board). A status other than 401/403/302
 means the role passed the gate and the handler ran (404/409/422/503 are its own answers on this
 data set: no AMI connection, no such complaint …). Pages redirect anonymous browsers to the
 login (302); the JSON API answers 401. WebSocket routes are asked without an upgrade, so a role
@@ -33,14 +34,14 @@ from callcenter.settings import load_settings
 from tests.web_sessions import session_headers
 
 LOGOUT = ("POST", "/logout")
-ROLES = ("anonymous", "agent", "dispatcher", "supervisor", "admin")
+ROLES = ("anonymous", "agent", "dispatcher", "supervisor", "admin", "team_lead")
 SHOP = "102290058120001"
 
 
 @dataclass(frozen=True)
 class Row:
     url: str
-    statuses: tuple[int, int, int, int, int]  # in the order of ROLES
+    statuses: tuple[int, int, int, int, int, int]  # in the order of ROLES
     body: Any = None
 
 
@@ -48,140 +49,150 @@ class Row:
 MATRIX: dict[tuple[str, str], Row] = {
     # the shell (callcenter.web.app)
     # one page: straight to it (dispatchers); agents have the desk and their callbacks
-    ("GET", "/"): Row("/", (302, 200, 302, 200, 200)),
-    ("GET", "/healthz"): Row("/healthz", (200, 200, 200, 200, 200)),
-    ("GET", "/login"): Row("/login", (200, 200, 200, 200, 200)),
-    ("POST", "/login"): Row("/login", (401, 401, 401, 401, 401)),
-    ("POST", "/logout"): Row("/logout", (302, 302, 302, 302, 302)),
-    ("GET", "/lang/{code}"): Row("/lang/en", (302, 302, 302, 302, 302)),
-    ("GET", "/static"): Row("/static/app.css", (200, 200, 200, 200, 200)),
+    ("GET", "/"): Row("/", (302, 200, 302, 200, 200, 200)),
+    ("GET", "/healthz"): Row("/healthz", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/login"): Row("/login", (200, 200, 200, 200, 200, 200)),
+    ("POST", "/login"): Row("/login", (401, 401, 401, 401, 401, 401)),
+    ("POST", "/logout"): Row("/logout", (302, 302, 302, 302, 302, 302)),
+    ("GET", "/lang/{code}"): Row("/lang/en", (302, 302, 302, 302, 302, 302)),
+    ("GET", "/static"): Row("/static/app.css", (200, 200, 200, 200, 200, 200)),
     # business records: API
     ("GET", "/api/calls/{linked_id}/wrapup"):
-        Row("/api/calls/c1/wrapup", (401, 200, 403, 403, 200)),
+        Row("/api/calls/c1/wrapup", (401, 200, 403, 403, 200, 403)),
     ("POST", "/api/calls/{linked_id}/wrapup/check"):
-        Row("/api/calls/c1/wrapup/check", (401, 422, 403, 403, 422), {}),
+        Row("/api/calls/c1/wrapup/check", (401, 422, 403, 403, 422, 403), {}),
     ("POST", "/api/calls/{linked_id}/wrapup"):
-        Row("/api/calls/c1/wrapup", (401, 422, 403, 403, 422), {}),
-    ("GET", "/api/tasks/{task_number}"): Row("/api/tasks/{task}", (401, 403, 200, 200, 200)),
+        Row("/api/calls/c1/wrapup", (401, 422, 403, 403, 422, 403), {}),
+    ("GET", "/api/tasks/{task_number}"): Row("/api/tasks/{task}", (401, 403, 200, 200, 200, 200)),
     ("POST", "/api/tasks/{task_number}/actions"):
-        Row("/api/tasks/{task}/actions", (401, 403, 422, 403, 422), {"action": "?"}),
-    ("GET", "/api/board/tasks"): Row("/api/board/tasks", (401, 403, 200, 403, 200)),
-    ("GET", "/api/alerts"): Row("/api/alerts", (401, 403, 200, 200, 200)),
+        Row("/api/tasks/{task}/actions", (401, 403, 422, 403, 422, 403), {"action": "?"}),
+    ("GET", "/api/board/tasks"): Row("/api/board/tasks", (401, 403, 200, 403, 200, 403)),
+    ("GET", "/api/alerts"): Row("/api/alerts", (401, 403, 200, 200, 200, 200)),
     ("POST", "/api/complaints/{complaint_id}/actions"):
-        Row("/api/complaints/999/actions", (401, 403, 403, 404, 404), {"action": "close"}),
+        Row("/api/complaints/999/actions", (401, 403, 403, 404, 404, 404), {"action": "close"}),
     ("GET", "/api/complaints/daily"):
-        Row("/api/complaints/daily?date=2026-11-22", (401, 403, 403, 200, 200)),
+        Row("/api/complaints/daily?date=2026-11-22", (401, 403, 403, 200, 200, 200)),
     ("POST", "/api/outbox/{outbox_id}/requeue"):
-        Row("/api/outbox/999/requeue", (401, 403, 404, 403, 404), {}),
+        Row("/api/outbox/999/requeue", (401, 403, 404, 403, 404, 403), {}),
     ("POST", "/api/business/webhook"):  # signed, never a cookie: every caller alike
-        Row("/api/business/webhook", (401, 401, 401, 401, 401), {}),
+        Row("/api/business/webhook", (401, 401, 401, 401, 401, 401), {}),
     # business records: pages
-    ("GET", "/board"): Row("/board", (302, 403, 200, 403, 200)),
+    ("GET", "/board"): Row("/board", (302, 403, 200, 403, 200, 403)),
     ("GET", "/board/tasks/{task_number}"):
-        Row("/board/tasks/{task}", (302, 403, 200, 200, 200)),
-    ("GET", "/ws/board"): Row("/ws/board", (302, 403, 400, 403, 400)),
-    ("GET", "/alerts"): Row("/alerts", (302, 403, 200, 200, 200)),
-    ("GET", "/complaints/daily"): Row("/complaints/daily", (302, 403, 403, 200, 200)),
-    ("GET", "/business/static"): Row("/business/static/board.js", (200, 200, 200, 200, 200)),
+        Row("/board/tasks/{task}", (302, 403, 200, 200, 200, 200)),
+    ("GET", "/ws/board"): Row("/ws/board", (302, 403, 400, 403, 400, 403)),
+    ("GET", "/alerts"): Row("/alerts", (302, 403, 200, 200, 200, 200)),
+    ("GET", "/complaints/daily"): Row("/complaints/daily", (302, 403, 403, 200, 200, 200)),
+    ("GET", "/business/static"): Row("/business/static/board.js", (200, 200, 200, 200, 200, 200)),
     # agent desktop (cti.web); no AMI connection: login is 503, the rest 409 (not logged in),
     # and there is no demo phone (503)
-    ("GET", "/desk"): Row("/desk", (302, 200, 403, 403, 403)),
-    ("GET", "/ws/agent"): Row("/ws/agent", (401, 400, 403, 403, 403)),
-    ("GET", "/api/agent/state"): Row("/api/agent/state", (401, 200, 403, 403, 403)),
-    ("POST", "/api/agent/login"): Row("/api/agent/login", (401, 503, 403, 403, 403), {}),
-    ("POST", "/api/agent/logout"): Row("/api/agent/logout", (401, 409, 403, 403, 403), {}),
+    ("GET", "/desk"): Row("/desk", (302, 200, 403, 403, 403, 403)),
+    ("GET", "/ws/agent"): Row("/ws/agent", (401, 400, 403, 403, 403, 403)),
+    ("GET", "/api/agent/state"): Row("/api/agent/state", (401, 200, 403, 403, 403, 403)),
+    ("POST", "/api/agent/login"): Row("/api/agent/login", (401, 503, 403, 403, 403, 403), {}),
+    ("POST", "/api/agent/logout"): Row("/api/agent/logout", (401, 409, 403, 403, 403, 403), {}),
     ("POST", "/api/agent/pause"):
-        Row("/api/agent/pause", (401, 409, 403, 403, 403), {"reason": "lunch"}),
-    ("POST", "/api/agent/resume"): Row("/api/agent/resume", (401, 409, 403, 403, 403), {}),
-    ("POST", "/api/agent/dial"): Row("/api/agent/dial", (401, 422, 403, 403, 403), {}),
-    ("POST", "/api/agent/transfer"): Row("/api/agent/transfer", (401, 422, 403, 403, 403), {}),
-    ("POST", "/api/agent/hangup"): Row("/api/agent/hangup", (401, 409, 403, 403, 403), {}),
+        Row("/api/agent/pause", (401, 409, 403, 403, 403, 403), {"reason": "lunch"}),
+    ("POST", "/api/agent/resume"): Row("/api/agent/resume", (401, 409, 403, 403, 403, 403), {}),
+    ("POST", "/api/agent/dial"): Row("/api/agent/dial", (401, 422, 403, 403, 403, 403), {}),
+    ("POST", "/api/agent/transfer"): Row("/api/agent/transfer", (401, 422, 403, 403, 403, 403), {}),
+    ("POST", "/api/agent/hangup"): Row("/api/agent/hangup", (401, 409, 403, 403, 403, 403), {}),
     ("POST", "/api/agent/phone/answer"):
-        Row("/api/agent/phone/answer", (401, 503, 403, 403, 403), {}),
+        Row("/api/agent/phone/answer", (401, 503, 403, 403, 403, 403), {}),
     ("POST", "/api/agent/phone/hangup"):
-        Row("/api/agent/phone/hangup", (401, 503, 403, 403, 403), {}),
-    ("GET", "/cti/static"): Row("/cti/static/desk.js", (200, 200, 200, 200, 200)),
+        Row("/api/agent/phone/hangup", (401, 503, 403, 403, 403, 403), {}),
+    ("GET", "/cti/static"): Row("/cti/static/desk.js", (200, 200, 200, 200, 200, 200)),
     # recordings: the agent of the call, supervisors, admins (c2 is not agent 8001's)
-    ("GET", "/recordings/{token}"): Row("/recordings/r2", (302, 403, 403, 404, 404)),
+    ("GET", "/recordings/{token}"): Row("/recordings/r2", (302, 403, 403, 404, 404, 404)),
     # reports, staffing (supervisor, admin) and the roster (agents read theirs and ask swaps;
     # the roster's forms answer an anonymous browser with the login page; no roster yet: 404)
-    ("GET", "/reports"): Row("/reports", (302, 403, 403, 200, 200)),
+    ("GET", "/reports"): Row("/reports", (302, 403, 403, 200, 200, 200)),
     ("GET", "/api/reports/kpi"): Row("/api/reports/kpi?from=2026-11-01&to=2026-11-02&group=queue",
-                                     (401, 403, 403, 200, 200)),
+                                     (401, 403, 403, 200, 200, 200)),
     ("GET", "/api/reports/calls"): Row("/api/reports/calls?from=2026-11-01&to=2026-11-02",
-                                       (401, 403, 403, 200, 200)),
-    ("GET", "/staffing"): Row("/staffing", (302, 403, 403, 200, 200)),
-    ("GET", "/api/staffing"): Row("/api/staffing?from=2026-11-01&to=2026-11-02", (401, 403, 403, 200, 200)),
-    ("GET", "/reports/static"): Row("/reports/static/reports.css", (200, 200, 200, 200, 200)),
-    ("GET", "/roster"): Row("/roster", (302, 200, 403, 200, 200)),
-    ("GET", "/api/roster"): Row("/api/roster", (401, 404, 403, 404, 404)),
-    ("POST", "/roster/upload"): Row("/roster/upload", (302, 403, 403, 422, 422), {}),
-    ("POST", "/roster/swaps"): Row("/roster/swaps", (302, 422, 403, 422, 422), {}),
+                                       (401, 403, 403, 200, 200, 200)),
+    ("GET", "/staffing"): Row("/staffing", (302, 403, 403, 200, 200, 200)),
+    ("GET", "/api/staffing"): Row("/api/staffing?from=2026-11-01&to=2026-11-02", (401, 403, 403, 200, 200, 200)),
+    ("GET", "/reports/static"): Row("/reports/static/reports.css", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/roster"): Row("/roster", (302, 200, 403, 200, 200, 200)),
+    ("GET", "/api/roster"): Row("/api/roster", (401, 404, 403, 404, 404, 404)),
+    ("POST", "/roster/upload"): Row("/roster/upload", (302, 403, 403, 422, 422, 422), {}),
+    ("POST", "/roster/swaps"): Row("/roster/swaps", (302, 422, 403, 422, 422, 422), {}),
     ("POST", "/roster/swaps/{id}/approve"):
-        Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404), {}),
+        Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404, 404), {}),
     ("POST", "/roster/swaps/{id}/reject"):
-        Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404), {}),
+        Row("/roster/swaps/999/reject", (302, 403, 403, 404, 404, 404), {}),
     # recordings search, player and audit; quality inspection (agents: their own calls and
     # reviews; dispatchers: nothing; the playback audit: admins)
-    ("GET", "/recordings"): Row("/recordings", (302, 200, 403, 200, 200)),
-    ("GET", "/recording/static"): Row("/recording/static/recordings.js", (200, 200, 200, 200, 200)),
-    ("GET", "/api/recordings"): Row("/api/recordings", (401, 200, 403, 200, 200)),
-    ("GET", "/api/recordings/{token}"): Row("/api/recordings/r2", (401, 403, 403, 200, 200)),
-    ("GET", "/api/recordings/access"): Row("/api/recordings/access", (401, 403, 403, 403, 200)),
-    ("GET", "/qa"): Row("/qa", (302, 200, 403, 200, 200)),
-    ("GET", "/api/qa/form"): Row("/api/qa/form", (401, 200, 403, 200, 200)),
-    ("GET", "/api/qa/reviews"): Row("/api/qa/reviews", (401, 200, 403, 200, 200)),
-    ("GET", "/api/qa/assignments"): Row("/api/qa/assignments", (401, 403, 403, 200, 200)),
-    ("POST", "/api/qa/draw"): Row("/api/qa/draw", (401, 403, 403, 200, 200), {}),
+    ("GET", "/recordings"): Row("/recordings", (302, 200, 403, 200, 200, 200)),
+    ("GET", "/recording/static"): Row("/recording/static/recordings.js", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/recordings"): Row("/api/recordings", (401, 200, 403, 200, 200, 200)),
+    ("GET", "/api/recordings/{token}"): Row("/api/recordings/r2", (401, 403, 403, 200, 200, 200)),
+    ("GET", "/api/recordings/access"): Row("/api/recordings/access", (401, 403, 403, 403, 200, 403)),
+    ("GET", "/qa"): Row("/qa", (302, 200, 403, 200, 200, 200)),
+    ("GET", "/api/qa/form"): Row("/api/qa/form", (401, 200, 403, 200, 200, 200)),
+    ("GET", "/api/qa/reviews"): Row("/api/qa/reviews", (401, 200, 403, 200, 200, 200)),
+    ("GET", "/api/qa/assignments"): Row("/api/qa/assignments", (401, 403, 403, 200, 200, 200)),
+    ("POST", "/api/qa/draw"): Row("/api/qa/draw", (401, 403, 403, 200, 200, 200), {}),
     ("POST", "/api/qa/assignments/{id}/review"):
-        Row("/api/qa/assignments/999/review", (401, 403, 403, 422, 422), {}),
-    ("GET", "/api/qa/summary"): Row("/api/qa/summary", (401, 403, 403, 200, 200)),
+        Row("/api/qa/assignments/999/review", (401, 403, 403, 422, 422, 422), {}),
+    ("GET", "/api/qa/summary"): Row("/api/qa/summary", (401, 403, 403, 200, 200, 200)),
     ("POST", "/api/qa/reviews/{id}/answer"):
-        Row("/api/qa/reviews/999/answer", (401, 422, 403, 403, 422), {}),
+        Row("/api/qa/reviews/999/answer", (401, 422, 403, 403, 422, 403), {}),
     ("POST", "/api/qa/reviews/{id}/correction"):
-        Row("/api/qa/reviews/999/correction", (401, 403, 403, 403, 422), {}),
+        Row("/api/qa/reviews/999/correction", (401, 403, 403, 403, 422, 403), {}),
     # speech: transcripts and their search for supervisors; an agent may pre-fill the wrap-up
     # of their own call from its transcript (c1 is agent 8001's, none is transcribed: '')
-    ("GET", "/speech/search"): Row("/speech/search?q=投诉", (302, 403, 403, 200, 200)),
-    ("GET", "/speech/recordings/{token}"): Row("/speech/recordings/r2", (302, 403, 403, 200, 200)),
+    ("GET", "/speech/search"): Row("/speech/search?q=投诉", (302, 403, 403, 200, 200, 200)),
+    ("GET", "/speech/recordings/{token}"): Row("/speech/recordings/r2", (302, 403, 403, 200, 200, 200)),
     ("GET", "/api/speech/recordings/{token}"):
-        Row("/api/speech/recordings/r2", (401, 403, 403, 200, 200)),
+        Row("/api/speech/recordings/r2", (401, 403, 403, 200, 200, 200)),
     ("GET", "/api/speech/calls/{linked_id}/prefill"):
-        Row("/api/speech/calls/c1/prefill", (401, 200, 403, 200, 200)),
-    ("GET", "/speech/static"): Row("/speech/static/player.js", (200, 200, 200, 200, 200)),
+        Row("/api/speech/calls/c1/prefill", (401, 200, 403, 200, 200, 200)),
+    ("GET", "/speech/static"): Row("/speech/static/player.js", (200, 200, 200, 200, 200, 200)),
     # callbacks (回访): agents see and fill in their own; supervisors (the team lead) plan,
     # upload, review and summarize; no callback 999 (404)
-    ("GET", "/callbacks"): Row("/callbacks", (302, 200, 403, 200, 200)),
-    ("GET", "/api/callbacks"): Row("/api/callbacks?state=planned", (401, 200, 403, 200, 200)),
+    ("GET", "/callbacks"): Row("/callbacks", (302, 200, 403, 200, 200, 200)),
+    ("GET", "/api/callbacks"): Row("/api/callbacks?state=planned", (401, 200, 403, 200, 200, 200)),
     ("GET", "/api/callbacks/summary"):
-        Row("/api/callbacks/summary?month=2026-11", (401, 403, 403, 200, 200)),
+        Row("/api/callbacks/summary?month=2026-11", (401, 403, 403, 200, 200, 200)),
     ("GET", "/api/callbacks/{callback_id}"):
-        Row("/api/callbacks/999", (401, 404, 403, 404, 404)),
+        Row("/api/callbacks/999", (401, 404, 403, 404, 404, 404)),
     ("POST", "/api/callbacks/{callback_id}/form"):
-        Row("/api/callbacks/999/form", (401, 404, 403, 404, 404), {}),
+        Row("/api/callbacks/999/form", (401, 404, 403, 404, 404, 404), {}),
     ("POST", "/api/callbacks/{callback_id}/review"):
-        Row("/api/callbacks/999/review", (401, 403, 403, 404, 404), {}),
+        Row("/api/callbacks/999/review", (401, 403, 403, 404, 404, 404), {}),
     ("POST", "/api/callbacks/plan"):
-        Row("/api/callbacks/plan", (401, 403, 403, 200, 200), {"date": "2026-11-22"}),
-    ("POST", "/api/callbacks/upload"): Row("/api/callbacks/upload", (401, 403, 403, 422, 422), {}),
-    ("GET", "/callbacks/static"): Row("/callbacks/static/callbacks.js", (200, 200, 200, 200, 200)),
+        Row("/api/callbacks/plan", (401, 403, 403, 200, 200, 200), {"date": "2026-11-22"}),
+    ("POST", "/api/callbacks/upload"): Row("/api/callbacks/upload", (401, 403, 403, 422, 422, 422), {}),
+    ("GET", "/callbacks/static"): Row("/callbacks/static/callbacks.js", (200, 200, 200, 200, 200, 200)),
     # supervision: the wallboard (supervisor, admin)
-    ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200)),
-    ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400)),
-    ("GET", "/api/wallboard"): Row("/api/wallboard", (401, 403, 403, 200, 200)),
+    ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200, 403)),
+    ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400, 403)),
+    ("GET", "/api/wallboard"): Row("/api/wallboard", (401, 403, 403, 200, 200, 403)),
     ("POST", "/api/supervisor/monitor"):  # no phone on the supervisor's account here
-        Row("/api/supervisor/monitor", (401, 403, 403, 409, 409),
+        Row("/api/supervisor/monitor", (401, 403, 403, 409, 409, 403),
             {"agent": "8001", "mode": "listen"}),
-    ("GET", "/api/supervisor/audit"): Row("/api/supervisor/audit", (401, 403, 403, 200, 200)),
+    ("GET", "/api/supervisor/audit"): Row("/api/supervisor/audit", (401, 403, 403, 200, 200, 403)),
     ("POST", "/api/supervisor/agents/{number}/pause"):  # 8001 is not logged in: 409
-        Row("/api/supervisor/agents/8001/pause", (401, 403, 403, 409, 409), {"reason": "meeting"}),
+        Row("/api/supervisor/agents/8001/pause", (401, 403, 403, 409, 409, 403), {"reason": "meeting"}),
     ("POST", "/api/supervisor/agents/{number}/logout"):
-        Row("/api/supervisor/agents/8001/logout", (401, 403, 403, 409, 409), {}),
+        Row("/api/supervisor/agents/8001/logout", (401, 403, 403, 409, 409, 403), {}),
     ("GET", "/supervision/static"):
-        Row("/supervision/static/wallboard.js", (200, 200, 200, 200, 200)),
+        Row("/supervision/static/wallboard.js", (200, 200, 200, 200, 200, 200)),
+    # the administration console (callcenter.admin): admins only
+    ("GET", "/admin"): Row("/admin", (302, 403, 403, 403, 200, 403)),
+    ("GET", "/api/admin/users"): Row("/api/admin/users", (401, 403, 403, 403, 200, 403)),
+    ("POST", "/api/admin/users"): Row("/api/admin/users", (401, 403, 403, 403, 422, 403), {}),
+    ("POST", "/api/admin/users/{username}"):
+        Row("/api/admin/users/nobody", (401, 403, 403, 403, 404, 403), {"action": "disable"}),
+    ("POST", "/api/admin/import/{kind}"):
+        Row("/api/admin/import/merchants", (401, 403, 403, 403, 422, 403), {}),
+    ("GET", "/api/admin/audit"): Row("/api/admin/audit", (401, 403, 403, 403, 200, 403)),
+    ("GET", "/admin/static"): Row("/admin/static/admin.js", (200, 200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)
-    ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200)),
+    ("GET", "/metrics"): Row("/metrics", (200, 200, 200, 200, 200, 200)),
 }
 
 
@@ -220,7 +231,7 @@ async def _served(product: Product) -> AsyncIterator[App]:
     ids = {}
     for name, role in (("agent", Role.AGENT), ("other", Role.AGENT),
                        ("dispatcher", Role.DISPATCHER), ("supervisor", Role.SUPERVISOR),
-                       ("admin", Role.ADMIN)):
+                       ("admin", Role.ADMIN), ("team_lead", Role.TEAM_LEAD)):
         ids[name] = (await store.users.add(name, name, role, "!", now)).id
     await store.agents.add("8001", "agent", "PJSIP/8001", ["hotline"], ids["agent"])
     await store.agents.add("8002", "other", "PJSIP/8002", ["hotline"], ids["other"])

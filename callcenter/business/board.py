@@ -93,7 +93,7 @@ async def board_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def task_page(request: web.Request) -> web.Response:
-    user = require(request, Role.DISPATCHER, Role.SUPERVISOR)
+    user = require(request, Role.DISPATCHER, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     detail = await service.detail(request.match_info["task_number"])
     can_act = user.role in (Role.DISPATCHER, Role.ADMIN) and not service.external
@@ -104,7 +104,7 @@ async def task_page(request: web.Request) -> web.Response:
 
 
 async def alerts_page(request: web.Request) -> web.Response:
-    user = require(request, Role.DISPATCHER, Role.SUPERVISOR)
+    user = require(request, Role.DISPATCHER, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     now = now_utc(request)
     alerts = await service.alerts(now)
@@ -124,12 +124,12 @@ async def alerts_page(request: web.Request) -> web.Response:
                     "agent_number": cb.agent_number,
                     "clock": presentation.clock_json(k, now, tz)} for cb, k in alerts.callbacks],
         can_requeue=user.role in (Role.DISPATCHER, Role.ADMIN),
-        can_handle_complaints=user.role in (Role.SUPERVISOR, Role.ADMIN),
+        can_handle_complaints=user.role in (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN),
     )
 
 
 async def complaints_page(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR)
+    require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     day = parse_day(request)
     now = now_utc(request)
@@ -162,8 +162,9 @@ def web_module(service: BusinessService) -> WebModule:
         signed_paths=[WEBHOOK_PATH],
         links=[
             PageLink("/board", "business.nav.board", frozenset({Role.DISPATCHER})),
-            PageLink("/alerts", "business.nav.alerts", frozenset({Role.SUPERVISOR})),
+            PageLink("/alerts", "business.nav.alerts",
+                     frozenset({Role.SUPERVISOR, Role.TEAM_LEAD})),
             PageLink("/complaints/daily", "business.nav.complaints",
-                     frozenset({Role.SUPERVISOR})),
+                     frozenset({Role.SUPERVISOR, Role.TEAM_LEAD})),
         ],
     )

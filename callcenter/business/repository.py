@@ -419,6 +419,20 @@ class BusinessRepository:
                                .where(WebhookEventRow.event_id == event_id))
         return found is not None
 
+    async def local_tasks(self, s: AsyncSession, limit: int) -> list[TaskRecord]:
+        """Up to ``limit`` tasks still ``local`` (recorded with no business system), oldest
+        first, locked."""
+        rows = await s.scalars(select(TaskRow)
+                               .where(TaskRow.delivery_state == DeliveryState.LOCAL.value)
+                               .order_by(TaskRow.id).limit(limit).with_for_update())
+        return [_record(row) for row in rows]
+
+    async def count_local(self) -> int:
+        """How many tasks are still ``local``."""
+        async with self.store.transaction() as s:
+            return int(await s.scalar(select(func.count()).select_from(TaskRow).where(
+                TaskRow.delivery_state == DeliveryState.LOCAL.value)) or 0)
+
     # ------------------------------------------------------------------ task reads
 
     async def find_task(self, number: str) -> Task | None:

@@ -205,6 +205,9 @@ class BusinessService:
         self.retry_window = retry_window
         self.on_complaint: Callable[[], None] = lambda: None
         """Called after a complaint is made or stepped (wakes the complaint clock timer)."""
+        # told the linked id of every saved wrap-up (the composition root connects the CTI:
+        # the agent leaves held after-call work, cti.agent_state rule 12)
+        self.on_wrapped_up: Callable[[str], None] = lambda linked_id: None
 
     # ------------------------------------------------------------------ wrap-up
 
@@ -268,6 +271,10 @@ class BusinessService:
                     raise Conflict(f"call {linked_id} was wrapped up concurrently") from exc
                 logger.info("wrap-up of %s hit a concurrent save; retrying", linked_id)
         self._after_record(outcome, now)
+        try:
+            self.on_wrapped_up(outcome.linked_id)
+        except Exception:  # the wrap-up is saved: a CTI hiccup must not turn it into an error
+            logger.exception("telling the CTI about the wrap-up of %s failed", outcome.linked_id)
         return outcome
 
     async def _record(self, s: AsyncSession, linked_id: str, form: WrapupForm,
@@ -352,6 +359,30 @@ class BusinessService:
                                 self._payload(record, merchant, event, calls, complaint),
                                 idempotency_key(task.task_number, task.version), now,
                                 now + self.retry_window)
+
+    async def deliver_backlog(self, now: datetime, *, batch: int = 200) -> int:
+        """With a business system configured: queue every task still ``local`` (recorded
+        before one was) for delivery, as ``created`` with its current version. Returns how
+        many were queued; without a business system nothing happens."""
+        if not self.external:
+            return 0
+        total = 0
+        while True:
+            async with self.store.transaction() as s:
+                records = await self.repo.local_tasks(s, batch)
+                for record in records:
+                    merchant = await self.repo.merchant(s, record.task.merchant_id)
+                    if merchant is None:
+                        raise NotFound(f"task {record.task.task_number}: no merchant")
+                    await self._enqueue(s, record, merchant, TaskEventType.CREATED, now)
+            total += len(records)
+            if len(records) < batch:
+                break
+        if total:
+            logger.warning("%d task(s) recorded before the business system was configured "
+                           "are queued for delivery", total)
+            self.on_enqueued()
+        return total
 
     @staticmethod
     def _payload(record: TaskRecord, merchant: Merchant, event: str,

@@ -193,7 +193,7 @@ async def wrapup_post(request: web.Request) -> web.Response:
 
 
 async def task_get(request: web.Request) -> web.Response:
-    user = require(request, Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
+    user = require(request, Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     detail = await service.detail(request.match_info["task_number"])
     if user.role is Role.AGENT:
@@ -281,7 +281,7 @@ async def board_tasks(request: web.Request) -> web.Response:
 
 
 async def alerts_get(request: web.Request) -> web.Response:
-    require(request, Role.DISPATCHER, Role.SUPERVISOR)
+    require(request, Role.DISPATCHER, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     now = now_utc(request)
     alerts = await service.alerts(now)
@@ -313,7 +313,7 @@ def _int(request: web.Request, name: str) -> int:
 
 
 async def complaint_action(request: web.Request) -> web.Response:
-    user = require(request, Role.SUPERVISOR)
+    user = require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     data = await read_json(request)
     if not isinstance(data, dict):
@@ -340,7 +340,7 @@ def parse_day(request: web.Request) -> date:
 
 
 async def complaints_daily(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR)
+    require(request, Role.SUPERVISOR, Role.TEAM_LEAD)
     service = service_of(request)
     day = parse_day(request)
     now = now_utc(request)

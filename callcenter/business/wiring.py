@@ -62,9 +62,12 @@ def health_probe(service: BusinessService) -> HealthProbe:
         oldest = None
         if stats.oldest_pending_at is not None:
             oldest = int((datetime.now(UTC) - stats.oldest_pending_at).total_seconds())
-        return {"ok": stats.dead == 0, "mode": "external" if service.external else "local",
-                "pending": stats.pending, "in_flight": stats.in_flight, "dead": stats.dead,
-                "oldest_pending_s": oldest}
+        answer = {"ok": stats.dead == 0, "mode": "external" if service.external else "local",
+                  "pending": stats.pending, "in_flight": stats.in_flight, "dead": stats.dead,
+                  "oldest_pending_s": oldest}
+        if service.external:  # tasks kept local on purpose (business.backlog = keep_local)
+            answer["local_backlog"] = await service.repo.count_local()
+        return answer
 
     return probe
 
@@ -88,6 +91,19 @@ def build_service(runtime: Runtime) -> tuple[BusinessService, OutboxComponent | 
     return service, OutboxComponent(worker, client)
 
 
+async def _backlog(service: BusinessService, policy: str) -> None:
+    """Tasks recorded before the business system was configured: deliver them, or say
+    plainly that they stay local (``business.backlog``)."""
+    if policy == "deliver":
+        await service.deliver_backlog(datetime.now(UTC))
+        return
+    left = await service.repo.count_local()
+    if left:
+        logger.warning("%d task(s) recorded before the business system was configured stay "
+                       "local (business.backlog = keep_local): the business system does not "
+                       "know them", left)
+
+
 async def install(runtime: Runtime, options: RunOptions) -> BusinessService:
     """Add the business module, worker and health probe to ``runtime``; returns the service."""
     service, component = build_service(runtime)
@@ -100,6 +116,8 @@ async def install(runtime: Runtime, options: RunOptions) -> BusinessService:
     timer = ComplaintClockTimer(service, clock=lambda: datetime.now(UTC))
     service.on_complaint = timer.wake
     runtime.components.append(timer)
+    if service.external:
+        await _backlog(service, runtime.settings.business.backlog)
     logger.info("business records: %s", f"delivered to {runtime.settings.business.url}"
              if service.external else "built-in task store is the system of record")
     return service

@@ -49,8 +49,8 @@ from callcenter.web.app import (
 
 __all__ = ["LEADS", "READERS", "ROUTES", "web_module"]
 
-READERS: Final = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
-LEADS: Final = (Role.SUPERVISOR, Role.ADMIN)  # the team lead, until that role exists
+READERS: Final = (Role.AGENT, Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN)
+LEADS: Final = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN)  # who plans and reviews
 ROUTES: Final = (("GET", "/callbacks"), ("GET", "/api/callbacks"),
                  ("GET", "/api/callbacks/summary"), ("GET", "/api/callbacks/{callback_id}"),
                  ("POST", "/api/callbacks/{callback_id}/form"),

@@ -413,6 +413,20 @@ class AgentRepository(_Repo):
             rows = await s.scalars(select(AgentRow).order_by(AgentRow.agent_number))
             return [agent_from_row(r) for r in rows]
 
+    async def set_interface(self, username: str, interface: str,
+                            state_interface: str | None) -> Agent:
+        """Give the agent whose web account is ``username`` another phone (and the device
+        its membership follows: None = the template, "" = none). Raises NotFound."""
+        async with self.store.transaction() as s:
+            row = await s.scalar(select(AgentRow).join(UserRow, AgentRow.user_id == UserRow.id)
+                                 .where(UserRow.username == username))
+            if row is None:
+                raise NotFound(f"no agent account {username!r}")
+            row.interface = interface
+            row.state_interface = state_interface
+            await s.flush()
+            return agent_from_row(row)
+
     async def set_queues(self, username: str, queues: Sequence[str]) -> Agent:
         """Replace the queues of the agent whose web account is ``username``; returns the
         agent as stored. Raises NotFound when there is no such agent account."""

@@ -42,8 +42,8 @@ __all__ = ["ROUTES", "web_module"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SERVICE = web.AppKey("roster_service", RosterService)
-DECIDERS: Final = (Role.SUPERVISOR, Role.ADMIN)
-READERS: Final = (Role.SUPERVISOR, Role.ADMIN, Role.AGENT)
+DECIDERS: Final = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN)
+READERS: Final = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN, Role.AGENT)
 ROUTES: Final = {
     ("GET", "/roster"): READERS,
     ("POST", "/roster/upload"): DECIDERS,

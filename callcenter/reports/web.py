@@ -49,7 +49,7 @@ from callcenter.web.app import (
 
 __all__ = ["READERS", "ROUTES", "web_module"]
 
-READERS: Final = (Role.SUPERVISOR, Role.ADMIN)
+READERS: Final = (Role.SUPERVISOR, Role.TEAM_LEAD, Role.ADMIN)
 ROUTES: Final = (("GET", "/reports"), ("GET", "/api/reports/kpi"),
                  ("GET", "/api/reports/calls"), ("GET", "/staffing"), ("GET", "/api/staffing"))
 """Every route of this module, for the route × role tests (all: supervisor and admin)."""

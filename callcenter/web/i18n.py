@@ -27,6 +27,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "home.pages": {"zh-CN": "可用页面", "en": "Your pages"},
     "role.agent": {"zh-CN": "坐席", "en": "Agent"},
     "role.supervisor": {"zh-CN": "主管", "en": "Supervisor"},
+    "role.team_lead": {"zh-CN": "班组长", "en": "Team lead"},
     "role.dispatcher": {"zh-CN": "调度", "en": "Dispatcher"},
     "role.admin": {"zh-CN": "管理员", "en": "Administrator"},
     "error.title": {"zh-CN": "出错了", "en": "Something went wrong"},

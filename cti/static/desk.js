@@ -3,7 +3,11 @@
  * building, texts, times, fetch and the live socket come from /static/common.js (`cc`).
  *
  * Messages from the server (cti/service.py): hello (full snapshot), state, pop, call
- * (connected | recording | ended), wrapup, today, pong. Every text comes from the page's
+ * (connected | recording | ended), wrapup, wrapup_saved, today, pong.
+ *
+ * A half-typed wrap-up is never replaced: the wrap-up of a later call waits in the list of
+ * unsaved wrap-ups (the server keeps it too, and holds the agent in after-call work until
+ * it is saved). A ring plays a tone and shows a browser notification. Every text comes from the page's
  * config (cti/messages.py); every time is shown in the configured zone (Asia/Shanghai).
  * Untrusted values (merchant names, notes) only ever go into textContent.
  */
@@ -18,7 +22,12 @@
   // ---------------------------------------------------------------- state
   const st = {
     agent: null, call: null, card: null, today: null, wrapup: null, skew: 0,
-    ami: true, dialKey: null, busy: false, live: false,
+    ami: true, dialKey: null, busy: false, live: false, unsaved: [], popId: null,
+  };
+  // A call's linked id is "<epoch seconds>.<n>": the agent sees when the call came in.
+  const callTime = (linkedId) => {
+    const seconds = parseFloat(linkedId);
+    return Number.isFinite(seconds) ? localTime(new Date(seconds * 1000).toISOString()) : "";
   };
   const serverNow = () => Date.now() / 1000 + st.skew;
   // Event times come from the server's clock: never let the local estimate run behind them
@@ -83,8 +92,50 @@
     badge.textContent = text;
     root.setAttribute("data-state", a.status);
     $("pop").classList.toggle("ringing", a.status === "ringing");
+    const held = $("held-note");
+    held.hidden = !(a.status === "wrap_up" && a.wrap_up_until);
+    if (!held.hidden) {
+      held.textContent = T("cti.wrapup.held", {
+        time: localTime(new Date(a.wrap_up_until * 1000).toISOString()) });
+    }
     renderButtons();
   }
+
+  // ---------------------------------------------------------------- ring: tone + notification
+  let audio = null;
+  const ringTone = () => {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const now = audio.currentTime;
+      for (const start of [0, 0.4]) {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.frequency.value = 880;
+        gain.gain.setValueAtTime(0.0001, now + start);
+        gain.gain.exponentialRampToValueAtTime(0.2, now + start + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, now + start + 0.3);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(now + start);
+        osc.stop(now + start + 0.32);
+      }
+    } catch (_) { /* no audio device: the badge and the notification still show */ }
+  };
+  const notifyRing = () => {
+    ringTone();
+    root.setAttribute("data-rang", String(Number(root.getAttribute("data-rang") || 0) + 1));
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const who = st.card ? cardTitle(st.card) : "";
+    try {
+      const note = new Notification(T("cti.phone.ring_title"), {
+        body: T("cti.phone.ring_body", { who }), tag: "cc-ring" });
+      note.onclick = () => { window.focus(); note.close(); };
+    } catch (_) { /* some browsers only notify from a service worker */ }
+  };
+  const askNotifications = () => {
+    if ("Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission().catch(() => {});
+    }
+  };
 
   function renderButtons() {
     const s = st.agent ? st.agent.status : "logged_out";
@@ -129,7 +180,7 @@
     rec.className = c.recording ? "rec on" : "rec off";
     rec.textContent = `● ${T(c.recording ? "cti.call.recording" : "cti.call.not_recording")}`;
     $("call-who").textContent = st.card && st.card.linked_id === c.linked_id
-      ? cardTitle(st.card) : c.linked_id;
+      ? cardTitle(st.card) : T("cti.call.in_progress");
   }
 
   function tick() {
@@ -193,7 +244,6 @@
     }
     const ivr = card.ivr || {};
     field(dl, "cti.pop.intent", label("cti.intent.", ivr.intent));
-    field(dl, "cti.pop.ivr", ivr.path);
     box.append(dl);
     if (card.complete) {
       box.append(el("h3", { text: T("cti.pop.terminals") }));
@@ -218,14 +268,30 @@
     $("pop").classList.remove("missed");
     $("pop-status").textContent = "";
     $("pop-status").className = "tag";
-    if (m && m.phones && m.phones.length && !$("dial-number").value) $("dial-number").value = m.phones[0];
+    // The dial field follows the current pop: a new call puts its merchant's (or caller's)
+    // number there; within the same pop what the agent typed stays.
+    if (card.linked_id !== st.popId) {
+      st.popId = card.linked_id;
+      st.dialKey = null;
+      $("dial-number").value = (m && m.phones && m.phones.length) ? m.phones[0] : (card.caller || "");
+    }
     renderCall();
   }
 
   // ---------------------------------------------------------------- wrap-up
   const FORM_TEXT = ["address", "site_phone", "business_hours", "contact_person", "product_model",
     "terminal_serial", "handling", "result", "department"];
-  const wrap = { linkedId: null, requirements: {}, extra: {} };
+  const wrap = { linkedId: null, requirements: {}, extra: {}, dirty: false, drafts: {} };
+  // What the agent typed, per call, so switching between unsaved wrap-ups loses nothing.
+  const formValues = () => Array.from(form.elements).filter((n) => n.name)
+    .map((n) => [n.name, n.type === "checkbox" ? n.checked : n.value]);
+  const restoreValues = (values) => {
+    for (const [name, value] of values) {
+      const n = form.elements[name];
+      if (!n) continue;
+      if (n.type === "checkbox") n.checked = value; else n.value = value;
+    }
+  };
   const form = $("wrapup-form");
 
   const visibleFields = (disposition) => {
@@ -257,8 +323,37 @@
 
   const wrapupUrl = (linkedId) => `/api/calls/${encodeURIComponent(linkedId)}/wrapup`;
 
-  async function loadWrapup(linkedId) {
+  function renderUnsaved() {
+    const others = st.unsaved.filter((id) => id !== wrap.linkedId);
+    $("unsaved-panel").hidden = !others.length;
+    const list = $("unsaved-list");
+    list.textContent = "";
+    for (const id of others) {
+      const button = el("button", { type: "button", text: T("cti.wrapup.call", { time: callTime(id) }) });
+      button.addEventListener("click", () => loadWrapup(id, true));
+      list.append(el("li", {}, button));
+    }
+  }
+
+  const noteUnsaved = (linkedId) => {
+    if (linkedId && !st.unsaved.includes(linkedId)) st.unsaved.push(linkedId);
+    renderUnsaved();
+  };
+
+  const dropUnsaved = (linkedId) => {
+    st.unsaved = st.unsaved.filter((id) => id !== linkedId);
+    renderUnsaved();
+  };
+
+  async function loadWrapup(linkedId, chosen = false) {
     if (!linkedId) return;
+    noteUnsaved(linkedId);
+    if (wrap.linkedId && wrap.linkedId !== linkedId && wrap.dirty) {
+      // Never replace a half-typed form: the agent chose another one (keep this one listed)
+      // or a new call ended (its wrap-up waits in the list).
+      if (!chosen) { showNotice(T("cti.wrapup.kept")); return; }
+      wrap.drafts[wrap.linkedId] = formValues();
+    }
     let d;
     try {
       d = await cc.fetchJSON(wrapupUrl(linkedId));
@@ -269,8 +364,9 @@
       return;
     }
     if (!d) { showError(T("cti.wrapup.unavailable")); return; }
-    if (d.call && d.call.disposition) return;  // already wrapped up
+    if (d.call && d.call.disposition) { dropUnsaved(linkedId); return; }  // already wrapped up
     wrap.linkedId = linkedId;
+    wrap.dirty = false;
     wrap.requirements = d.requirements || {};
     wrap.extra = {};
     form.reset();
@@ -279,12 +375,18 @@
       if (form.elements[k]) form.elements[k].value = value || "";
     }
     if (d.suggested_disposition) form.elements.disposition.value = d.suggested_disposition;
-    $("wrapup-call").textContent = T("cti.wrapup.call", { id: linkedId });
+    if (wrap.drafts[linkedId]) {
+      restoreValues(wrap.drafts[linkedId]);
+      delete wrap.drafts[linkedId];
+      wrap.dirty = true;
+    }
+    $("wrapup-call").textContent = T("cti.wrapup.call", { time: callTime(linkedId) });
     $("wrapup-dup").hidden = true;
     $("wrapup-result").textContent = "";
     showFields();
     countChars();
     $("wrapup").hidden = false;
+    renderUnsaved();
   }
 
   const wrapupBody = () => {
@@ -351,9 +453,14 @@
     const key = answer && answer.linked ? "cti.wrapup.linked" : "cti.wrapup.record";
     $("wrapup-result").textContent = rec ? T(key, { number: rec.task_number }) : T("cti.wrapup.saved");
     $("wrapup-dup").hidden = true;
+    const saved = wrap.linkedId;
     wrap.linkedId = null;
+    wrap.dirty = false;
     st.wrapup = null;
-    setTimeout(() => { if (!wrap.linkedId) $("wrapup").hidden = true; }, 4000);
+    dropUnsaved(saved);
+    const next = st.unsaved[0];
+    if (next) setTimeout(() => { if (!wrap.linkedId) loadWrapup(next); }, 1500);
+    else setTimeout(() => { if (!wrap.linkedId) $("wrapup").hidden = true; }, 4000);
   }
 
   // ---------------------------------------------------------------- live feed
@@ -364,10 +471,13 @@
       st.today = msg.today;
       st.ami = msg.ami;
       st.call = msg.call;
+      st.unsaved = (msg.unsaved || []).slice();
       renderState();
       renderToday();
       if (msg.card) renderCard(msg.card, !msg.card.complete); else renderCall();
-      if (msg.wrapup && msg.wrapup !== wrap.linkedId) loadWrapup(msg.wrapup);
+      const due = wrap.linkedId || msg.wrapup || st.unsaved[0];
+      if (due && due !== wrap.linkedId) loadWrapup(due);
+      renderUnsaved();
       if (!msg.ami) { $("conn").textContent = T("cti.conn.no_ami"); $("conn").className = "tag warn"; }
     },
     state(msg) {
@@ -380,6 +490,7 @@
         $("pop-status").className = "tag warn";
       }
       renderState();
+      if (msg.agent.status === "ringing" && before !== "ringing") notifyRing();
     },
     pop(msg) { renderCard(msg.card, msg.partial); },
     call(msg) {
@@ -398,6 +509,14 @@
       st.wrapup = msg.linked_id;
       loadWrapup(msg.linked_id);
     },
+    wrapup_saved(msg) {
+      dropUnsaved(msg.linked_id);
+      if (wrap.linkedId === msg.linked_id && !wrap.dirty) {
+        wrap.linkedId = null;
+        $("wrapup").hidden = true;
+        if (st.unsaved[0]) loadWrapup(st.unsaved[0]);
+      }
+    },
     today(msg) { st.today = msg.today; renderToday(); },
     // From callcenter.business: a task of one of this agent's calls changed status.
     task_status(msg) {
@@ -406,11 +525,15 @@
       if (msg.appointment_local) status += ` · ${msg.appointment_local}`;
       showNotice(T("cti.task.update", { number: msg.task_number, status }));
     },
+    // Click to dial: "answered" = our Originate reached the agent's phone; then the merchant's
+    // leg from real Dial events: ringing, connected or failed (with Asterisk's DialStatus).
     dial(msg) {
       if (msg.status === "failed") {
-        showError(T("cti.dial.failed") + (msg.error_id ? ` · ${T(`cti.err.${msg.error_id}`)}` : ""));
-      } else if (msg.status === "answered") {
-        showNotice(T("cti.dial.answered"));
+        const why = msg.error_id ? T(`cti.err.${msg.error_id}`)
+          : (msg.dial_status ? label("cti.dial.", msg.dial_status) : "");
+        showError(T("cti.dial.failed") + (why ? ` · ${why}` : ""));
+      } else if (msg.status === "answered" || msg.status === "ringing" || msg.status === "connected") {
+        showNotice(T(`cti.dial.${msg.status}`));
       }
     },
   };
@@ -431,7 +554,7 @@
   };
 
   const on = (id, event, listener) => $(id).addEventListener(event, listener);
-  on("btn-login", "click", () => act("login"));
+  on("btn-login", "click", () => { askNotifications(); act("login"); });
   on("btn-logout", "click", () => act("logout"));
   on("btn-pause", "click", () => act("pause", { reason: $("pause-reason").value }));
   on("btn-resume", "click", () => act("resume"));
@@ -460,6 +583,8 @@
     }
   });
   form.elements.disposition.addEventListener("change", showFields);
+  form.addEventListener("input", () => { wrap.dirty = true; });
+  form.addEventListener("change", () => { wrap.dirty = true; });
   form.elements.description.addEventListener("input", countChars);
   form.addEventListener("submit", (ev) => { ev.preventDefault(); wrap.extra = {}; submitWrapup(); });
 

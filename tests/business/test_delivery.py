@@ -28,6 +28,7 @@ from callcenter.settings import BusinessSettings
 
 from .conftest import (
     NOW,
+    TZ,
     FakeClock,
     RecordingHub,
     Seed,
@@ -364,3 +365,39 @@ async def test_running_worker_delivers_as_soon_as_it_is_woken(
         await asyncio.sleep(0.01)
     assert (await service.detail(outcome.task.task_number)).view.task.delivery_state \
         is DeliveryState.DELIVERED
+
+
+async def test_every_saved_wrap_up_is_told_to_the_cti_and_a_failing_listener_is_harmless(
+        service: BusinessService, sqlite_store: Store, sqlite_seeded: Seed,
+        clock: FakeClock) -> None:
+    told: list[str] = []
+    service.on_wrapped_up = told.append
+    await make_records(service, sqlite_store, sqlite_seeded, 1, clock)
+    assert told == ["call-0"]
+
+    def broken(linked_id: str) -> None:
+        raise RuntimeError("the CTI is gone")
+
+    service.on_wrapped_up = broken
+    [number] = await make_records(service, sqlite_store, sqlite_seeded, 1, clock, prefix="x")
+    assert number  # saved all the same
+
+
+async def test_tasks_recorded_before_the_business_system_existed_are_delivered_once_it_does(
+        sqlite_store: Store, sqlite_seeded: Seed, hub: RecordingHub, client: BusinessClient,
+        clock: FakeClock) -> None:
+    local = BusinessService(sqlite_store, hub, tz=TZ, external=False)
+    numbers = await make_records(local, sqlite_store, sqlite_seeded, 2, clock)
+    assert await local.deliver_backlog(clock.now) == 0  # still no business system
+    assert await local.repo.count_local() == 2
+    service = external_service(sqlite_store, hub)
+    assert await service.deliver_backlog(clock.now) == 2
+    assert await service.repo.count_local() == 0
+    assert await service.deliver_backlog(clock.now) == 0  # queued once
+    system = BusinessSystem()
+    with respx.mock(base_url=BMS) as router:
+        router.post("/tasks").mock(side_effect=system.answer)
+        report = await worker_for(service, client, clock).run_once()
+    assert report.delivered == 2
+    for number in numbers:
+        assert await delivery_states(service, number) == ["delivered"]

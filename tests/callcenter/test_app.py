@@ -109,7 +109,7 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
             "callbacks", "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "supervision",
                                                              "recordings", "reports", "roster",
-                                                             "speech", "callbacks",
+                                                             "speech", "callbacks", "admin",
                                                              "metrics"]
         assert set(product.runtime.health) == {"database", "fastagi", "business", "ami",
                                                "recordings", "reports", "speech"}

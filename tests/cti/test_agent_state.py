@@ -15,11 +15,13 @@ from cti.agent_state import (
     AgentStatus,
     AgentTransition,
     Trigger,
+    WrapUpHold,
     check_action,
     new_board,
     pause_seconds,
     state_seconds,
 )
+from cti.call_state import OutboundDialled
 from cti.errors import AgentActionError
 from cti.events import (
     AgentCalled,
@@ -28,6 +30,8 @@ from cti.events import (
     AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
+    DialBegin,
+    DialEnd,
     Hangup,
     QueueMember,
     QueueMemberAdded,
@@ -89,7 +93,8 @@ def drive(events: Sequence[AmiEvent], *, config: AgentConfig | None = None,
     board = new_board(config)
     effects: list[AgentTransition] = []
     for i, event in enumerate(events):
-        effects.extend(agent_state.transition(board, event, start + i)[1])
+        effects.extend(e for e in agent_state.transition(board, event, start + i)[1]
+                       if isinstance(e, AgentTransition))
     return board, effects
 
 
@@ -321,3 +326,209 @@ def test_agent_action_rules(
             with pytest.raises(AgentActionError) as info:
                 check_action(subject, action)
             assert info.value.error_id == error_id
+
+
+@pytest.mark.parametrize(("succeeded", "removed"), [
+    ((), ()),
+    (("aftersales",), ("aftersales",)),
+    (("aftersales", "presales", "night"), ("night", "presales", "aftersales")),
+])
+def test_a_failed_login_removes_every_queue_it_added_last_first(
+        succeeded: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    assert agent_state.login_rollback(succeeded) == removed
+
+
+# -- rule 12: after-call work holds until the wrap-up is saved
+
+HOLD = AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=120.0)
+
+
+def holds(effects: Sequence[object]) -> list[tuple[bool, str]]:
+    return [(e.hold, e.reason) for e in effects if isinstance(e, WrapUpHold)]
+
+
+def held_call(config: AgentConfig = HOLD) -> tuple[AgentBoard, list[object]]:
+    board = new_board(config)
+    effects: list[object] = []
+    for i, event in enumerate([added(), called(), connect(), complete()]):
+        effects.extend(agent_state.transition(board, event, 100.0 + i)[1])
+    return board, effects
+
+
+def test_a_held_wrap_up_pauses_the_member_and_outlasts_asterisks_wrap_up_time() -> None:
+    board, effects = held_call()
+    assert status(board) == (S.WRAP_UP, None)
+    assert holds(effects) == [(True, "acw")]
+    # the pause lands (rule 6: only the flag) and Asterisk's 5 s are long over
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    assert agent_state.tick(board, 200.0)[1] == []
+    assert status(board) == (S.WRAP_UP, None)
+
+
+@pytest.mark.parametrize(("paused_by_asterisk", "expected"), [
+    pytest.param(True, (S.AVAILABLE, None), id="pause-landed"),
+    pytest.param(False, (S.AVAILABLE, None), id="pause-still-in-flight"),
+])
+def test_saving_the_wrap_up_releases_the_hold(
+        paused_by_asterisk: bool, expected: tuple[AgentStatus, str | None]) -> None:
+    board, _ = held_call()
+    if paused_by_asterisk:
+        agent_state.transition(board, pause(reason="acw"), 104.0)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 150.0)
+    assert status(board) == expected
+    assert holds(effects) == [(False, "acw")]
+    assert [(e.old, e.new, e.cause) for e in effects if isinstance(e, AgentTransition)] == [
+        (S.WRAP_UP, S.AVAILABLE, "wrap-up saved")]
+    # Asterisk confirms the unpause: nothing more changes
+    assert agent_state.transition(board, pause(paused=False), 151.0)[1] == []
+    assert status(board) == (S.AVAILABLE, None)
+
+
+def test_the_hold_ends_when_its_maximum_passes_even_unsaved() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    assert agent_state.tick(board, 222.9)[1] == []
+    _, effects = agent_state.tick(board, 223.0)
+    assert holds(effects) == [(False, "acw")]
+    assert [(e.new, e.cause) for e in effects if isinstance(e, AgentTransition)] == [
+        (S.AVAILABLE, "wrap-up not saved in time")]
+
+
+def test_an_agent_who_paused_for_lunch_during_the_hold_stays_paused_after_it() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="lunch"), 104.0)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 150.0)
+    assert status(board) == (S.PAUSED, "lunch")
+    assert holds(effects) == [(False, "acw")]
+
+
+@pytest.mark.parametrize(("config", "linked_id"), [
+    pytest.param(AgentConfig(wrap_up_s=5.0), CALL, id="no-hold-configured"),
+    pytest.param(HOLD, "another-call", id="another-calls-wrap-up"),
+])
+def test_saving_changes_nothing_without_a_hold_on_that_call(
+        config: AgentConfig, linked_id: str) -> None:
+    board, _ = held_call(config)
+    assert agent_state.wrap_up_saved(board, linked_id, 104.5)[1] == []
+    assert status(board) == (S.WRAP_UP, None)
+
+
+def test_a_ring_during_the_hold_releases_it_and_the_next_call_holds_again() -> None:
+    board, _ = held_call()
+    _, effects = agent_state.transition(board, called(leg="2.5", linked_id="2.0"), 104.0)
+    assert status(board) == (S.RINGING, None)
+    assert holds(effects) == [(False, "acw")]
+
+
+def test_logging_out_during_the_hold_sends_no_unpause() -> None:
+    board, _ = held_call()
+    _, effects = agent_state.transition(board, removed(), 110.0)
+    assert status(board) == (S.LOGGED_OUT, None)
+    assert holds(effects) == []
+    assert not board.agents[A1].held
+
+
+def test_the_hold_survives_a_resync_while_asterisk_keeps_the_member_paused() -> None:
+    board, _ = held_call()
+    agent_state.transition(board, pause(reason="acw"), 104.0)
+    agent_state.resync(board, [_member(A1, "aftersales", paused=True, reason="acw")], 110.0)
+    assert status(board) == (S.WRAP_UP, None)
+    _, effects = agent_state.wrap_up_saved(board, CALL, 111.0)
+    assert status(board) == (S.AVAILABLE, None) and holds(effects) == [(False, "acw")]
+
+
+def test_saved_is_a_row_of_the_table() -> None:
+    assert TRANSITIONS[(S.WRAP_UP, Trigger.WRAP_UP_SAVED)] == "idle"
+
+
+# -- rule 13: nobody at the desk, rings left unanswered
+
+AWAY = AgentConfig(desk_grace_s=60.0, no_answer_reason="no_answer")
+
+
+def auto_pauses(effects: Sequence[object]) -> list[tuple[str, str]]:
+    return [(e.reason, e.cause) for e in effects if isinstance(e, agent_state.AutoPause)]
+
+
+@pytest.mark.parametrize(("events", "back_at", "tick_at", "expected"), [
+    pytest.param([added()], None, 159.9, [], id="within-the-grace"),
+    pytest.param([added()], None, 160.0, [("disconnected", "desk closed")], id="grace-over"),
+    pytest.param([added()], 130.0, 500.0, [], id="desk-came-back"),
+    pytest.param([added(), pause()], None, 500.0, [], id="already-paused"),
+    pytest.param([added(), removed()], None, 500.0, [], id="logged-out"),
+    pytest.param([added(), called(), connect()], None, 160.0,
+                 [("disconnected", "desk closed")], id="on-a-call-paused-for-after-it"),
+])
+def test_a_desk_closed_past_the_grace_pauses_the_agent_once(
+        events: list[AmiEvent], back_at: float | None, tick_at: float,
+        expected: list[tuple[str, str]]) -> None:
+    board, _ = drive(events, config=AWAY)
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    if back_at is not None:
+        agent_state.desk_opened(board, A1, "Agent 8001", back_at)
+    assert auto_pauses(agent_state.tick(board, tick_at)[1]) == expected
+    if expected:
+        assert auto_pauses(agent_state.tick(board, tick_at + 600)[1]) == []  # once an absence
+
+
+def test_one_of_two_desks_closing_pauses_nobody() -> None:
+    board, _ = drive([added()], config=AWAY)
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_opened(board, A1, "Agent 8001", 96.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    assert auto_pauses(agent_state.tick(board, 1000.0)[1]) == []
+
+
+def test_without_a_grace_a_closed_desk_pauses_nobody() -> None:
+    board, _ = drive([added()])
+    agent_state.desk_opened(board, A1, "Agent 8001", 95.0)
+    agent_state.desk_closed(board, A1, 100.0)
+    assert auto_pauses(agent_state.tick(board, 1000.0)[1]) == []
+
+
+@pytest.mark.parametrize(("config", "ring_end", "expected"), [
+    pytest.param(AWAY, no_answer(), [("no_answer", "AgentRingNoAnswer")], id="no-answer"),
+    pytest.param(AgentConfig(), no_answer(), [], id="autopause-off"),
+    pytest.param(AWAY, leg_hangup(), [], id="another-member-answered"),
+])
+def test_a_ring_left_unanswered_pauses_the_agent(
+        config: AgentConfig, ring_end: AmiEvent, expected: list[tuple[str, str]]) -> None:
+    board = new_board(config)
+    effects: list[object] = []
+    for i, event in enumerate([added(), called(), ring_end]):
+        effects.extend(agent_state.transition(board, event, 100.0 + i)[1])
+    assert status(board) == (S.AVAILABLE, None)  # until Asterisk confirms the pause
+    assert auto_pauses(effects) == expected
+
+
+# -- rule 14: the merchant leg of a click to dial
+
+OUT = "1795330300.4"  # the originated agent leg: its Uniqueid is the call's Linkedid
+
+
+@pytest.mark.parametrize(("dial", "expected"), [
+    pytest.param(DialBegin(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                           "PJSIP/13800138000@trunk"), ("ringing", ""), id="ringing"),
+    pytest.param(DialEnd(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                         "ANSWER"), ("connected", "ANSWER"), id="connected"),
+    pytest.param(DialEnd(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                         "BUSY"), ("failed", "BUSY"), id="busy"),
+])
+def test_the_merchant_leg_of_a_click_to_dial_is_reported_from_dial_events(
+        dial: AmiEvent, expected: tuple[str, str]) -> None:
+    board, _ = drive([added()])
+    agent_state.transition(board, OutboundDialled(OUT, f"{A1}-00000009", A1, "13800138000"),
+                           110.0)
+    assert status(board) == (S.ON_CALL, None)
+    _, effects = agent_state.transition(board, dial, 111.0)
+    assert [(e.status, e.dial_status) for e in effects
+            if isinstance(e, agent_state.OutboundProgress)] == [expected]
+    assert status(board) == (S.ON_CALL, None)
+
+
+def test_dial_events_of_queue_calls_report_nothing() -> None:
+    board, _ = drive([added(), called(), connect()])
+    _, effects = agent_state.transition(
+        board, DialEnd("PJSIP/trunk-00000001", LEG, CALL, f"{A1}-00000002", LEG, "ANSWER"), 110.0)
+    assert effects == []

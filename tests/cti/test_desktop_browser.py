@@ -26,6 +26,7 @@ from callcenter.db.repositories import Store
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
 from callcenter.web.hub import Hub
+from cti.agent_state import AgentConfig
 from cti.ami_protocol import ActionTracker, AmiFramer, AmiMessage, MessageKind
 from cti.service import CtiService
 from cti.web import web_module
@@ -86,14 +87,24 @@ class Desk:
 
 @pytest.fixture
 async def desk(cti_store: Store) -> AsyncIterator[Desk]:
+    async with served_desk(cti_store) as served:
+        yield served
+
+
+@asynccontextmanager
+async def served_desk(cti_store: Store, agent_config: AgentConfig | None = None
+                      ) -> AsyncIterator[Desk]:
+    """The desk and the wrap-up API on a loopback server; saved wrap-ups reach the CTI."""
     await seed(cti_store)
     hub = Hub()
     ami = FakeAmiActions()
     clock = [BASE]  # the service lives on the capture's clock (its wrap-up timer too)
-    service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0])
+    service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0],
+                         agent_config=agent_config)
     service.attach(ami)
     await service.start()
     business = BusinessService(cti_store, hub, tz=ZoneInfo("Asia/Shanghai"), external=False)
+    business.on_wrapped_up = service.wrapup_saved
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "browser-secret"})
     app = build_web_app(settings, cti_store, hub=hub,
                         modules=[web_module(service), business_module(business)])

@@ -35,6 +35,7 @@ from callcenter.db.models import (
 from callcenter.db.repositories import Store
 from callcenter.domain import Agent, MerchantInput, MerchantTag, Role, TerminalInput
 from callcenter.errors import ValidationError
+from cti.agent_state import AgentConfig
 from cti.ami_protocol import (
     ActionResult,
     ActionTracker,
@@ -694,6 +695,73 @@ async def test_an_asterisk_error_reaches_the_caller_with_its_message(env: Env) -
     assert "No such queue" in failed.value.message
 
 
+async def test_a_failed_login_removes_the_agent_from_the_queues_it_was_added_to(
+        env: Env) -> None:
+    env.ami.queue_errors["night"] = "Unable to add interface: No such queue"
+    with pytest.raises(AmiActionError):
+        await env.service.login(env.agents["8001"])
+    assert [(a, h["Queue"]) for a, h in env.ami.sent] == [
+        ("QueueAdd", "aftersales"), ("QueueAdd", "presales"), ("QueueAdd", "night"),
+        ("QueueRemove", "presales"), ("QueueRemove", "aftersales")]
+
+
+async def test_a_login_failing_on_its_first_queue_removes_nothing(env: Env) -> None:
+    env.ami.queue_errors["aftersales"] = "Unable to add interface: No such queue"
+    with pytest.raises(AmiActionError):
+        await env.service.login(env.agents["8001"])
+    assert [a for a, _h in env.ami.sent] == ["QueueAdd"]
+
+
+async def test_a_held_wrap_up_pauses_the_agent_until_the_wrap_up_is_saved(env: Env) -> None:
+    # issue 13: Asterisk's 5 s wrap-up would ring the agent over a half-typed form
+    held = CtiService(StoreCtiDirectory(env.store), env.hub, clock=lambda: env.clock[-1],
+                      agent_config=AgentConfig(wrap_up_s=5.0, hold_wrap_up_s=300.0))
+    held.attach(env.ami)
+    await held.start()
+    try:
+        second = Env(env.store, env.hub, env.ami, held, env.merchant_id, env.agents, env.clock)
+        await replay(second, "01-agent-login-and-answered-call.ami")
+        await held.settle()
+        assert ("QueuePause", {"Interface": lab("8001"), "Paused": "true",
+                               "Reason": "acw"}) in env.ami.sent
+        hello = held.snapshot(env.agents["8001"])
+        assert hello["agent"]["status"] == "wrap_up"
+        assert hello["unsaved"] == ["1795330137.0"]
+        env.ami.sent.clear()
+        held.wrapup_saved("1795330137.0")
+        await held.settle()
+        assert env.ami.sent == [("QueuePause", {"Interface": lab("8001"), "Paused": "false"})]
+        after = held.snapshot(env.agents["8001"])
+        assert after["agent"]["status"] == "available" and after["unsaved"] == []
+        assert {"type": "wrapup_saved", "linked_id": "1795330137.0"} in env.hub.to(
+            "agent:8001")
+    finally:
+        await held.stop()
+
+
+async def test_an_agent_whose_desk_stays_closed_is_paused_disconnected(env: Env) -> None:
+    away = CtiService(StoreCtiDirectory(env.store), env.hub, clock=lambda: env.clock[-1],
+                      agent_config=AgentConfig(desk_grace_s=60.0))
+    away.attach(env.ami)
+    await away.start()
+    try:
+        second = Env(env.store, env.hub, env.ami, away, env.merchant_id, env.agents, env.clock)
+        await replay(second, "01-agent-login-and-answered-call.ami", stop_before="Newchannel")
+        agent = env.agents["8001"]
+        env.clock.append(BASE + 10)
+        away.desk_opened(agent)
+        away.desk_closed(agent)  # the browser is closed
+        away.tick(BASE + 69)
+        await away.settle()
+        assert env.ami.sent == []
+        away.tick(BASE + 70)
+        await away.settle()
+        assert env.ami.sent == [("QueuePause", {"Interface": lab("8001"), "Paused": "true",
+                                                "Reason": "disconnected"})]
+    finally:
+        await away.stop()
+
+
 # --------------------------------------------------------------------------- issue #12
 
 
@@ -767,6 +835,14 @@ async def test_a_click_to_dial_call_is_kept_with_its_row_timeline_and_recording(
                                     idempotency_key="click-to-dial-0001")
     assert result["status"] == "answered"
     assert env.service.dispatcher.state.agents.agents[lab("8002")].status.value == "on_call"
+    # [cc-outbound] dials the merchant from the agent's leg: the desk hears how it goes
+    trunk = {"DestChannel": "PJSIP/trunk-0000000b", "DestUniqueid": "1795339999.1"}
+    env.service.on_message(event("DialBegin", Channel=leg, Uniqueid=linked, Linkedid=linked,
+                                 DialString="13800138000@trunk", **trunk), BASE + 101.6)
+    env.service.on_message(event("DialEnd", Channel=leg, Uniqueid=linked, Linkedid=linked,
+                                 DialStatus="ANSWER", **trunk), BASE + 108)
+    assert [m["status"] for m in env.hub.to("agent:8002", "dial")] == [
+        "answered", "ringing", "connected"]
     env.service.on_message(event("Hangup", Channel=leg, Uniqueid=linked, Linkedid=linked,
                                  Cause="16"), BASE + 130)
     await env.service.settle()

@@ -26,6 +26,7 @@ class FakeAmiActions:
     sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     originates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
+    queue_errors: dict[str, str] = field(default_factory=dict)  # QueueAdd to queue -> Message
     snapshot: ResyncSnapshot | None = None
     originate_delay: float = 0.0
     # (Uniqueid, Channel) of the OriginateResponse of an answered click to dial, if any
@@ -39,9 +40,12 @@ class FakeAmiActions:
         encode_action(action, pairs, f"t-{len(self.sent)}")  # raises AmiEncodeError
         self.sent.append((action, dict(pairs)))
         action_id = f"t-{len(self.sent)}"
-        if action in self.errors:
+        error = self.errors.get(action)
+        if action == "QueueAdd" and dict(pairs).get("Queue") in self.queue_errors:
+            error = self.queue_errors[dict(pairs)["Queue"]]
+        if error is not None:
             return ActionResult(action_id, action, AmiMessage(
-                f"Response: Error\r\nActionID: {action_id}\r\nMessage: {self.errors[action]}"))
+                f"Response: Error\r\nActionID: {action_id}\r\nMessage: {error}"))
         return ActionResult(action_id, action, ok(action_id, "done"))
 
     async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,

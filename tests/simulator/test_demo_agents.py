@@ -98,6 +98,24 @@ async def test_simulated_agents_wrap_up_their_calls_over_http_and_leave_humans_a
     assert not bot.pending and bot.saved == 2
 
 
+async def test_simulated_agents_fill_complaint_forms_the_product_accepts(
+        sqlite_store: Any, product: Product) -> None:
+    store = sqlite_store
+    shop = (await seed(store)).shop
+    await add_agent(store, "8013", username="8013")
+    await add_call(store, "sim.c", merchant_id=shop.id, agent="8013",
+                   ended_at=NOW - timedelta(minutes=1), intent="complaint")
+    bot = DemoWrapups(product.base, PASSWORD, frozenset({"8013"}))
+    bot.call_ended(ended("sim.c", "8013"))
+    try:
+        assert await bot.run_once() == 1
+    finally:
+        await bot.stop()
+    call = await store.calls.get("sim.c")
+    assert call.disposition == "complaint_1"
+    assert bot.pending == {}
+
+
 async def test_a_call_the_product_has_not_written_yet_is_tried_again_then_given_up(
         sqlite_store: Any, product: Product) -> None:
     store = sqlite_store
