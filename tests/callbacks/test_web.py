@@ -15,7 +15,8 @@ from callcenter.callbacks_store import SqlCallbackStore
 from callcenter.db.repositories import Store
 from callcenter.web.app import build_web_app
 from tests.business.conftest import SHOP, TZ, FakeClock, seed
-from tests.business.web_env import RecordingHub, WebEnv, add_users, business_settings
+from tests.business.web_env import WebEnv, add_users, business_settings
+from tests.fakes.hub import RecordingHub
 
 
 @asynccontextmanager

@@ -32,7 +32,8 @@ from supervision.service import SupervisionService
 from supervision.web import web_module
 from tests.cti import test_service
 from tests.cti.test_desktop_browser import CHROMIUM, chromium, events
-from tests.cti.test_service import BASE, PASSWORD, FakeAmi, password_hash, seed
+from tests.cti.test_service import BASE, PASSWORD, password_hash, seed
+from tests.fakes.ami_actions import FakeAmiActions
 from tests.page_scripts import enforce_strict_csp
 
 template_db = test_service.template_db
@@ -51,7 +52,7 @@ class Board:
     base: str
     service: CtiService
     supervision: SupervisionService
-    ami: FakeAmi
+    ami: FakeAmiActions
     stream: list[tuple[AmiMessage, float]]
     clock: list[float]
     position: int = 0
@@ -76,7 +77,7 @@ async def board(cti_store: Store) -> AsyncIterator[Board]:
     boss = await cti_store.users.add("boss", "王班长", Role.SUPERVISOR, password_hash(), now)
     await cti_store.agents.add("9000", "王班长", "PJSIP/9000", [], boss.id)
     hub = Hub()
-    ami = FakeAmi()
+    ami = FakeAmiActions()
     clock = [BASE]
     service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0])
     service.attach(ami)
