@@ -173,12 +173,21 @@ async def test_the_caller_says_agent_and_the_ivr_routes_by_it(
         asterisk: Asterisk, ami: Line, fastagi: StartFastAGI, listener: TimedListener,
         tmp_path: Path) -> None:
     directory = await _hotline(fastagi, listener, tmp_path)
-    await call_and_say(ami, keys="1", say=utterance("상담원", tmp_path / "say"))
-    await until(lambda: bool(directory.results), within=30)
+    # Someone (paused) is logged in to aftersales, so the caller waits there rather than
+    # overflowing at once to the night queue (dialplans/extensions.conf CC_OVERFLOW_*).
+    await ami.client.send("QueueAdd", [("Queue", "aftersales"),
+                                       ("Interface", "Local/8001@test-agent/n"),
+                                       ("Paused", "true")])
+    try:
+        await call_and_say(ami, keys="1", say=utterance("상담원", tmp_path / "say"))
+        await until(lambda: bool(directory.results), within=30)
+        await until(lambda: bool(ami.seen("QueueCallerJoin")), within=10)
+    finally:
+        await ami.client.send("QueueRemove", [("Queue", "aftersales"),
+                                              ("Interface", "Local/8001@test-agent/n")])
     [result] = directory.results
     assert result.path == "hello>lang:1>menu:speech:agent>agent"
     assert (result.queue, result.intent) == ("aftersales", "agent")
-    await until(lambda: bool(ami.seen("QueueCallerJoin")), within=10)
     [join] = ami.seen("QueueCallerJoin")
     assert join.get("Queue") == "aftersales"
     [ivr] = ami.ivr_results()

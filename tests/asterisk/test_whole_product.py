@@ -394,10 +394,14 @@ async def test_product_recovers_from_restart_and_from_kill_minus_nine_mid_call(
         print(f"\nreconnect after core restart: {time.monotonic() - booted:.2f} s after boot, "
               f"{time.monotonic() - restarted:.2f} s after the restart command")
 
-        # 2. a call in progress, then kill -9.
+        # 2. a call in progress, then kill -9. The agent's desk was closed longer than the
+        # disconnect grace since the first test, so the product paused the agent
+        # ("disconnected", issue 13): the agent opens the desk and resumes.
         status, _ = await desk.post("/api/agent/login", {})
         assert status in (200, 409)
         await desk.listen()
+        status, body = await desk.post("/api/agent/resume", {})
+        assert status in (200, 409), body
         await asyncio.to_thread(pbx.box.cli, "dialplan set global TEST_AGENT_TALK 120")
         line = AmiClient("127.0.0.1", pbx.box.ami_port, "callcenter", AMI_SECRET,
                          on_message=ignore)
