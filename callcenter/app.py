@@ -223,6 +223,11 @@ async def banner(product: Product) -> str:
         lines += [f"  web               {base}/",
                   f"  agent desktop     {base}/desk",
                   f"  dispatcher board  {base}/board",
+                  f"  wallboard         {base}/wallboard",
+                  f"  recordings, QA    {base}/recordings  {base}/qa",
+                  f"  reports, roster   {base}/reports  {base}/staffing  {base}/roster",
+                  f"  callbacks         {base}/callbacks",
+                  f"  administration    {base}/admin",
                   f"  health            {base}/healthz"]
     if product.fastagi is not None:
         fastagi = product.fastagi
@@ -234,7 +239,7 @@ async def banner(product: Product) -> str:
     if product.pbx is not None and await runtime.store.users.count():
         lines += ["  demo logins (password demo1234, if loaded by `callcenter demo-data`):",
                   "    agents 8001-8012 (8013-8015 are simulated and answer by themselves),",
-                  "    supervisor, dispatcher, admin",
+                  "    supervisor, teamlead, dispatcher, admin",
                   "  a simulated merchant calls every ~12 s; Ctrl-C stops"]
     return "\n".join(lines)
 

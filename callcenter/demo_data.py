@@ -136,6 +136,7 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
         DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD, agent_number="9000",
                  interface="PJSIP/9000"),
         DemoUser("dispatcher", "吴调度", Role.DISPATCHER, DEMO_PASSWORD),
+        DemoUser("teamlead", "郑班长", Role.TEAM_LEAD, DEMO_PASSWORD),
     ]
     # No account lists `night`: every agent of aftersales/presales joins it at log-in
     # (callcenter.shifts.login_queues), so the night calls reach whoever is on shift.
