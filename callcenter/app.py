@@ -46,7 +46,8 @@ from callcenter.runtime import Component, RunOptions, Runtime, database_probe
 from callcenter.settings import Settings
 from callcenter.web.app import build_web_app
 from cti import wiring as cti_wiring
-from cti.service import CtiService, DemoPhonePort
+from cti.ports import DemoPhonePort
+from cti.service import CtiService
 from ivr import wiring as ivr_wiring
 from ivr.wiring import FastAgiComponent
 from recording import wiring as recording_wiring

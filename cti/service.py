@@ -46,24 +46,16 @@ from cti.agent_state import AgentConfig, AgentStatus
 from cti.ami_protocol import AmiMessage
 from cti.call_log import CallLogWriter
 from cti.call_state import Call, CallConfig
-from cti.config import DEFAULT_PAUSE_REASONS, DEFAULT_QUEUES, CtiConfig
+from cti.config import CtiConfig
 from cti.dispatcher import Dispatcher, Effect
 from cti.effects import EffectRunner
-from cti.errors import AmiDisconnected, AmiTimeout, CtiUnavailable
+from cti.errors import AmiDisconnected, AmiTimeout
 from cti.events import AmiEvent
 from cti.ports import AmiActions, CtiDirectory, DemoPhonePort
 from cti.presentation import Desks, agent_json, midnight_before, snapshot_json, today_json
 from cti.screen_pop import ScreenPops
 
-__all__ = [
-    "DEFAULT_PAUSE_REASONS",
-    "DEFAULT_QUEUES",
-    "AmiActions",
-    "CtiConfig",
-    "CtiService",
-    "CtiUnavailable",
-    "DemoPhonePort",
-]
+__all__ = ["CtiService"]
 
 logger = logging.getLogger(__name__)
 

@@ -48,7 +48,9 @@ from callcenter.runtime import RunOptions, Runtime, component_of
 from callcenter.settings import AmiSettings
 from callcenter.web.app import HealthProbe
 from cti.agent_state import AgentConfig
-from cti.service import DEFAULT_QUEUES, AmiActions, CtiConfig, CtiService, DemoPhonePort
+from cti.config import DEFAULT_QUEUES, CtiConfig
+from cti.ports import AmiActions, DemoPhonePort
+from cti.service import CtiService
 from cti.web import web_module
 
 __all__ = ["AmiClientLike", "CtiComponent", "GcPolicy", "install", "service_of"]
