@@ -5,9 +5,12 @@ files) turns the repository's ``dialplans/`` into the files an Asterisk 22 loads
 hand-edited copy drifts from them:
 
 * ``extensions.conf``: the template with its ``[globals]`` set (``CC_FASTAGI``,
-  ``CC_MONITOR_DIR``, ``CC_PROMPTS``). Substituted in place, line for line: every dialplan line
-  keeps its line number (``dialplan show`` and the tests in ``tests/asterisk/`` compare them);
-* ``queues.conf``: the template as it is;
+  ``CC_MONITOR_DIR``, ``CC_PROMPTS``, ``CC_RECORD_WHOLE_CALL``). Substituted in place, line for
+  line: every dialplan line keeps its line number (``dialplan show`` and the tests in
+  ``tests/asterisk/`` compare them);
+* ``queues.conf``: the template as it is, except that with ``recording.whole_call`` its
+  ``monitor-format`` line is commented out: the dialplan then records the whole call from the
+  answer, and a queue that also recorded would start a second file for the same call;
 * ``manager.conf``: the template with the CTI account named ``ami.username``, its ``secret``,
   and ``bindaddr``/``port``/``permit`` from the settings;
 * ``pjsip.conf``: generated: one UDP transport, the SIP trunk (endpoint ``trunk``, context
@@ -39,7 +42,8 @@ __all__ = ["FIRST_AGENT_PHONE", "FIRST_SUPERVISOR_PHONE", "RENDERED_FILES", "SEC
            "AsteriskConfigError", "AsteriskParams", "PhoneSecrets", "complete_secrets",
            "netmask_form",
            "parse_manager_secret", "parse_pjsip_secrets", "phone_numbers", "render_all",
-           "render_extensions", "render_manager", "render_pjsip", "render_pjsip_secrets"]
+           "render_extensions", "render_manager", "render_pjsip", "render_pjsip_secrets",
+           "render_queues"]
 
 FIRST_AGENT_PHONE = 8001
 FIRST_SUPERVISOR_PHONE = 9001
@@ -81,6 +85,7 @@ class AsteriskParams:
     trunk_host: str = ""            # the carrier's SIP server; empty = no trunk rendered
     trunk_port: int = 5060
     trunk_username: str = ""        # empty: the carrier authenticates us by IP address
+    record_whole_call: bool = False  # recording.whole_call: MixMonitor from the answer, IVR too
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,25 @@ def render_extensions(template: str, params: AsteriskParams) -> str:
     """``dialplans/extensions.conf`` with its ``[globals]`` set; the same number of lines."""
     text = _set_line(template, "CC_FASTAGI", params.fastagi_address, file="extensions.conf")
     text = _set_line(text, "CC_MONITOR_DIR", params.monitor_dir, file="extensions.conf")
+    text = _set_line(text, "CC_RECORD_WHOLE_CALL", "1" if params.record_whole_call else "0",
+                     file="extensions.conf")
     return _set_line(text, "CC_PROMPTS", params.prompts_dir, file="extensions.conf")
+
+
+def render_queues(template: str, params: AsteriskParams) -> str:
+    """``dialplans/queues.conf``; with ``record_whole_call`` its one ``monitor-format`` line
+    becomes a comment (same line count): app_queue starts its MixMonitor whenever the queue
+    has a format, and no channel variable turns that off per call, so the switch is here."""
+    if not params.record_whole_call:
+        return template
+    text, count = re.subn(
+        r"(?m)^monitor-format = .*$",
+        lambda m: f"; {m.group(0)}  (off: recording.whole_call, the dialplan records)",
+        template)
+    if count != 1:
+        raise AsteriskConfigError(f"queues.conf: expected one 'monitor-format = …' line, "
+                                  f"found {count}")
+    return text
 
 
 def netmask_form(cidr: str) -> str:
@@ -312,7 +335,7 @@ def render_all(templates: Mapping[str, str], params: AsteriskParams, *, ami_secr
         raise AsteriskConfigError(f"templates missing: {', '.join(sorted(missing))}")
     return {
         "extensions.conf": render_extensions(templates["extensions.conf"], params),
-        "queues.conf": templates["queues.conf"],
+        "queues.conf": render_queues(templates["queues.conf"], params),
         "manager.conf": render_manager(templates["manager.conf"], params, ami_secret),
         "pjsip.conf": render_pjsip(params),
         "pjsip_secrets.conf": render_pjsip_secrets(params, secrets),

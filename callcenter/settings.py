@@ -105,6 +105,7 @@ class RecordingSettings:
     qa_min_seconds: float = 30.0
     qa_fails_per_point: int = 4
     qa_form_file: str = ""
+    whole_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +553,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                   "failing QA records that cost the agent one point"),
         "qa_form_file": Key(_str, "", "QA score sheet TOML (version, [[criteria]]); empty = "
                             "the built-in hotline form"),
+        "whole_call": Key(_bool, False, "record inbound calls from the answer, IVR included "
+                          "(rendered by `asterisk config`); off: from the agent's answer"),
     },
     "business": {
         "url": Key(_url_or_empty, "", "business system base URL; empty = built-in task store"),

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,14 +125,14 @@ def _replace_line(text: str, key: str, value: str, *, file: str) -> str:
 
 
 def write_config(etc: Path, run: Path, install: Install, *, ami_port: int,
-                 fastagi_port: int) -> None:
+                 fastagi_port: int, environ: Mapping[str, str] | None = None) -> None:
     for sub in ("run", "log", "lib/keys", "db", "spool/monitor", "spool/outgoing", "spool/tmp"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     # Ours, rendered from dialplans/ by `callcenter asterisk config` as an installer does,
     # with the settings of this private Asterisk; the lab's files below replace the rendered
     # modules.conf and logger.conf.
     render_for_test(etc, ami_port=ami_port, fastagi_port=fastagi_port,
-                    monitor_dir=run / "spool" / "monitor")
+                    monitor_dir=run / "spool" / "monitor", environ=environ)
     (etc / "asterisk.conf").write_text(f"""[directories]
 astetcdir => {etc}
 astmoddir => {install.modules}
@@ -162,10 +162,12 @@ astsbindir => {install.binary.parent}
     shutil.copy(TEST_DIALPLAN, etc / TEST_DIALPLAN.name)
 
 
-def render_for_test(etc: Path, *, ami_port: int, fastagi_port: int, monitor_dir: Path) -> None:
+def render_for_test(etc: Path, *, ami_port: int, fastagi_port: int, monitor_dir: Path,
+                    environ: Mapping[str, str] | None = None) -> None:
     """``callcenter asterisk config --out etc`` with this test Asterisk's settings: FastAGI on
-    the test's port, AMI on a free loopback port for the test's throwaway secret."""
-    settings = load_settings(environ={
+    the test's port, AMI on a free loopback port for the test's throwaway secret; ``environ``
+    adds settings (e.g. ``CALLCENTER_RECORDING_WHOLE_CALL``)."""
+    settings = load_settings(environ={**(environ or {}),
         "CALLCENTER_AMI_PORT": str(ami_port), "CALLCENTER_AMI_SECRET": AMI_SECRET,
         "CALLCENTER_ASTERISK_FASTAGI_ADDRESS": f"127.0.0.1:{fastagi_port}",
         "CALLCENTER_ASTERISK_MONITOR_DIR": str(monitor_dir),
@@ -183,12 +185,14 @@ class AsteriskProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def create(cls, base: Path) -> AsteriskProcess:
+    def create(cls, base: Path, environ: Mapping[str, str] | None = None) -> AsteriskProcess:
+        """Configured (not started) in ``base``; ``environ``: settings for the render."""
         install = find_install()
         etc, run = base / "etc", base / "run"
         etc.mkdir()
         ami_port, fastagi_port = free_port(), free_port()
-        write_config(etc, run, install, ami_port=ami_port, fastagi_port=fastagi_port)
+        write_config(etc, run, install, ami_port=ami_port, fastagi_port=fastagi_port,
+                     environ=environ)
         box = Asterisk(install.binary, etc / "asterisk.conf", run / "log" / "messages",
                        run / "spool" / "monitor", ami_port, fastagi_port)
         return cls(box, base / "console.log")

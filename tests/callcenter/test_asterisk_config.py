@@ -110,6 +110,43 @@ def test_extensions_gets_its_globals_and_keeps_every_other_line_where_it_was(
         DEFAULT_TEMPLATES / "queues.conf").read_text(encoding="utf-8")
 
 
+def test_whole_call_recording_is_off_by_default_and_the_queue_records(rendered: Path) -> None:
+    ours = (rendered / "extensions.conf").read_text(encoding="utf-8").splitlines()
+    assert "CC_RECORD_WHOLE_CALL = 0" in ours
+    queues = asterisk_sections(rendered, "queues.conf")
+    assert dict(queues)["aftersales"]["monitor-format"] == ["wav"]
+
+
+def test_whole_call_recording_turns_the_dialplan_on_and_the_queue_recording_off(
+        tmp_path: Path) -> None:
+    render_to_directory(settings_with(recording_whole_call="true"), tmp_path,
+                        new_secret=counter_secrets())
+    template = (DEFAULT_TEMPLATES / "extensions.conf").read_text(encoding="utf-8").splitlines()
+    ours = (tmp_path / "extensions.conf").read_text(encoding="utf-8").splitlines()
+    assert "CC_RECORD_WHOLE_CALL = 1" in ours and len(ours) == len(template)
+    queue_template = (DEFAULT_TEMPLATES / "queues.conf").read_text(encoding="utf-8")
+    queues = (tmp_path / "queues.conf").read_text(encoding="utf-8")
+    # one line commented out, every other line as it was: no queue starts a second file
+    assert len(queues.splitlines()) == len(queue_template.splitlines())
+    assert "monitor-format" not in dict(asterisk_sections(tmp_path, "queues.conf"))[
+        "aftersales"]
+    changed = [(a, b) for a, b in zip(queue_template.splitlines(), queues.splitlines(),
+                                      strict=True) if a != b]
+    assert [a for a, _ in changed] == ["monitor-format = wav"]
+
+
+def test_whole_call_with_a_queues_template_without_monitor_format_is_an_error(
+        tmp_path: Path) -> None:
+    templates = tmp_path / "dialplans"
+    templates.mkdir()
+    for name in ("extensions.conf", "queues.conf", "manager.conf"):
+        text = (DEFAULT_TEMPLATES / name).read_text(encoding="utf-8")
+        (templates / name).write_text(text.replace("monitor-format = wav", ""))
+    with pytest.raises(AsteriskConfigError, match="monitor-format"):
+        render_to_directory(settings_with(recording_whole_call="1"), tmp_path / "out",
+                            templates=templates)
+
+
 def test_manager_gets_the_secret_bind_address_and_one_permit_per_network(
         rendered: Path) -> None:
     [(name, account)] = [(n, s) for n, s in asterisk_sections(rendered, "manager.conf")

@@ -189,6 +189,27 @@ def test_caller_and_agent_legs_are_recorded_apart_when_configured() -> None:
     assert GLOBALS["CC_RECORD_LEGS"] == "0"
 
 
+def test_whole_call_recording_starts_after_answer_only_when_configured() -> None:
+    answer = next(i for i, s in enumerate(TRUNK) if s.app == "Answer")
+    switch = line_of("!${CC_RECORD_WHOLE_CALL}")
+    skipped = [s.app for s in walk(TRUNK, answer, take={switch: True})]
+    assert "MixMonitor" not in skipped and "AGI" in skipped
+    recorded = walk(TRUNK, answer, take={switch: False})
+    apps = [s.app for s in recorded]
+    assert apps.index("MixMonitor") < apps.index("AGI")
+    [mix] = [s for s in recorded if s.app == "MixMonitor"]
+    # the queue's file name, without b (the IVR is not bridged), legs as the queue's options
+    assert mix.args == "${CC_MONITOR_DIR}/${UNIQUEID}.wav,${CC_WHOLE_OPTIONS}"
+    legs = next(s for s in recorded if s.app == "ExecIf")
+    assert legs.args.startswith("$[${CC_RECORD_LEGS}]?Set(CC_WHOLE_OPTIONS=r(")
+    assert GLOBALS["CC_RECORD_WHOLE_CALL"] == "0"
+
+
+def test_a_transfer_keeps_the_whole_call_recording_going() -> None:
+    [stop] = [s for s in CONTEXTS["cc-transfer"] if "StopMixMonitor" in s.args]
+    assert stop.app == "ExecIf" and stop.args == "$[!${CC_RECORD_WHOLE_CALL}]?StopMixMonitor()"
+
+
 def test_unreachable_fastagi_server_still_queues_the_caller() -> None:
     agi = next(i for i, s in enumerate(TRUNK) if s.app == "AGI")
     path = walk(TRUNK, agi, take={line_of('"${AGISTATUS}" = "FAILURE"'): True})
@@ -233,7 +254,7 @@ def test_transfer_keeps_priority_and_runs_the_survey() -> None:
     steps = CONTEXTS["cc-transfer"]
     assert steps[0].exten == "_[a-z]."
     apps = [(s.app, s.args) for s in steps]
-    assert ("StopMixMonitor", "") in apps
+    assert ("ExecIf", "$[!${CC_RECORD_WHOLE_CALL}]?StopMixMonitor()") in apps
     assert any(a == "Set" and v.startswith("QUEUE_PRIO=") and "CC_PRIORITY" in v for a, v in apps)
     assert ("AGI", "agi://${CC_FASTAGI}/survey") in apps
 
