@@ -8,7 +8,8 @@ Asterisk) registers the recording from ``MixMonitorStart`` during the IVR, and i
 pipeline compresses and indexes it. A merchant keys 1-2-2 through the IVR, waits in the queue,
 the ``[test-agent]`` phone answers and talks 2 s: the call must leave exactly one recording,
 registered to the call before it was queued, whose duration covers the IVR and the queue as
-well as the talk. Skipped without ``CALLCENTER_TEST_ASTERISK`` like the rest of this folder.
+well as the talk. The merchant's phone sends a tone throughout (``MS_TONE`` of
+``[merchant-sim]``): on Local channels only frames that pass are recorded. Skipped without ``CALLCENTER_TEST_ASTERISK`` like the rest of this folder.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from cti.ami_client import AmiClient
 from .conftest import AsteriskProcess
 from .test_whole_product import (  # noqa: F401  (product, merchant_line: fixtures used here)
     AGENT,
+    CALLER,
     PASSWORD,
     Product,
-    call_hotline,
     merchant_line,
     open_desk,
     product,
@@ -66,7 +67,13 @@ async def test_a_call_through_the_ivr_and_the_queue_leaves_one_recording_coverin
         await desk.listen()
         await until(lambda: bool(desk.seen("hello")), 5, "hello on the WebSocket")
         # 1 = Chinese, 2 = after-sales, 2 = repair: ~5 s in the IVR before the queue.
-        await call_hotline(merchant_line, "122")
+        # The merchant's phone sends a low tone the whole time (media flows as on a SIP line:
+        # MixMonitor writes only the frames that pass, and an idle Local channel sends none).
+        await merchant_line.send("Originate", [
+            ("Channel", "Local/4008000000@from-trunk"), ("Context", "merchant-sim"),
+            ("Exten", "s"), ("Priority", "1"), ("CallerID", f'"Merchant" <{CALLER}>'),
+            ("Variable", "MS_KEYS=122"), ("Variable", "MS_TONE=200/1000,0/1000"),
+            ("Timeout", "10000"), ("Async", "true")])
         await until(lambda: bool(desk.seen("pop")), 40, "the screen pop")
         linked_id = desk.seen("pop")[-1]["linked_id"]
         await until(lambda: bool(desk.seen("call", event="ended", linked_id=linked_id)), 60,
