@@ -56,7 +56,25 @@ def _item(row: Any) -> PipelineItem:
     return PipelineItem(id=row.id, token=row.token, linked_id=row.linked_id, path=row.path,
                         stage=Stage(row.stage), attempts=row.attempts,
                         started_at=row.started_at, ended_at=row.ended_at,
-                        stored_path=row.stored_path, channels=row.channels)
+                        stored_path=row.stored_path, channels=row.channels,
+                        claimed_by=row.claimed_by, lease_until=row.lease_until)
+
+
+def _due(now: datetime) -> list[Any]:
+    r = RecordingRow
+    return [r.stage.not_in([t.value for t in TERMINAL]), r.ended_at.is_not(None),
+            or_(r.retry_at.is_(None), r.retry_at <= now)]
+
+
+def _free(now: datetime) -> Any:
+    """Rule 7 of ``recording.pipeline_state`` (``claimable``) in SQL."""
+    return or_(RecordingRow.lease_until.is_(None), RecordingRow.lease_until <= now)
+
+
+_ITEM_COLUMNS = (RecordingRow.id, RecordingRow.token, RecordingRow.linked_id, RecordingRow.path,
+                 RecordingRow.stage, RecordingRow.attempts, RecordingRow.started_at,
+                 RecordingRow.ended_at, RecordingRow.stored_path, RecordingRow.channels,
+                 RecordingRow.claimed_by, RecordingRow.lease_until)
 
 
 def stored_from_row(row: RecordingRow) -> StoredRecording:
@@ -76,15 +94,31 @@ class StorePipelineStore:
     async def due(self, now: datetime, limit: int) -> list[PipelineItem]:
         async with self.store.transaction() as s:
             rows = (await s.execute(
-                select(RecordingRow)
-                .where(RecordingRow.stage.not_in([t.value for t in TERMINAL]),
-                       RecordingRow.ended_at.is_not(None),
-                       or_(RecordingRow.retry_at.is_(None), RecordingRow.retry_at <= now))
+                select(RecordingRow).where(*_due(now))
                 .order_by(RecordingRow.id).limit(limit))).scalars().all()
             return [_item(r) for r in rows]
 
-    async def advance(self, recording_id: int, stage: Stage, update_: StageUpdate) -> None:
-        values: dict[str, Any] = {"stage": stage.value, "retry_at": None, "last_error": ""}
+    async def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int
+                    ) -> list[PipelineItem]:
+        """One ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on
+        PostgreSQL a concurrent claimer skips the rows this one has locked, and one that reads
+        them after the commit finds the lease taken (the WHERE is re-checked on the new row
+        version); SQLite runs one writer at a time, so the statement is atomic there too."""
+        r = RecordingRow
+        chosen = (select(r.id).where(*_due(now), _free(now)).order_by(r.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+        stmt = (update(r).where(r.id.in_(chosen.scalar_subquery()), *_due(now), _free(now))
+                .values(claimed_by=worker[:64], lease_until=lease_until)
+                .returning(*_ITEM_COLUMNS)
+                .execution_options(synchronize_session=False))
+        async with self.store.transaction() as s:
+            rows = (await s.execute(stmt)).all()
+        return sorted((_item(row) for row in rows), key=lambda item: item.id)
+
+    async def advance(self, recording_id: int, stage: Stage, update_: StageUpdate, *,
+                      worker: str, lease_until: datetime | None) -> bool:
+        values: dict[str, Any] = {"stage": stage.value, "retry_at": None, "last_error": "",
+                                  "lease_until": lease_until}
         for name in ("stored_path", "codec", "channels", "key_id", "plain_size", "size_bytes",
                      "sha256", "duration_s", "indexed_at"):
             value = getattr(update_, name)
@@ -96,18 +130,26 @@ class StorePipelineStore:
             f = update_.facts
             values.update(agent_number=f.agent_number, queue=f.queue,
                           merchant_id=f.merchant_id, caller_number=f.caller_number)
-        async with self.store.transaction() as s:
-            await s.execute(update(RecordingRow).where(RecordingRow.id == recording_id)
-                            .values(**values))
+        return await self._held_update(recording_id, worker, values)
 
-    async def failed(self, recording_id: int, failure: Failure, error: str) -> None:
+    async def failed(self, recording_id: int, failure: Failure, error: str, *,
+                     worker: str) -> bool:
         values: dict[str, Any] = {"attempts": failure.attempts, "retry_at": failure.retry_at,
-                                  "last_error": error[:2000]}
+                                  "last_error": error[:2000], "lease_until": None}
         if failure.stage is not None:
             values["stage"] = failure.stage.value
+        return await self._held_update(recording_id, worker, values)
+
+    async def _held_update(self, recording_id: int, worker: str, values: dict[str, Any]
+                           ) -> bool:
+        """``values`` onto the row if ``worker`` holds it (compare and set: a worker whose
+        lease ran out and was taken over writes nothing)."""
         async with self.store.transaction() as s:
-            await s.execute(update(RecordingRow).where(RecordingRow.id == recording_id)
-                            .values(**values))
+            result = await s.execute(
+                update(RecordingRow)
+                .where(RecordingRow.id == recording_id, RecordingRow.claimed_by == worker[:64])
+                .values(**values).execution_options(synchronize_session=False))
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     async def call_facts(self, linked_id: str) -> CallFacts | None:
         async with self.store.transaction() as s:

@@ -19,11 +19,13 @@ import asyncio
 import hashlib
 import logging
 import os
+import secrets
+import socket
 import tempfile
 import wave
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,7 +41,7 @@ from recording.paths import (
 )
 from recording.peaks import peaks
 from recording.periodic import PeriodicJob
-from recording.pipeline_state import Stage, Step, after_failure, next_step
+from recording.pipeline_state import LEASE, Stage, Step, after_failure, lease_after, next_step
 from recording.ports import PipelineItem, PipelineStore, StageUpdate, StoredRecording
 from recording.sealed import Keyring, SealedReader, SealError, seal
 
@@ -134,30 +136,45 @@ class StepRunner:
         return StageUpdate()
 
 
+def worker_name() -> str:
+    """This process's name as a lease holder: host, pid and a random part (a restarted
+    process with the same pid is another holder)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class StoragePipeline(PeriodicJob):
-    """The worker component. ``clock`` returns aware UTC datetimes (injected in tests)."""
+    """The worker component. ``clock`` returns aware UTC datetimes (injected in tests).
+    ``worker`` names this process as the holder of the rows it claims (rule 7 of
+    :mod:`recording.pipeline_state`): any number of processes may run a pipeline on the
+    same index."""
 
     name = "recording-pipeline"
 
     def __init__(self, store: PipelineStore, root: Path, keyring: Keyring | None,
                  clock: Callable[[], datetime], *, interval: float = 5.0,
-                 batch: int = 20) -> None:
+                 batch: int = 20, worker: str | None = None,
+                 lease: timedelta = LEASE) -> None:
         self.store = store
         self.runner = StepRunner(root, keyring)
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self.worker = worker or worker_name()
+        self.lease = lease
 
     async def run_once(self) -> int:
-        """Carry every due recording as far as it goes; returns how many reached ``stored``."""
+        """Claim the due recordings nobody holds and carry each as far as it goes; returns
+        how many reached ``stored``."""
         done = 0
-        for item in await self.store.due(self.clock(), self.batch):
+        now = self.clock()
+        for item in await self.store.claim(self.worker, now, now + self.lease, self.batch):
             if await self.process(item) is Stage.STORED:
                 done += 1
         return done
 
     async def process(self, item: PipelineItem) -> Stage:
-        """Run the remaining steps of one recording; returns the stage it ends in."""
+        """Run the remaining steps of one recording this worker holds; returns the stage it
+        ends in (where it stopped when the row was taken over)."""
         stage = item.stage
         while (plan := next_step(stage, item.ended_at is not None)) is not None:
             try:
@@ -169,9 +186,17 @@ class StoragePipeline(PeriodicJob):
                 failure = after_failure(item.attempts, self.clock())
                 logger.warning("recording %s: %s failed (attempt %d): %s", item.token,
                                plan.step.value, failure.attempts, exc)
-                await self.store.failed(item.id, failure, f"{plan.step.value}: {exc}")
+                if not await self.store.failed(item.id, failure, f"{plan.step.value}: {exc}",
+                                               worker=self.worker):
+                    logger.warning("recording %s: taken over by another worker", item.token)
                 return failure.stage or stage
-            await self.store.advance(item.id, plan.then, update)
+            if not await self.store.advance(
+                    item.id, plan.then, update, worker=self.worker,
+                    lease_until=lease_after(plan.then, self.clock(), self.lease)):
+                # our lease ran out and another worker holds the row: its result counts
+                logger.warning("recording %s: taken over by another worker before %s was "
+                               "committed", item.token, plan.then.value)
+                return stage
             logger.info("recording %s: %s -> %s (%s)", item.token, stage.value,
                         plan.then.value, plan.step.value)
             stage = plan.then

@@ -16,6 +16,13 @@ Rules:
    after ``MAX_ATTEMPTS`` failures the recording is ``failed`` and keeps its original, for a
    person to look at (``/healthz`` and the CLI show the count).
 6. ``purged`` (retention, see :mod:`recording.retention`) is final.
+7. Several processes may run the pipeline. A worker works on a recording only while it holds
+   the row's lease: it claims rows whose lease is free or has run out (:func:`claimable`) in one
+   conditional write, so two workers never hold the same row; each committed step renews the
+   lease for another ``LEASE``, and a step's result is committed only by the holder (a worker
+   that finds the row taken over stops there). A worker that crashed leaves a lease that runs
+   out after ``LEASE``; another then resumes the row at its last committed stage (rule 3). The
+   lease is let go when the row reaches a final stage or waits for a retry.
 """
 
 from __future__ import annotations
@@ -57,6 +64,9 @@ TERMINAL = frozenset({Stage.STORED, Stage.FAILED, Stage.PURGED})
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
+# Longer than any one step (an hour-long call compresses in seconds: bench/recordings.py);
+# renewed after every step, so it bounds only how long a crashed worker's rows wait.
+LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,16 @@ class Failure:
     @property
     def stage(self) -> Stage | None:
         return Stage.FAILED if self.retry_at is None else None
+
+
+def claimable(lease_until: datetime | None, now: datetime) -> bool:
+    """Rule 7: nobody holds the row, or its holder's lease has run out."""
+    return lease_until is None or lease_until <= now
+
+
+def lease_after(stage: Stage, now: datetime, lease: timedelta = LEASE) -> datetime | None:
+    """Rule 7: the lease once ``stage`` is committed (None: let go, the row is final)."""
+    return None if stage in TERMINAL else now + lease
 
 
 def after_failure(attempts: int, now: datetime) -> Failure:

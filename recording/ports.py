@@ -29,6 +29,8 @@ class PipelineItem:
     ended_at: datetime | None
     stored_path: str = ""
     channels: int = 1
+    claimed_by: str = ""
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +64,30 @@ class StageUpdate:
 
 
 class PipelineStore(Protocol):
+    """The pipeline's rows, shared by every worker (rule 7 of :mod:`recording.pipeline_state`:
+    a worker acts on a row only while it holds the row's lease)."""
+
     async def due(self, now: datetime, limit: int) -> list[PipelineItem]:
-        """Recordings whose call has ended, not in a final stage, not waiting for a retry."""
+        """Recordings whose call has ended, not in a final stage, not waiting for a retry
+        (whoever holds them)."""
         ...
 
-    async def advance(self, recording_id: int, stage: Stage, update: StageUpdate) -> None:
-        """Commit ``stage`` (and the step's results) for the recording."""
+    async def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int
+                    ) -> list[PipelineItem]:
+        """Atomically take up to ``limit`` due recordings that nobody holds (or whose lease
+        ran out before ``now``) for ``worker`` until ``lease_until``; returns them by id."""
         ...
 
-    async def failed(self, recording_id: int, failure: Failure, error: str) -> None: ...
+    async def advance(self, recording_id: int, stage: Stage, update: StageUpdate, *,
+                      worker: str, lease_until: datetime | None) -> bool:
+        """Commit ``stage`` (and the step's results) for the recording and renew (None: let
+        go) the lease, if ``worker`` still holds it; False (nothing written) otherwise."""
+        ...
+
+    async def failed(self, recording_id: int, failure: Failure, error: str, *,
+                     worker: str) -> bool:
+        """Record a failed step and let the lease go, if ``worker`` still holds it."""
+        ...
 
     async def call_facts(self, linked_id: str) -> CallFacts | None: ...
 

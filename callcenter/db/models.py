@@ -241,6 +241,10 @@ class RecordingRow(Base):
     caller_number: Mapped[str] = mapped_column(String(40), default="", server_default="")
     indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0011_recording_lease: which pipeline worker holds the row, until when (a worker that
+    # died leaves a lease that runs out; another then resumes the row)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         # keyset pagination: newest first, alone and after each equality filter

@@ -17,7 +17,14 @@ import pytest
 from callcenter.recording_directory import StorePipelineStore
 from recording import codec
 from recording.pipeline import StepRunner, StoragePipeline, decoded_wav, open_plain
-from recording.pipeline_state import MAX_ATTEMPTS, Stage, Step, after_failure, next_step
+from recording.pipeline_state import (
+    LEASE,
+    MAX_ATTEMPTS,
+    Stage,
+    Step,
+    after_failure,
+    next_step,
+)
 from recording.ports import PipelineItem, StageUpdate
 from recording.repository import RecordingRepository
 from recording.sealed import Keyring, read_header
@@ -78,6 +85,10 @@ async def _recorded_call(store: Any, root: Path, source: Path, linked_id: str = 
 
 def _clock() -> datetime:
     return NOW + timedelta(minutes=1)
+
+
+def _after_lease() -> datetime:
+    return _clock() + LEASE + timedelta(seconds=1)
 
 
 async def test_a_finished_call_is_compressed_sealed_indexed_and_the_wav_removed(
@@ -230,7 +241,9 @@ async def test_a_crash_at_any_step_is_resumed_and_loses_nothing(
     if at is not Step.REMOVE_ORIGINAL or not after_file:
         assert (root / "2026/11/1795330137.1.wav").exists(), "the original went too early"
 
-    assert await StoragePipeline(ports, root, KEYS, _clock).run_once() == 1  # a fresh start
+    # another process: the crashed worker's lease holds the row until it runs out
+    assert await StoragePipeline(ports, root, KEYS, _clock).run_once() == 0
+    assert await StoragePipeline(ports, root, KEYS, _after_lease).run_once() == 1
     rec = await ports.stored(token)
     assert rec is not None and rec.stage is Stage.STORED
     original = codec.wav_info(speech)
