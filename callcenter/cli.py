@@ -19,6 +19,7 @@
     callcenter backup create --out FILE | --out-dir DIR [--keep N]
     callcenter backup restore FILE
     callcenter backup schedule [--dir DIR] [--interval-hours H] [--keep N]
+    callcenter recordings purge-log [--since DAY|TIME] [--limit N] [--json]
     callcenter --version
 
 Exit codes: 0 success, 1 the command failed (bad rows, bad settings, unreachable database,
@@ -52,6 +53,7 @@ from callcenter.domain import HOTLINE_QUEUES, Role, validate_queues
 from callcenter.errors import CallcenterError, SettingsError
 from callcenter.reports import cli as reports_cli
 from callcenter.settings import Settings, env_name, load_settings, require_production_secrets
+from recording import cli as recording_cli
 
 T = TypeVar("T")
 
@@ -191,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="default: backup.interval_hours")
     sched.add_argument("--keep", type=int, default=None, help="default: backup.keep")
     reports_cli.add_parsers(sub)  # roster generate|check
+    recording_cli.add_parsers(sub)  # recordings purge-log
     return p
 
 
@@ -244,6 +247,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_with_store(settings, lambda s: USER_ACTIONS[args.action](s, args)))
     if args.command == "roster":
         return reports_cli.run(args, settings)
+    if args.command == "recordings":
+        return recording_cli.run(args, settings)
     if args.command == "backup":
         return asyncio.run(_backup(settings, args))
     if args.command == "asterisk":

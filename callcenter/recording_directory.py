@@ -32,6 +32,7 @@ from recording.ports import (
     Access,
     CallFacts,
     PipelineItem,
+    PurgeRecord,
     RecordingHit,
     SearchPage,
     StageUpdate,
@@ -441,12 +442,16 @@ class StoreRetention:
                 reason=reason[:200], purged_at=now))
             await s.delete(row)
 
-    async def purges(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The purge log, newest first."""
+    async def purges(self, limit: int = 100, since: datetime | None = None
+                     ) -> list[PurgeRecord]:
+        """The purge log, newest first; ``since``: purged at or after it."""
+        p = RecordingPurgeRow
+        query = select(p).order_by(p.purged_at.desc(), p.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(p.purged_at >= since)
         async with self.store.transaction() as s:
-            rows = (await s.execute(select(RecordingPurgeRow)
-                                    .order_by(RecordingPurgeRow.id.desc()).limit(limit))
-                    ).scalars().all()
-        return [{"token": p.recording_token, "linked_id": p.linked_id, "path": p.stored_path,
-                 "size_bytes": p.size_bytes, "sha256": p.sha256, "reason": p.reason,
-                 "purged_at": p.purged_at} for p in rows]
+            rows = (await s.execute(query)).scalars().all()
+        return [PurgeRecord(token=r.recording_token, linked_id=r.linked_id, path=r.stored_path,
+                            size_bytes=r.size_bytes, sha256=r.sha256, started_at=r.started_at,
+                            retain_until=r.retain_until, reason=r.reason,
+                            purged_at=r.purged_at) for r in rows]

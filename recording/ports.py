@@ -158,6 +158,21 @@ class RecordingHit:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeRecord:
+    """One line of the purge log: a recording the retention purge deleted, and why."""
+
+    token: str
+    linked_id: str
+    path: str
+    size_bytes: int | None
+    sha256: str
+    started_at: datetime | None
+    retain_until: datetime | None
+    reason: str
+    purged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineMark:
     """A moment of the call for the player: seconds from the recording's start."""
 

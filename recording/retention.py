@@ -20,6 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callcenter.errors import ValidationError
+from recording.ports import PurgeRecord
+from recording.search import day_or_time
 
 RECHECK_HELD = timedelta(days=1)
 
@@ -90,3 +96,45 @@ def decide(*, ended_at: datetime, queue: str, disposition: str,
         until = max(closed) + period
         reason = f"retention {period.days} days after the complaint closed"
     return Decision(now >= until, until, reason)
+
+
+# --------------------------------------------------------------------------- the purge log
+
+PURGE_LOG_DEFAULT = 100
+PURGE_LOG_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeLogQuery:
+    """What to read of the purge log (``callcenter recordings purge-log``, the page's
+    section): the deletions at or after ``since`` (None: all), newest first, at most
+    ``limit``."""
+
+    since: datetime | None = None
+    limit: int = PURGE_LOG_DEFAULT
+
+
+def parse_purge_log_query(since: str, limit: str, tz: ZoneInfo) -> PurgeLogQuery:
+    """``since``: a local day (``2026-11-22``: from its midnight in ``tz``) or an ISO time,
+    empty for all; ``limit``: 1 … ``PURGE_LOG_MAX``, empty for the default. Raises
+    ``ValidationError`` naming the parameter."""
+    start = day_or_time("since", since.strip(), tz, end=False) if since.strip() else None
+    count = PURGE_LOG_DEFAULT
+    if limit.strip():
+        try:
+            count = int(limit)
+        except ValueError:
+            raise ValidationError("limit", f"not a whole number: {limit!r}") from None
+        if not 1 <= count <= PURGE_LOG_MAX:
+            raise ValidationError("limit", f"must be 1 … {PURGE_LOG_MAX}")
+    return PurgeLogQuery(start, count)
+
+
+def purge_json(p: PurgeRecord) -> dict[str, Any]:
+    """One line of the purge log for ``GET /api/recordings/purges`` and
+    ``callcenter recordings purge-log --json``."""
+    return {"token": p.token, "linked_id": p.linked_id, "path": p.path,
+            "size_bytes": p.size_bytes, "sha256": p.sha256,
+            "started_at": p.started_at.isoformat() if p.started_at else None,
+            "retain_until": p.retain_until.isoformat() if p.retain_until else None,
+            "reason": p.reason, "purged_at": p.purged_at.isoformat()}

@@ -93,7 +93,7 @@ class RecordingQuery:
     limit: int = DEFAULT_LIMIT
 
 
-def _day_or_time(key: str, text: str, tz: ZoneInfo, end: bool) -> datetime:
+def day_or_time(key: str, text: str, tz: ZoneInfo, end: bool) -> datetime:
     """``2026-11-22`` (a whole local day; as ``to`` it includes that day) or an ISO time."""
     try:
         if len(text) == 10:
@@ -137,8 +137,8 @@ def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> RecordingQuery:
             raise ValidationError(key, f"at most {limit} characters")
         return value
 
-    start = _day_or_time("from", text("from"), tz, end=False) if text("from") else None
-    end = _day_or_time("to", text("to"), tz, end=True) if text("to") else None
+    start = day_or_time("from", text("from"), tz, end=False) if text("from") else None
+    end = day_or_time("to", text("to"), tz, end=True) if text("to") else None
     try:
         sort = Sort(text("sort") or Sort.STARTED.value)
     except ValueError:

@@ -8,6 +8,8 @@ Routes and roles (admins pass every check):
 ``GET /api/recordings/{token}``        one recording: peaks, timeline: supervisor, agent (own)
 ``GET /recordings/{token}``            the audio, byte ranges (206): supervisor, agent (own)
 ``GET /api/recordings/access``         who played what: admin only
+``GET /api/recordings/purges``         the purge log (what retention deleted, why):
+                                       supervisor, admin
 =====================================  ==========================================
 
 Dispatchers get 403 everywhere. Every audio request (play, or download with ``?download=1``)
@@ -32,6 +34,7 @@ from callcenter.recording_directory import (
     StoreAccessLog,
     StorePipelineStore,
     StoreRecordingSearch,
+    StoreRetention,
 )
 from callcenter.web.app import (
     Forbidden,
@@ -48,6 +51,7 @@ from recording.pages import STATIC_ROUTE, render_page
 from recording.pipeline import PlainAudio, open_plain
 from recording.ports import Access, RecordingHit, StoredRecording
 from recording.qa_web import QA_FORM, assignment_json, form_json, review_json, setup_qa
+from recording.retention import parse_purge_log_query, purge_json
 from recording.sealed import Keyring
 from recording.search import SEARCHERS, for_viewer, parse_query, shown_caller
 
@@ -55,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 LISTENERS = tuple(SEARCHERS)
+# The purge log names calls and files that no longer exist: the people who answer for
+# retention (supervisors) and admins; team leads and agents have no use for it.
+PURGE_READERS = (Role.SUPERVISOR, Role.ADMIN)
 KEYRING = web.AppKey("recording_keyring", object)
 STREAM_BLOCK = 256 * 1024
 
@@ -226,10 +233,22 @@ async def access_api(request: web.Request) -> web.Response:
     } for a in rows]})
 
 
+async def purges_api(request: web.Request) -> web.Response:
+    """``GET /api/recordings/purges?since=YYYY-MM-DD|ISO&limit=N``: what the retention purge
+    deleted, newest first (supervisors and admins)."""
+    require(request, *PURGE_READERS)
+    ctx = ctx_of(request)
+    query = parse_purge_log_query(request.query.get("since", ""),
+                                  request.query.get("limit", ""), ctx.tz)
+    rows = await StoreRetention(ctx.store).purges(query.limit, query.since)
+    return web.json_response({"items": [purge_json(p) for p in rows]})
+
+
 async def page(request: web.Request) -> web.Response:
     user = require(request, *LISTENERS)
     return render_page(request, "recording/recordings.html", queues=HOTLINE_QUEUES,
                        own_only=user.role is Role.AGENT, is_admin=user.role is Role.ADMIN,
+                       purge_log=user.role in PURGE_READERS,
                        query=dict(request.query), qa_link=True)
 
 
@@ -243,6 +262,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/recordings", page)
     r.add_get("/api/recordings", search_api)
     r.add_get("/api/recordings/access", access_api)
+    r.add_get("/api/recordings/purges", purges_api)
     r.add_get("/api/recordings/{token}", detail_api)
     r.add_get("/recordings/{token}", play)
     r.add_static("/recording/static/", HERE / "static", append_version=True, name=STATIC_ROUTE)

@@ -129,6 +129,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/recordings"): Row("/api/recordings", (401, 200, 403, 200, 200, 200)),
     ("GET", "/api/recordings/{token}"): Row("/api/recordings/r2", (401, 403, 403, 200, 200, 200)),
     ("GET", "/api/recordings/access"): Row("/api/recordings/access", (401, 403, 403, 403, 200, 403)),
+    ("GET", "/api/recordings/purges"): Row("/api/recordings/purges", (401, 403, 403, 200, 200, 403)),
     ("GET", "/qa"): Row("/qa", (302, 200, 403, 200, 200, 200)),
     ("GET", "/api/qa/form"): Row("/api/qa/form", (401, 200, 403, 200, 200, 200)),
     ("GET", "/api/qa/reviews"): Row("/api/qa/reviews", (401, 200, 403, 200, 200, 200)),

@@ -168,4 +168,32 @@
         cc.el("td", { text: a.range[0] === null ? "" : `${a.range[0]}–${a.range[1]}` }))));
     }).catch(showError);
   }
+
+  // Supervisors and admins: what the retention purge deleted, and why.
+  const purges = cc.byId("rc-purge-rows");
+  if (purges) {
+    const since = cc.byId("rc-purge-since");
+    const loadPurges = async () => {
+      const query = new URLSearchParams({ limit: "100" });
+      if (since.value) query.set("since", since.value);
+      try {
+        const body = await cc.fetchJSON(`/api/recordings/purges?${query}`);
+        purges.replaceChildren(...body.items.map((p) => cc.el("tr", {},
+          cc.el("td", { text: cc.dateTime(p.purged_at) }),
+          cc.el("td", { text: p.linked_id }),
+          cc.el("td", { text: p.started_at ? cc.dateTime(p.started_at) : "" }),
+          cc.el("td", { class: "rc-path", text: p.path }),
+          cc.el("td", { text: p.size_bytes === null ? "" : String(p.size_bytes) }),
+          cc.el("td", { text: p.reason }))));
+        cc.byId("rc-purge-empty").hidden = body.items.length > 0;
+      } catch (error) {
+        showError(error);
+      }
+    };
+    cc.byId("rc-purge-filter").addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadPurges();
+    });
+    loadPurges();
+  }
 })();

@@ -84,9 +84,9 @@ async def test_purge_job_deletes_file_and_row_and_records_it_but_holds_complaint
     assert not (root / "plain.ogg.sealed").exists()
     assert (root / "long.ogg.sealed").exists() and (root / "held.ogg.sealed").exists()
     log = await StoreRetention(store).purges()
-    assert [(p["token"], p["path"], p["sha256"]) for p in log] == [
+    assert [(p.token, p.path, p.sha256) for p in log] == [
         ("tok-plain", "plain.ogg.sealed", "ab" * 32)]
-    assert "180 days" in log[0]["reason"]
+    assert "180 days" in log[0].reason
     async with store.transaction() as s:
         tokens = set((await s.execute(select(RecordingRow.token))).scalars())
     assert tokens == {"tok-long", "tok-held"}
