@@ -270,6 +270,7 @@ def setup(app: web.Application) -> None:
 
 MODULE = WebModule(
     name="recordings", setup=setup, messages=MESSAGES, template_dirs=[HERE / "templates"],
-    # Agents reach /recordings too, but get no home-page link: their home stays the desk.
+    # Agents get the link on their home page (their own calls only); they still land on the
+    # desk after logging in (its link comes first: ``home_of``).
     links=[PageLink("/recordings", "recording.nav.recordings",
-                          frozenset({Role.SUPERVISOR, Role.TEAM_LEAD}))])
+                    frozenset({Role.SUPERVISOR, Role.TEAM_LEAD, Role.AGENT}))])

@@ -315,6 +315,22 @@ async def test_no_page_shows_a_role_a_menu_link_that_answers_403(app: App) -> No
     assert bad == [], "\n".join(bad)
 
 
+async def test_an_agent_has_a_home_link_to_their_recordings_and_still_lands_on_the_desk(
+        app: App) -> None:
+    from callcenter.web.app import CTX, home_of
+
+    home = await app.client.get("/", headers=app.headers["agent"], allow_redirects=False)
+    assert home.status == 200
+    html = await home.text()
+    assert 'href="/recordings"' in html and 'href="/desk"' in html
+    ctx = app.client.app[CTX]  # type: ignore[index]
+    users = {u.role: u for u in await ctx.store.users.list()}
+    assert home_of(ctx, users[Role.AGENT]) == "/desk"
+    # the page answers them (their own calls only: tests/recording/test_search_web.py)
+    page = await app.client.get("/recordings", headers=app.headers["agent"])
+    assert page.status == 200 and 'id="rc-purges"' not in await page.text()
+
+
 async def test_a_supervisor_lands_on_the_wallboard(app: App) -> None:
     from callcenter.web.app import CTX, home_of
 
