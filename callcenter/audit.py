@@ -32,6 +32,11 @@ class AuditAction(StrEnum):
     USER_QUEUES = "user.queues"
     USER_INTERFACE = "user.interface"
     IMPORT = "import"  # a merchant or terminal CSV upload in the admin console
+    # a recording's audio was sent (target: its token; details: the call, the viewer's role,
+    # the byte range): recording.ports.access_entry
+    RECORDING_PLAY = "recording.play"
+    RECORDING_DOWNLOAD = "recording.download"
+    RECORDING_PEAKS = "recording.peaks"
 
 
 @dataclass(frozen=True, slots=True)

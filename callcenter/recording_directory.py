@@ -2,7 +2,8 @@
 
 * :class:`StorePipelineStore`: the storage pipeline's stage per recording, and the call facts
   its index step copies onto the recording row;
-* :class:`StoreAccessLog`: the ``recording_access`` audit (who played which range, when);
+* :class:`StoreAccessLog`: who played which range of which recording, when: entries of the
+  product's audit log (``audit_log``);
 * :meth:`StorePipelineStore.stored`: what playback needs about one recording.
 """
 
@@ -12,15 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import func, insert, literal, or_, select, tuple_, update
 
+from callcenter.audit import AuditEntry
 from callcenter.db.models import (
+    AuditRow,
     CallEventRow,
     CallRow,
     ComplaintRow,
     MerchantRow,
     QaAssignmentRow,
-    RecordingAccessRow,
     RecordingPurgeRow,
     RecordingRow,
     TaskCallRow,
@@ -29,6 +31,7 @@ from callcenter.db.models import (
 from callcenter.db.repositories import Store
 from recording.pipeline_state import TERMINAL, Failure, Stage
 from recording.ports import (
+    ACCESS_ACTIONS,
     Access,
     CallFacts,
     PipelineItem,
@@ -38,6 +41,8 @@ from recording.ports import (
     StageUpdate,
     StoredRecording,
     TimelineMark,
+    access_entry,
+    access_of,
 )
 from recording.purge import RetentionItem
 from recording.retention import Complaint
@@ -180,28 +185,33 @@ class StorePipelineStore:
 
 
 class StoreAccessLog:
-    """``recording.ports.AccessLog`` on the ``recording_access`` table."""
+    """``recording.ports.AccessLog`` on the product's audit log (``audit_log``).
+
+    Why the audit log and not a table of its own (``recording_access`` until
+    0011_recording_lease, which moved its rows here): "who listened to what" is one question
+    with the supervisors' live listening (``monitor.*``) and every other trace, answered on
+    one page (``/admin``) and one query; writing both tables would keep two truths that can
+    disagree. The recording-specific fields (call, role, user id, byte range, address) ride in
+    ``details`` (``recording.ports.access_entry``), and the ``(target, at)`` index answers
+    "who heard this recording" as the old table's token index did."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     async def record(self, access: Access) -> None:
-        async with self.store.transaction() as s:
-            await s.execute(insert(RecordingAccessRow).values(
-                recording_token=access.token, linked_id=access.linked_id,
-                user_id=access.user_id, username=access.username, role=access.role,
-                action=access.action, range_start=access.range_start,
-                range_end=access.range_end, at=access.at))
+        await self.store.audit.record(access_entry(access))
 
     async def recent(self, limit: int, token: str | None = None) -> list[Access]:
-        query = select(RecordingAccessRow).order_by(RecordingAccessRow.id.desc()).limit(limit)
+        """The newest accesses first (of one recording: ``token``)."""
+        a = AuditRow
+        query = (select(a).where(a.action.in_(list(ACCESS_ACTIONS.values())))
+                 .order_by(a.at.desc(), a.id.desc()).limit(limit))
         if token is not None:
-            query = query.where(and_(RecordingAccessRow.recording_token == token))
+            query = query.where(a.target == token)
         async with self.store.transaction() as s:
             rows = (await s.execute(query)).scalars().all()
-        return [Access(token=r.recording_token, linked_id=r.linked_id, user_id=r.user_id,
-                       username=r.username, role=r.role, action=r.action, at=r.at,
-                       range_start=r.range_start, range_end=r.range_end) for r in rows]
+        return [access_of(AuditEntry(at=r.at, actor=r.actor, action=r.action, target=r.target,
+                                     details=dict(r.details or {}), id=r.id)) for r in rows]
 
 
 # --------------------------------------------------------------------------- search

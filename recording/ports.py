@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from callcenter.audit import AuditAction, AuditEntry
 from recording.pipeline_state import Failure, Stage
 
 
@@ -94,8 +95,8 @@ class PipelineStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """One play, download or waveform view of a recording."""
-
+    """One play, download or waveform view of a recording. Stored as an entry of the
+    product's audit log (:func:`access_entry`, :func:`access_of`)."""
     token: str
     linked_id: str
     user_id: int | None
@@ -105,6 +106,38 @@ class Access:
     at: datetime
     range_start: int | None = None
     range_end: int | None = None
+    remote: str = ""  # the client's address
+
+
+ACCESS_ACTIONS: dict[str, str] = {
+    "play": AuditAction.RECORDING_PLAY, "download": AuditAction.RECORDING_DOWNLOAD,
+    "peaks": AuditAction.RECORDING_PEAKS,
+}
+
+
+def access_entry(access: Access) -> AuditEntry:
+    """The audit-log entry of ``access``: actor the user, target the recording's token, the
+    recording-specific fields in ``details`` (read back by :func:`access_of`)."""
+    return AuditEntry(at=access.at, actor=access.username, action=ACCESS_ACTIONS[access.action],
+                      target=access.token,
+                      details={"linked_id": access.linked_id, "role": access.role,
+                               "user_id": access.user_id,
+                               "range": [access.range_start, access.range_end],
+                               "remote": access.remote})
+
+
+def access_of(entry: AuditEntry) -> Access:
+    """The access an audit entry of :func:`access_entry` records (missing fields: empty)."""
+    actions = {v: k for k, v in ACCESS_ACTIONS.items()}
+    details = entry.details
+    span = details.get("range") or [None, None]
+    user_id = details.get("user_id")
+    return Access(token=entry.target, linked_id=str(details.get("linked_id", "")),
+                  user_id=user_id if isinstance(user_id, int) else None,
+                  username=entry.actor, role=str(details.get("role", "")),
+                  action=actions.get(entry.action, entry.action), at=entry.at,
+                  range_start=span[0], range_end=span[1],
+                  remote=str(details.get("remote", "")))
 
 
 class AccessLog(Protocol):

@@ -13,9 +13,10 @@ Routes and roles (admins pass every check):
 =====================================  ==========================================
 
 Dispatchers get 403 everywhere. Every audio request (play, or download with ``?download=1``)
-is written to the access audit with the byte range. Sealed recordings are decrypted chunk by
-chunk for the asked range only (:mod:`recording.sealed`); recordings the pipeline has not
-reached yet are served from the original file.
+is written to the product's audit log (``recording.play``/``recording.download``, target the
+token, the call and byte range in the details; ``/admin`` shows it with the rest). Sealed
+recordings are decrypted chunk by chunk for the asked range only (:mod:`recording.sealed`);
+recordings the pipeline has not reached yet are served from the original file.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from callcenter.web.app import (
     Forbidden,
     PageLink,
     WebModule,
+    client_address,
     ctx_of,
     locale_of,
     now_utc,
@@ -141,7 +143,7 @@ async def _send(request: web.Request, user: User, rec: StoredRecording, audio: P
     await StoreAccessLog(ctx_of(request).store).record(Access(
         token=rec.token, linked_id=rec.linked_id, user_id=user.id, username=user.username,
         role=user.role.value, action="download" if download else "play", at=now_utc(request),
-        range_start=start, range_end=end))
+        range_start=start, range_end=end, remote=client_address(request)))
     suffix = ".ogg" if audio.media_type == "audio/ogg" else audio.path.suffix
     headers = {
         "Accept-Ranges": "bytes", "Cache-Control": "private, no-store",

@@ -262,25 +262,6 @@ class RecordingRow(Base):
     )
 
 
-class RecordingAccessRow(Base):
-    """0007_recordings: every play, download and waveform view of a recording (who, when,
-    which recording, which byte range). Its own table for now; an integrator may fold it into a
-    general audit log."""
-
-    __tablename__ = "recording_access"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recording_token: Mapped[str] = mapped_column(String(40), index=True)
-    linked_id: Mapped[str] = mapped_column(String(64), default="")
-    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    username: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(20))
-    range_start: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    range_end: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
 class RecordingPurgeRow(Base):
     """0007_recordings: what the retention purge deleted (the recording row is gone after)."""
 
@@ -517,6 +498,9 @@ class AuditRow(Base):
     account changes). Written once, never updated."""
 
     __tablename__ = "audit_log"
+    # 0011_recording_lease: "who did what to this target", e.g. who heard a recording (plays
+    # are audit entries with the recording's token as target: recording.ports.access_entry)
+    __table_args__ = (Index("ix_audit_log_target_at", "target", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
