@@ -166,9 +166,14 @@ class StoragePipeline(PeriodicJob):
         """Claim the due recordings nobody holds and carry each as far as it goes; returns
         how many reached ``stored``."""
         done = 0
-        now = self.clock()
-        for item in await self.store.claim(self.worker, now, now + self.lease, self.batch):
-            if await self.process(item) is Stage.STORED:
+        for _ in range(self.batch):
+            # one at a time: a row's lease starts when its work does, so rows waiting behind a
+            # long one in this process are never left to run out and be taken over mid-way
+            now = self.clock()
+            claimed = await self.store.claim(self.worker, now, now + self.lease, 1)
+            if not claimed:
+                break
+            if await self.process(claimed[0]) is Stage.STORED:
                 done += 1
         return done
 
