@@ -8,6 +8,7 @@ extension (``/var/lib/callcenter/prompts/zh_CN/main_menu`` → ``main_menu``)::
 
     choose_language        → lang_key          (1 中文, 2 English)
     main_menu              → menu_key          (1 pre-sales, 2 after-sales, 3 status, 0 agent)
+    main_menu_speech       → menu_key          (the same menu inviting speech: keys interrupt)
     enter_merchant_number  → merchant_number + "#"   ("" = types nothing: a timeout)
     aftersales_menu        → intent_key        (1 usage, 2 repair, 3 install, 4 complaint)
     status_options         → status_key        (9 goodbye, 0 agent, 1 again)
@@ -78,6 +79,7 @@ class CallerScript:
         table = {
             "choose_language": self.lang_key,
             "main_menu": self.menu_key,
+            "main_menu_speech": self.menu_key,
             "basic-pbx-ivr-main": self.menu_key,
             "enter_merchant_number": f"{self.merchant_number}#" if self.merchant_number else "",
             "astcc-followed-by-the-pound-key": (f"{self.merchant_number}#"
