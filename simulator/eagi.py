@@ -121,7 +121,8 @@ class ScriptHost:
             return 0
         os.close(reader)
         os.set_blocking(writer, False)
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         feeding = asyncio.create_task(self._feed(writer, audio, run, time_scale)) \
             if run.enhanced else None
         try:
@@ -154,7 +155,8 @@ class ScriptHost:
     @staticmethod
     async def _converse(process: asyncio.subprocess.Process, channel: AgiChannel) -> None:
         """Answer the script's AGI commands (the relay writes none) until it exits."""
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         while line := await process.stdout.readline():
             answer = channel.command(line.decode("utf-8", "replace").rstrip("\r\n"))
             with contextlib.suppress(OSError):

@@ -7,7 +7,7 @@
  *
  * The wrap-up form asks the speech feature for what the call's transcript suggests
  * (/api/speech/calls/{linked_id}/prefill, again every few seconds while it is being
- * transcribed): it fills only fields the agent has neither typed in nor left non-empty, marks
+ * transcribed): it fills only fields that are empty and that the agent has not touched, marks
  * them "suggested" until the agent edits them, and offers to add the caller's words to a
  * description the agent already wrote. Without the speech feature the form works as before.
  *

@@ -88,7 +88,7 @@ async def to_wrapup(page: Any, desk: Desk) -> None:
 async def test_transcript_fills_the_empty_description_as_a_marked_suggestion(
         desk: tuple[Desk, SqlTranscriptStore]) -> None:
     served, transcripts = desk
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, before the browser starts
     async with chromium() as browser:
         context = await browser.new_context(locale="zh-CN", viewport=LAPTOP)
         page = await context.new_page()

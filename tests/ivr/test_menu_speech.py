@@ -146,7 +146,7 @@ def test_a_speech_prompt_on_a_keys_only_menu_is_refused(tmp_path) -> None:  # ty
         'prompt = "aftersales_menu"\nspeech_prompt = "main_menu_speech"')
     menu = tmp_path / "menu.toml"
     menu.write_text(text, encoding="utf-8")
-    with pytest.raises(MenuConfigError, match="node 'aftersales'.*would never play"):
+    with pytest.raises(MenuConfigError, match=r"node 'aftersales'.*would never play"):
         load_menu(menu)
 
 
