@@ -155,6 +155,15 @@ class SqlTranscriptStore:
                                    .order_by(TranscriptRow.id))
             return [_transcript(r) for r in rows]
 
+    async def call_recordings(self, linked_id: str) -> list[tuple[bool, str | None]]:
+        async with self.store.transaction() as s:
+            rows = await s.execute(
+                select(RecordingRow.ended_at, TranscriptionJobRow.state)
+                .outerjoin(TranscriptionJobRow,
+                           TranscriptionJobRow.recording_id == RecordingRow.id)
+                .where(RecordingRow.linked_id == linked_id).order_by(RecordingRow.id))
+            return [(ended is not None, state) for ended, state in rows.all()]
+
     async def search(self, needle: str, limit: int) -> list[SearchHit]:
         # LIKE wildcards typed by a user are taken literally by dropping them: the index
         # answers substrings, and '%' or '_' never occur in a transcript.

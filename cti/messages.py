@@ -191,6 +191,20 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                               "(at the latest {time})"},
     "cti.wrapup.unavailable": {"zh-CN": "小结服务暂不可用",
                                "en": "The wrap-up service is not available"},
+    # suggestions from the call's transcript (speech: GET /api/speech/calls/{id}/prefill)
+    "cti.wrapup.suggest_title": {"zh-CN": "录音转写建议，请核对", "en": "Suggested from the call "
+                                 "recording: please check"},
+    "cti.wrapup.suggest_badge": {"zh-CN": "建议", "en": "suggested"},
+    "cti.wrapup.suggest_pending": {"zh-CN": "正在转写通话录音，稍后给出建议…",
+                                   "en": "Transcribing the call; a suggestion follows…"},
+    "cti.wrapup.suggest_disposition": {"zh-CN": "类型：{value}", "en": "Disposition: {value}"},
+    "cti.wrapup.suggest_keywords": {"zh-CN": "关键词：{words}", "en": "Keywords heard: {words}"},
+    "cti.wrapup.suggest_filled": {"zh-CN": "已填入空白栏（标“建议”），可直接修改。",
+                                  "en": "Filled into the empty fields marked “suggested”; "
+                                        "change them as needed."},
+    "cti.wrapup.suggest_said": {"zh-CN": "来电者说：{text}", "en": "The caller said: {text}"},
+    "cti.wrapup.suggest_use": {"zh-CN": "添加到问题描述", "en": "Add to the description"},
+    "cti.wrapup.suggest_discard": {"zh-CN": "不采用建议", "en": "Discard the suggestion"},
     "cti.disp.consultation": {"zh-CN": "一般咨询", "en": "General consultation"},
     "cti.disp.simple_fault": {"zh-CN": "简单故障（电话解决）", "en": "Simple fault (solved)"},
     "cti.disp.repair": {"zh-CN": "报修（任务单）", "en": "Repair (task)"},

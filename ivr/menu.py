@@ -35,7 +35,8 @@ Rules of the machine:
    goes to the agent node: a defensive bound on the length of a call and of its path.
 8. Speech: on first entering a choice node that has ``speech`` options, in a language the
    call can recognise (``CallInfo.speech_langs``), the node awaits :class:`Listen` instead of
-   :class:`CollectDigits`; a key pressed meanwhile is an ordinary :class:`Digits` answer. A
+   :class:`CollectDigits`, with the node's ``speech_prompt`` ("say … or press …") instead of
+   its keys-only prompt; a key pressed meanwhile is an ordinary :class:`Digits` answer. A
    :class:`Heard` intent the node offers is chosen (path ``menu:speech:repair``); silence, low
    confidence or an unknown phrase (``menu:speech:silence`` / ``unsure`` / ``unknown``) falls
    back to the keys: the node's prompt again, keys only, no try counted.
@@ -483,8 +484,8 @@ def _enter(definition: MenuDefinition, state: MenuState, node_id: str, out: list
                 state = _mark(state, state.call.mode.value)
             node_id = node.target(state.call.mode)
         elif isinstance(node, ChoiceNode):
-            if node.speech and state.lang in state.call.speech_langs:
-                out.append(Listen(node.prompt, node.timeout_ms, tuple(node.speech)))
+            if node.speech and node.speech_prompt and state.lang in state.call.speech_langs:
+                out.append(Listen(node.speech_prompt, node.timeout_ms, tuple(node.speech)))
             else:
                 out.append(CollectDigits(node.prompt, node.timeout_ms, 1))
             return replace(state, awaiting=Awaiting.DIGITS)

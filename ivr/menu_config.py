@@ -19,7 +19,10 @@ Node kinds and their keys (``label`` is the token the node writes into the IVR p
   ``default`` (digit taken on timeout, e.g. the language menu), ``timeout_ms``, ``max_tries``,
   ``timeout_prompt``, ``invalid_prompt``, ``on_exhausted`` (default ``menu.agent_node``),
   ``speech.<intent> = { next, intent? }``: what a caller may *say* instead of keying (the
-  phrases of each intent are the speech package's table, ``speech/phrases.toml``).
+  phrases of each intent are the speech package's table, ``speech/phrases.toml``), and then
+  ``speech_prompt``: the prompt played instead of ``prompt`` when the call can be heard (the
+  caller's language has a model), which must say that the caller may speak or press. Without
+  a model, and again after an answer that was not understood, the keys-only ``prompt`` plays.
 * ``identify``: ``next``, ``on_fail`` (default ``next``), ``ask_number`` (default true),
   ``prompt``, ``invalid_prompt``, ``not_found_prompt``, ``timeout_prompt``, ``timeout_ms``,
   ``max_tries``, ``label`` (default ``merchant``).
@@ -68,6 +71,9 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MENU_PATH = PACKAGE_DIR / "hotline.toml"
 DEFAULT_HOLIDAYS_PATH = PACKAGE_DIR / "holidays.toml"
+# The node fields that name a prompt (what the catalogue must hold).
+PROMPT_FIELDS = ("prompt", "speech_prompt", "timeout_prompt", "invalid_prompt",
+                 "not_found_prompt", "none_prompt", "no_merchant_prompt", "unavailable_prompt")
 # Where `callcenter prompts build` writes by default; Asterisk reads the same directory.
 DEFAULT_PROMPT_BASE = "/var/lib/callcenter/prompts"
 
@@ -117,6 +123,8 @@ class ChoiceNode:
     default: str | None = None
     # Spoken choices: intent name (the phrase table's key) → where it leads. Empty: keys only.
     speech: Mapping[str, Option] = field(default_factory=lambda: MappingProxyType({}))
+    # Played instead of ``prompt`` while spoken choices are on: "say … or press …".
+    speech_prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +241,7 @@ class MenuDefinition:
         """Every prompt the definition names (the status read-out prompts are in ivr.menu)."""
         found: set[str] = set()
         for node in self.nodes.values():
-            for name in ("prompt", "timeout_prompt", "invalid_prompt", "not_found_prompt",
-                         "none_prompt", "no_merchant_prompt", "unavailable_prompt"):
+            for name in PROMPT_FIELDS:
                 value = getattr(node, name, None)
                 if value:
                     found.add(value)
@@ -540,6 +547,12 @@ def _parse_choice(node_id: str, f: _Fields, defaults: _MenuDefaults) -> ChoiceNo
             raise sf.error(f"unknown intent {intent!r} (one of {', '.join(sorted(INTENTS))})")
         spoken[name] = Option(name, sf.name("next"), intent)
         sf.done()
+    speech_prompt = f.prompt("speech_prompt", None)
+    if spoken and speech_prompt is None:
+        raise f.error("'speech' options need a 'speech_prompt' that tells the caller they may "
+                      "speak or press")
+    if speech_prompt is not None and not spoken:
+        raise f.error("'speech_prompt' without 'speech' options would never play")
     return ChoiceNode(
         id=node_id, prompt=f.prompt("prompt"), label=f.name("label", node_id),
         options=MappingProxyType(options),
@@ -548,7 +561,7 @@ def _parse_choice(node_id: str, f: _Fields, defaults: _MenuDefaults) -> ChoiceNo
         timeout_prompt=f.prompt("timeout_prompt", defaults.timeout_prompt),
         invalid_prompt=f.prompt("invalid_prompt", defaults.invalid_prompt),
         on_exhausted=f.name("on_exhausted", defaults.agent_node), default=default,
-        speech=MappingProxyType(spoken),
+        speech=MappingProxyType(spoken), speech_prompt=speech_prompt,
     )
 
 
@@ -621,8 +634,7 @@ def _check_graph(definition: MenuDefinition) -> None:
 
 def _check_prompts(definition: MenuDefinition, known: frozenset[str]) -> None:
     for node in definition.nodes.values():
-        for name in ("prompt", "timeout_prompt", "invalid_prompt", "not_found_prompt",
-                     "none_prompt", "no_merchant_prompt", "unavailable_prompt"):
+        for name in PROMPT_FIELDS:
             value = getattr(node, name, None)
             if value and value not in known:
                 raise MenuConfigError(

@@ -20,6 +20,13 @@ Two layers, h11-style:
                                           <usage text>
                                           520 End of proper usage.
 
+  ``EXEC EAGI script,arg…`` (and ``EXEC AGI``) runs a classic AGI script as Asterisk does:
+  the answer carries a :class:`ScriptRun` (the script, its arguments and what the caller says
+  into it) and no line; the adapter runs it (``simulator.eagi.ScriptHost``: the AGI
+  environment on the script's stdin, the caller's audio on its file descriptor 3) and then
+  writes ``200 result=0``, as res_agi does when the application returns (``-1`` when the
+  caller hung up meanwhile).
+
   When the script hangs up during a reading command, that command gets ``200 result=-1``;
   the unsolicited ``HANGUP`` line goes out before the next reply, and from then on every
   command not allowed on a dead channel gets ``511 Command Not Permitted on a dead channel or
@@ -39,7 +46,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, Protocol
 
 from simulator.callers import WAIT_FOR_DIGIT, CallerScript
 from simulator.engine import Feed
@@ -134,21 +141,27 @@ def split_command(words: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def header_block(request: IvrRequest, args: tuple[str, ...] = (), thread_id: int = 0) -> bytes:
+def header_block(request: IvrRequest, args: tuple[str, ...] = (), thread_id: int = 0, *,
+                 script: str | None = None) -> bytes:
     """The 22 ``agi_*`` lines (plus ``agi_arg_N``) and the empty line, as res_agi writes them
-    (``agi_accountcode: `` keeps its trailing space)."""
+    (``agi_accountcode: `` keeps its trailing space). With ``script`` (a script Asterisk runs
+    itself, ``EXEC EAGI``): no ``agi_network`` lines, ``agi_request`` is the script and
+    ``agi_enhanced`` is ``1.0`` (the audio is on file descriptor 3)."""
     url = f"agi://{request.agi_host}:{request.agi_port}/{request.route}"
     caller = request.caller_num if request.caller_num not in ("", "<unknown>") else "unknown"
     name = request.caller_name if request.caller_name not in ("", "<unknown>") else "unknown"
+    head = [("agi_request", script)] if script is not None else [
+        ("agi_network", "yes"), ("agi_network_script", request.route), ("agi_request", url)]
     lines = [
-        ("agi_network", "yes"), ("agi_network_script", request.route), ("agi_request", url),
+        *head,
         ("agi_channel", request.channel), ("agi_language", request.language),
         ("agi_type", request.channel_type), ("agi_uniqueid", request.unique_id),
         ("agi_version", AGI_VERSION), ("agi_callerid", caller), ("agi_calleridname", name),
         ("agi_callingpres", "0"), ("agi_callingani2", "0"), ("agi_callington", "0"),
         ("agi_callingtns", "0"), ("agi_dnid", request.dnid), ("agi_rdnis", "unknown"),
         ("agi_context", request.context), ("agi_extension", request.exten),
-        ("agi_priority", str(request.priority)), ("agi_enhanced", "0.0"),
+        ("agi_priority", str(request.priority)),
+        ("agi_enhanced", "1.0" if script is not None else "0.0"),
         ("agi_accountcode", request.account_code),
         ("agi_threadid", str(thread_id or 140028579907264)),
     ]
@@ -157,16 +170,32 @@ def header_block(request: IvrRequest, args: tuple[str, ...] = (), thread_id: int
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptRun:
+    """A script the channel runs (``EXEC EAGI script,arg…``): ``enhanced`` for EAGI (audio on
+    file descriptor 3), ``words`` the caller says into it (None: silence) with espeak-ng's
+    ``voice``, after ``pause`` seconds."""
+
+    script: str
+    args: tuple[str, ...]
+    enhanced: bool
+    words: str | None = None
+    voice: str = "cmn"
+    pause: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """Asterisk's reaction to one command: ``lines`` to write (after ``delay`` seconds of
     prompt or typing), ``digits`` the caller pressed, ``variables`` set, and ``hung_up`` when
-    the caller hung up during this command."""
+    the caller hung up during this command. ``run``: a script to run first; its exit writes
+    the reply (see the module docstring)."""
 
     lines: tuple[str, ...]
     delay: float = 0.0
     digits: str = ""
     variables: tuple[tuple[str, str], ...] = ()
     hung_up: bool = False
+    run: ScriptRun | None = None
 
 
 @dataclass(slots=True)
@@ -186,6 +215,7 @@ class AgiChannel:
     hangup_pending: bool = False
     reading: int = 0
     commands: int = 0
+    last_prompt: str = ""  # the prompt played last: what a caller answers by speaking
 
     def __post_init__(self) -> None:
         self.variables = {**dict(self.request.variables), **self.variables}
@@ -211,14 +241,15 @@ class AgiChannel:
         return handler(self, args)
 
     def _reply(self, *lines: str, delay: float = 0.0, digits: str = "",
-               variables: tuple[tuple[str, str], ...] = (), hung_up: bool = False) -> Answer:
+               variables: tuple[tuple[str, str], ...] = (), hung_up: bool = False,
+               run: ScriptRun | None = None) -> Answer:
         out = lines
         if self.hangup_pending:
             # The HANGUP notice goes out after the command that saw the hang-up, before the
             # next reply (05-hangup-during-ivr.agi.txt).
             out = ("HANGUP", *lines)
             self.hangup_pending = False
-        return Answer(out, delay, digits, variables, hung_up)
+        return Answer(out, delay, digits, variables, hung_up, run)
 
     def _hangs_up_now(self) -> bool:
         limit = self.script.hangup_after_prompts
@@ -288,7 +319,10 @@ class AgiChannel:
     def _stream_file(self, args: list[str]) -> Answer:
         escape = args[1] if len(args) > 1 else ""
         endpos = int(PROMPT_SECONDS * 8000)
-        keys = self.script.keys_for(args[0]) if escape else None
+        self.last_prompt = args[0]
+        # A caller who means to say the answer lets the prompt play to its end.
+        speaks = self.script.says(args[0]) is not None
+        keys = self.script.keys_for(args[0]) if escape and not speaks else None
         if keys and keys[0] in escape:
             # The caller interrupts the prompt with an escape digit.
             delay = self.script.key_delay
@@ -358,6 +392,13 @@ class AgiChannel:
         app = args[0].lower()
         if app == "mset":
             return self._mset(args[1] if len(args) > 1 else "")
+        if app in ("eagi", "agi") and not self.dead:
+            script, *script_args = (args[1] if len(args) > 1 else "").split(",")
+            enhanced = app == "eagi"
+            words = self.script.says(self.last_prompt) if enhanced else None
+            return self._reply(run=ScriptRun(
+                script, tuple(script_args), enhanced, words, self.script.voice,
+                pause=min(self.script.key_delay, 1.0)))
         delay = PROMPT_SECONDS if app in ("playback", "background") else 0.0
         return self._reply("200 result=0", delay=0.0 if self.dead else delay)
 
@@ -428,8 +469,12 @@ async def run_session(host: str, port: int, request: IvrRequest, script: CallerS
                       on_hangup: Callable[[], None] | None = None,
                       abort: asyncio.Event | None = None, time_scale: float = 1.0,
                       connect_timeout: float = 3.0, session_timeout: float = 600.0,
-                      args: tuple[str, ...] = ()) -> SessionResult:
+                      args: tuple[str, ...] = (),
+                      scripts: ScriptRunner | None = None) -> SessionResult:
     """Play Asterisk's side of one FastAGI session against ``host:port``.
+
+    ``scripts`` runs the scripts of ``EXEC EAGI``/``EXEC AGI`` (default: a
+    ``simulator.eagi.ScriptHost`` that runs only scripts found at the named path).
 
     ``time_scale`` shrinks every wait (prompts, typing, timeouts): 0.1 runs a 30 s menu in 3 s.
     ``abort`` set by the PBX means the caller is gone: the running command returns
@@ -443,6 +488,10 @@ async def run_session(host: str, port: int, request: IvrRequest, script: CallerS
         raise AgiConnectError(f"FastAGI server {host}:{port} unreachable: {exc}") from exc
     channel = AgiChannel(request, script)
     abort = abort or asyncio.Event()
+    if scripts is None:
+        from simulator.eagi import ScriptHost
+
+        scripts = ScriptHost()
     try:
         async with asyncio.timeout(session_timeout):
             writer.write(header_block(request, args))
@@ -455,6 +504,13 @@ async def run_session(host: str, port: int, request: IvrRequest, script: CallerS
                     channel.abort()
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 answer = channel.command(line)
+                if answer.run is not None:
+                    result = await scripts.run(answer.run, request, channel, abort,
+                                               time_scale)
+                    if result < 0:
+                        channel.abort()
+                    answer = replace(answer, lines=(*answer.lines, f"200 result={result}"),
+                                     hung_up=result < 0)
                 if answer.delay > 0 and not channel.dead:
                     waited = await _wait(abort, answer.delay * time_scale)
                     if not waited and not answer.hung_up:
@@ -499,6 +555,15 @@ async def _wait(abort: asyncio.Event, seconds: float) -> bool:
     return False
 
 
+class ScriptRunner(Protocol):
+    """Runs a channel's AGI/EAGI script (``simulator.eagi.ScriptHost``)."""
+
+    async def run(self, run: ScriptRun, request: IvrRequest, channel: AgiChannel,
+                  abort: asyncio.Event, time_scale: float) -> int:
+        """Run it to its end; the application's result: 0, or -1 when the caller hung up."""
+        ...
+
+
 Address = Callable[[], tuple[str, int]]
 
 
@@ -508,9 +573,11 @@ class AgiIvr:
     a session starts (the product may bind its port after the simulator starts)."""
 
     def __init__(self, address: Address, *, time_scale: float = 1.0,
-                 scripts: Mapping[str, CallerScript] | None = None) -> None:
+                 scripts: Mapping[str, CallerScript] | None = None,
+                 script_host: ScriptRunner | None = None) -> None:
         self.address = address
         self.time_scale = time_scale
+        self.script_host = script_host
         self.scripts: dict[str, CallerScript] = dict(scripts or {})
         self.default = CallerScript()
         self._aborts: dict[str, asyncio.Event] = {}
@@ -536,7 +603,7 @@ class AgiIvr:
                 host, port, request, script, abort=abort, time_scale=self.time_scale,
                 on_digit=lambda d: feed(DigitPressed(ref, d)),
                 on_variable=lambda n, v: feed(VariableSet(ref, n, v)),
-                on_hangup=lambda: feed(CallerHangup(ref)))
+                on_hangup=lambda: feed(CallerHangup(ref)), scripts=self.script_host)
             hung_up = result.hung_up
         except AgiConnectError as exc:
             logger.warning("call %s: %s; the dialplan takes its fallback", ref, exc)

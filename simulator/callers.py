@@ -8,6 +8,7 @@ extension (``/var/lib/callcenter/prompts/zh_CN/main_menu`` → ``main_menu``)::
 
     choose_language        → lang_key          (1 中文, 2 English)
     main_menu              → menu_key          (1 pre-sales, 2 after-sales, 3 status, 0 agent)
+    main_menu_speech       → menu_key          (the same menu inviting speech: keys interrupt)
     enter_merchant_number  → merchant_number + "#"   ("" = types nothing: a timeout)
     aftersales_menu        → intent_key        (1 usage, 2 repair, 3 install, 4 complaint)
     status_options         → status_key        (9 goodbye, 0 agent, 1 again)
@@ -69,6 +70,14 @@ class CallerScript:
     talk_limit: float | None = None
     key_delay: float = 1.0
     kind: str = "known"
+    # What the caller says instead of keying, by prompt id (the IVR listens after the prompt,
+    # over EAGI), in espeak-ng's ``voice``: {"main_menu_speech": "报修"}.
+    speech: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    voice: str = "cmn"
+
+    def says(self, prompt: str) -> str | None:
+        """The words said after ``prompt`` (None: the caller keys or stays silent)."""
+        return self.speech.get(prompt_id_of(prompt)) if prompt else None
 
     def keys_for(self, prompt: str) -> str | None:
         """The keys pressed while ``prompt`` plays (``None``: nothing, it times out)."""
@@ -78,6 +87,7 @@ class CallerScript:
         table = {
             "choose_language": self.lang_key,
             "main_menu": self.menu_key,
+            "main_menu_speech": self.menu_key,
             "basic-pbx-ivr-main": self.menu_key,
             "enter_merchant_number": f"{self.merchant_number}#" if self.merchant_number else "",
             "astcc-followed-by-the-pound-key": (f"{self.merchant_number}#"
@@ -145,6 +155,20 @@ class CallerMix:
     intent: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
         {"1": 0.2, "2": 0.5, "3": 0.2, "4": 0.1}))
     english: float = 0.1
+    # Share of callers who say their choice when the main menu invites it (0: the random
+    # sequence of the other choices is the same as before speech existed).
+    speak: float = 0.0
+
+
+# What a caller says at the main menu for the choice they would key: (menu key, after-sales
+# key) → words per language (phrases of the product's speech/phrases.toml), espeak-ng voices.
+SPOKEN: Final = {
+    "zh": {("2", "2"): "报修", ("2", "3"): "装机", ("2", "4"): "投诉", ("3", ""): "查询进度",
+           ("0", ""): "人工"},
+    "en": {("2", "2"): "repair", ("2", "3"): "installation", ("2", "4"): "complaint",
+           ("3", ""): "check progress", ("0", ""): "agent"},
+}
+VOICES: Final = {"zh": "cmn", "en": "en-us"}
 
 
 def _choose(rng: random.Random, weights: Mapping[str, float]) -> str:
@@ -168,6 +192,14 @@ def make_caller(rng: random.Random, directory: Directory,
         menu_key=_choose(rng, mix.menu), intent_key=_choose(rng, mix.intent),
         survey_key=str(rng.choice("3455")), key_delay=round(rng.uniform(0.5, 2.5), 2),
         kind=kind)
+    if mix.speak > 0 and kind in ("known", "ambiguous", "unknown") \
+            and rng.random() < mix.speak:
+        lang = "en" if script.lang_key == "2" else "zh"
+        choice = (script.menu_key, script.intent_key if script.menu_key == "2" else "")
+        words = SPOKEN[lang].get(choice)
+        if words:
+            script = replace(script, speech=MappingProxyType({"main_menu_speech": words}),
+                             voice=VOICES[lang])
     if kind == "known" and unique:
         phone, number = rng.choice(unique)
         return replace(script, phone=phone, name="Merchant", merchant_number=number)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from simulator.agents import AgentProfile, AutoAgents, DemoPhones, PhoneRouter
@@ -28,6 +28,7 @@ from simulator.ami_server import AmiServer
 from simulator.ami_session import SessionHub
 from simulator.callers import CallerScript
 from simulator.config import AmiAccount, PbxConfig, agent_login_queues
+from simulator.eagi import ScriptHost
 from simulator.engine import AsyncioScheduler, Engine, NullRecorder, RecorderPort
 from simulator.pbx import AddMember, CallArrives, CallRecord, Shutdown
 from simulator.recordings import WavRecorder
@@ -62,6 +63,8 @@ class SimulatorOptions:
     agent_queues: tuple[str, ...] = agent_login_queues(("aftersales", "presales"))
     agent_profile: AgentProfile = field(default_factory=AgentProfile)
     seed: int = 0
+    # Scripts "installed on the Asterisk host" for EXEC EAGI/AGI: name → executable here.
+    agi_scripts: Mapping[str, str] = field(default_factory=dict)
 
 
 class Simulator:
@@ -109,7 +112,8 @@ class Simulator:
             scheduler, default=None if options.demo_phones else options.agent_profile,
             profiles=dict.fromkeys(options.agents, options.agent_profile), seed=options.seed)
         self.phones = DemoPhones(scheduler.now) if options.demo_phones else None
-        self.ivr = AgiIvr(self.fastagi_address, time_scale=options.time_scale)
+        self.ivr = AgiIvr(self.fastagi_address, time_scale=options.time_scale,
+                          script_host=ScriptHost(options.agi_scripts))
         if options.recordings and pbx.record:
             self.recorder = WavRecorder(use_speech=options.speech)
         self.engine = Engine(pbx, scheduler, ami=hub, ivr=self.ivr,

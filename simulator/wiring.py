@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,10 @@ from simulator.pbx import CallRecord
 from simulator.simulator import Simulator, SimulatorOptions
 
 __all__ = ["SimulatorComponent", "simulator_options", "stand_in"]
+
+# Share of demo callers who say their choice where the main menu invites it (speech.models
+# has a model for their language); the others key it.
+SPEAKING_CALLERS = 0.3
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +78,14 @@ def simulator_options(settings: Settings) -> SimulatorOptions:
         # the simulated agents log in as a desk agent with every daytime queue would
         agent_queues=login_queues(("aftersales", "presales", "complaints", "techsupport")),
         agent_profile=AgentProfile(answer_after=3.0, handle_time=knobs.handle_time),
-        seed=knobs.seed)
+        seed=knobs.seed, agi_scripts=_installed_scripts(settings))
+
+
+def _installed_scripts(settings: Settings) -> dict[str, str]:
+    """The simulated Asterisk host has the EAGI relay installed where ``speech.eagi_script``
+    says: the ``callcenter-eagi`` installed beside this Python (the same package)."""
+    relay = Path(sys.executable).parent / "callcenter-eagi"
+    return {settings.speech.eagi_script: str(relay)} if relay.is_file() else {}
 
 
 def _agent_numbers(knobs: SimulatorSettings) -> list[str]:
@@ -119,7 +131,7 @@ class SimulatorComponent:
         """Poisson arrivals of demo merchants, one task for the whole run."""
         directory = self.directory or Directory.demo()
         rng = random.Random(self.knobs.seed)  # noqa: S311 - simulation, not security
-        mix = CallerMix()
+        mix = CallerMix(speak=SPEAKING_CALLERS)
         while True:
             await asyncio.sleep(rng.expovariate(self.knobs.rate))
             script = make_caller(rng, directory, mix)

@@ -10,10 +10,14 @@ Rules:
    threshold → ``unsure``. Otherwise the intent of the longest phrase found in what was heard.
 3. Phrases are compared as the transcript search compares text: CJK spaces dropped, case
    folded (``查询 进度`` = ``查询进度``, ``Repair`` = ``repair``).
+4. In a whole call's transcript (the wrap-up suggestion, :func:`intent_in_text`) the intent is
+   the one whose phrase the caller said first (the reason for calling comes early); a Latin
+   phrase matches whole words only (``agent`` is not in ``reagent``), a Chinese one anywhere.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,3 +105,21 @@ def decide(results: Sequence[Mapping[str, Any]], table: PhraseTable, language: s
     if confidence < min_confidence:
         return Recognition(None, "unsure", text, confidence)
     return Recognition(found, "", text, confidence)
+
+
+def intent_in_text(table: PhraseTable, language: str, text: str) -> str | None:
+    """Rule 4: the intent of the phrase that occurs first in ``text`` (a transcript's
+    ``search_text``), the longer phrase on a tie; None when no phrase of ``language`` is in it."""
+    said = normalise_query(text)
+    best: tuple[int, int, str] | None = None
+    for intent, phrases in table.phrases.get(language, {}).items():
+        for phrase in phrases:
+            needle = normalise_query(phrase)
+            if not needle:
+                continue
+            found = re.search(rf"(?<![^\W_]){re.escape(needle)}(?![^\W_])", said) \
+                if needle.isascii() else re.search(re.escape(needle), said)
+            if found is not None:
+                key = (found.start(), -len(needle), intent)
+                best = key if best is None or key < best else best
+    return best[2] if best is not None else None

@@ -10,7 +10,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +50,46 @@ def alert_message(linked_id: str, recording: str, hits: Sequence[KeywordHit]
             "hits": [h.as_json() for h in hits], "qa": True}
 
 
-def wrapup_prefill(transcripts: Sequence[Transcript], limit: int = 400) -> str:
+# The wrap-up description's limit (callcenter.business.wrapup.DESCRIPTION_MAX, the domain's
+# "description of at most 200 characters"): a longer suggestion could not be saved as it is.
+DESCRIPTION_LIMIT = 200
+
+
+def caller_words(transcripts: Sequence[Transcript]) -> Transcript | None:
+    """What the caller said: the caller channel, else the mixed one (one-channel recordings)."""
+    by_channel = {t.channel: t for t in transcripts}
+    return by_channel.get("caller") or by_channel.get("mixed")
+
+
+def wrapup_prefill(transcripts: Sequence[Transcript], limit: int = DESCRIPTION_LIMIT) -> str:
     """A description the agent can edit in the wrap-up: what the caller said (the mixed
     transcript when the recording has one channel), cut to the wrap-up field's length."""
-    by_channel = {t.channel: t for t in transcripts}
-    source = by_channel.get("caller") or by_channel.get("mixed")
+    source = caller_words(transcripts)
     if source is None:
         return ""
     text = source.search_text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupSuggestion:
+    """What a call's transcript suggests for its wrap-up, for the agent to accept or change:
+    a ``description`` (the caller's words), the alert ``keywords`` heard (in the configured
+    order) and the ``intent`` of the first phrase of the IVR's phrase table the caller said."""
+
+    description: str
+    keywords: tuple[str, ...]
+    intent: str | None
+
+
+def wrapup_suggestion(transcripts: Sequence[Transcript], keywords: Sequence[str],
+                      intent_of: Callable[[str], str | None],
+                      limit: int = DESCRIPTION_LIMIT) -> WrapupSuggestion:
+    """The suggestion from the caller's words (rule 1 for the keywords); ``intent_of`` reads
+    an intent from text (``speech.intents.intent_in_text`` bound to the phrase table)."""
+    source = caller_words(transcripts)
+    if source is None:
+        return WrapupSuggestion("", (), None)
+    heard = tuple(dict.fromkeys(h.keyword for h in find_keywords([source], keywords)))
+    return WrapupSuggestion(wrapup_prefill([source], limit), heard,
+                            intent_of(source.search_text))

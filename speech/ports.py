@@ -88,6 +88,11 @@ class TranscriptStore(Protocol):
         """The stored transcripts of every recording of a call."""
         ...
 
+    async def call_recordings(self, linked_id: str) -> list[tuple[bool, str | None]]:
+        """For each recording of a call: whether it ended, and its transcription job's state
+        (None before the job exists). ``speech.jobs.call_progress`` reads it."""
+        ...
+
     async def search(self, needle: str, limit: int) -> list[SearchHit]:
         """Recordings whose transcript contains ``needle`` (as ``normalise_query`` gives it),
         newest first."""

@@ -6,8 +6,15 @@ route                                  who                        what
 ``GET /speech/search?q=``              supervisor, admin          page (JSON with Accept: json)
 ``GET /speech/recordings/{token}``     supervisor, admin          player + clickable transcript
 ``GET /api/speech/recordings/{token}`` supervisor, admin          the transcript as JSON
-``GET /api/speech/calls/{id}/prefill`` the call's agent, superv.  ``{"description": …}``
+``GET /api/speech/calls/{id}/prefill`` the call's agent, super-   the wrap-up suggestion
+                                       visor, team lead, admin
 =====================================  =========================  ============================
+
+The pre-fill answers ``{"linked_id", "status", "description", "keywords", "intent",
+"disposition"}``: ``status`` is ``ready``, ``pending`` (ask again later), ``none`` or ``off``
+(:class:`speech.service.Prefill`); ``disposition`` is what the spoken intent suggests, by the
+same table as the IVR's choice (``callcenter.business.wrapup.INTENT_DISPOSITION``). An agent
+gets only the calls they took (403 otherwise), a dispatcher none.
 
 The audio itself is ``/recordings/{token}`` (the recording package's role-checked, seekable
 route); a search hit links to ``/speech/recordings/{token}#t=SECONDS`` and the page seeks there.
@@ -20,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.business.wrapup import INTENT_DISPOSITION
 from callcenter.domain import Role
 from callcenter.errors import NotFound
 from callcenter.web import i18n
@@ -98,9 +106,10 @@ async def prefill(request: web.Request) -> web.Response:
         agent = await ctx.store.agents.by_user(user.id)
         if agent is None or call.agent_number != agent.agent_number:
             raise Forbidden("agents may only read their own calls")
-    return web.json_response(
-        {"linked_id": linked_id,
-         "description": await request.app[SERVICE].prefill(linked_id)})
+    found = await request.app[SERVICE].prefill(linked_id)
+    disposition = INTENT_DISPOSITION.get(found.suggestion.intent or "")
+    return web.json_response({"linked_id": linked_id, **found.as_json(),
+                              "disposition": disposition.value if disposition else None})
 
 
 def module(service: SpeechService) -> WebModule:

@@ -19,14 +19,27 @@ from typing import Any
 
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.speech_directory import PlainWavRecordings, SqlTranscriptStore
+from speech.errors import PhraseTableError
+from speech.intents import PhraseTable
+from speech.listener import load_phrase_table
 from speech.recognizer import model_problem
-from speech.service import SpeechService
+from speech.service import EMPTY_TABLE, SpeechService
 from speech.web import module
 from speech.worker import TranscriptionWorker
 
 __all__ = ["install"]
 
 logger = logging.getLogger(__name__)
+
+
+def _phrases(path: str) -> PhraseTable:
+    """The IVR's phrase table, read again in wrap-up transcripts; a bad file costs the
+    suggestion its intent only (the IVR's own start-up reports the file)."""
+    try:
+        return load_phrase_table(Path(path) if path else None)
+    except PhraseTableError as exc:
+        logger.warning("speech: wrap-up suggestions without intents: %s", exc)
+        return EMPTY_TABLE
 
 
 async def install(runtime: Runtime, options: RunOptions) -> SpeechService:
@@ -38,7 +51,8 @@ async def install(runtime: Runtime, options: RunOptions) -> SpeechService:
     problem = model_problem(model_dir)
     if problem:
         logger.warning("speech is off: %s; everything else runs", problem)
-    service = SpeechService(store, enabled=not problem, language=cfg.language, reason=problem)
+    service = SpeechService(store, enabled=not problem, language=cfg.language, reason=problem,
+                            keywords=cfg.keywords, phrases=_phrases(cfg.phrases_file))
     worker: TranscriptionWorker | None = None
     if not problem and cfg.workers > 0:
         worker = TranscriptionWorker(

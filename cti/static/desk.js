@@ -5,6 +5,12 @@
  * Messages from the server (cti/service.py): hello (full snapshot), state, pop, call
  * (connected | recording | ended), wrapup, wrapup_saved, today, pong.
  *
+ * The wrap-up form asks the speech feature for what the call's transcript suggests
+ * (/api/speech/calls/{linked_id}/prefill, again every few seconds while it is being
+ * transcribed): it fills only fields that are empty and that the agent has not touched, marks
+ * them "suggested" until the agent edits them, and offers to add the caller's words to a
+ * description the agent already wrote. Without the speech feature the form works as before.
+ *
  * A half-typed wrap-up is never replaced: the wrap-up of a later call waits in the list of
  * unsaved wrap-ups (the server keeps it too, and holds the agent in after-call work until
  * it is saved). A ring plays a tone and shows a browser notification. Every text comes from the page's
@@ -281,7 +287,8 @@
   // ---------------------------------------------------------------- wrap-up
   const FORM_TEXT = ["address", "site_phone", "business_hours", "contact_person", "product_model",
     "terminal_serial", "handling", "result", "department"];
-  const wrap = { linkedId: null, requirements: {}, extra: {}, dirty: false, drafts: {} };
+  const wrap = { linkedId: null, requirements: {}, extra: {}, dirty: false, drafts: {},
+    touched: new Set() };
   // What the agent typed, per call, so switching between unsaved wrap-ups loses nothing.
   const formValues = () => Array.from(form.elements).filter((n) => n.name)
     .map((n) => [n.name, n.type === "checkbox" ? n.checked : n.value]);
@@ -369,14 +376,17 @@
     wrap.dirty = false;
     wrap.requirements = d.requirements || {};
     wrap.extra = {};
+    wrap.touched = new Set();
     form.reset();
     clearErrors();
+    resetSuggestion();
     for (const [k, value] of Object.entries(d.form || {})) {
       if (form.elements[k]) form.elements[k].value = value || "";
     }
     if (d.suggested_disposition) form.elements.disposition.value = d.suggested_disposition;
     if (wrap.drafts[linkedId]) {
       restoreValues(wrap.drafts[linkedId]);
+      for (const [name, value] of wrap.drafts[linkedId]) if (value) wrap.touched.add(name);
       delete wrap.drafts[linkedId];
       wrap.dirty = true;
     }
@@ -387,7 +397,123 @@
     countChars();
     $("wrapup").hidden = false;
     renderUnsaved();
+    askSuggestion(linkedId);
   }
+
+  // ---------------------------------------------------------------- transcript suggestion
+  const SUGGEST_EVERY_MS = 5000;
+  const SUGGEST_TRIES = 36;  // 3 minutes of "pending": a long call takes a while to transcribe
+  const sug = { linkedId: null, tries: 0, timer: null, data: null, filled: {} };
+  const mark = (name, on) => {
+    const control = form.elements[name];
+    if (control) control.classList.toggle("suggested", on);
+    const badge = form.querySelector(`[data-suggest-for="${name}"]`);
+    if (badge) badge.hidden = !on;
+  };
+  function resetSuggestion() {
+    clearTimeout(sug.timer);
+    for (const name of Object.keys(sug.filled)) mark(name, false);
+    Object.assign(sug, { linkedId: null, tries: 0, timer: null, data: null, filled: {} });
+    $("speech-suggest").hidden = true;
+  }
+  // The agent edited a field: from now on it is theirs (the suggestion was accepted or changed).
+  const touch = (name) => {
+    wrap.touched.add(name);
+    if (name in sug.filled) { delete sug.filled[name]; mark(name, false); renderSuggestion(); }
+  };
+  // Only a field the agent never touched and that is still empty takes a suggestion.
+  const free = (name) => !wrap.touched.has(name) && !form.elements[name].value.trim();
+
+  async function askSuggestion(linkedId) {
+    sug.linkedId = linkedId;
+    let d;
+    try {
+      d = await cc.fetchJSON(`/api/speech/calls/${encodeURIComponent(linkedId)}/prefill`);
+    } catch (_) {
+      d = null;  // no speech feature, not this agent's call, or offline: no suggestion
+    }
+    if (sug.linkedId !== linkedId || wrap.linkedId !== linkedId) return;  // another form now
+    sug.timer = null;
+    if (d && d.status === "pending" && sug.tries < SUGGEST_TRIES) {
+      sug.tries += 1;
+      sug.timer = setTimeout(() => askSuggestion(linkedId), SUGGEST_EVERY_MS);
+    }
+    sug.data = d;
+    if (d && d.status === "ready") applySuggestion(d);
+    renderSuggestion();
+  }
+
+  function applySuggestion(d) {
+    const els = form.elements;
+    if (d.disposition && free("disposition")) {
+      els.disposition.value = d.disposition;
+      sug.filled.disposition = d.disposition;
+      mark("disposition", true);
+      showFields();
+    }
+    if (d.description && free("description")) {
+      els.description.value = d.description.slice(0, els.description.maxLength);
+      sug.filled.description = els.description.value;
+      mark("description", true);
+      countChars();
+    }
+  }
+
+  function renderSuggestion() {
+    const d = sug.data;
+    const box = $("speech-suggest");
+    const pending = !!d && d.status === "pending" && !!sug.timer;
+    const ready = !!d && d.status === "ready"
+      && !!(d.description || d.disposition || (d.keywords || []).length);
+    box.hidden = !(pending || ready);
+    $("suggest-pending").hidden = !pending || ready;
+    const facts = [];
+    if (ready && d.disposition) {
+      facts.push(T("cti.wrapup.suggest_disposition", { value: label("cti.disp.", d.disposition) }));
+    }
+    if (ready && (d.keywords || []).length) {
+      facts.push(T("cti.wrapup.suggest_keywords", { words: d.keywords.join("、") }));
+    }
+    $("suggest-facts").textContent = facts.join(" · ");
+    const filled = Object.keys(sug.filled).length > 0;
+    // The caller's words did not go into the description (the agent wrote one): offer them.
+    const offer = ready && !!d.description && !("description" in sug.filled)
+      && !form.elements.description.value.includes(d.description);
+    const note = $("suggest-note");
+    note.hidden = !(ready && (filled || offer));
+    note.textContent = offer ? T("cti.wrapup.suggest_said", { text: d.description })
+      : T("cti.wrapup.suggest_filled");
+    note.title = offer ? d.description : "";
+    $("suggest-use").hidden = !offer;
+    $("suggest-discard").hidden = !filled;
+    $("suggest-actions").hidden = !(offer || filled);
+  }
+
+  const useSuggestion = () => {
+    const d = sug.data;
+    const area = form.elements.description;
+    if (!d || !d.description) return;
+    const typed = area.value.trim();
+    area.value = (typed ? `${typed} ${d.description}` : d.description).slice(0, area.maxLength);
+    wrap.dirty = true;
+    touch("description");
+    countChars();
+    renderSuggestion();
+  };
+
+  // Take back what the suggestion filled in (only where it is still the suggestion's).
+  const discardSuggestion = () => {
+    const els = form.elements;
+    for (const [name, value] of Object.entries(sug.filled)) {
+      if (els[name].value === value) els[name].value = "";
+      mark(name, false);
+    }
+    sug.filled = {};
+    sug.data = null;
+    showFields();
+    countChars();
+    renderSuggestion();
+  };
 
   const wrapupBody = () => {
     const els = form.elements;
@@ -454,6 +580,7 @@
     $("wrapup-result").textContent = rec ? T(key, { number: rec.task_number }) : T("cti.wrapup.saved");
     $("wrapup-dup").hidden = true;
     const saved = wrap.linkedId;
+    resetSuggestion();
     wrap.linkedId = null;
     wrap.dirty = false;
     st.wrapup = null;
@@ -583,8 +710,10 @@
     }
   });
   form.elements.disposition.addEventListener("change", showFields);
-  form.addEventListener("input", () => { wrap.dirty = true; });
-  form.addEventListener("change", () => { wrap.dirty = true; });
+  form.addEventListener("input", (ev) => { wrap.dirty = true; if (ev.target.name) touch(ev.target.name); });
+  form.addEventListener("change", (ev) => { wrap.dirty = true; if (ev.target.name) touch(ev.target.name); });
+  on("suggest-use", "click", useSuggestion);
+  on("suggest-discard", "click", discardSuggestion);
   form.elements.description.addEventListener("input", countChars);
   form.addEventListener("submit", (ev) => { ev.preventDefault(); wrap.extra = {}; submitWrapup(); });
 

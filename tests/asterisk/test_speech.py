@@ -31,7 +31,7 @@ from tests.speech.test_ivr_speech import KO_PHRASES
 
 from . import test_real_asterisk
 from .conftest import Asterisk
-from .test_real_asterisk import Line, StartFastAGI, menu_with_prompts, quiet, until
+from .test_real_asterisk import DAYTIME, Line, StartFastAGI, menu_with_prompts, quiet, until
 
 # The AMI line and FastAGI server fixtures of the hotline tests, shared as they are.
 ami = test_real_asterisk.ami
@@ -163,7 +163,8 @@ async def _hotline(fastagi: StartFastAGI, listener: TimedListener, tmp_path: Pat
                    ) -> InMemoryDirectory:
     directory = InMemoryDirectory()
     directory.add_merchant(SHOP, [CALLER])
-    routes = make_routes(directory, menu_with_prompts(tmp_path / "prompts"),
+    # Daytime, whatever the hour the suite runs at (at night every path starts with 'night').
+    routes = make_routes(directory, menu_with_prompts(tmp_path / "prompts"), lambda: DAYTIME,
                          speech=listener)
     listener.server = await fastagi(routes)
     return directory

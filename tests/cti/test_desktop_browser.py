@@ -9,7 +9,7 @@ Screenshots: /tmp/desk-zh-ringing.png, /tmp/desk-zh-oncall.png, /tmp/desk-zh-wra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from callcenter.business.service import BusinessService
 from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
+from callcenter.web.app import WebModule, build_web_app
 from callcenter.web.hub import Hub
 from cti.agent_state import AgentConfig
 from cti.ami_protocol import ActionTracker, AmiFramer, AmiMessage, MessageKind
@@ -92,9 +92,10 @@ async def desk(cti_store: Store) -> AsyncIterator[Desk]:
 
 
 @asynccontextmanager
-async def served_desk(cti_store: Store, agent_config: AgentConfig | None = None
-                      ) -> AsyncIterator[Desk]:
-    """The desk and the wrap-up API on a loopback server; saved wrap-ups reach the CTI."""
+async def served_desk(cti_store: Store, agent_config: AgentConfig | None = None, *,
+                      extra_modules: Sequence[WebModule] = ()) -> AsyncIterator[Desk]:
+    """The desk and the wrap-up API (and ``extra_modules``) on a loopback server; saved
+    wrap-ups reach the CTI."""
     await seed(cti_store)
     hub = Hub()
     ami = FakeAmiActions()
@@ -107,7 +108,8 @@ async def served_desk(cti_store: Store, agent_config: AgentConfig | None = None
     business.on_wrapped_up = service.wrapup_saved
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "browser-secret"})
     app = build_web_app(settings, cti_store, hub=hub,
-                        modules=[web_module(service), business_module(business)])
+                        modules=[web_module(service), business_module(business),
+                                 *extra_modules])
     enforce_strict_csp(app)  # the desk works without inline script
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

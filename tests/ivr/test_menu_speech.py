@@ -47,10 +47,10 @@ def _feed(state: MenuState, *events: Event) -> Transition:
     return state, effects  # type: ignore[return-value]
 
 
-def test_main_menu_listens_when_the_language_has_a_model() -> None:
+def test_main_menu_listens_and_invites_speaking_when_the_language_has_a_model() -> None:
     state, effects = _at_main(frozenset({"zh"}))
     assert state.node == "main"
-    assert effects[-1] == Listen("main_menu", 5000,
+    assert effects[-1] == Listen("main_menu_speech", 5000,
                                  ("repair", "install", "complaint", "status", "agent"))
 
 
@@ -122,3 +122,42 @@ def test_bad_speech_options_are_refused_by_name(tmp_path, speech: str, error: st
     menu.write_text(text, encoding="utf-8")
     with pytest.raises(MenuConfigError, match=error):
         load_menu(menu)
+
+
+@pytest.mark.parametrize(("edit", "error"), [
+    ('speech_prompt = "main_menu_speech"\n', "need a 'speech_prompt'"),
+])
+def test_a_listening_menu_without_a_prompt_inviting_speech_is_refused(
+        tmp_path, edit: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    from ivr.menu_config import DEFAULT_MENU_PATH
+
+    text = DEFAULT_MENU_PATH.read_text(encoding="utf-8").replace(edit, "")
+    menu = tmp_path / "menu.toml"
+    menu.write_text(text, encoding="utf-8")
+    with pytest.raises(MenuConfigError, match=error):
+        load_menu(menu)
+
+
+def test_a_speech_prompt_on_a_keys_only_menu_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ivr.menu_config import DEFAULT_MENU_PATH
+
+    text = DEFAULT_MENU_PATH.read_text(encoding="utf-8").replace(
+        'prompt = "aftersales_menu"',
+        'prompt = "aftersales_menu"\nspeech_prompt = "main_menu_speech"')
+    menu = tmp_path / "menu.toml"
+    menu.write_text(text, encoding="utf-8")
+    with pytest.raises(MenuConfigError, match=r"node 'aftersales'.*would never play"):
+        load_menu(menu)
+
+
+def test_an_unknown_speech_prompt_is_refused_against_the_catalogue(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ivr.menu_config import DEFAULT_MENU_PATH
+    from ivr.prompts import load_catalogue
+
+    text = DEFAULT_MENU_PATH.read_text(encoding="utf-8").replace(
+        'speech_prompt = "main_menu_speech"', 'speech_prompt = "say_it"')
+    menu = tmp_path / "menu.toml"
+    menu.write_text(text, encoding="utf-8")
+    with pytest.raises(MenuConfigError,
+                       match="node 'main': speech_prompt 'say_it' is not in the prompt catalogue"):
+        load_menu(menu, prompt_ids=load_catalogue().ids)

@@ -51,6 +51,45 @@ def test_every_prompt_has_mandarin_and_english_text() -> None:
         assert any("\u4e00" <= c <= "\u9fff" for c in prompt.zh), prompt.id
 
 
+def test_a_listening_menu_says_its_keys_and_that_the_caller_may_speak() -> None:
+    from ivr.menu_config import ChoiceNode
+    from speech.listener import load_phrase_table
+
+    phrases = load_phrase_table()
+    listening = [n for n in load_menu().nodes.values()
+                 if isinstance(n, ChoiceNode) and n.speech]
+    assert [n.id for n in listening] == ["main"]
+    for node in listening:
+        assert node.speech_prompt is not None
+        keys, spoken = CATALOGUE.prompts[node.prompt], CATALOGUE.prompts[node.speech_prompt]
+        for lang in ("zh", "en"):
+            text = spoken.text(lang)
+            assert text.startswith(keys.text(lang)), (node.id, lang)  # the keys, unchanged
+            said = text[len(keys.text(lang)):].casefold()
+            assert ("说" in said) if lang == "zh" else ("say" in said and "speak" in said)
+            # an example the recogniser knows for every intent the node offers
+            for intent in node.speech:
+                examples = phrases.phrases[phrases.speech_language(lang)][intent]
+                assert any(p.casefold() in said for p in examples), (node.id, lang, intent)
+        # the keys-only prompt does not invite speech (it plays when nothing can be heard)
+        assert "说" not in keys.zh and "say" not in keys.en.casefold()
+
+
+@needs_tools
+def test_the_speech_invitation_is_rendered_after_the_keys(tmp_path: Path) -> None:
+    report = render_prompts(CATALOGUE.subset(["main_menu", "main_menu_speech"]), tmp_path,
+                            ESPEAK, sox_path=SOX)
+    assert report.ok, report.summary()
+    for lang in LANG_DIRS:
+        seconds = {}
+        for prompt in ("main_menu", "main_menu_speech"):
+            with wave.open(str(rendered_path(tmp_path, prompt, lang)), "rb") as audio:
+                assert (audio.getframerate(), audio.getnchannels()) == (8000, 1)
+                seconds[prompt] = audio.getnframes() / 8000
+        # the same keys, then several seconds more of "or say …"
+        assert seconds["main_menu_speech"] > seconds["main_menu"] + 3.0, (lang, seconds)
+
+
 def test_prompt_file_and_rendered_path_agree() -> None:
     assert prompt_file("/var/lib/callcenter/prompts/", "welcome", "zh") == \
         "/var/lib/callcenter/prompts/zh_CN/welcome"

@@ -83,3 +83,34 @@ def test_bad_knobs_are_refused_with_their_name() -> None:
     knobs = load_settings(environ={"CALLCENTER_SIMULATOR_AGENTS": "4",
                                    "CALLCENTER_SIMULATOR_SPEECH": "no"}).simulator
     assert (knobs.agents, knobs.speech) == (4, False)
+
+
+def test_the_simulated_asterisk_host_has_the_eagi_relay_where_the_settings_say() -> None:
+    import sys
+
+    from simulator.wiring import simulator_options
+
+    settings = load_settings(environ={"CALLCENTER_SPEECH_EAGI_SCRIPT": "/opt/cc/eagi-relay"})
+    installed = simulator_options(settings).agi_scripts
+    relay = Path(sys.executable).parent / "callcenter-eagi"
+    assert installed == ({"/opt/cc/eagi-relay": str(relay)} if relay.is_file() else {})
+
+
+def test_some_demo_callers_say_their_choice_in_their_language() -> None:
+    import random
+
+    from simulator.callers import CallerMix, Directory, make_caller
+
+    directory = Directory((("123456789012345", ("13800138000",)),))
+    everyone = CallerMix(speak=1.0, known=1.0, ambiguous=0, unknown=0, wrong_number=0,
+                         timeout=0, hangup=0)
+    rng = random.Random(7)
+    callers = [make_caller(rng, directory, everyone) for _ in range(200)]
+    said = {(c.lang_key, c.menu_key, c.intent_key if c.menu_key == "2" else "",
+             c.speech.get("main_menu_speech"), c.voice) for c in callers if c.speech}
+    assert ("1", "2", "2", "报修", "cmn") in said and ("2", "2", "2", "repair", "en-us") in said
+    # pre-sales has no spoken choice: those callers key it
+    assert all(not c.speech for c in callers if c.menu_key == "1")
+    # without speakers the random choices are the ones drawn before speech existed
+    plain = [make_caller(random.Random(7), directory, CallerMix()) for _ in range(1)]
+    assert not plain[0].speech

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from speech.errors import PhraseTableError
-from speech.intents import UNKNOWN_WORD, decide, parse_phrase_table
+from speech.intents import UNKNOWN_WORD, decide, intent_in_text, parse_phrase_table
+from speech.jobs import call_progress
 from speech.listener import load_phrase_table
 
 TABLE = load_phrase_table()
@@ -59,3 +60,33 @@ def test_grammar_is_the_offered_phrases_and_unk() -> None:
 def test_a_malformed_table_is_refused_by_name(data: dict[str, Any], error: str) -> None:
     with pytest.raises(PhraseTableError, match=error):
         parse_phrase_table(data)
+
+
+@pytest.mark.parametrize(("language", "text", "intent"), [
+    ("zh-CN", "我的刷卡机坏了要报修上次维修太慢我要投诉", "repair"),  # 报修 comes first
+    ("zh-CN", "我要投诉你们的维修", "complaint"),
+    ("zh-CN", "我 要 查询 进度", "status"),  # the model's word segmentation does not matter
+    ("zh-CN", "你好请问营业时间", None),
+    ("en", "I want to check progress on my repair", "status"),
+    ("en", "the REAGENT is broken", "repair"),  # whole words: 'agent' is not in 'reagent'
+    ("en", "hello", None),
+    ("fr", "réparation", None),  # no phrases for that language
+])
+def test_the_intent_of_a_whole_call_is_the_first_phrase_the_caller_said(
+        language: str, text: str, intent: str | None) -> None:
+    assert intent_in_text(TABLE, language, text) == intent
+
+
+@pytest.mark.parametrize(("recordings", "progress"), [
+    ([], "none"),
+    ([(False, None)], "pending"),          # still recording
+    ([(True, None)], "pending"),           # ended, its job not made yet
+    ([(True, "running")], "pending"),
+    ([(True, "done"), (True, "pending")], "pending"),
+    ([(True, "done")], "done"),
+    ([(True, "done"), (True, "failed")], "done"),
+    ([(True, "failed")], "none"),
+])
+def test_a_calls_transcription_is_pending_until_every_recording_is_settled(
+        recordings: list[tuple[bool, str | None]], progress: str) -> None:
+    assert call_progress(recordings) == progress

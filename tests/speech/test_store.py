@@ -113,3 +113,21 @@ async def test_failures_are_retried_then_parked(store: Any) -> None:
         states.append(await ts.fail(job, "AudioFormatError: not a WAV", NOW))
     assert states == ["pending", "pending", "failed"]
     assert await ts.backlog() == {"failed": 1}
+
+
+async def test_a_calls_transcription_progress_follows_its_recordings_and_jobs(store: Any) -> None:
+    from speech.jobs import call_progress
+
+    ts = SqlTranscriptStore(store)
+    assert await ts.call_recordings("9.1") == []
+    assert call_progress(await ts.call_recordings("9.1")) == "none"
+    await _recording(store, "9.1", ended=False)
+    assert await ts.call_recordings("9.1") == [(False, None)]  # still recording
+    await RecordingRepository(store).finish("9.1", NOW + timedelta(minutes=1))
+    assert await ts.call_recordings("9.1") == [(True, None)]  # waits for its job
+    await ts.enqueue_finished(NOW)
+    assert await ts.call_recordings("9.1") == [(True, "pending")]
+    assert call_progress(await ts.call_recordings("9.1")) == "pending"
+    await _transcribe_all(ts, {"9.1": [CHINESE]})
+    assert await ts.call_recordings("9.1") == [(True, "done")]
+    assert call_progress(await ts.call_recordings("9.1")) == "done"

@@ -16,9 +16,10 @@ from callcenter.settings import load_settings
 from callcenter.speech_directory import SqlTranscriptStore
 from callcenter.web.app import build_web_app
 from recording.repository import RecordingRepository
+from speech.listener import load_phrase_table
 from speech.service import SpeechService
 from speech.transcript import Transcript, Word
-from speech.web import module
+from speech.web import SERVICE, module
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 CALLER = Transcript("caller", (Word("我", 0.2, 0.4, 1.0), Word("要", 0.4, 0.6, 1.0),
@@ -45,8 +46,14 @@ async def env(sqlite_store: Any) -> AsyncIterator[tuple[TestClient[Any, Any], st
     job = await ts.claim(NOW)
     assert job is not None
     await ts.save(job, "zh-CN", [CALLER, AGENT], NOW)
+    # A second call of 8001 still being recorded, a third without a recording.
+    await store.calls.upsert("1795330200.0", NOW, agent_number="8001")
+    await repo.register("1795330200.0", "/var/spool/asterisk/monitor/1795330200.1.wav", NOW)
+    await store.calls.upsert("1795330300.0", NOW, agent_number="8001")
     service = SpeechService(ts, enabled=False, language="zh-CN",
-                            reason="no model configured for this language (speech.models)")
+                            reason="no model configured for this language (speech.models)",
+                            keywords=("投诉", "媒体", "曝光", "报警", "退款"),
+                            phrases=load_phrase_table())
     app = build_web_app(load_settings(environ={}), store, modules=[module(service)])
     async with TestClient(TestServer(app)) as client:
         yield client, rec.id
@@ -99,11 +106,43 @@ async def test_the_transcript_prefills_the_wrapup_description(
     assert (await r.json())["description"] == "我要投诉 refund"
 
 
+async def test_the_prefill_suggests_a_disposition_and_the_keywords_the_caller_said(
+        env: tuple[TestClient[Any, Any], str]) -> None:
+    client, _ = env
+    await _as(client, "8001")
+    r = await client.get("/api/speech/calls/1795330137.0/prefill")
+    # the caller (not the agent's 您好) said 投诉: the IVR's complaint intent → complaint_1
+    assert await r.json() == {
+        "linked_id": "1795330137.0", "status": "ready", "description": "我要投诉 refund",
+        "keywords": ["投诉"], "intent": "complaint", "disposition": "complaint_1"}
+
+
+async def test_the_prefill_says_when_to_ask_again(
+        env: tuple[TestClient[Any, Any], str]) -> None:
+    client, _ = env
+    await _as(client, "8001")
+
+    async def status(linked_id: str) -> dict[str, Any]:
+        r = await client.get(f"/api/speech/calls/{linked_id}/prefill")
+        assert r.status == 200
+        return dict(await r.json())
+
+    # still being recorded, but this server has no model: nothing will come
+    assert (await status("1795330200.0"))["status"] == "off"
+    client.app[SERVICE].enabled = True
+    recording = await status("1795330200.0")
+    assert recording == {"linked_id": "1795330200.0", "status": "pending", "description": "",
+                         "keywords": [], "intent": None, "disposition": None}
+    assert (await status("1795330300.0"))["status"] == "none"  # no recording at all
+
+
 @pytest.mark.parametrize(("who", "path", "status"), [
     ("disp", "/speech/search?q=x", 403), ("8001", "/speech/search?q=x", 403),
     ("sup", "/speech/search?q=x", 200),
     ("disp", "/api/speech/recordings/{token}", 403), ("8001", "/api/speech/recordings/{token}", 403),
     ("8002", "/api/speech/calls/1795330137.0/prefill", 403),
+    ("8002", "/api/speech/calls/1795330200.0/prefill", 403),
+    ("8002", "/api/speech/calls/nope/prefill", 404),
     ("disp", "/api/speech/calls/1795330137.0/prefill", 403),
     ("sup", "/api/speech/calls/1795330137.0/prefill", 200),
     ("sup", "/api/speech/calls/nope/prefill", 404),
