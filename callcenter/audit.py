@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     USER_QUEUES = "user.queues"
     USER_INTERFACE = "user.interface"
     IMPORT = "import"  # a merchant or terminal CSV upload in the admin console
+    SETTINGS_CHANGE = "settings.change"  # run-time settings changed in the admin console
 
 
 @dataclass(frozen=True, slots=True)

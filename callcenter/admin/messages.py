@@ -48,6 +48,36 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "admin.details": {"zh-CN": "详情", "en": "Details"},
     "admin.refresh": {"zh-CN": "刷新", "en": "Refresh"},
     "admin.error": {"zh-CN": "操作失败", "en": "The action failed"},
+    "admin.settings": {"zh-CN": "运行参数", "en": "Run-time settings"},
+    "admin.settings_hint": {"zh-CN": "保存后立即生效（大屏告警与语音导航），无需重启；"
+                                     "未修改的项沿用配置文件的值。",
+                            "en": "Saved changes apply at once (wallboard alerts and the "
+                                  "voice menu), without a restart; settings never changed "
+                                  "keep the configuration files' values."},
+    "admin.settings_alerts": {"zh-CN": "目标与告警阈值", "en": "Targets and alert thresholds"},
+    "admin.settings_hours": {"zh-CN": "营业时间与节假日", "en": "Business hours and holidays"},
+    "admin.set.answer_rate_pct": {"zh-CN": "接通率目标", "en": "Answer-rate target"},
+    "admin.set.service_level_s": {"zh-CN": "服务水平：在此秒数内接听",
+                                  "en": "Service level: answered within"},
+    "admin.set.long_wait_s": {"zh-CN": "长时间等待告警", "en": "Long-wait alert after"},
+    "admin.set.day_floor": {"zh-CN": "白天最少在线坐席", "en": "Agents online at least, day"},
+    "admin.set.night_floor": {"zh-CN": "夜间最少在线坐席",
+                              "en": "Agents online at least, night"},
+    "admin.set.day_start": {"zh-CN": "白天开始", "en": "Day starts"},
+    "admin.set.day_end": {"zh-CN": "白天结束（夜间开始）", "en": "Day ends (night starts)"},
+    "admin.set.workdays": {"zh-CN": "调休上班日（逗号分隔）",
+                           "en": "Make-up working days (comma-separated)"},
+    "admin.set.holidays": {"zh-CN": "法定节假日", "en": "Statutory holidays"},
+    "admin.holiday_name": {"zh-CN": "名称", "en": "Name"},
+    "admin.holiday_start": {"zh-CN": "开始", "en": "From"},
+    "admin.holiday_end": {"zh-CN": "结束（含）", "en": "To (inclusive)"},
+    "admin.holiday_add": {"zh-CN": "添加节假日", "en": "Add a holiday"},
+    "admin.holiday_remove": {"zh-CN": "删除", "en": "Remove"},
+    "admin.settings_save": {"zh-CN": "保存运行参数", "en": "Save settings"},
+    "admin.settings_same": {"zh-CN": "没有改动", "en": "Nothing changed"},
+    "admin.origin_file": {"zh-CN": "配置文件", "en": "from the file"},
+    "admin.origin_changed": {"zh-CN": "{by} 于 {at} 修改", "en": "changed by {by}, {at}"},
+    "admin.reset_default": {"zh-CN": "恢复默认", "en": "Restore default"},
 }
 
 SCRIPT_KEYS: Final[tuple[str, ...]] = tuple(MESSAGES)
