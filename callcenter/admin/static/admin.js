@@ -128,11 +128,18 @@
       if (!(error instanceof cc.ApiError) || !error.body.errors) { fail(error); return; }
       report = error.body;
     }
-    out.append(el("p", { class: report.committed ? "ok" : "alert", text: report.summary }));
-    if (report.errors && report.errors.length) {
+    const errors = report.errors || [];
+    const summary = T("admin.import_summary", { created: report.created, updated: report.updated,
+      unchanged: report.unchanged, bad: errors.length })
+      + T(report.committed ? "admin.import_committed" : "admin.import_not_committed");
+    out.append(el("p", { class: report.committed ? "ok import-summary" : "alert import-summary",
+      text: summary }));
+    if (errors.length) {
       if (!report.committed) out.append(el("p", { text: T("admin.import_bad") }));
-      out.append(el("ul", { class: "bad-rows" }, report.errors.map((e) =>
-        el("li", { text: T("admin.import_line", e) }))));
+      // a field's name in the page's language where the table has it (the CLI's otherwise)
+      const field = (name) => (cfg.texts[`admin.field.${name}`] ? T(`admin.field.${name}`) : name);
+      out.append(el("ul", { class: "bad-rows" }, errors.map((e) =>
+        el("li", { text: T("admin.import_line", { ...e, field: field(e.field) }) }))));
     }
     await loadAudit();
   });

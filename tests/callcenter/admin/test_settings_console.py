@@ -3,7 +3,7 @@
 and applied at once to the IVR's calendar and the wallboard's rules), then the page in
 headless Chromium.
 
-Screenshot: /tmp/shots-a/admin-settings.png (1366x768).
+Screenshot: /tmp/shots-a/admin-settings.png (1366x768; Playwright makes the directory).
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ class Console:
     client: TestClient[Any, Any]
     admin: dict[str, str]
     supervisor: dict[str, str]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shots_dir() -> None:
-    SHOTS.mkdir(exist_ok=True)
 
 
 @pytest.fixture
