@@ -50,6 +50,7 @@ __all__ = [
     "SettingProblem",
     "StoredSetting",
     "effective",
+    "ivr_overrides",
     "settings_json",
     "to_json",
     "validate",
@@ -280,6 +281,17 @@ def settings_json(settings: RuntimeSettings) -> dict[str, Any]:
         "holidays": to_json("holidays", settings.holidays),
         "workdays": to_json("workdays", settings.workdays),
     }
+
+
+def ivr_overrides(settings: RuntimeSettings
+                  ) -> tuple[tuple[time, time] | None, HolidayCalendar | None]:
+    """What the IVR's ``MenuRegistry.override`` takes: the business hours and the holiday
+    calendar when an administrator changed them, else None (the files' stay in force, reloads
+    of the files included)."""
+    hours = ((settings.day_start, settings.day_end)
+             if "business_hours" in settings.overridden else None)
+    calendar = settings.calendar if {"holidays", "workdays"} & settings.overridden else None
+    return hours, calendar
 
 
 @dataclass(frozen=True, slots=True)

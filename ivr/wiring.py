@@ -25,7 +25,7 @@ from typing import Any
 
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.runtime import RunOptions, Runtime, static_probe
-from callcenter.runtime_settings import RuntimeSettings
+from callcenter.runtime_settings import RuntimeSettings, ivr_overrides
 from ivr.agi_server import FastAgiServer, parse_networks
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
@@ -81,11 +81,7 @@ class FastAgiComponent:
 def apply_settings(registry: MenuRegistry, settings: RuntimeSettings) -> bool:
     """Business hours and holidays an administrator changed (``callcenter.runtime_settings``)
     replace the files' for the calls that start from now on; True when the menu changed."""
-    hours = ((settings.day_start, settings.day_end)
-             if "business_hours" in settings.overridden else None)
-    calendar = (settings.calendar if {"holidays", "workdays"} & settings.overridden
-                else None)
-    return registry.override(hours, calendar)
+    return registry.override(*ivr_overrides(settings))
 
 
 async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | None:
