@@ -43,6 +43,11 @@ from callcenter.metrics import ProductMetrics, metrics_module
 from callcenter.reports import wiring as reports_wiring
 from callcenter.reports.service import ReportService
 from callcenter.runtime import Component, RunOptions, Runtime, database_probe
+from callcenter.runtime_settings_store import (
+    LiveRuntimeSettings,
+    SqlRuntimeSettingsStore,
+    file_defaults,
+)
 from callcenter.settings import Settings
 from callcenter.web.app import build_web_app
 from cti import wiring as cti_wiring
@@ -178,6 +183,10 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         return settings.web.host, web_part.bound_port
 
     try:
+        # first: its listeners (IVR calendar, wallboard rules) get the stored values at start
+        runtime.live_settings = LiveRuntimeSettings(SqlRuntimeSettingsStore(runtime.store),
+                                                    file_defaults(settings))
+        runtime.components.append(runtime.live_settings)
         fastagi = await ivr_wiring.install(runtime, options)
         if options.simulate and stand_in is not None:
             pbx = await stand_in(settings, fastagi_address=fastagi_address,
@@ -194,7 +203,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         reports = await reports_wiring.install(runtime, options)
         speech = await speech_wiring.install(runtime, options)
         callbacks = await callbacks_wiring.install(runtime, options)
-        runtime.modules.append(admin_module())  # /admin (issue 13)
+        runtime.modules.append(admin_module(runtime.live_settings))  # /admin (issue 13)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,
                                      fastagi=fastagi.server if fastagi is not None else None)

@@ -37,6 +37,7 @@ class AuditAction(StrEnum):
     RECORDING_PLAY = "recording.play"
     RECORDING_DOWNLOAD = "recording.download"
     RECORDING_PEAKS = "recording.peaks"
+    SETTINGS_CHANGE = "settings.change"  # run-time settings changed in the admin console
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from callcenter.call_records import Writer, write_calls
@@ -37,6 +37,7 @@ from callcenter.db.models import (
     MerchantRow,
     TaskRow,
     TerminalRow,
+    UnsavedWrapupRow,
 )
 from callcenter.db.repositories import Store
 from callcenter.domain import OPEN_TASK_STATUSES, Agent, caller_id_candidates
@@ -57,6 +58,7 @@ from cti.ports import (
     StateLogEntry,
     TaskLine,
     TerminalLine,
+    UnsavedWrapup,
 )
 from recording.errors import RecordingPathError
 from recording.paths import resolve
@@ -98,6 +100,28 @@ class StoreCtiDirectory:
         self.store = store
         self.recordings = RecordingRepository(store)
         self.recording_dir = recording_dir
+
+    # ------------------------------------------------------------------ UnsavedWrapupStore
+
+    async def unsaved_wrapups(self) -> list[UnsavedWrapup]:
+        async with self.store.transaction() as s:
+            rows = await s.scalars(select(UnsavedWrapupRow)
+                                   .order_by(UnsavedWrapupRow.due_at,
+                                             UnsavedWrapupRow.linked_id))
+            return [UnsavedWrapup(r.agent_number, r.linked_id, r.interface, r.due_at,
+                                  r.held_until) for r in rows]
+
+    async def keep_unsaved_wrapup(self, item: UnsavedWrapup) -> None:
+        async with self.store.transaction() as s:
+            await s.merge(UnsavedWrapupRow(
+                agent_number=item.agent_number[:20], linked_id=item.linked_id[:64],
+                interface=item.interface[:100], due_at=item.due_at,
+                held_until=item.held_until))
+
+    async def drop_unsaved_wrapup(self, linked_id: str) -> None:
+        async with self.store.transaction() as s:
+            await s.execute(delete(UnsavedWrapupRow)
+                            .where(UnsavedWrapupRow.linked_id == linked_id))
 
     # ------------------------------------------------------------------ CallLogStore
 

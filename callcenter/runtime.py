@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callcenter.db.engine import check_database
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
+from callcenter.runtime_settings_store import LiveRuntimeSettings
 from callcenter.settings import Settings
 from callcenter.web.app import HealthProbe, WebModule
 from callcenter.web.hub import Hub
@@ -68,6 +69,8 @@ class Runtime:
     health: dict[str, HealthProbe] = field(default_factory=dict)
     modules: list[WebModule] = field(default_factory=list)
     started: list[Component] = field(default_factory=list)
+    # the run-time settings an administrator may change in /admin (None: the files' only)
+    live_settings: LiveRuntimeSettings | None = None
 
     async def start(self) -> None:
         """Start every component in order; a failure leaves the started ones to ``stop``."""

@@ -52,6 +52,13 @@ Rules of the machine
    (``OutboundDialled``), the Dial from that leg reports ``ringing`` (DialBegin), then
    ``connected`` (DialEnd ANSWER) or ``failed`` (any other DialStatus) as ``OutboundProgress``
    effects; the agent's state does not change (it is on_call with its own phone).
+15. A restart of the product keeps held after-call work (rule 12): the holds in progress
+   (linked id, deadline) are stored and, after the first resync of a new board,
+   ``restore_holds`` holds again each agent that Asterisk still reports paused with
+   ``hold_reason``: until its deadline when that is still ahead (``wrap_up``, as before the
+   restart), released at once (``WrapUpHold(hold=False)``: unpaused) when it has passed or
+   holds are now off. An agent found on a call, or paused for another reason, was changed
+   meanwhile and is left as the resync made it.
 
 Every change of state or pause reason yields one ``AgentTransition`` effect, which the
 dispatcher logs at INFO as ``agent Local/8001@agents/n: available -> ringing (AgentCalled)``.
@@ -114,6 +121,7 @@ __all__ = [
     "on_shutdown",
     "pause_seconds",
     "phone_offline",
+    "restore_holds",
     "resync",
     "snapshot",
     "state_seconds",
@@ -808,6 +816,28 @@ def resync(
             target = _idle(agent)
         agent.wrap_up_until = None
         _move(agent, target, agent.pause_reason, "resync", now, effects)
+    return board, effects
+
+
+def restore_holds(board: AgentBoard, holds: Mapping[str, tuple[str, float]], now: float
+                  ) -> tuple[AgentBoard, Effects]:
+    """Rule 15: ``holds`` maps an interface to the (linked id, deadline) of the held
+    after-call work it was in before a restart; call it after the first ``resync``."""
+    effects: Effects = []
+    config = board.config
+    for interface, (linked_id, until) in holds.items():
+        agent = board.agents.get(interface)
+        if (agent is None or agent.held or agent.status is not _PAUSED
+                or agent.pause_reason != config.hold_reason):
+            continue
+        if config.hold_wrap_up_s > 0 and until > now:
+            agent.held = True
+            agent.linked_id = linked_id
+            agent.wrap_up_until = until
+            board.next_due = min(board.next_due, until)
+            _move(agent, _WRAP_UP, None, "hold restored", now, effects)
+        else:
+            effects.append(WrapUpHold(interface, False, config.hold_reason, linked_id))
     return board, effects
 
 

@@ -259,6 +259,15 @@ class Dispatcher:
             _log_effects(effects)
         return effects
 
+    def restore_holds(self, holds: Mapping[str, tuple[str, float]], now: float
+                      ) -> list[Effect]:
+        """Held after-call work from before a restart (``agent_state`` rule 15)."""
+        effects: list[Effect] = list(agent_state.restore_holds(self.state.agents, holds,
+                                                               now)[1])
+        if effects:
+            _log_effects(effects)
+        return effects
+
     def tick(self, now: float) -> list[Effect]:
         """Run timers (wrap-up ends). Call it about once a second when no event arrives."""
         effects: list[Effect] = list(agent_state.tick(self.state.agents, now)[1])

@@ -255,6 +255,34 @@ class AgentDirectory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class UnsavedWrapup:
+    """A call whose wrap-up its agent has not saved yet (the desk lists it), and until when
+    after-call work holds the agent for it (``held_until``; None: not held). Aware datetimes."""
+
+    agent_number: str
+    linked_id: str
+    interface: str
+    due_at: datetime
+    held_until: datetime | None = None
+
+
+class UnsavedWrapupStore(Protocol):
+    """Where the unsaved wrap-ups outlive a restart (``cti.agent_state`` rule 15)."""
+
+    async def unsaved_wrapups(self) -> list[UnsavedWrapup]:
+        """Every unsaved wrap-up, oldest first."""
+        ...
+
+    async def keep_unsaved_wrapup(self, item: UnsavedWrapup) -> None:
+        """Insert or replace the row of (``agent_number``, ``linked_id``)."""
+        ...
+
+    async def drop_unsaved_wrapup(self, linked_id: str) -> None:
+        """The wrap-up of ``linked_id`` was saved: forget it (for every agent)."""
+        ...
+
+
 class CtiDirectory(CallLogStore, CardSource, AgentDirectory, Protocol):
     """The storage ports in one object (``callcenter.cti_directory.StoreCtiDirectory``)."""
 

@@ -32,8 +32,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,7 +42,7 @@ from callcenter.domain import Agent as AgentRecord
 from callcenter.topics import Publisher, agent_topic
 from cti import agent_state
 from cti.agent_actions import AgentActions, AgentRoster
-from cti.agent_state import AgentConfig, AgentStatus
+from cti.agent_state import AgentConfig, AgentStatus, AgentTransition, WrapUpHold
 from cti.ami_protocol import AmiMessage
 from cti.call_log import CallLogWriter
 from cti.call_state import Call, CallConfig
@@ -51,13 +51,23 @@ from cti.dispatcher import Dispatcher, Effect
 from cti.effects import EffectRunner
 from cti.errors import AmiDisconnected, AmiTimeout
 from cti.events import AmiEvent
-from cti.ports import AmiActions, CtiDirectory, DemoPhonePort
+from cti.ports import (
+    AmiActions,
+    CtiDirectory,
+    DemoPhonePort,
+    UnsavedWrapup,
+    UnsavedWrapupStore,
+)
 from cti.presentation import Desks, agent_json, midnight_before, snapshot_json, today_json
 from cti.screen_pop import ScreenPops
 
 __all__ = ["CtiService"]
 
 logger = logging.getLogger(__name__)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 @dataclass(slots=True)
@@ -85,8 +95,15 @@ class CtiService:
         agent_config: AgentConfig | None = None,
         clock: Callable[[], float] = time.time,
         demo_phones: DemoPhonePort | None = None,
+        wrapups: UnsavedWrapupStore | None = None,
     ) -> None:
         self.directory = directory
+        # unsaved wrap-ups and held after-call work kept across restarts (agent_state rule 15)
+        self.wrapups = wrapups
+        self._unsaved: dict[str, UnsavedWrapup] = {}  # linked id -> the row as stored
+        self._holds_to_restore: dict[str, tuple[str, float]] = {}
+        self._wrapup_writes: asyncio.Queue[Coroutine[Any, Any, None]] | None = None
+        self._wrapup_writer: asyncio.Task[None] | None = None
         self.hub = hub
         self.config = config = config or CtiConfig()
         self.clock = clock
@@ -111,6 +128,8 @@ class CtiService:
                                     clock=clock, demo_phones=demo_phones)
         self.actions.on_dialled = self.on_event
         self.effects.hold_member = self.actions.hold_member
+        if wrapups is not None:
+            self.effects.listeners.append(self._keep_wrapups)
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         # the last resync: ok, when, and which lists failed (``health()``)
@@ -140,6 +159,11 @@ class CtiService:
         """Load the agents table, start the writer task and the 1-second tick."""
         await self.refresh_agents()
         self.writer.start()
+        if self.wrapups is not None and self._wrapup_writer is None:
+            await self.restore_unsaved()
+            self._wrapup_writes = asyncio.Queue()
+            self._wrapup_writer = asyncio.create_task(self._write_wrapups(),
+                                                      name="cti-unsaved-wrapups")
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
 
@@ -153,6 +177,13 @@ class CtiService:
         for task in [*self.pops.loading, *self._background]:
             task.cancel()
         await self.writer.stop(flush_timeout)
+        if self._wrapup_writer is not None and self._wrapup_writes is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wrapup_writes.join(), flush_timeout)
+            self._wrapup_writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._wrapup_writer
+            self._wrapup_writer = None
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed (or given up)."""
@@ -255,6 +286,9 @@ class CtiService:
                                          queue_summary=snapshot.queue_summary,
                                          lost_at=snapshot.lost_at)
         self.apply(effects, now)
+        if self._holds_to_restore and snapshot.queue_status is not None:
+            holds, self._holds_to_restore = self._holds_to_restore, {}
+            self.apply(self.dispatcher.restore_holds(holds, now), now)
         failed = {action: f"{type(exc).__name__}: {exc}" for action, exc in snapshot.failures}
         self.last_resync = {"ok": not failed, "at": now, "failed": failed}
         for action, why in failed.items():
@@ -278,11 +312,76 @@ class CtiService:
         leaves held after-call work (``cti.agent_state`` rule 12) and the desk's list of
         unsaved wrap-ups drops it."""
         now = self.clock()
+        if self.wrapups is not None and self._unsaved.pop(linked_id, None) is not None:
+            self._keep(self.wrapups.drop_unsaved_wrapup(linked_id))
         for number in [n for n, ids in self.desks.unsaved.items() if linked_id in ids]:
             self.desks.saved(number, linked_id)
             self.hub.publish(agent_topic(number), {"type": "wrapup_saved",
                                                    "linked_id": linked_id})
         self.apply(self.dispatcher.wrap_up_saved(linked_id, now), now)
+
+    # ------------------------------------------------------------------ unsaved wrap-ups
+
+    async def restore_unsaved(self) -> None:
+        """Start-up: the unsaved wrap-ups stored before a restart are listed on the desks
+        again, and the held after-call work among them waits for the first resync
+        (``agent_state`` rule 15)."""
+        assert self.wrapups is not None
+        items = await self.wrapups.unsaved_wrapups()
+        for item in items:
+            self._unsaved[item.linked_id] = item
+            self.desks.wrapup_due(item.agent_number, item.linked_id)
+            if item.held_until is not None:
+                self._holds_to_restore[item.interface] = (item.linked_id,
+                                                          item.held_until.timestamp())
+        if items:
+            logger.info("CTI: %d unsaved wrap-ups restored (%d agents held in after-call "
+                        "work)", len(items), len(self._holds_to_restore))
+
+    def _keep(self, write: Coroutine[Any, Any, None]) -> None:
+        if self._wrapup_writes is None:
+            write.close()  # not started (a synchronous test): nothing to keep
+            return
+        self._wrapup_writes.put_nowait(write)
+
+    async def _write_wrapups(self) -> None:
+        """The unsaved wrap-up writes, one at a time in order (a save right after a call
+        must not be overtaken by the call's own insert)."""
+        assert self._wrapup_writes is not None
+        while True:
+            write = await self._wrapup_writes.get()
+            try:
+                await write
+            except Exception:
+                logger.exception("CTI: an unsaved wrap-up could not be stored")
+            finally:
+                self._wrapup_writes.task_done()
+
+    def _keep_wrapups(self, effects: Sequence[Effect], now: float) -> None:
+        """Effect listener: store each wrap-up that became due, and the end of its hold."""
+        assert self.wrapups is not None
+        for effect in effects:
+            if isinstance(effect, AgentTransition):
+                if effect.old is not AgentStatus.ON_CALL or effect.new is AgentStatus.ON_CALL:
+                    continue
+                number = self.roster.number_of(effect.interface)
+                linked_id = self.desks.pending_wrapup.get(number) if number else None
+                if number is None or linked_id is None:
+                    continue
+                agent = self.dispatcher.state.agents.agents.get(effect.interface)
+                until = (agent.wrap_up_until if agent is not None and agent.held
+                         and agent.linked_id == linked_id else None)
+                item = UnsavedWrapup(number, linked_id, effect.interface, _utc(effect.at),
+                                     None if until is None else _utc(until))
+            elif isinstance(effect, WrapUpHold) and not effect.hold and effect.linked_id:
+                found = self._unsaved.get(effect.linked_id)
+                if found is None or found.held_until is None:
+                    continue
+                item = replace(found, held_until=None)
+            else:
+                continue
+            self._unsaved[item.linked_id] = item
+            self._keep(self.wrapups.keep_unsaved_wrapup(item))
 
     def apply(self, effects: Iterable[Effect], now: float) -> None:
         """Carry out effects (the table ``cti.effects.EFFECTS``)."""

@@ -196,7 +196,8 @@ async def install(runtime: Runtime, options: RunOptions, *,
                        state_interface=settings.ami.state_interface)
     directory = StoreCtiDirectory(runtime.store, Path(settings.recording.dir))
     service = CtiService(directory, runtime.hub, config=config,
-                         agent_config=agent_config, demo_phones=demo_phones)
+                         agent_config=agent_config, demo_phones=demo_phones,
+                         wrapups=directory)
     client = ami
     account = ami_settings or settings.ami
     if client is None and options.ami and account.configured:

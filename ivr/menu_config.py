@@ -57,7 +57,7 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from types import MappingProxyType
@@ -748,13 +748,41 @@ class MenuRegistry:
         self.menu_path = menu_path or DEFAULT_MENU_PATH
         self.holidays_path = holidays_path or DEFAULT_HOLIDAYS_PATH
         self.prompt_ids = frozenset(prompt_ids) if prompt_ids is not None else None
+        self._hours: tuple[time, time] | None = None
+        self._calendar: HolidayCalendar | None = None
         self._stamps = self._current_stamps()
-        self._loaded = LoadedMenu(*self._load(), generation=1)
+        self._files = self._load()  # as read, before the overrides
+        self._loaded = LoadedMenu(*self._with_overrides(*self._files), generation=1)
         self.last_error: str | None = None
 
     @property
     def current(self) -> LoadedMenu:
         return self._loaded
+
+    def override(self, hours: tuple[time, time] | None, calendar: HolidayCalendar | None
+                 ) -> bool:
+        """Business hours (``day_start``, ``day_end``) and a holiday calendar that replace the
+        files' (the run-time settings an administrator changed); None keeps the file's. They
+        stay in force across reloads of the files. New calls get them; True when the menu in
+        force changed (its generation grows)."""
+        self._hours, self._calendar = hours, calendar
+        definition, holidays = self._with_overrides(*self._files)
+        if (definition, holidays) == (self._loaded.definition, self._loaded.holidays):
+            return False
+        self._loaded = LoadedMenu(definition, holidays, self._loaded.generation + 1)
+        logger.info("menu generation %d: business hours %s, holidays %s",
+                    self._loaded.generation,
+                    "from the run-time settings" if self._hours else "from the file",
+                    "from the run-time settings" if self._calendar else "from the file")
+        return True
+
+    def _with_overrides(self, definition: MenuDefinition, holidays: HolidayCalendar
+                        ) -> tuple[MenuDefinition, HolidayCalendar]:
+        if self._hours is not None:
+            schedule = replace(definition.schedule, day_start=self._hours[0],
+                               day_end=self._hours[1])
+            definition = replace(definition, schedule=schedule)
+        return definition, self._calendar if self._calendar is not None else holidays
 
     def _current_stamps(self) -> tuple[tuple[float, int] | None, tuple[float, int] | None]:
         return (_stamp(self.menu_path), _stamp(self.holidays_path))
@@ -767,7 +795,7 @@ class MenuRegistry:
         """Load both files again; keep the old menu if either is invalid."""
         stamps = self._current_stamps()
         try:
-            definition, holidays = self._load()
+            files = self._load()
         except MenuConfigError as exc:
             self.last_error = str(exc)
             logger.error("menu reload failed, keeping generation %d: %s",
@@ -776,6 +804,8 @@ class MenuRegistry:
                                 error=str(exc))
         self._stamps = stamps
         self.last_error = None
+        self._files = files
+        definition, holidays = self._with_overrides(*files)
         changed = (definition != self._loaded.definition or holidays != self._loaded.holidays)
         if changed:
             self._loaded = LoadedMenu(definition, holidays, self._loaded.generation + 1)

@@ -25,13 +25,14 @@ from typing import Any
 
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.runtime import RunOptions, Runtime, static_probe
+from callcenter.runtime_settings import RuntimeSettings, ivr_overrides
 from ivr.agi_server import FastAgiServer, parse_networks
 from ivr.menu_config import MenuRegistry
 from ivr.prompts import load_catalogue
 from ivr.service import make_routes
 from speech.listener import VoskSpeechInput, speech_input
 
-__all__ = ["FastAgiComponent", "install"]
+__all__ = ["FastAgiComponent", "apply_settings", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,12 @@ class FastAgiComponent:
                 "refused_peers": self.server.refused_peers}
 
 
+def apply_settings(registry: MenuRegistry, settings: RuntimeSettings) -> bool:
+    """Business hours and holidays an administrator changed (``callcenter.runtime_settings``)
+    replace the files' for the calls that start from now on; True when the menu changed."""
+    return registry.override(*ivr_overrides(settings))
+
+
 async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | None:
     """Add the FastAGI component and its health probe to ``runtime`` (see the module
     docstring). Raises ``MenuConfigError`` when the menu or holiday file is invalid."""
@@ -93,6 +100,8 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
                                        speech=speech),
                            allowed_peers=parse_networks(cfg.allowed_peers))
     component = FastAgiComponent(server, registry, cfg.host, cfg.port, speech=speech)
+    if runtime.live_settings is not None:
+        runtime.live_settings.subscribe(lambda settings: apply_settings(registry, settings))
     runtime.components.append(component)
     runtime.health["fastagi"] = component.health
     return component

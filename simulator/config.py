@@ -183,6 +183,12 @@ class PbxConfig:
     monitor_dir: str | None = None  # None: the profile's (Asterisk's spool) directory
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # click to dial ([cc-outbound]): the merchant answers this long after the trunk is
+    # dialled, hangs up this long after answering (None: the agent ends the call), and these
+    # numbers are busy
+    outbound_answer_s: float = 3.0
+    outbound_talk_s: float | None = None
+    busy_numbers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNEL_MODES:

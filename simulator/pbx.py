@@ -22,6 +22,12 @@ A call's life (what the dialplan in ``config.DialplanProfile`` does, and app_que
                            caller hangs up: ENDED (answered); agent hangs up: SURVEY (product
                            profile) then ENDED, or ENDED at once (lab profile)
 
+Click to dial (the CTI's ``Originate`` of an agent's phone into ``[cc-outbound]``, capture
+``11-click-to-dial``): the phone rings (``RingPhone``: a demo phone on the desk, or a
+simulated agent); answered, ``OriginateResponse`` Success, MixMonitor, then the merchant is
+dialled from the agent's leg (DialBegin, ringing, DialEnd ANSWER/BUSY) and bridged; a phone
+that rings out or is rejected fails the Originate (``Response: Failure``).
+
 ``Shutdown(restart=True)`` acts out ``core restart now`` (scenario 08): calls end, members
 survive with their pause state, statistics and counters start over.
 
@@ -83,6 +89,9 @@ OUTCOMES = frozenset({ANSWERED, ABANDONED, IVR_HANGUP, SELF_SERVICE, QUEUE_TIMEO
                       NO_SUCH_QUEUE, SHUTDOWN})
 
 HOTLINE_ROUTE = "hotline"
+# [cc-outbound] runs NoOp, Set and MixMonitor before its Dial: 1.3 ms in capture 11. The
+# DialBegin goes out in its own write, after the OriginateResponse, as from Asterisk.
+OUTBOUND_DIAL_DELAY_S = 0.002
 SURVEY_ROUTE = "survey"
 DTMF_DURATION_MS = 100
 
@@ -358,6 +367,34 @@ class Spy:
 
 
 @dataclass(slots=True)
+class Outbound:
+    """A click to dial: the CTI's Originate of an agent's phone into ``[cc-outbound]``
+    (``DIAL_CONTEXT``). The phone rings (``RingPhone``); answered, the dialplan records and
+    dials the merchant on the trunk, who answers after ``PbxConfig.outbound_answer_s`` (busy
+    when the number is in ``busy_numbers``) and hangs up after ``outbound_talk_s``, unless the
+    agent hangs up first. Event shapes: ``tests/fixtures/asterisk-22/11-click-to-dial``."""
+
+    attempt_id: int
+    action_id: str
+    interface: str
+    number: str
+    target: list[tuple[str, str]]
+    caller_num: str
+    caller_name: str
+    agent: Channel  # the originated leg (Local ;1, or PJSIP/8001-…): Uniqueid = Linkedid
+    agent_peer: Channel | None  # Local ;2
+    trunk: Channel | None = None
+    trunk_peer: Channel | None = None
+    bridge: Bridge | None = None
+    answered: bool = False  # the agent's phone answered (OriginateResponse Success)
+    recording: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"originate:{self.attempt_id}"
+
+
+@dataclass(slots=True)
 class PbxState:
     """Everything the PBX holds. Owned by ``step``; see the module docstring."""
 
@@ -369,6 +406,7 @@ class PbxState:
     calls: dict[str, Call] = field(default_factory=dict)
     attempts: dict[int, Attempt] = field(default_factory=dict)
     spies: dict[str, Spy] = field(default_factory=dict)
+    outbound: dict[int, Outbound] = field(default_factory=dict)  # attempt id -> click to dial
     globals: dict[str, str] = field(default_factory=dict)
     unique_counter: int = 0
     name_counters: dict[str, int] = field(default_factory=dict)
@@ -702,6 +740,11 @@ class _Step:
         self.effects.append(StopRinging(attempt.attempt_id, attempt.interface))
 
     def ring_no_answer(self, attempt_id: int, status: str) -> None:
+        out = self.state.outbound.get(attempt_id)
+        if out is not None:
+            if not out.answered:  # the phone declined (BUSY) or rang out (NOANSWER)
+                self._originate_failed(out, status, 5 if status == "BUSY" else 3)
+            return
         attempt = self.state.attempts.get(attempt_id)
         if attempt is None:
             return
@@ -723,6 +766,11 @@ class _Step:
         self.dispatch()
 
     def agent_answer(self, attempt_id: int) -> None:
+        out = self.state.outbound.get(attempt_id)
+        if out is not None:
+            if not out.answered:
+                self.outbound_answered(out)
+            return
         attempt = self.state.attempts.pop(attempt_id, None)
         if attempt is None:
             return
@@ -974,6 +1022,10 @@ class _Step:
         self.effects.append(CallEnded(record))
 
     def agent_hangup(self, interface: str) -> None:
+        out = self.outbound_of_interface(interface)
+        if out is not None:
+            self.outbound_agent_hangs_up(out)
+            return
         device = self.state.devices.get(interface)
         if device is None:
             return
@@ -1048,6 +1100,19 @@ class _Step:
 
     def timer_fired(self, key: TimerKey) -> None:
         kind, subject = key
+        if kind.startswith("out"):
+            out = self.state.outbound.get(int(subject))
+            if out is None:
+                return
+            if kind == "outring":
+                self.ring_no_answer(out.attempt_id, "NOANSWER")
+            elif kind == "outdial":
+                self.outbound_dial(out)
+            elif kind == "outanswer":
+                self.outbound_merchant_answers(out)
+            elif kind == "outtalk":
+                self.outbound_merchant_hangs_up(out)
+            return
         if kind == "ring":
             self.ring_no_answer(int(subject), "NOANSWER")
         elif kind == "retry":
@@ -1156,6 +1221,9 @@ class _Step:
             self.finish(call, cause=0)
         for key in list(self.state.spies):
             self._end_spy(key)
+        for out in list(self.state.outbound.values()):
+            self._drop_trunk(out, 0)
+            self._end_outbound(out, 0)
         self.emit(ev.shutdown(restart))
         if restart:
             self._reboot()
@@ -1177,6 +1245,7 @@ class _Step:
         self.state.devices = {interface: Device(interface) for interface in self.state.devices}
         self.state.channels.clear()
         self.state.attempts.clear()
+        self.state.outbound.clear()
         self.state.unique_counter = 0
         self.state.name_counters.clear()
 
@@ -1213,6 +1282,14 @@ class _Step:
         return None
 
     def hangup_channel(self, name: str, cause: int) -> None:
+        found = self.outbound_of_channel(name)
+        if found is not None:
+            out, trunk = found
+            if trunk:
+                self.outbound_merchant_hangs_up(out)
+            else:
+                self.outbound_agent_hangs_up(out)
+            return
         call = self.call_of_channel(name)
         if call is not None:
             self.caller_hangup(call.ref, cause)
@@ -1269,6 +1346,11 @@ class _Step:
             return
         if is_async:
             self.respond(session, success(action_id, "Originate successfully queued"))
+        if not application and action.get("Context") == DIAL_CONTEXT:
+            self.click_to_dial(action, spec, caller_num, caller_name)
+            if not is_async:
+                self.respond(session, success(action_id, "Originate successfully queued"))
+            return
         channels: list[Channel] = []
         if local is not None:
             exten, context = local.groups()
@@ -1300,13 +1382,6 @@ class _Step:
             self.respond(session, success(action_id, "Originate successfully queued"))
         key = first.name
         spy = Spy(channels=channels, spyee=None, end_with_spyee=False)
-        if not application and action.get("Context") == DIAL_CONTEXT and self.config.record:
-            # [cc-outbound]: MixMonitor(${CC_MONITOR_DIR}/${UNIQUEID}.wav,b) on the answered
-            # agent leg, then Dial of the trunk, which the simulator takes as answered.
-            spy.recording = f"{self.config.recording_dir}/{first.unique_id}.wav"
-            self.set_variable(first, "MIXMONITOR_FILENAME", spy.recording)
-            self.emit(ev.mixmonitor_start(first))
-            self.effects.append(StartRecording(key, spy.recording, "", spec))
         if application.lower() == "chanspy":
             prefix, _, options = action.get("Data").partition(",")
             spy.end_with_spyee = "E" in options
@@ -1316,6 +1391,239 @@ class _Step:
                 spy.spyee = target.name
                 self.emit(ev.chanspy("ChanSpyStart", first, target))
         self.state.spies[key] = spy
+
+    # ---- click to dial (capture 11-click-to-dial)
+
+    def click_to_dial(self, action: Action, spec: str, caller_num: str,
+                      caller_name: str) -> None:
+        """Originate of an agent's phone into ``[cc-outbound]``: the phone rings first; the
+        OriginateResponse waits for its answer (``outbound_answered``) or its failure."""
+        self.state.attempt_counter += 1
+        attempt_id = self.state.attempt_counter
+        local = _LOCAL_INTERFACE.fullmatch(spec)
+        peer: Channel | None = None
+        if local is not None:
+            exten, context = local.groups()
+            base = f"Local/{exten}@{context}-{self.next_seq('Local'):08x}"
+            agent = self.new_channel(base + ";1", None, context=context, exten=exten)
+            peer = self.new_channel(base + ";2", agent.unique_id, state=RING, context=context,
+                                    exten=exten)
+            dial_string = f"{exten}@{context}"
+        else:
+            tech, _, rest = spec.partition("/")
+            resource = rest.split("/", 1)[0]
+            agent = self.new_channel(f"{tech}/{resource}-{self.next_seq(tech):08x}", None,
+                                     context="agents", exten=resource)
+            dial_string = resource
+        for channel in (agent, peer):
+            if channel is not None:
+                self.emit(ev.newchannel(channel))
+                channel.caller_num, channel.caller_name = caller_num, caller_name
+                channel.connected_num, channel.connected_name = caller_num, caller_name
+        for value in action.get_all("Variable"):
+            key, _, val = value.partition("=")
+            if key:
+                agent.variables[key.strip()] = val
+        out = Outbound(attempt_id, action.action_id, spec, action.get("Exten"),
+                       self._originate_target(action), caller_num, caller_name, agent, peer)
+        self.state.outbound[attempt_id] = out
+        # The originate dials the phone itself: DialBegin without a calling channel.
+        self.emit(ev.dial_begin(None, agent, dial_string))
+        if peer is None:
+            agent.state = RINGING
+            self.emit(ev.newstate(agent))
+        device = self.device(spec)
+        device.call_ref = out.ref  # busy for the queues while it rings and talks
+        device.status = DEVICE_INUSE if self.local else DEVICE_RINGING
+        self.emit_member_status(spec)
+        timeout = _int(action.get("Timeout") or "30000") / 1000
+        self.timer(("outring", str(attempt_id)), timeout if timeout > 0 else 30.0)
+        logger.info("click to dial %s: %s rings for %s", out.ref, spec, out.number)
+        self.effects.append(RingPhone(attempt_id, spec, out.ref, "", caller_num, caller_name,
+                                      agent.name))
+
+    def outbound_answered(self, out: Outbound) -> None:
+        """The agent's phone answered: OriginateResponse Success (Reason 4); then
+        ``[cc-outbound]`` runs on the leg: MixMonitor, and the trunk is dialled a moment
+        later (in its own write, as Asterisk's dialplan does, 1.3 ms in the capture)."""
+        self.cancel(("outring", str(out.attempt_id)))
+        out.answered = True
+        agent = out.agent
+        if out.agent_peer is not None:
+            out.agent_peer.state = UP
+            self.emit(ev.newstate(out.agent_peer))
+        agent.state = UP
+        self.emit(ev.newstate(agent))
+        self.emit(ev.dial_end(None, agent, "ANSWER"))
+        self.emit(ev.originate_response(out.action_id, "Success", agent.name, out.target, 4,
+                                        agent.unique_id, out.caller_num, out.caller_name))
+        # [cc-outbound] 1 NoOp, 2 Set(CALLERID(num)=<hotline>), 3 MixMonitor, 4 Dial
+        agent.context, agent.exten, agent.priority = DIAL_CONTEXT, out.number, 3
+        agent.caller_num = self.config.profile.hotline_exten
+        device = self.device(out.interface)
+        device.status = DEVICE_INUSE
+        if not self.local:
+            self.emit_member_status(out.interface)
+        if self.config.record:
+            out.recording = f"{self.config.recording_dir}/{agent.unique_id}.wav"
+            self.set_variable(agent, "MIXMONITOR_FILENAME", out.recording)
+            self.emit(ev.mixmonitor_start(agent))
+            self.effects.append(StartRecording(out.ref, out.recording, "", out.interface))
+        self.effects.append(PhoneConnected(out.attempt_id, out.interface, out.ref))
+        self.timer(("outdial", str(out.attempt_id)), OUTBOUND_DIAL_DELAY_S)
+
+    def outbound_dial(self, out: Outbound) -> None:
+        """``Dial(${CC_TRUNK}/<number>@trunk)`` from the agent's leg."""
+        agent = out.agent
+        if self.local:
+            base = f"Local/{out.number}@{self.config.trunk}-{self.next_seq('Local'):08x}"
+            trunk = self.new_channel(base + ";1", agent.linked_id, context=self.config.trunk,
+                                     exten=out.number)
+            peer = self.new_channel(base + ";2", agent.linked_id, state=RING,
+                                    context=self.config.trunk, exten=out.number)
+            channels = [trunk, peer]
+            out.trunk_peer = peer
+        else:
+            trunk = self.new_channel(f"PJSIP/{self.config.trunk}-{self.next_seq('PJSIP'):08x}",
+                                     agent.linked_id, context=self.config.trunk,
+                                     exten=out.number)
+            channels = [trunk]
+        out.trunk = trunk
+        hotline = self.config.profile.hotline_exten
+        for channel in channels:
+            self.emit(ev.newchannel(channel))
+        # the dialled half shows the merchant, connected to the hotline; a Local ;2 the
+        # reverse (capture 11)
+        trunk.caller_num, trunk.caller_name = out.caller_num, out.caller_name
+        trunk.connected_num, trunk.connected_name = hotline, out.caller_name
+        if out.trunk_peer is not None:
+            out.trunk_peer.caller_num, out.trunk_peer.caller_name = hotline, out.caller_name
+            out.trunk_peer.connected_num = out.caller_num
+            out.trunk_peer.connected_name = out.caller_name
+        agent.priority = 4  # [cc-outbound]: NoOp, Set(CALLERID(num)), MixMonitor, Dial
+        self.emit(ev.dial_begin(agent, trunk, f"{out.number}@{self.config.trunk}"))
+        if not self.local:
+            trunk.state = RINGING
+            self.emit(ev.newstate(trunk))
+            self.emit(ev.dial_state(agent, trunk, "RINGING"))
+        if self.config.outbound_answer_s > 0:
+            self.timer(("outanswer", str(out.attempt_id)), self.config.outbound_answer_s)
+        else:
+            self.outbound_merchant_answers(out)
+
+    def outbound_merchant_answers(self, out: Outbound) -> None:
+        """The merchant picks up (DialEnd ANSWER, bridged), or the line is busy."""
+        trunk, agent = out.trunk, out.agent
+        if trunk is None:
+            return
+        if out.number in self.config.busy_numbers:
+            self.emit(ev.dial_end(agent, trunk, "BUSY"))
+            self._drop_trunk(out, 17)
+            self._end_outbound(out, 16)  # [cc-outbound]: Hangup() after the Dial
+            return
+        for channel in (out.trunk_peer, trunk):
+            if channel is not None:
+                channel.state = UP
+                self.emit(ev.newstate(channel))
+        if out.trunk_peer is not None:
+            trunk.exten = ""  # the answered Local ;1 of a Dial shows no Exten (capture 11)
+        self.emit(ev.dial_end(agent, trunk, "ANSWER"))
+        self.state.bridge_counter += 1
+        bridge = Bridge(_bridge_id(self.state.bridge_counter, agent.unique_id))
+        self.emit(ev.bridge_create(bridge))
+        for channel in (trunk, agent):
+            bridge.channels.append(channel.name)
+            channel.bridge_id = bridge.bridge_id
+            self.emit(ev.bridge_enter(bridge, channel))
+        out.bridge = bridge
+        if self.config.outbound_talk_s is not None:
+            self.timer(("outtalk", str(out.attempt_id)), self.config.outbound_talk_s)
+
+    def outbound_merchant_hangs_up(self, out: Outbound) -> None:
+        """Order of the capture: the trunk's halves leave, the bridge goes, then Dial
+        returns and ``[cc-outbound]`` hangs the agent's leg up."""
+        self._drop_trunk(out, 16)
+        self._end_outbound(out, 16)
+
+    def outbound_agent_hangs_up(self, out: Outbound) -> None:
+        """The agent hangs up (or declines the ringing phone: the Originate fails)."""
+        if not out.answered:
+            self._originate_failed(out, "BUSY", 5)
+            return
+        agent, bridge = out.agent, out.bridge
+        if out.trunk is not None and bridge is None:  # the merchant's phone still rings
+            self.emit(ev.dial_end(agent, out.trunk, "CANCEL"))
+        if out.agent_peer is not None:
+            self.drop_channel(out.agent_peer, 16)
+        if bridge is not None:
+            self._leave_bridge(bridge, agent)
+        self.drop_channel(agent, 16)
+        self._drop_trunk(out, 16)
+        self._end_outbound(out, 16)
+
+    def _originate_failed(self, out: Outbound, status: str, reason: int) -> None:
+        """The phone did not answer (``Timeout``: Reason 3, AST_CONTROL_RINGING) or declined
+        (Reason 5, AST_CONTROL_BUSY): OriginateResponse Failure, as for an unknown channel
+        type above."""
+        self.emit(ev.dial_end(None, out.agent, status))
+        if out.agent_peer is not None:
+            self.drop_channel(out.agent_peer, 16)
+        self.drop_channel(out.agent, 16)
+        self.emit(ev.originate_response(out.action_id, "Failure", out.interface, out.target,
+                                        reason, UNKNOWN_ID, out.caller_num, out.caller_name))
+        self.effects.append(StopRinging(out.attempt_id, out.interface))
+        self._end_outbound(out, 16)
+
+    def _drop_trunk(self, out: Outbound, cause: int) -> None:
+        bridge = out.bridge
+        if out.trunk_peer is not None:
+            self.drop_channel(out.trunk_peer, cause)
+        if out.trunk is not None:
+            if bridge is not None:
+                self._leave_bridge(bridge, out.trunk)
+            self.drop_channel(out.trunk, cause)
+        out.trunk = out.trunk_peer = None
+
+    def _end_outbound(self, out: Outbound, cause: int) -> None:
+        """The rest of the call goes: the bridge, the agent's halves; the phone is free."""
+        if self.state.outbound.pop(out.attempt_id, None) is None:
+            return
+        for key in ("outring", "outdial", "outanswer", "outtalk"):
+            self.cancel((key, str(out.attempt_id)))
+        bridge = out.bridge
+        if bridge is not None and out.agent.name in self.state.channels:
+            self._leave_bridge(bridge, out.agent)
+        if bridge is not None:
+            self.emit(ev.bridge_destroy(bridge))
+            out.bridge = None
+        if out.agent_peer is not None:
+            self.drop_channel(out.agent_peer, cause)
+        self.drop_channel(out.agent, cause)
+        if out.recording is not None:
+            self.effects.append(StopRecording(out.ref, out.recording))
+        if out.answered:
+            self.effects.append(PhoneReleased(out.interface, out.ref))
+        device = self.device(out.interface)
+        if device.call_ref == out.ref:
+            device.call_ref = None
+            device.status = DEVICE_NOT_INUSE
+            self.emit_member_status(out.interface)
+        logger.info("click to dial %s: over", out.ref)
+        self.dispatch()
+
+    def outbound_of_interface(self, interface: str) -> Outbound | None:
+        wanted = self.state.devices.get(interface)
+        ref = wanted.call_ref if wanted is not None else None
+        return next((o for o in self.state.outbound.values() if o.ref == ref), None)
+
+    def outbound_of_channel(self, name: str) -> tuple[Outbound, bool] | None:
+        """The click to dial with a channel ``name``, and whether it is the trunk's."""
+        for out in self.state.outbound.values():
+            if name in (out.agent.name, getattr(out.agent_peer, "name", None)):
+                return out, False
+            if name in (getattr(out.trunk, "name", None), getattr(out.trunk_peer, "name", None)):
+                return out, True
+        return None
 
     @staticmethod
     def _originate_target(action: Action) -> list[tuple[str, str]]:

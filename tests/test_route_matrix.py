@@ -190,6 +190,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/import/{kind}"):
         Row("/api/admin/import/merchants", (401, 403, 403, 403, 422, 403), {}),
     ("GET", "/api/admin/audit"): Row("/api/admin/audit", (401, 403, 403, 403, 200, 403)),
+    ("GET", "/api/admin/settings"): Row("/api/admin/settings", (401, 403, 403, 403, 200, 403)),
+    ("POST", "/api/admin/settings"):  # an empty change: 400, nothing stored
+        Row("/api/admin/settings", (401, 403, 403, 403, 400, 403), {}),
     ("GET", "/admin/static"): Row("/admin/static/admin.js", (200, 200, 200, 200, 200, 200)),
     # Prometheus metrics: not a role's page; metrics.allowed_networks (loopback here) and an
     # optional bearer token decide (tests/callcenter/test_metrics.py checks the refusals)

@@ -13,6 +13,12 @@ POST   /api/admin/import/{kind}            merchants | terminals CSV (JSON ``{"c
                                            the CLI's row-level report; nothing is written
                                            when a row is bad (422)
 GET    /api/admin/audit                    the newest audit entries (``action``, ``actor``)
+GET    /api/admin/settings                 the run-time settings in force, the files'
+                                           values, which are changed, by whom and when
+POST   /api/admin/settings                 ``{"changes": {key: value}, "reset": [key]}``:
+                                           validated whole (``callcenter.runtime_settings``);
+                                           a bad value is 400 with the reason in the page's
+                                           language and nothing is stored; applied at once
 =====  ==================================  ==============================================
 
 Every change goes through ``callcenter.service`` (the CLI's use cases) and leaves an audit
@@ -30,6 +36,13 @@ from aiohttp import web
 from callcenter.audit import AuditAction, AuditEntry
 from callcenter.domain import Agent, Role, User, validate_queues
 from callcenter.errors import Conflict, NotFound, ValidationError
+from callcenter.runtime_settings import (
+    KEYS,
+    SettingProblem,
+    settings_json,
+    validate_changes,
+)
+from callcenter.runtime_settings_store import LiveRuntimeSettings
 from callcenter.service import (
     ImportReport,
     add_user,
@@ -65,7 +78,19 @@ STATIC_ROUTE = "admin-static"
 MAX_CSV = 2_000_000  # characters of one upload
 ROUTES: Final = (("GET", "/admin"), ("GET", "/api/admin/users"), ("POST", "/api/admin/users"),
                  ("POST", "/api/admin/users/{username}"), ("POST", "/api/admin/import/{kind}"),
-                 ("GET", "/api/admin/audit"))
+                 ("GET", "/api/admin/audit"), ("GET", "/api/admin/settings"),
+                 ("POST", "/api/admin/settings"))
+LIVE_SETTINGS: Final = web.AppKey("admin_live_settings", LiveRuntimeSettings)
+
+
+class InvalidSetting(ValidationError):
+    """A run-time setting that breaks its rule (400: nothing was stored)."""
+
+    error_id = "bad_setting"
+    status = 400
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _text(data: dict[str, Any], key: str, *, limit: int = 200) -> str:
@@ -245,10 +270,65 @@ async def audit_get(request: web.Request) -> web.Response:
     return web.json_response({"entries": [audit_json(e) for e in entries]})
 
 
-def web_module() -> WebModule:
-    """The console page, its JSON API and script."""
+# --------------------------------------------------------------------------- settings
+
+
+def _live(request: web.Request) -> LiveRuntimeSettings:
+    live = request.app.get(LIVE_SETTINGS)
+    if live is None:
+        raise NotFound("run-time settings are not available in this process")
+    return live
+
+
+def settings_view(live: LiveRuntimeSettings) -> dict[str, Any]:
+    return {"settings": settings_json(live.current), "defaults": settings_json(live.defaults),
+            "overridden": sorted(live.current.overridden), "keys": list(KEYS),
+            "changed": {k: {"by": v.updated_by, "at": v.updated_at.isoformat()}
+                        for k, v in live.stored.items()}}
+
+
+async def settings_get(request: web.Request) -> web.Response:
+    require(request, Role.ADMIN)
+    live = _live(request)
+    await live.refresh()
+    return web.json_response(settings_view(live))
+
+
+async def settings_post(request: web.Request) -> web.Response:
+    me = require(request, Role.ADMIN)
+    live = _live(request)
+    data = await read_json_object(request)
+    changes, reset = data.get("changes", {}), data.get("reset", [])
+    if not isinstance(changes, dict):
+        raise InvalidSetting("changes", "expected an object of setting: value")
+    if not isinstance(reset, list) or not all(isinstance(k, str) for k in reset):
+        raise InvalidSetting("reset", "expected a list of setting names")
+    try:
+        values = validate_changes(changes, reset)
+    except SettingProblem as problem:
+        raise InvalidSetting(problem.key, problem.message(locale_of(request))) from None
+    if not values and not reset:
+        raise InvalidSetting("changes", "nothing to change" if locale_of(request) == "en"
+                             else "没有要修改的设置")
+    await live.refresh()
+    before = settings_json(live.current)
+    now = now_utc(request)
+    await live.save(values, reset, actor=me.username, at=now)
+    after = settings_json(live.current)
+    await audit(request, AuditAction.SETTINGS_CHANGE, ",".join(sorted({*values, *reset}))[:100],
+                changes={k: {"old": before[k], "new": after[k]} for k in sorted({*values,
+                                                                                  *reset})},
+                reset=sorted(reset))
+    return web.json_response(settings_view(live))
+
+
+def web_module(live_settings: LiveRuntimeSettings | None = None) -> WebModule:
+    """The console page, its JSON API and script; ``live_settings`` the run-time settings
+    the console edits (without them the settings routes answer 404)."""
 
     def setup(app: web.Application) -> None:
+        if live_settings is not None:
+            app[LIVE_SETTINGS] = live_settings
         r = app.router
         r.add_get("/admin", admin_page)
         r.add_get("/api/admin/users", users_get)
@@ -256,6 +336,8 @@ def web_module() -> WebModule:
         r.add_post("/api/admin/users/{username}", user_post)
         r.add_post("/api/admin/import/{kind}", import_post)
         r.add_get("/api/admin/audit", audit_get)
+        r.add_get("/api/admin/settings", settings_get)
+        r.add_post("/api/admin/settings", settings_post)
         r.add_static("/admin/static/", STATIC, append_version=True, name=STATIC_ROUTE)
 
     return WebModule(name="admin", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],

@@ -510,6 +510,32 @@ class AuditRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class RuntimeSettingRow(Base):
+    """0010_runtime_settings: a setting an administrator changed in ``/admin``
+    (``callcenter.runtime_settings``); absent keys keep the files' values."""
+
+    __tablename__ = "runtime_settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UnsavedWrapupRow(Base):
+    """0010_runtime_settings: a call whose wrap-up its agent has not saved yet (the desk's
+    list of unsaved wrap-ups), and until when after-call work holds the agent for it
+    (``held_until``, None when not held), so that a restart loses neither."""
+
+    __tablename__ = "unsaved_wrapups"
+
+    agent_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    linked_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interface: Mapped[str] = mapped_column(String(100), default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ReportCellRow(Base):
     """0006_reports: the KPI tally of the calls that arrived in one 15-minute interval, per
     queue and agent (``callcenter.reports.kpi.Tally``: one column per counter). Maintained by

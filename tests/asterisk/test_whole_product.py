@@ -355,6 +355,11 @@ async def test_click_to_dial_leaves_a_call_row_and_its_recording(
             "number": CALLER, "idempotency_key": f"whole-product-{time.time_ns()}"})
         assert status == 200, body
         await until(lambda: bool(desk.seen("dial", status="answered")), 20, "the dial answered")
+        # then [cc-outbound] dials the merchant from the agent's leg: the desk follows the
+        # real DialBegin / DialEnd (the test's [trunk] answers at once)
+        await until(lambda: bool(desk.seen("dial", status="connected")), 10,
+                    "the merchant answered")
+        assert [m["status"] for m in desk.seen("dial")] == ["answered", "ringing", "connected"]
         await until(lambda: bool(desk.seen("call", event="connected")), 10, "the call on the desk")
         linked_id = desk.seen("call", event="connected")[-1]["linked_id"]
         await until(lambda: bool(desk.seen("call", event="ended", linked_id=linked_id)), 30,

@@ -105,7 +105,7 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.supervision, SupervisionService)
         pipeline = ["recording-pipeline", "recording-purge"] if codec.available() else []
         assert [c.name for c in product.runtime.components] == [
-            "fastagi", "complaint-clocks", "cti", "supervision", *pipeline, "qa-draw", "reports",
+            "runtime-settings", "fastagi", "complaint-clocks", "cti", "supervision", *pipeline, "qa-draw", "reports",
             "callbacks", "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "supervision",
                                                              "recordings", "reports", "roster",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from callcenter.domain import MerchantInput, MerchantTag
@@ -25,6 +26,8 @@ MERCHANTS = [
     MerchantInput("102290054110003", "上海华联药房", "址", "上海市静安区", "张强",
                   ("02158881234",), "09:00-21:00"),
 ]
+
+TREE = str(Path(__file__).resolve().parents[2])  # the checkout these tests belong to
 
 
 async def _seed(store: Any) -> StoreIvrDirectory:
@@ -138,13 +141,49 @@ async def test_a_whole_repair_call_over_fastagi_reaches_the_database(sqlite_stor
 async def test_classic_agi_script_runs_the_same_hotline_on_the_database(
         sqlite_url: str, sqlite_store: Any, tmp_path: Any) -> None:
     """``callcenter-agi hotline`` as Asterisk runs it: one process, stdin/stdout."""
+    await _seed(sqlite_store)
+    call, seen = await _run_classic_agi(sqlite_url, tmp_path)
+    assert any(line.startswith("EXEC MSet ") and ",CC_INTENT=consult," in line for line in seen)
+    assert call is not None and call.intent == "consult"
+    # The script runs on the real clock: pre-sales by day, the night queue from 20:00 to 08:00
+    # Shanghai time, after-sales on holidays (ivr/hotline.toml [modes.*]).
+    assert call.queue in {"presales", "night", "aftersales"}
+    [handoff] = [line for line in seen if line.startswith("EXEC MSet ")]
+    assert f",CC_QUEUE={call.queue}," in handoff
+
+
+async def test_classic_agi_script_follows_the_business_hours_changed_in_admin(
+        sqlite_url: str, sqlite_store: Any, tmp_path: Any) -> None:
+    """Business hours 00:00-23:59 and no holidays, stored as ``/admin`` stores them: the
+    per-call script routes to pre-sales (day) whatever the files say, without a restart."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from callcenter.runtime_settings import validate_changes
+    from callcenter.runtime_settings_store import SqlRuntimeSettingsStore
+
+    await _seed(sqlite_store)
+    await SqlRuntimeSettingsStore(sqlite_store).save(
+        validate_changes({"business_hours": {"start": "00:00", "end": "23:59"},
+                          "holidays": []}), [], actor="root", at=datetime.now(UTC))
+    call, _seen = await _run_classic_agi(sqlite_url, tmp_path)
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    assert call is not None
+    assert call.queue == ("night" if (local.hour, local.minute) == (23, 59) else "presales")
+
+
+async def _run_classic_agi(sqlite_url: str, tmp_path: Any) -> tuple[Any, list[str]]:
     import asyncio
     import os
     import sys
 
-    await _seed(sqlite_store)
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env["CALLCENTER_DATABASE_URL"] = sqlite_url
+    # this tree's code, also when the virtualenv's editable install points at another checkout
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (TREE, env.get("PYTHONPATH", "")) if p)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from callcenter.agi_routes import main; raise SystemExit(main())",
         "hotline", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
@@ -174,11 +213,8 @@ async def test_classic_agi_script_runs_the_same_hotline_on_the_database(
         await proc.stdin.drain()
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
-    assert any(line.startswith("EXEC MSet ") and ",CC_INTENT=consult," in line for line in seen)
-    call = await sqlite_store.calls.get("77.0")
-    assert call is not None and call.intent == "consult"
-    # The script runs on the real clock: pre-sales by day, the night queue from 20:00 to 08:00
-    # Shanghai time, after-sales on holidays (ivr/hotline.toml [modes.*]).
-    assert call.queue in {"presales", "night", "aftersales"}
-    [handoff] = [line for line in seen if line.startswith("EXEC MSet ")]
-    assert f",CC_QUEUE={call.queue}," in handoff
+    engine = create_engine(sqlite_url)
+    try:
+        return await Store(session_factory(engine)).calls.get("77.0"), seen
+    finally:
+        await engine.dispose()

@@ -42,6 +42,7 @@ MESSAGE_COUNTS = {
     "08-asterisk-restart.reconnect.ami": 15,
     "09-burst.ami": 2001,
     "10-status-resync.ami": 74,
+    "11-click-to-dial.ami": 52,
 }
 
 

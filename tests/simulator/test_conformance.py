@@ -386,3 +386,81 @@ def test_status_reply_has_asterisks_layout_as_captured() -> None:
     assert items and all(layout([m])[0] == layout(real)[1] for m in items)
     assert layout(simulated)[-1] == layout(real)[-1]  # StatusComplete, ListItems, Items
     assert simulated[-1].get("Items") == simulated[-1].get("ListItems") == str(len(items))
+
+
+def test_click_to_dial_matches_asterisks_events_as_captured() -> None:
+    """Click to dial (fixtures ``11-click-to-dial``, our dialplan's ``[cc-outbound]`` on
+    Asterisk 22.10.1): the Originate of the agent's phone ``Local/8090@test-agent`` (answers
+    at once) into ``cc-outbound``, the trunk (``Local/<number>@trunk``, answers at once), the
+    merchant hanging up 3.5 s later. Same events (minus ``NOT_SIMULATED``), same bursts with
+    every value, same header layout, the reply byte for byte."""
+    from tests.asterisk.conftest import AMI_SECRET
+
+    name = "11-click-to-dial"
+    real = _comparable(capture(name))
+    originate = next(a for a in sent_actions_of(name) if b"Action: Originate" in a.data)
+    answered = next(m for m in real if m.name == "OriginateResponse")
+    hung_up = next(m for m in real if m.name == "Hangup")
+    start = 1796217757.5 - originate.t  # the capture's clock: Uniqueids 1796217757.N
+    config = PbxConfig(queues=(QueueConfig("aftersales"),), channels="local",
+                       boot_time=start - 2.0, outbound_answer_s=0.0,
+                       outbound_talk_s=round(hung_up.t - answered.t, 3),
+                       monitor_dir="/var/spool/asterisk/monitor")
+    pbx = VirtualPbx(config, start=start, ivr=ManualIvr(), agent_default=ANSWERS,
+                     agent_profiles={"Local/8090@test-agent": AgentProfile(
+                         answer_after=0.0, handle_time=3600, handle_spread=0)},
+                     accounts={"callcenter": AmiAccount("callcenter", AMI_SECRET,
+                                                        "call,agent,system,user")})
+    client = pbx.connect()
+    for action in sent_actions_of(name):
+        if b"Action: Logoff" not in action.data:
+            pbx.at(action.t, lambda data=action.data: client.send(data))
+    pbx.run_until(hung_up.t + 2)
+    chunks: list[tuple[int, float]] = []
+    offset = 0
+    for when, data in client.chunks:
+        chunks.append((offset, when - start))
+        offset += len(data)
+    simulated = split_messages(bytes(client.received), chunks)
+    def phone_side(messages: list[Timed]) -> list[Timed]:
+        # The ;2 halves are the test dialplan's phones ([test-agent], [trunk]): where they
+        # stand in their script (Priority) is the harness's business, as on the merchant's
+        # phone of the lab scenarios (ALLOWED_ON_MERCHANT_PHONE).
+        return [Timed(m.t, [(k, "<allowed>" if k == "Priority" and m.get("Channel")
+                             .endswith(";2") else v) for k, v in m.headers])
+                for m in messages if not m.is_reply and m.name != "FullyBooted"]
+
+    events, got = phone_side(real), phone_side(simulated)
+    assert Counter(m.name for m in got) == Counter(m.name for m in events)
+    want_bursts, got_bursts = _bursts(events), _bursts(got)
+    for n, (w, g) in enumerate(zip(want_bursts, got_bursts, strict=False)):
+        assert g == w, (n, sorted((g - w).elements()), sorted((w - g).elements()))
+    assert len(got_bursts) == len(want_bursts)
+    layouts = {_layout_key(m): [k for k, _ in m.headers] for m in events}
+    for m in got:
+        assert [k for k, _ in m.headers] == layouts[_layout_key(m)], m.name
+    replies = [m.headers for m in simulated if m.is_reply and m.get("ActionID") == "s11-002"]
+    assert replies == [m.headers for m in real if m.is_reply and m.get("ActionID") == "s11-002"]
+    assert originate.t < answered.t
+
+
+def sent_actions_of(name: str) -> Iterator[SentAction]:
+    """The actions of a capture made by ``tests/asterisk/capture_*.py`` (``# t=… offset=…``
+    lines; the masked Secret is the test Asterisk's)."""
+    from tests.asterisk.conftest import AMI_SECRET
+
+    t = 0.0
+    lines: list[str] = []
+    for line in (ASTERISK_FIXTURES / f"{name}.ami-actions.txt").read_text().splitlines():
+        sent = re.match(r"# t=([0-9.]+) offset=", line)
+        if sent or line.startswith("---"):
+            if lines:
+                yield SentAction(t, ("\r\n".join(lines) + "\r\n\r\n").encode())
+                lines = []
+            if sent:
+                t = float(sent.group(1))
+            continue
+        if line.strip():
+            lines.append(line.replace("Secret: ********", f"Secret: {AMI_SECRET}"))
+    if lines:
+        yield SentAction(t, ("\r\n".join(lines) + "\r\n\r\n").encode())

@@ -1,4 +1,4 @@
-/* Administration console: accounts, CSV imports, audit log, through /api/admin/* (see
+/* Administration console: accounts, CSV imports, run-time settings, audit log, through /api/admin/* (see
  * callcenter/admin/web.py). Plain JS on /static/common.js (`cc`); no inline script, every
  * text from the page's config, untrusted values only in textContent.
  */
@@ -128,13 +128,97 @@
       if (!(error instanceof cc.ApiError) || !error.body.errors) { fail(error); return; }
       report = error.body;
     }
-    out.append(el("p", { class: report.committed ? "ok" : "alert", text: report.summary }));
-    if (report.errors && report.errors.length) {
+    const errors = report.errors || [];
+    const summary = T("admin.import_summary", { created: report.created, updated: report.updated,
+      unchanged: report.unchanged, bad: errors.length })
+      + T(report.committed ? "admin.import_committed" : "admin.import_not_committed");
+    out.append(el("p", { class: report.committed ? "ok import-summary" : "alert import-summary",
+      text: summary }));
+    if (errors.length) {
       if (!report.committed) out.append(el("p", { text: T("admin.import_bad") }));
-      out.append(el("ul", { class: "bad-rows" }, report.errors.map((e) =>
-        el("li", { text: T("admin.import_line", e) }))));
+      // a field's name in the page's language where the table has it (the CLI's otherwise)
+      const field = (name) => (cfg.texts[`admin.field.${name}`] ? T(`admin.field.${name}`) : name);
+      out.append(el("ul", { class: "bad-rows" }, errors.map((e) =>
+        el("li", { text: T("admin.import_line", { ...e, field: field(e.field) }) }))));
     }
     await loadAudit();
+  });
+
+  // ---------------------------------------------------------------- run-time settings
+  const form = $("settings");
+  const NUMBERS = ["answer_rate_pct", "service_level_s", "long_wait_s", "day_floor", "night_floor"];
+  let loaded = null;
+
+  const holidayRow = (h = { name: "", start: "", end: "" }) => {
+    const input = (name, type, value) => el("input", {
+      name, type, value, "aria-label": T(`admin.holiday_${name}`), maxlength: "60" });
+    const remove = button(T("admin.holiday_remove"), () => tr.remove());
+    const tr = el("tr", { class: "holiday" },
+      el("td", {}, input("name", "text", h.name)), el("td", {}, input("start", "date", h.start)),
+      el("td", {}, input("end", "date", h.end)), el("td", {}, remove));
+    return tr;
+  };
+
+  const formValues = () => {
+    const f = form.elements;
+    const out = {};
+    for (const key of NUMBERS) out[key] = f[key].value === "" ? null : Number(f[key].value);
+    out.business_hours = { start: f.day_start.value, end: f.day_end.value };
+    out.workdays = f.workdays.value.split(/[\s,，]+/).filter((d) => d).sort();
+    out.holidays = [...$("holidays").querySelectorAll("tr.holiday")].map((tr) => ({
+      name: tr.querySelector("[name=name]").value, start: tr.querySelector("[name=start]").value,
+      end: tr.querySelector("[name=end]").value }));
+    return out;
+  };
+
+  const showOrigin = (data) => {
+    for (const span of form.querySelectorAll("[data-origin]")) {
+      const key = span.dataset.origin;
+      span.textContent = "";
+      const changed = data.changed[key];
+      if (!changed) { span.append(T("admin.origin_file")); continue; }
+      span.append(T("admin.origin_changed", { by: changed.by, at: dateTime(changed.at) }), " ",
+        button(T("admin.reset_default"), () => saveSettings({ reset: [key] })));
+    }
+  };
+
+  async function loadSettings() {
+    const data = await call("/api/admin/settings");
+    if (!data) return;
+    loaded = data.settings;
+    const f = form.elements;
+    for (const key of NUMBERS) f[key].value = loaded[key];
+    f.day_start.value = loaded.business_hours.start;
+    f.day_end.value = loaded.business_hours.end;
+    f.workdays.value = loaded.workdays.join(", ");
+    const body = $("holidays").querySelector("tbody");
+    body.textContent = "";
+    for (const h of loaded.holidays) body.append(holidayRow(h));
+    showOrigin(data);
+  }
+
+  async function saveSettings(body) {
+    const done = await call("/api/admin/settings", body);
+    if (done) { say(T("admin.done")); await loadSettings(); await loadAudit(); }
+  }
+
+  $("holiday-add").addEventListener("click", () => {
+    const row = holidayRow();
+    $("holidays").querySelector("tbody").append(row);
+    row.querySelector("input").focus();
+  });
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!loaded) return;
+    const now = formValues();
+    const changes = {};
+    for (const [key, value] of Object.entries(now)) {
+      const before = key === "workdays" ? [...loaded.workdays].sort() : loaded[key];
+      if (JSON.stringify(value) !== JSON.stringify(before)) changes[key] = value;
+    }
+    if (!Object.keys(changes).length) { say(T("admin.settings_same")); return; }
+    await saveSettings({ changes });
   });
 
   // ---------------------------------------------------------------- audit log
@@ -155,5 +239,5 @@
   }
   $("audit-refresh").addEventListener("click", loadAudit);
 
-  Promise.all([loadUsers(), loadAudit()]).then(() => root.setAttribute("data-ready", "1"));
+  Promise.all([loadUsers(), loadAudit(), loadSettings()]).then(() => root.setAttribute("data-ready", "1"));
 })();

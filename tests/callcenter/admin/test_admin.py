@@ -19,6 +19,11 @@ from callcenter.admin.web import web_module
 from callcenter.auth import hash_password
 from callcenter.db.repositories import Store
 from callcenter.domain import Role
+from callcenter.runtime_settings_store import (
+    LiveRuntimeSettings,
+    SqlRuntimeSettingsStore,
+    file_defaults,
+)
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
 from tests.web_sessions import session_headers
@@ -45,7 +50,8 @@ async def console(sqlite_store: Store) -> AsyncIterator[Console]:
     admin = await store.users.add("root", "管理员", Role.ADMIN, hash_password(PASSWORD), now)
     boss = await store.users.add("boss", "主管", Role.SUPERVISOR, "!", now)
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "admin-test"})
-    app = build_web_app(settings, store, modules=[web_module()])
+    live = LiveRuntimeSettings(SqlRuntimeSettingsStore(store), file_defaults(settings))
+    app = build_web_app(settings, store, modules=[web_module(live)])
     async with TestClient(TestServer(app)) as client:
         yield Console(client, store, await session_headers(store, admin.id, now),
                       await session_headers(store, boss.id, now))
@@ -176,8 +182,22 @@ async def test_the_console_page_adds_an_account_and_shows_a_bad_csv_row(
             await page.set_input_files("#import input[name=file]", str(csv_file))
             await page.click("#import button[type=submit]")
             await page.wait_for_selector("#import-report .bad-rows li")
-            assert "第 3 行" in (await page.text_content("#import-report") or "")
+            report = await page.text_content("#import-report") or ""
+            assert "第 3 行 · 商户号" in report
+            assert "新增 0 条，更新 0 条，未变 0 条，错误行 1 行；未写入" in report
             await page.screenshot(path="/tmp/admin.png", full_page=True)
+            # the same report in English
+            await page.goto(base + "/lang/en")
+            await page.goto(base + "/admin")
+            await page.wait_for_selector("#admin[data-ready='1']")
+            await page.set_input_files("#import input[name=file]", str(csv_file))
+            await page.click("#import button[type=submit]")
+            await page.wait_for_selector("#import-report .bad-rows li")
+            report = await page.text_content("#import-report") or ""
+            assert "0 created, 0 updated, 0 unchanged, 1 bad row(s); NOT committed" in report
+            assert "line 3 · merchant number" in report
+            await page.locator("#import").scroll_into_view_if_needed()
+            await page.screenshot(path="/tmp/shots-a/admin-import-en.png")
             assert errors == []
         finally:
             await browser.close()

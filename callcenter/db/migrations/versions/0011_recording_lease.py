@@ -1,7 +1,7 @@
 """recordings: a lease on the storage pipeline's rows; recording playback in the audit log
 
-Revision ID: 0011_recording_lease
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 13:20:00
 
 * ``recordings.claimed_by``, ``recordings.lease_until``: several ``serve`` processes may run
@@ -26,8 +26,8 @@ from alembic import op
 
 from callcenter.db.models import UTCDateTime
 
-revision: str = '0011_recording_lease'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
