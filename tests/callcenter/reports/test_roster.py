@@ -260,3 +260,19 @@ def test_the_generator_honours_the_previous_months_last_night_and_run() -> None:
     assert result.roster is not None, result.status
     assert check(result.roster, rules, previous=previous) == []
     assert result.roster.codes["8001"][0] == "O" and result.roster.codes["8002"][0] == "O"
+
+
+def test_roster_check_command_reads_the_previous_month(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feb = tmp_path / "roster-2027-02.csv"
+    feb.write_text(to_csv(one(edit(1, "D"))))
+    jan = tmp_path / "roster-2027-01.csv"
+    jan.write_text(to_csv(JAN_END))
+    env_floors = {"CALLCENTER_REPORTS_DAY_FLOOR": "0", "CALLCENTER_REPORTS_NIGHT_FLOOR": "0"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env_floors.items():
+            mp.setenv(key, value)
+        assert cli.main(["roster", "check", str(feb)]) == 0
+        assert cli.main(["roster", "check", str(feb), "--previous", str(jan)]) == 1
+    out = capsys.readouterr().out
+    assert "min_rest: 8001 2027-02-01" in out and "consecutive: 8001 2027-02-01" in out

@@ -19,7 +19,7 @@ from callcenter.roster_store import SqlRosterStore
 from callcenter.service import add_user
 from callcenter.settings import load_settings
 from callcenter.web.app import build_web_app
-from tests.callcenter.reports.test_roster import LEGAL, edit
+from tests.callcenter.reports.test_roster import JAN_END, LEGAL, edit
 from tests.callcenter.reports.test_web import login
 
 NOW = datetime(2027, 1, 20, 2, 0, tzinfo=UTC)
@@ -109,3 +109,18 @@ async def test_dispatchers_have_no_roster_routes(client: TestClient[Any, Any], m
                              headers={"Accept": "application/json"},
                              json={} if method == "POST" else None)
     assert r.status == 403
+
+
+async def test_the_stored_previous_month_is_history_for_the_roster_shown(
+        client: TestClient[Any, Any]) -> None:
+    await login(client, "sup")
+    feb = Roster(2027, 2, {"8001": edit(1, "D"), "8002": list(LEGAL)})
+    assert await upload(client, feb) == 200
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert body["violations"] == []  # no January yet: nothing to hold it against
+    r = await client.post("/roster/upload", json={
+        "month": "2027-01", "roster": to_csv(JAN_END), "leave": ""})
+    assert r.status == 200
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert {(v["rule"], v["agent"], v["day"]) for v in body["violations"]} == {
+        ("min_rest", "8001", "2027-02-01"), ("consecutive", "8001", "2027-02-01")}
