@@ -12,32 +12,31 @@
    176 a month), judged by the independent checker. The lower bound is the cover stage of
    ``roster_solver`` without agents: the fewest agent-hours on shift that cover max(need,
    floor) with the regulation's shifts (7-8 h at every half hour, the 12-hour bands).
-5. Simulation in virtual time: a month of Poisson arrivals at the forecast rates, exponential
-   handling and patience, FIFO queue; the agents on the phones in each interval are the
-   rostered agents times (1 - shrinkage). It reports answer rate and service level overall
-   and per interval.
+5. Simulation in virtual time through the PBX simulator's engine (``simulator.staffed_queue``:
+   the queue of ``serve --simulate``, members paused off shift): a month of Poisson arrivals
+   at the forecast rates, exponential talk and patience; the agents on the phones in each
+   interval are the rostered agents times (1 - shrinkage). It reports answer rate and service
+   level overall and per interval.
 
 Printed (one JSON document): answer rate and service level of the month, the share of
 intervals meeting each target, the worst intervals; seat-hours on the phones of the roster
 beside the Erlang A minimum (max(Erlang A, floor) per interval) and Erlang C's, with the ratio
 roster / Erlang A minimum (the issue's bar: at most 1.05).
 
-Run: ``.venv/bin/python bench/staffing.py`` (about a minute: the solver has ``--time-limit``).
+Run: ``.venv/bin/python bench/staffing.py`` (about three minutes on two cores: the solver has
+``--time-limit``, the simulator plays some 105,000 calls).
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import math
 import random
 import sys
 import time as wall
-from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,6 +46,7 @@ from callcenter.reports.roster import RosterRules, check, coverage, month_days, 
 from callcenter.reports.roster_solver import cover, generate
 from callcenter.reports.staffing import StaffingPolicy, staffing_table
 from ivr.menu_config import load_holidays
+from simulator.staffed_queue import Interval, run_plan
 
 SLOT = timedelta(minutes=30)
 
@@ -90,60 +90,6 @@ def _poisson(rng: random.Random, mean: float) -> int:
         if p <= limit:
             return k
         k += 1
-
-
-def simulate(rates: dict[datetime, float], aht: dict[datetime, float],
-             agents: dict[datetime, int], patience: float, within: float,
-             rng: random.Random) -> dict[datetime, dict[str, int]]:
-    """A month of one FIFO queue in virtual time; per interval (of arrival): offered,
-    answered, answered within ``within`` s."""
-    starts = sorted(rates)
-    t0 = starts[0]
-    events: list[tuple[float, int, str, Any]] = []  # (time, seq, kind, data)
-    seq = 0
-    for start in starts:
-        base = (start - t0).total_seconds()
-        lam = rates[start] / 1800.0
-        t = base
-        while lam > 0:
-            t += rng.expovariate(lam)
-            if t >= base + 1800:
-                break
-            seq += 1
-            heapq.heappush(events, (t, seq, "arrive", start))
-        seq += 1
-        heapq.heappush(events, (base, seq, "capacity", agents.get(start, 0)))
-    stats: dict[datetime, dict[str, int]] = defaultdict(lambda: {"offered": 0, "answered": 0,
-                                                                 "in_sl": 0})
-    capacity = busy = 0
-    queue: list[tuple[float, float, datetime, float]] = []  # arrival, deadline, slot, aht
-    head = 0
-
-    def start_calls(now: float) -> None:
-        nonlocal busy, head, seq
-        while busy < capacity and head < len(queue):
-            arrived, deadline, slot, mean = queue[head]
-            head += 1
-            if deadline < now:
-                continue  # hung up before an agent was free
-            busy += 1
-            stats[slot]["answered"] += 1
-            stats[slot]["in_sl"] += (now - arrived) <= within
-            seq += 1
-            heapq.heappush(events, (now + rng.expovariate(1.0 / mean), seq, "done", None))
-
-    while events:
-        now, _, kind, data = heapq.heappop(events)
-        if kind == "arrive":
-            slot: datetime = data
-            stats[slot]["offered"] += 1
-            queue.append((now, now + rng.expovariate(1.0 / patience), slot, aht[slot]))
-        elif kind == "done":
-            busy -= 1
-        else:
-            capacity = data
-        start_calls(now)
-    return dict(stats)
 
 
 def main() -> int:
@@ -199,16 +145,16 @@ def main() -> int:
     for r in rows:
         if r.start < datetime.combine(days[0], rules.day_start):
             on_phones[r.start] = max(r.erlang_a, r.floor)
-    rates = {f.start: f.calls for f in plan.intervals}
-    aht = {f.start: f.aht_s for f in plan.intervals}
     t = wall.perf_counter()
-    stats = simulate(rates, aht, on_phones, plan.patience_s, 20.0, rng)
+    tallies = run_plan([Interval(f.calls, f.aht_s, on_phones.get(f.start, 0))
+                        for f in plan.intervals], patience_s=plan.patience_s, within_s=20.0,
+                       seed=args.seed)
     sim_s = wall.perf_counter() - t
-    offered = sum(s["offered"] for s in stats.values())
-    answered = sum(s["answered"] for s in stats.values())
-    in_sl = sum(s["in_sl"] for s in stats.values())
-    per_interval = [(k, s["answered"] / s["offered"], s["in_sl"] / s["offered"], s["offered"])
-                    for k, s in sorted(stats.items()) if s["offered"]]
+    offered = sum(s.offered for s in tallies)
+    answered = sum(s.answered for s in tallies)
+    in_sl = sum(s.within for s in tallies)
+    per_interval = [(f.start, s.answered / s.offered, s.within / s.offered, s.offered)
+                    for f, s in zip(plan.intervals, tallies, strict=True) if s.offered]
     erlang_a_min = sum(max(r.erlang_a, r.floor) for r in rows) * 0.5
     erlang_c_hours = sum(max(r.erlang_c, r.floor) for r in rows) * 0.5
     roster_phones = sum(on_phones.get(r.start, 0) for r in rows) * 0.5
