@@ -24,6 +24,7 @@ from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.service import add_user
 from callcenter.settings import load_settings
+from callcenter.team_directory import SqlTeamDirectory
 from callcenter.web.app import build_web_app
 from tests.callcenter.reports.test_reports_store import TZ, call
 from tests.page_scripts import VIOLATIONS, assert_strict_csp_held, enforce_strict_csp
@@ -58,7 +59,8 @@ async def base(sqlite_store: Store) -> AsyncIterator[str]:
     service = ReportService(SqlReportStore(store, policy=policy, tz=TZ), policy=policy,
                             targets=Targets(), tz=TZ)
     await service.refresh(DAY + timedelta(days=1, hours=1))
-    app = build_web_app(load_settings(environ={}), store, modules=[web_module(service)],
+    app = build_web_app(load_settings(environ={}), store,
+                        modules=[web_module(service, SqlTeamDirectory(store))],
                         clock=lambda: (DAY + timedelta(days=1, hours=2)).timestamp())
     enforce_strict_csp(app)
     server = TestServer(app)

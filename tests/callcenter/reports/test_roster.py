@@ -4,7 +4,7 @@ swaps, and `callcenter roster generate|check`."""
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -276,3 +276,42 @@ def test_roster_check_command_reads_the_previous_month(
         assert cli.main(["roster", "check", str(feb), "--previous", str(jan)]) == 1
     out = capsys.readouterr().out
     assert "min_rest: 8001 2027-02-01" in out and "consecutive: 8001 2027-02-01" in out
+
+
+def test_users_team_puts_an_account_in_a_team(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+    from callcenter.domain import Role
+    from callcenter.service import add_user
+    from callcenter.team_directory import SqlTeamDirectory
+
+    async def setup_and(read: bool) -> frozenset[str]:
+        engine = create_engine(sqlite_url)
+        try:
+            store = Store(session_factory(engine))
+            if not read:
+                for name, role in (("lead", Role.TEAM_LEAD), ("8001", Role.AGENT)):
+                    await add_user(store, datetime(2027, 1, 1, tzinfo=UTC), username=name,
+                                   display_name=name, role=role, password="password-1",
+                                   agent_number="8001" if role is Role.AGENT else "",
+                                   interface="PJSIP/8001" if role is Role.AGENT else "")
+                return frozenset()
+            lead = await store.users.by_username("lead")
+            assert lead is not None
+            return await SqlTeamDirectory(store).team_agents(lead.id)
+        finally:
+            await engine.dispose()
+
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", sqlite_url)
+    asyncio.run(setup_and(read=False))
+    assert cli.main(["users", "team", "lead", "一组"]) == 0
+    assert cli.main(["users", "team", "8001", "一组"]) == 0
+    assert "user 8001: team 一组" in capsys.readouterr().out
+    assert asyncio.run(setup_and(read=True)) == {"8001"}
+    assert cli.main(["users", "team", "8001", ""]) == 0
+    assert asyncio.run(setup_and(read=True)) == frozenset()
+    assert cli.main(["users", "team", "nobody", "一组"]) != 0
