@@ -418,7 +418,52 @@ def _greedy(days: list[date], agents: Sequence[str], rules: RosterRules, plan: C
             if a not in taken:
                 state[a] = (0, state[a][1])
                 rests[a] += codes[a][d] == OFF
+    _even_out_hours(codes, days, rules, target, previous)
     return codes
+
+
+def _even_out_hours(codes: dict[str, list[str]], days: list[date], rules: RosterRules,
+                    target: Mapping[str, tuple[int, int]], previous: Roster | None) -> None:
+    """Bring agents below their hours floor up by exchanging a day's shifts with an agent
+    who has hours to spare (a shorter shift for a longer one on the same day: the day's
+    shifts, and so the coverage, stay the same), where the rest between shifts allows it."""
+
+    def paid(a: str) -> int:
+        return sum(round(s.paid_hours * 10) for c in codes[a]
+                   if (s := rules.shift(c)) is not None)
+
+    def rest_ok(a: str, d: int, code: str) -> bool:
+        shift = rules.shift(code)
+        assert shift is not None
+        begin, end = shift.span(days[d])
+        before = history_of(previous, a, rules)[1] if d == 0 else None
+        if d > 0 and (s := rules.shift(codes[a][d - 1])) is not None:
+            before = s.span(days[d - 1])[1]
+        if before is not None and (begin - before).total_seconds() / 3600 < rules.min_rest_hours:
+            return False
+        if d + 1 < len(days) and (s := rules.shift(codes[a][d + 1])) is not None:
+            after = s.span(days[d + 1])[0]
+            if (after - end).total_seconds() / 3600 < rules.min_rest_hours:
+                return False
+        return True
+
+    for a in sorted(codes, key=paid):
+        for d in range(len(days)):
+            if paid(a) >= target[a][0]:
+                break
+            mine = rules.shift(codes[a][d])
+            if mine is None:
+                continue
+            for b in codes:
+                theirs = rules.shift(codes[b][d])
+                if b == a or theirs is None or theirs.paid_hours <= mine.paid_hours:
+                    continue
+                gain = round((theirs.paid_hours - mine.paid_hours) * 10)
+                if paid(b) - gain < target[b][0] or paid(a) + gain > target[a][1]:
+                    continue
+                if rest_ok(a, d, theirs.code) and rest_ok(b, d, mine.code):
+                    codes[a][d], codes[b][d] = theirs.code, mine.code
+                    break
 
 
 def _rules_hold(codes: Mapping[str, list[str]], days: list[date], rules: RosterRules,
