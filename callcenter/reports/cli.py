@@ -210,5 +210,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_save(settings, f"{year}-{month:02d}", to_csv(result.roster),
                           leave_csv(leave)))
     print(f"roster {year}-{month:02d}: {len(agents)} agents, solver {result.status} in "
-          f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals -> {out}")
+          f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals, "
+          f"{result.cover_slots / 2:g} agent-hours on shift in the cover stage (its bound "
+          f"{result.bound_slots / 2:g}) -> {out}")
     return _print(check(result.roster, rules, need=need, leave=leave, previous=previous))

@@ -70,7 +70,8 @@ COVER_SHARE = 0.3
 
 @dataclass(frozen=True, slots=True)
 class RosterResult:
-    """The roster (None when the model is infeasible), the assign stage's status, the
+    """The roster (None when the model is infeasible), the assign stage's status (``GREEDY``:
+    the solver found nothing better than its greedy start in time, which is then the roster), the
     agent-intervals the cover stage left short (too few agents), the wall seconds of both
     stages, the cover stage's lower bound on agent-intervals on shift (0 when it found none)
     and its own figure, and the cover stage's shifts the assign stage could not staff."""
