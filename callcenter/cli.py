@@ -149,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     queues.add_argument("username")
     queues.add_argument("--queues", required=True,
                         help=f"comma-separated queues, of: {', '.join(HOTLINE_QUEUES)}")
+    team = users_sub.add_parser("team", help="put an account in a team (班组): a team lead "
+                                             "sees its own team's reports and roster")
+    team.add_argument("username")
+    team.add_argument("team", help='the team\'s name ("" takes the account out of its team)')
     # Account changes end the account's sessions and are written to the audit log.
     users_sub.add_parser("list", help="every web account: role, state, agent number")
     disable = users_sub.add_parser("disable", help="disable an account (ends its sessions)")
@@ -396,6 +400,14 @@ async def _set_queues(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _set_team(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.team_directory import SqlTeamDirectory
+
+    await SqlTeamDirectory(store).set_team(args.username, args.team)
+    print(f"user {args.username}: team {args.team.strip() or '(none)'}")
+    return 0
+
+
 def _actor() -> str:
     """Who ran the command, for the audit log."""
     try:
@@ -443,6 +455,7 @@ async def _change_role(store: Store, args: argparse.Namespace) -> int:
 USER_ACTIONS: dict[str, Callable[[Store, argparse.Namespace], Awaitable[int]]] = {
     "add": _add_user, "list": _list_users, "disable": _disable_user,
     "passwd": _change_password, "role": _change_role, "queues": _set_queues,
+    "team": _set_team,
 }
 """``callcenter users <action>`` → its handler."""
 

@@ -56,6 +56,7 @@ class DemoUser:
     agent_number: str = ""
     interface: str = ""
     queues: tuple[str, ...] = ()
+    team: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
         DemoUser("supervisor", "周主管", Role.SUPERVISOR, DEMO_PASSWORD, agent_number="9000",
                  interface="PJSIP/9000"),
         DemoUser("dispatcher", "吴调度", Role.DISPATCHER, DEMO_PASSWORD),
-        DemoUser("teamlead", "郑班长", Role.TEAM_LEAD, DEMO_PASSWORD),
+        # team lead of 一组 (agents 8001-8007); 二组 has no lead account in the demo
+        DemoUser("teamlead", "郑班长", Role.TEAM_LEAD, DEMO_PASSWORD, team="一组"),
     ]
     # No account lists `night`: every agent of aftersales/presales joins it at log-in
     # (callcenter.shifts.login_queues), so the night calls reach whoever is on shift.
@@ -145,5 +147,6 @@ def generate(seed: int = SEED, merchants: int = 200, agents: int = 15) -> DemoDa
         queues = ("aftersales", "presales") if n % 3 else ("aftersales", "complaints",
                                                            "techsupport", "presales")
         users.append(DemoUser(number, person(rng), Role.AGENT, DEMO_PASSWORD,
-                              agent_number=number, interface=f"PJSIP/{number}", queues=queues))
+                              agent_number=number, interface=f"PJSIP/{number}", queues=queues,
+                              team="一组" if n < 7 else "二组"))
     return DemoData(merchants=items, terminals=terminals, users=users, queues=list(QUEUES))

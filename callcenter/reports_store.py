@@ -93,7 +93,8 @@ class SqlReportStore:
     # ------------------------------------------------------------------ reading
 
     async def cells(self, start: datetime, end: datetime, by: Group, *,
-                    queue: str | None = None, agent: str | None = None) -> list[Cell]:
+                    queue: str | None = None, agent: str | None = None,
+                    agents: frozenset[str] | None = None) -> list[Cell]:
         c = ReportCellRow
         keys: list[Any]
         if by is Group.QUEUE:
@@ -110,6 +111,8 @@ class SqlReportStore:
             stmt = stmt.where(c.queue == queue)
         if agent is not None:
             stmt = stmt.where(c.agent_number == agent)
+        if agents is not None:  # a team: its agents' cells only
+            stmt = stmt.where(c.agent_number.in_(sorted(agents)))
         async with self.store.transaction() as s:
             rows = (await s.execute(stmt)).all()
         out = []
@@ -126,7 +129,8 @@ class SqlReportStore:
         return out
 
     async def calls(self, start: datetime, end: datetime, *, queue: str | None,
-                    agent: str | None, limit: int) -> Sequence[CallLine]:
+                    agent: str | None, limit: int,
+                    agents: frozenset[str] | None = None) -> Sequence[CallLine]:
         c = CallRow
         arrival = func.coalesce(c.queued_at, c.started_at)
         stmt = (select(c).where(c.started_at >= start - IVR_MAX, c.started_at < end,
@@ -137,6 +141,8 @@ class SqlReportStore:
             stmt = stmt.where(c.queue == queue)
         if agent is not None:
             stmt = stmt.where(c.agent_number == agent)
+        if agents is not None:
+            stmt = stmt.where(c.agent_number.in_(sorted(agents)))
         async with self.store.transaction() as s:
             rows = (await s.scalars(stmt)).all()
         return [CallLine(r.linked_id, _arrival(r), r.queue, r.agent_number, r.outcome or "",
@@ -154,17 +160,20 @@ class SqlReportStore:
                               problem_of(r.intent, r.disposition) or "complaint", r.created_at)
                 for r in rows]
 
-    async def staffed(self, start: datetime, end: datetime, slot: timedelta
-                      ) -> dict[datetime, float]:
+    async def staffed(self, start: datetime, end: datetime, slot: timedelta,
+                      agents: frozenset[str] | None = None) -> dict[datetime, float]:
         """Mean agents logged in (any state but ``logged_out``) per ``slot`` of
         ``[start, end)`` (UTC slot starts), from ``agent_state_log``. An agent's state at
         ``start`` is its last transition in the day before (longer silences count as logged
         out)."""
         a = AgentStateLogRow
+        stmt = (select(a.agent_number, a.at, a.new_state)
+                .where(a.at >= start - timedelta(days=1), a.at < end)
+                .order_by(a.agent_number, a.at, a.id))
+        if agents is not None:  # a team: its agents only
+            stmt = stmt.where(a.agent_number.in_(sorted(agents)))
         async with self.store.transaction() as s:
-            log = (await s.execute(select(a.agent_number, a.at, a.new_state)
-                                   .where(a.at >= start - timedelta(days=1), a.at < end)
-                                   .order_by(a.agent_number, a.at, a.id))).all()
+            log = (await s.execute(stmt)).all()
         seconds: dict[datetime, float] = defaultdict(float)
         step = slot.total_seconds()
         for i, row in enumerate(log):

@@ -20,6 +20,7 @@ from callcenter.demo_data import DemoData
 from callcenter.domain import Agent, Role, User, validate_queues
 from callcenter.errors import Conflict, ImportRowError, NotFound, ValidationError
 from callcenter.imports import parse_merchants, parse_terminals
+from callcenter.team_directory import SqlTeamDirectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,5 +209,7 @@ async def load_demo_data(store: Store, data: DemoData, now: datetime) -> dict[st
             users += 1
         except Conflict:
             continue
+        if u.team:
+            await SqlTeamDirectory(store).set_team(u.username, u.team)
     return {"merchants_created": merchants[0], "terminals": len(data.terminals),
             "users_created": users}

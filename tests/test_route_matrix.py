@@ -116,7 +116,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/reports/static"): Row("/reports/static/reports.css", (200, 200, 200, 200, 200, 200)),
     ("GET", "/roster"): Row("/roster", (302, 200, 403, 200, 200, 200)),
     ("GET", "/api/roster"): Row("/api/roster", (401, 404, 403, 404, 404, 404)),
-    ("POST", "/roster/upload"): Row("/roster/upload", (302, 403, 403, 422, 422, 422), {}),
+    # the whole hotline's roster is uploaded by supervisors and admins, not a team lead
+    ("POST", "/roster/upload"): Row("/roster/upload", (302, 403, 403, 422, 422, 403), {}),
     ("POST", "/roster/swaps"): Row("/roster/swaps", (302, 422, 403, 422, 422, 422), {}),
     ("POST", "/roster/swaps/{id}/approve"):
         Row("/roster/swaps/999/approve", (302, 403, 403, 404, 404, 404), {}),

@@ -669,3 +669,15 @@ class SpeechAlertRow(Base):
     hits: Mapped[list[Any]] = mapped_column(JSON)
     qa_pending: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamMemberRow(Base):
+    """0010_teams: the team (班组) an account belongs to. A team lead sees the reports,
+    staffing and roster of the agents in its own team; agents and team leads of one team share
+    ``team``."""
+
+    __tablename__ = "team_members"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    team: Mapped[str] = mapped_column(String(40), index=True)

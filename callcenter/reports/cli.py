@@ -3,13 +3,16 @@
 ``callcenter roster generate --month 2027-01`` solves the month for the agents in the
 database (or ``--agents 8001,8002,…``) against the staffing need forecast from our own
 history (``--floors-only``: the regulation's floors alone), honours the approved leave of
-``--leave FILE`` (CSV ``agent,first,last,approved_by``), writes the roster CSV (default
-``<reports.dir>/roster-2027-01.csv``) and checks it with the independent checker.
+``--leave FILE`` (CSV ``agent,first,last,approved_by``) and the previous month's roster as
+fixed history (``--previous FILE``, else the one kept in the database), writes the roster
+CSV (default ``<reports.dir>/roster-2027-01.csv``) and checks it with the independent
+checker.
 
 ``callcenter roster check FILE`` lists every rule the roster in ``FILE`` breaks (exit 0 when
 none, 1 with the list). Leave approvals come from ``--leave FILE``, else from the
 ``<FILE stem>.leave.csv`` beside it when there is one; coverage is checked against the
-regulation's floors, and with ``--need`` against the forecast need as well.
+regulation's floors, and with ``--need`` against the forecast need as well; ``--previous FILE``
+judges rest and runs across the month boundary.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from callcenter.errors import ValidationError
 from callcenter.reports.roster import (
     LeaveRequest,
+    Roster,
     RosterRules,
     Violation,
     check,
@@ -48,6 +52,8 @@ def add_parsers(sub: Any) -> None:
                      help="approved leave, CSV agent,first,last,approved_by")
     gen.add_argument("--floors-only", action="store_true",
                      help="cover the regulation's floors only, not the forecast need")
+    gen.add_argument("--previous", type=Path, default=None,
+                     help="last month's roster CSV (default: the one kept in the database)")
     gen.add_argument("--out", type=Path, default=None, help="roster CSV to write")
     gen.add_argument("--time-limit", type=float, default=60.0, help="solver seconds")
     gen.add_argument("--save", action="store_true",
@@ -58,6 +64,8 @@ def add_parsers(sub: Any) -> None:
                      help="approved leave, CSV agent,first,last,approved_by")
     chk.add_argument("--exception", default="",
                      help="agents allowed up to 7 working days in a row (comma-separated)")
+    chk.add_argument("--previous", type=Path, default=None,
+                     help="last month's roster CSV (rest and runs across the boundary)")
     chk.add_argument("--need", action="store_true",
                      help="check coverage against the forecast need from the database too")
 
@@ -95,13 +103,15 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     try:
         roster = parse_csv(args.file.read_text(encoding="utf-8"))
         leave = _read_leave(args.leave, args.file)
+        previous = parse_csv(args.previous.read_text(encoding="utf-8")) \
+            if args.previous is not None else None
     except (OSError, UnicodeDecodeError, ValueError, ValidationError) as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
     need = asyncio.run(_need(settings, roster.year, roster.month)) if args.need else None
     exceptions = frozenset(a.strip() for a in args.exception.split(",") if a.strip())
     return _print(check(roster, rules_of(settings), need=need, leave=leave,
-                        exceptions=exceptions))
+                        exceptions=exceptions, previous=previous))
 
 
 async def _need(settings: Settings, year: int, month: int) -> dict[datetime, int]:
@@ -136,6 +146,21 @@ async def _agents(settings: Settings) -> list[str]:
         await engine.dispose()
 
 
+async def _stored_previous(settings: Settings, year: int, month: int) -> Roster | None:
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+    from callcenter.reports.roster_service import RosterService
+    from callcenter.roster_store import SqlRosterStore
+
+    engine = create_engine(settings.database.url)
+    try:
+        service = RosterService(SqlRosterStore(Store(session_factory(engine))),
+                                rules_of(settings))
+        return await service.previous(year, month)
+    finally:
+        await engine.dispose()
+
+
 async def _save(settings: Settings, month: str, roster_csv: str, leave_text: str) -> None:
     from callcenter.db.engine import create_engine, session_factory
     from callcenter.db.repositories import Store
@@ -156,7 +181,9 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         year, month = (int(p) for p in args.month.split("-"))
         date(year, month, 1)
         leave = _read_leave(args.leave, None)
-    except (ValueError, OSError, ValidationError) as exc:
+        previous = parse_csv(args.previous.read_text(encoding="utf-8")) \
+            if args.previous is not None else None
+    except (ValueError, OSError, UnicodeDecodeError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     agents = [a.strip() for a in args.agents.split(",") if a.strip()] or \
@@ -166,7 +193,9 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     rules = rules_of(settings)
     need = None if args.floors_only else asyncio.run(_need(settings, year, month))
-    result = generate(year, month, agents, rules, need=need, leave=leave,
+    if previous is None:
+        previous = asyncio.run(_stored_previous(settings, year, month))
+    result = generate(year, month, agents, rules, need=need, leave=leave, previous=previous,
                       time_limit_s=args.time_limit)
     if result.roster is None:
         print(f"error: no roster satisfies the rules ({result.status})", file=sys.stderr)
@@ -181,5 +210,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_save(settings, f"{year}-{month:02d}", to_csv(result.roster),
                           leave_csv(leave)))
     print(f"roster {year}-{month:02d}: {len(agents)} agents, solver {result.status} in "
-          f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals -> {out}")
-    return _print(check(result.roster, rules, need=need, leave=leave))
+          f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals, "
+          f"{result.cover_slots / 2:g} agent-hours on shift in the cover stage (its bound "
+          f"{result.bound_slots / 2:g}) -> {out}")
+    return _print(check(result.roster, rules, need=need, leave=leave, previous=previous))

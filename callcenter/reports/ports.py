@@ -9,7 +9,8 @@ from typing import Protocol
 
 from callcenter.reports.periods import Cell, Group
 
-__all__ = ["CallLine", "ComplaintLine", "ReportStore", "RosterStore", "StoredRoster", "SwapLine"]
+__all__ = ["CallLine", "ComplaintLine", "ReportStore", "RosterStore", "StoredRoster", "SwapLine",
+           "TeamDirectory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class ReportStore(Protocol):
     """The KPI cells, kept current as calls end, and the raw lines behind them."""
 
     async def cells(self, start: datetime, end: datetime, by: Group, *,
-                    queue: str | None = None, agent: str | None = None) -> list[Cell]:
+                    queue: str | None = None, agent: str | None = None,
+                    agents: frozenset[str] | None = None) -> list[Cell]:
         """The cells of ``[start, end)`` (UTC), pre-summed by what ``by`` keeps apart:
         per queue, per agent, per local day or per 15-minute start (the other keys empty)."""
         ...
@@ -56,11 +58,13 @@ class ReportStore(Protocol):
         ...
 
     async def calls(self, start: datetime, end: datetime, *, queue: str | None,
-                    agent: str | None, limit: int) -> Sequence[CallLine]:
+                    agent: str | None, limit: int,
+                    agents: frozenset[str] | None = None) -> Sequence[CallLine]:
         """The calls that arrived in ``[start, end)``, newest first."""
         ...
 
-    async def staffed(self, start: datetime, end: datetime, slot: timedelta
+    async def staffed(self, start: datetime, end: datetime, slot: timedelta,
+                      agents: frozenset[str] | None = None
                       ) -> dict[datetime, float]:
         """Mean agents logged in per ``slot`` of ``[start, end)`` (keys: UTC slot starts)."""
         ...
@@ -117,4 +121,12 @@ class RosterStore(Protocol):
         """Mark a pending swap approved or rejected (``roster_csv``: the month's roster with
         the swap applied, saved in the same transaction). Raises LookupError for an unknown
         or already decided swap."""
+        ...
+
+
+class TeamDirectory(Protocol):
+    """Teams (班组): a team lead's views show its own team's agents only."""
+
+    async def team_agents(self, user_id: int) -> frozenset[str]:
+        """Agent numbers of the agents in the account's team (empty without a team)."""
         ...

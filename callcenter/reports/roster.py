@@ -7,8 +7,12 @@ roster, a hand-edited one and one edited by approved swaps alike.
 
 Codes
 -----
-A roster gives every agent one code per day: a shift band (``D`` 08:00-20:00, ``M``
-09:00-21:00, ``N`` 20:00-08:00 next day by default), ``O`` (rest day) or ``L`` (approved leave).
+A roster gives every agent one code per day: a shift, ``O`` (rest day) or ``L`` (approved
+leave). The shifts (``DEFAULT_SHIFTS``) are the regulation's three 12-hour bands (``D``
+08:00-20:00, ``M`` 09:00-21:00, ``N`` 20:00-08:00 next day, 11 paid hours each) and the
+working days of "7-8 hours a day" at every half hour: ``HHMM+7`` and ``HHMM+8`` start at
+HH:MM and last 7 or 8 hours (``2200+8`` is 22:00-06:00, a big night), paid in full (breaks are
+in the staffing table's shrinkage). A shift belongs to the day it starts on.
 
 Rules (the regulation; ids are what the checker reports)
 -------------------------------------------------------
@@ -27,6 +31,12 @@ Rules (the regulation; ids are what the checker reports)
 ``coverage``     every 30-minute interval has at least the staffing need on shift, and never
                  fewer than the regulation's floor (8 in the daytime, 2 at night).
 
+Across the month boundary: given the previous month's roster (``previous``), its last days
+count as fixed history: a run of working days that ends on its last day continues into this
+month (``consecutive``), its last shift's end starts the rest before this month's first shift
+(``min_rest``), and its night shifts cover this month's first hours (``coverage``). Without it
+the first night's hours before ``day_start`` are not judged (they are last month's shift).
+
 Reported, not rules: each shift's night class ("small night" ends 22:00-23:00, "big night" ends
 at 23:59 or 00:00-07:59) and the shifts worked on statutory holidays (paid triple).
 """
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import functools
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +53,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Final
 
 __all__ = [
+    "BANDS",
     "DEFAULT_SHIFTS",
     "LeaveRequest",
     "Roster",
@@ -54,6 +66,7 @@ __all__ = [
     "month_days",
     "night_class",
     "parse_csv",
+    "shift_catalogue",
     "to_csv",
 ]
 
@@ -78,11 +91,28 @@ class Shift:
         return begin, begin + self.length
 
 
-DEFAULT_SHIFTS: Final = (
+BANDS: Final = (
     Shift("D", time(8), timedelta(hours=12), 11.0),
     Shift("M", time(9), timedelta(hours=12), 11.0),
     Shift("N", time(20), timedelta(hours=12), 11.0),
 )
+"""The regulation's three shift bands (a 12-hour band pays 11 hours: one hour of meals)."""
+
+
+def shift_catalogue(lengths_h: Sequence[float] = (7.0, 8.0), step_minutes: int = 30
+                    ) -> tuple[Shift, ...]:
+    """Working days of ``lengths_h`` hours starting every ``step_minutes``, coded
+    ``HHMM+h`` (``0730+8``: 07:30-15:30), each paid its length."""
+    out = []
+    for length in lengths_h:
+        for minute in range(0, 24 * 60, step_minutes):
+            start = time(minute // 60, minute % 60)
+            out.append(Shift(f"{start:%H%M}+{length:g}", start, timedelta(hours=length),
+                             float(length)))
+    return tuple(out)
+
+
+DEFAULT_SHIFTS: Final = BANDS + shift_catalogue()
 
 
 def night_class(shift: Shift) -> str:
@@ -143,7 +173,12 @@ class RosterRules:
     day_end: time = time(20)
 
     def shift(self, code: str) -> Shift | None:
-        return next((s for s in self.shifts if s.code == code), None)
+        return _by_code(self.shifts).get(code)
+
+
+@functools.cache
+def _by_code(shifts: tuple[Shift, ...]) -> dict[str, Shift]:
+    return {s.code: s for s in shifts}
 
 
 @dataclass(slots=True)
@@ -189,12 +224,14 @@ def check(roster: Roster, rules: RosterRules, *,
           leave: Sequence[LeaveRequest] = (),
           hired: Mapping[str, date] | None = None,
           exceptions: frozenset[str] = frozenset(),
-          earlier_long_leave: Mapping[str, Sequence[date]] | None = None) -> list[Violation]:
+          earlier_long_leave: Mapping[str, Sequence[date]] | None = None,
+          previous: Roster | None = None) -> list[Violation]:
     """Every rule ``roster`` breaks (empty: none). ``need``: agents needed per 30-minute
     interval (local start; absent intervals need the floor only); ``hired``: tenure start per
     agent (unknown: tenure is not checked); ``exceptions``: agents allowed up to
     ``max_consecutive_exception`` days in a row this month; ``earlier_long_leave``: start
-    days of the agent's earlier consecutive leaves this year."""
+    days of the agent's earlier consecutive leaves this year; ``previous``: the month before
+    (fixed history across the boundary, module docstring)."""
     out: list[Violation] = []
     days = roster.days
     approved = [r for r in leave if r.approved_by]
@@ -202,15 +239,37 @@ def check(roster: Roster, rules: RosterRules, *,
         out += _check_codes(agent, codes, days, rules)
         if len(codes) != len(days) or any(c not in _known(rules) for c in codes):
             continue  # the other rules need a complete, valid row
+        run, last_end = history_of(previous, agent, rules)
         out += _check_hours(agent, codes, rules)
-        out += _check_rest_and_runs(agent, codes, days, rules, agent in exceptions)
-        out += _check_min_rest(agent, codes, days, rules)
+        out += _check_rest_and_runs(agent, codes, days, rules, agent in exceptions, run)
+        out += _check_min_rest(agent, codes, days, rules, last_end)
         out += _check_leave(agent, codes, days, [r for r in approved if r.agent == agent])
         out += _check_long_leave(agent, [r for r in approved if r.agent == agent], rules,
                                  (hired or {}).get(agent),
                                  (earlier_long_leave or {}).get(agent, ()))
-    out += _check_coverage(roster, rules, need or {})
+    out += _check_coverage(roster, rules, need or {}, previous)
     return sorted(out)
+
+
+def history_of(previous: Roster | None, agent: str, rules: RosterRules
+               ) -> tuple[int, datetime | None]:
+    """From the month before: the working days in a row up to its last day, and the end of
+    its last shift (0 and None without that month or that agent, or with unknown codes)."""
+    if previous is None or agent not in previous.codes:
+        return 0, None
+    codes = previous.codes[agent]
+    run = 0
+    for code in reversed(codes):
+        if rules.shift(code) is None:
+            break
+        run += 1
+    last_end = None
+    for day, code in reversed(list(zip(previous.days, codes, strict=False))):
+        shift = rules.shift(code)
+        if shift is not None:
+            last_end = shift.span(day)[1]
+            break
+    return run, last_end
 
 
 def _known(rules: RosterRules) -> set[str]:
@@ -245,26 +304,25 @@ def _check_hours(agent: str, codes: list[str], rules: RosterRules) -> list[Viola
 
 
 def _check_rest_and_runs(agent: str, codes: list[str], days: list[date], rules: RosterRules,
-                         exception: bool) -> list[Violation]:
+                         exception: bool, run_before: int = 0) -> list[Violation]:
     out = []
     rests = codes.count(OFF)
     if rests < rules.rest_days:
         out.append(Violation("rest_days", agent, None,
                              f"{rests} rest days, at least {rules.rest_days}"))
     limit = rules.max_consecutive_exception if exception else rules.max_consecutive
-    run = 0
+    run = run_before
     for day, code in zip(days, codes, strict=True):
         run = run + 1 if rules.shift(code) is not None else 0
-        if run == limit + 1:
+        if run == limit + 1 or (day == days[0] and run > limit + 1):
             out.append(Violation("consecutive", agent, day,
                                  f"working day {run} in a row (at most {limit})"))
     return out
 
 
-def _check_min_rest(agent: str, codes: list[str], days: list[date], rules: RosterRules
-                    ) -> list[Violation]:
+def _check_min_rest(agent: str, codes: list[str], days: list[date], rules: RosterRules,
+                    last_end: datetime | None = None) -> list[Violation]:
     out = []
-    last_end: datetime | None = None
     for day, code in zip(days, codes, strict=True):
         shift = rules.shift(code)
         if shift is None:
@@ -328,13 +386,21 @@ def slot_floor(start: datetime, rules: RosterRules) -> int:
         else rules.night_floor
 
 
-def coverage(roster: Roster, rules: RosterRules) -> dict[datetime, int]:
+def coverage(roster: Roster, rules: RosterRules, previous: Roster | None = None
+             ) -> dict[datetime, int]:
     """Agents on shift per 30-minute interval of the month (the month's first night hours
-    count only the month's own shifts)."""
+    count only the month's own shifts, and ``previous``'s shifts that run into the month)."""
     out: dict[datetime, int] = {}
     first = datetime.combine(roster.days[0], time())
     for i in range(len(roster.days) * SLOTS):
         out[first + i * HALF_HOUR] = 0
+    months = [roster] if previous is None else [previous, roster]
+    for month in months:
+        _add_coverage(out, month, rules)
+    return out
+
+
+def _add_coverage(out: dict[datetime, int], roster: Roster, rules: RosterRules) -> None:
     for codes in roster.codes.values():
         for day, code in zip(roster.days, codes, strict=False):
             shift = rules.shift(code)
@@ -346,18 +412,17 @@ def coverage(roster: Roster, rules: RosterRules) -> dict[datetime, int]:
                 if at in out:
                     out[at] += 1
                 at += HALF_HOUR
-    return out
 
 
-def _check_coverage(roster: Roster, rules: RosterRules, need: Mapping[datetime, int]
-                    ) -> list[Violation]:
+def _check_coverage(roster: Roster, rules: RosterRules, need: Mapping[datetime, int],
+                    previous: Roster | None) -> list[Violation]:
     out = []
-    have = coverage(roster, rules)
+    have = coverage(roster, rules, previous)
     first_night_end = datetime.combine(roster.days[0], rules.day_start)
     short: dict[date, list[str]] = {}
     for at, count in sorted(have.items()):
-        if at < first_night_end:
-            continue  # covered by the previous month's night shift
+        if at < first_night_end and previous is None:
+            continue  # the previous month's night shift covers it (not given: not judged)
         wanted = max(need.get(at, 0), slot_floor(at, rules))
         if count < wanted:
             short.setdefault(at.date(), []).append(f"{at:%H:%M} {count}<{wanted}")

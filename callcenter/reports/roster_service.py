@@ -2,7 +2,8 @@
 CSV), swap requests between agents and the team lead's decision.
 
 Every roster shown or changed goes through the independent checker
-(``callcenter.reports.roster.check``): an uploaded roster is kept even when it breaks rules
+(``callcenter.reports.roster.check``), with the previous month's stored roster as history
+across the boundary: an uploaded roster is kept even when it breaks rules
 (the supervisor sees the list and fixes it), and a swap shows, before it is decided, what it
 would break.
 """
@@ -10,7 +11,7 @@ would break.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from callcenter.errors import NotFound, ValidationError
 from callcenter.reports.ports import RosterStore, StoredRoster, SwapLine
@@ -90,8 +91,21 @@ class RosterService:
         self.store = store
         self.rules = rules
 
-    def _check(self, roster: Roster, leave: list[LeaveRequest]) -> tuple[Violation, ...]:
-        return tuple(check(roster, self.rules, leave=leave))
+    def _check(self, roster: Roster, leave: list[LeaveRequest], previous: Roster | None
+               ) -> tuple[Violation, ...]:
+        return tuple(check(roster, self.rules, leave=leave, previous=previous))
+
+    async def previous(self, year: int, month: int) -> Roster | None:
+        """The stored roster of the month before (history across the boundary), if any and
+        readable."""
+        before = date(year, month, 1) - timedelta(days=1)
+        stored = await self.store.roster(f"{before.year}-{before.month:02d}")
+        if stored is None:
+            return None
+        try:
+            return parse_csv(stored.roster_csv)
+        except ValueError:
+            return None
 
     async def view(self, month: str) -> RosterView:
         """The month's roster, its violations and its swaps (with what each pending swap
@@ -102,15 +116,17 @@ class RosterService:
             return RosterView(month, None, None, (), ())
         roster = parse_csv(stored.roster_csv)
         leave = parse_leave(stored.leave_csv)
+        previous = await self.previous(roster.year, roster.month)
         swaps = []
         for line in await self.store.swaps(month):
             breaks: tuple[Violation, ...] = ()
             if line.state == "pending":
                 after = apply_swap(roster, Swap(line.agent_a, line.agent_b, line.day, "preview"))
-                breaks = tuple(v for v in self._check(after, leave)
+                breaks = tuple(v for v in self._check(after, leave, previous)
                                if v.agent in (line.agent_a, line.agent_b))
             swaps.append(SwapPreview(line, breaks))
-        return RosterView(month, roster, stored, self._check(roster, leave), tuple(swaps))
+        return RosterView(month, roster, stored, self._check(roster, leave, previous),
+                          tuple(swaps))
 
     async def upload(self, month: str, roster_text: str, leave_text: str, by: str,
                      at: datetime) -> tuple[Violation, ...]:
@@ -125,7 +141,7 @@ class RosterService:
             raise ValidationError("roster", f"the file is for {roster.year}-{roster.month:02d}")
         leave = parse_leave(leave_text)
         await self.store.save_roster(month, to_csv(roster), leave_csv(leave), by, at)
-        return self._check(roster, leave)
+        return self._check(roster, leave, await self.previous(year, number))
 
     async def request_swap(self, month: str, agent: str, other: str, day: date, by: str,
                            at: datetime) -> int:

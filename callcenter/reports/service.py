@@ -89,10 +89,13 @@ class ReportService:
         return ReportRow(key, figures, against(figures, self.targets))
 
     async def kpi(self, first: date, last: date, group: Group, *, queue: str | None = None,
-                  agent: str | None = None) -> KpiReport:
-        """The KPI rows of the local days ``first``..``last`` grouped by ``group``."""
+                  agent: str | None = None, agents: frozenset[str] | None = None
+                  ) -> KpiReport:
+        """The KPI rows of the local days ``first``..``last`` grouped by ``group``
+        (``agents``: a team's agents only: the calls they took)."""
         start, end = day_bounds(first, last, self.tz)
-        cells = await self.store.cells(start, end, group, queue=queue, agent=agent)
+        cells = await self.store.cells(start, end, group, queue=queue, agent=agent,
+                                       agents=agents)
         rows = group_cells(cells, group, self.tz)
         complaints = await self.store.complaints(start, end, self.policy.repeat_window_days)
         flags = repeat_flags([(c.key, c.merchant_id, c.problem, c.at) for c in complaints],
@@ -104,10 +107,12 @@ class ReportService:
                          len(in_period), sum(flags[c.key] for c in in_period))
 
     async def calls(self, first: date, last: date, *, queue: str | None, agent: str | None,
-                    limit: int = 500) -> Sequence[CallLine]:
+                    limit: int = 500, agents: frozenset[str] | None = None
+                    ) -> Sequence[CallLine]:
         """The calls behind a row (drill-down), newest first."""
         start, end = day_bounds(first, last, self.tz)
-        return await self.store.calls(start, end, queue=queue, agent=agent, limit=limit)
+        return await self.store.calls(start, end, queue=queue, agent=agent, limit=limit,
+                                      agents=agents)
 
     async def refresh(self, now: datetime) -> int:
         """Bring the cells up to date (the periodic job)."""
@@ -128,16 +133,19 @@ class ReportService:
                 for k, t in sorted(slots.items())]
 
     async def staffing(self, first: date, last: date, *, today: date,
-                       history_weeks: int = 8, holdout_weeks: int = 2) -> StaffingView:
+                       history_weeks: int = 8, holdout_weeks: int = 2,
+                       agents: frozenset[str] | None = None) -> StaffingView:
         """The staffing table of ``first``..``last`` forecast from the ``history_weeks``
-        before ``first`` (never after ``today``), beside what was staffed on past days."""
+        before ``first`` (never after ``today``), beside what was staffed on past days
+        (``agents``: by a team's agents only; the forecast and need stay the hotline's)."""
         known_end = min(first, today) - timedelta(days=1)
         past = await self.history(known_end - timedelta(weeks=history_weeks) +
                                   timedelta(days=1), known_end)
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         plan = forecast(past, days, holidays=self.holidays, workdays=self.workdays)
         start, end = day_bounds(first, min(last, today), self.tz)
-        staffed_utc = await self.store.staffed(start, end, SLOT) if first <= today else {}
+        staffed_utc = await self.store.staffed(start, end, SLOT, agents) \
+            if first <= today else {}
         staffed = {k.astimezone(self.tz).replace(tzinfo=None): v
                    for k, v in staffed_utc.items()}
         for f in plan.intervals:

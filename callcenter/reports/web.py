@@ -1,6 +1,7 @@
 """The reports over HTTP: the ``/reports`` page, the KPI API and its CSV/XLSX export.
 
-Routes (supervisors and admins; a team-lead role does not exist yet):
+Routes (supervisors and admins see every agent; a team lead sees its own team's agents:
+the calls they took, what they staffed; ``callcenter/reports/teams.py``):
 
 =====================================  ==============================================
 ``GET /reports``                       page: day/week/month, charts, drill-down
@@ -34,8 +35,10 @@ from callcenter.reports import charts
 from callcenter.reports.export import to_csv, to_xlsx
 from callcenter.reports.kpi import KPI_FIELDS
 from callcenter.reports.periods import Group
+from callcenter.reports.ports import TeamDirectory
 from callcenter.reports.service import KpiReport, ReportService, StaffingView
 from callcenter.reports.staffing import seat_hours
+from callcenter.reports.teams import TEAMS, check_agent, scope
 from callcenter.web import i18n
 from callcenter.web.app import (
     PageLink,
@@ -76,6 +79,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "reports.chart.volume": {"zh-CN": "呼入量", "en": "Call volume"},
     "reports.chart.rates": {"zh-CN": "接通率与服务水平", "en": "Answer rate and service level"},
     "reports.export": {"zh-CN": "导出", "en": "Export"},
+    "reports.team_view": {"zh-CN": "班组视图：仅含本组 {n} 名坐席",
+                          "en": "Team view: your team's {n} agents only"},
     "reports.complaints": {"zh-CN": "投诉 {n} 件，重复投诉率 {rate}",
                            "en": "{n} complaints, repeat-complaint rate {rate}"},
     "reports.target": {"zh-CN": "目标", "en": "Target"},
@@ -168,11 +173,14 @@ def _range(request: web.Request) -> tuple[date, date]:
 async def kpi_api(request: web.Request) -> web.StreamResponse:
     """``GET /api/reports/kpi``: ``{"from", "to", "group", "rows": [...], "total": {...}}``
     (each row: ``group`` and every figure of docs/kpi.md), or CSV / XLSX."""
-    require(request, *READERS)
+    user = require(request, *READERS)
     first, last = _range(request)
     group = _group(request.query.get("group", "queue"))
     queue, agent = _filters(request)
-    report = await request.app[SERVICE].kpi(first, last, group, queue=queue, agent=agent)
+    team = await scope(request, user)
+    check_agent(team, agent)
+    report = await request.app[SERVICE].kpi(first, last, group, queue=queue, agent=agent,
+                                            agents=team)
     fmt = request.query.get("format", "json")
     name = f"kpi-{group.value}-{first.isoformat()}-{last.isoformat()}"
     if fmt == "csv":
@@ -199,10 +207,13 @@ def report_json(report: KpiReport) -> dict[str, Any]:
 
 async def calls_api(request: web.Request) -> web.Response:
     """``GET /api/reports/calls?from&to&queue&agent``: the calls behind a report row."""
-    require(request, *READERS)
+    user = require(request, *READERS)
     first, last = _range(request)
     queue, agent = _filters(request)
-    found = await request.app[SERVICE].calls(first, last, queue=queue, agent=agent)
+    team = await scope(request, user)
+    check_agent(team, agent)
+    found = await request.app[SERVICE].calls(first, last, queue=queue, agent=agent,
+                                             agents=team)
     return web.json_response({"calls": [
         {"linked_id": c.linked_id, "arrived_at": c.arrived_at.isoformat(), "queue": c.queue,
          "agent": c.agent, "outcome": c.outcome, "wait_s": c.wait_s, "talk_s": c.talk_s,
@@ -235,20 +246,22 @@ def _short(key: str, group: Group) -> str:
 async def page(request: web.Request) -> web.Response:
     """``GET /reports``: a period's KPIs by time (charts), by queue and by agent; a queue
     narrows the agents, an agent shows its calls."""
-    require(request, *READERS)
+    user = require(request, *READERS)
     ctx = ctx_of(request)
     service = request.app[SERVICE]
+    team = await scope(request, user)
     kind = request.query.get("period", "day")
     if kind not in ("day", "week", "month"):
         raise ValidationError("period", "period must be day, week or month")
     day = _date(request, "date", now_utc(request).astimezone(ctx.tz).date())
     first, last, previous, following, by_time = period_of(kind, day)
     queue, agent = _filters(request)
-    timeline = await service.kpi(first, last, by_time, queue=queue, agent=agent)
-    queues = await service.kpi(first, last, Group.QUEUE)
-    agents = await service.kpi(first, last, Group.AGENT, queue=queue)
-    calls = await service.calls(first, last, queue=queue, agent=agent) if agent is not None \
-        else ()
+    check_agent(team, agent)
+    timeline = await service.kpi(first, last, by_time, queue=queue, agent=agent, agents=team)
+    queues = await service.kpi(first, last, Group.QUEUE, agents=team)
+    agents = await service.kpi(first, last, Group.AGENT, queue=queue, agents=team)
+    calls = await service.calls(first, last, queue=queue, agent=agent, agents=team) \
+        if agent is not None else ()
     labels = [_short(r.group, by_time) for r in timeline.rows]
     t = i18n.translator(ctx.catalogue, locale_of(request))
     def series(name: str, colour: str) -> charts.Series:
@@ -263,19 +276,21 @@ async def page(request: web.Request) -> web.Response:
     return render(request, "reports/reports.html", kind=kind, day=day, first=first, last=last,
                   previous=previous, following=following, by_time=by_time, queue=queue,
                   agent=agent, timeline=timeline, queues=queues, agents=agents, calls=calls,
-                  columns=PAGE_COLUMNS, rates=RATES, volume_svg=Markup(volume),  # noqa: S704
+                  team=team, columns=PAGE_COLUMNS, rates=RATES,
+                  volume_svg=Markup(volume),  # noqa: S704
                   rates_svg=Markup(rates), all_columns=KPI_FIELDS)  # noqa: S704
 
 
 async def staffing_api(request: web.Request) -> web.Response:
     """``GET /api/staffing?from&to``: the staffing table of those days."""
-    require(request, *READERS)
+    user = require(request, *READERS)
     first, last = _range(request)
     if (last - first).days > 62:
         raise ValidationError("to", "at most 63 days")
     ctx = ctx_of(request)
     view = await request.app[SERVICE].staffing(
-        first, last, today=now_utc(request).astimezone(ctx.tz).date())
+        first, last, today=now_utc(request).astimezone(ctx.tz).date(),
+        agents=await scope(request, user))
     return web.json_response(staffing_json(view))
 
 
@@ -300,11 +315,12 @@ def staffing_json(view: StaffingView) -> dict[str, Any]:
 
 async def staffing_page(request: web.Request) -> web.Response:
     """``GET /staffing?date=``: one day's 48 intervals."""
-    require(request, *READERS)
+    user = require(request, *READERS)
     ctx = ctx_of(request)
     today = now_utc(request).astimezone(ctx.tz).date()
     day = _date(request, "date", today)
-    view = await request.app[SERVICE].staffing(day, day, today=today)
+    team = await scope(request, user)
+    view = await request.app[SERVICE].staffing(day, day, today=today, agents=team)
     t = i18n.translator(ctx.catalogue, locale_of(request))
     labels = [r.start.strftime("%H") if r.start.minute == 0 else "" for r in view.rows]
     chart = charts.bars("staffing", [r.start.strftime("%H:%M") for r in view.rows], [
@@ -329,18 +345,20 @@ async def staffing_page(request: web.Request) -> web.Response:
                                a=f"{seat_hours(view.rows, 'erlang_a'):.1f}",
                                r=f"{seat_hours(view.rows, 'roster_a'):.1f}",
                                s=f"{staffed:.1f}"),
-                  previous=day - timedelta(days=1), following=day + timedelta(days=1))
+                  team=team, previous=day - timedelta(days=1),
+                  following=day + timedelta(days=1))
 
 
 def _float(value: int | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def web_module(service: ReportService) -> WebModule:
+def web_module(service: ReportService, teams: TeamDirectory) -> WebModule:
     """The reports' routes, texts, template and home-page link."""
 
     def setup(app: web.Application) -> None:
         app[SERVICE] = service
+        app[TEAMS] = teams
         app.router.add_get("/reports", page)
         app.router.add_get("/api/reports/kpi", kpi_api)
         app.router.add_get("/api/reports/calls", calls_api)

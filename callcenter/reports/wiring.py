@@ -41,6 +41,7 @@ from callcenter.reports_store import SqlReportStore
 from callcenter.roster_store import SqlRosterStore
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.settings import ReportsSettings, Settings
+from callcenter.team_directory import SqlTeamDirectory
 from ivr.menu_config import load_holidays
 
 __all__ = ["ReportsComponent", "build_service", "install", "write_daily_report"]
@@ -152,11 +153,12 @@ class ReportsComponent:
 async def install(runtime: Runtime, options: RunOptions) -> ReportService:
     """Add the reports' web module, refresher component and health probe to ``runtime``."""
     service = build_service(runtime.settings, runtime.store)
-    runtime.modules.append(web_module(service))
+    teams = SqlTeamDirectory(runtime.store)
+    runtime.modules.append(web_module(service, teams))
     rules = RosterRules(day_floor=runtime.settings.reports.day_floor,
                         night_floor=runtime.settings.reports.night_floor)
     runtime.modules.append(roster_web.web_module(
-        RosterService(SqlRosterStore(runtime.store), rules)))
+        RosterService(SqlRosterStore(runtime.store), rules), teams))
     component = ReportsComponent(service, runtime.settings.reports)
     runtime.components.append(component)
     runtime.health["reports"] = component.health

@@ -167,6 +167,12 @@ async def test_demo_data_loads_idempotently(store: Any) -> None:
     assert [(a.agent_number, a.interface) for a in records if not a.queues] \
         == [("9000", "PJSIP/9000")]
     assert await store.terminals.count() == len(data.terminals)
+    # the demo team lead leads 一组: the first agents
+    from callcenter.team_directory import SqlTeamDirectory
+
+    lead = await store.users.by_username("teamlead")
+    assert lead is not None
+    assert await SqlTeamDirectory(store).team_agents(lead.id) == {"8001", "8002", "8003"}
 
 
 def test_terminal_input_defaults_to_active() -> None:

@@ -4,14 +4,14 @@ swaps, and `callcenter roster generate|check`."""
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from callcenter import cli
 from callcenter.reports.roster import (
-    DEFAULT_SHIFTS,
+    BANDS,
     LeaveRequest,
     Roster,
     RosterRules,
@@ -23,6 +23,7 @@ from callcenter.reports.roster import (
     holiday_shifts,
     night_class,
     parse_csv,
+    shift_catalogue,
     to_csv,
 )
 from callcenter.reports.roster_solver import generate
@@ -31,6 +32,7 @@ FEB = [date(2027, 2, d) for d in range(1, 29)]
 # A legal 28-day pattern for one agent: 16 shifts (176 h), runs of at most 5, 12 rest days.
 LEGAL = list("DDDDOOMMMNOODDDOOMMNOODDOOOO")
 RULES = RosterRules(day_floor=0, night_floor=0)  # rule tests without coverage
+SMALL_RULES = RosterRules(shifts=BANDS + shift_catalogue((8.0,), 60))
 
 
 def one(codes: list[str] | str, agent: str = "8001") -> Roster:
@@ -128,7 +130,9 @@ def test_coverage_below_the_floor_or_the_need_is_listed() -> None:
 
 
 def test_night_classes_and_holiday_shifts_are_reported() -> None:
-    assert [night_class(s) for s in DEFAULT_SHIFTS] == ["", "", "big"]
+    assert [night_class(s) for s in BANDS] == ["", "", "big"]
+    assert night_class(RosterRules().shift("2200+8")) == "big"  # type: ignore[arg-type]
+    assert night_class(RosterRules().shift("1500+7")) == "small"  # type: ignore[arg-type]
     assert night_class(Shift("S", time(14), timedelta(hours=8), 7.0)) == "small"
     assert night_class(Shift("B", time(16), timedelta(hours=8), 7.0)) == "big"
     assert holiday_shifts(one(LEGAL), RULES, [date(2027, 2, 1), date(2027, 2, 5)]) == \
@@ -163,8 +167,8 @@ def generated() -> tuple[Roster, tuple[LeaveRequest, ...], dict[datetime, int]]:
     # A daytime peak above the floor: 10 agents 09:30-11:30 every weekday.
     need = {datetime.combine(d, time(9, 30)) + k * timedelta(minutes=30): 10
             for d in FEB if d.weekday() < 5 for k in range(4)}
-    result = generate(2027, 2, agents, RosterRules(), need=need, leave=leave,
-                      time_limit_s=40)
+    # Hourly 8-hour shifts beside the bands keep the model small enough for a quick test.
+    result = generate(2027, 2, agents, SMALL_RULES, need=need, leave=leave, time_limit_s=25)
     assert result.roster is not None, result.status
     return result.roster, leave, need
 
@@ -230,3 +234,84 @@ def test_roster_generate_command_writes_checks_and_keeps_the_roster(
             await engine.dispose()
 
     assert asyncio.run(stored()) == out.read_text()
+
+
+# January 2027 ends with five working days in a row, the last a night shift (ends 08:00 on
+# 1 February): a February that opens with a day shift breaks two rules across the boundary.
+JAN_END = Roster(2027, 1, {"8001": [*"OOOOOODDDDOOOOOODDDDOOOOODDDDN", "N"]})
+
+
+def test_the_previous_month_is_history_for_rest_and_runs_across_the_boundary() -> None:
+    assert len(JAN_END.codes["8001"]) == 31
+    feb = one(edit(1, "D"))  # D on 1 February after the night of 31 January
+    assert rules_broken(feb) == []  # judged alone, nothing is wrong
+    found = rules_broken(feb, previous=JAN_END)
+    assert ("min_rest", "2027-02-01") in found
+    assert ("consecutive", "2027-02-01") in found
+    assert rules_broken(one(["O", *LEGAL[:-1]]), previous=JAN_END) == []
+
+
+def test_the_generator_honours_the_previous_months_last_night_and_run() -> None:
+    rules = RosterRules(day_floor=1, night_floor=1)
+    previous = Roster(2027, 1, {a: list(JAN_END.codes["8001"]) for a in ("8001", "8002")}
+                      | {a: list("O" * 31) for a in ("8003", "8004")})
+    result = generate(2027, 2, ["8001", "8002", "8003", "8004"], rules, previous=previous,
+                      time_limit_s=15)
+    assert result.roster is not None, result.status
+    assert check(result.roster, rules, previous=previous) == []
+    assert result.roster.codes["8001"][0] == "O" and result.roster.codes["8002"][0] == "O"
+
+
+def test_roster_check_command_reads_the_previous_month(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feb = tmp_path / "roster-2027-02.csv"
+    feb.write_text(to_csv(one(edit(1, "D"))))
+    jan = tmp_path / "roster-2027-01.csv"
+    jan.write_text(to_csv(JAN_END))
+    env_floors = {"CALLCENTER_REPORTS_DAY_FLOOR": "0", "CALLCENTER_REPORTS_NIGHT_FLOOR": "0"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env_floors.items():
+            mp.setenv(key, value)
+        assert cli.main(["roster", "check", str(feb)]) == 0
+        assert cli.main(["roster", "check", str(feb), "--previous", str(jan)]) == 1
+    out = capsys.readouterr().out
+    assert "min_rest: 8001 2027-02-01" in out and "consecutive: 8001 2027-02-01" in out
+
+
+def test_users_team_puts_an_account_in_a_team(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from callcenter.db.engine import create_engine, session_factory
+    from callcenter.db.repositories import Store
+    from callcenter.domain import Role
+    from callcenter.service import add_user
+    from callcenter.team_directory import SqlTeamDirectory
+
+    async def setup_and(read: bool) -> frozenset[str]:
+        engine = create_engine(sqlite_url)
+        try:
+            store = Store(session_factory(engine))
+            if not read:
+                for name, role in (("lead", Role.TEAM_LEAD), ("8001", Role.AGENT)):
+                    await add_user(store, datetime(2027, 1, 1, tzinfo=UTC), username=name,
+                                   display_name=name, role=role, password="password-1",
+                                   agent_number="8001" if role is Role.AGENT else "",
+                                   interface="PJSIP/8001" if role is Role.AGENT else "")
+                return frozenset()
+            lead = await store.users.by_username("lead")
+            assert lead is not None
+            return await SqlTeamDirectory(store).team_agents(lead.id)
+        finally:
+            await engine.dispose()
+
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", sqlite_url)
+    asyncio.run(setup_and(read=False))
+    assert cli.main(["users", "team", "lead", "一组"]) == 0
+    assert cli.main(["users", "team", "8001", "一组"]) == 0
+    assert "user 8001: team 一组" in capsys.readouterr().out
+    assert asyncio.run(setup_and(read=True)) == {"8001"}
+    assert cli.main(["users", "team", "8001", ""]) == 0
+    assert asyncio.run(setup_and(read=True)) == frozenset()
+    assert cli.main(["users", "team", "nobody", "一组"]) != 0

@@ -18,8 +18,9 @@ from callcenter.reports.roster_web import ROUTES, web_module
 from callcenter.roster_store import SqlRosterStore
 from callcenter.service import add_user
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
-from tests.callcenter.reports.test_roster import LEGAL, edit
+from callcenter.team_directory import SqlTeamDirectory
+from callcenter.web.app import CTX, build_web_app
+from tests.callcenter.reports.test_roster import JAN_END, LEGAL, edit
 from tests.callcenter.reports.test_web import login
 
 NOW = datetime(2027, 1, 20, 2, 0, tzinfo=UTC)
@@ -38,7 +39,8 @@ async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
                        password="password-1", agent_number=number,
                        interface=f"PJSIP/{number}")
     service = RosterService(SqlRosterStore(store), RULES)
-    app = build_web_app(load_settings(environ={}), store, modules=[web_module(service)],
+    app = build_web_app(load_settings(environ={}), store,
+                        modules=[web_module(service, SqlTeamDirectory(store))],
                         clock=NOW.timestamp)
     async with TestClient(TestServer(app)) as c:
         yield c
@@ -109,3 +111,57 @@ async def test_dispatchers_have_no_roster_routes(client: TestClient[Any, Any], m
                              headers={"Accept": "application/json"},
                              json={} if method == "POST" else None)
     assert r.status == 403
+
+
+async def test_the_stored_previous_month_is_history_for_the_roster_shown(
+        client: TestClient[Any, Any]) -> None:
+    await login(client, "sup")
+    feb = Roster(2027, 2, {"8001": edit(1, "D"), "8002": list(LEGAL)})
+    assert await upload(client, feb) == 200
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert body["violations"] == []  # no January yet: nothing to hold it against
+    r = await client.post("/roster/upload", json={
+        "month": "2027-01", "roster": to_csv(JAN_END), "leave": ""})
+    assert r.status == 200
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert {(v["rule"], v["agent"], v["day"]) for v in body["violations"]} == {
+        ("min_rest", "8001", "2027-02-01"), ("consecutive", "8001", "2027-02-01")}
+
+
+async def test_a_team_lead_sees_and_decides_its_own_teams_roster_only(
+        client: TestClient[Any, Any]) -> None:
+    store = client.app[CTX].store  # type: ignore[index]
+    await add_user(store, NOW, username="8003", display_name="8003", role=Role.AGENT,
+                   password="password-1", agent_number="8003", interface="PJSIP/8003")
+    await add_user(store, NOW, username="lead", display_name="lead", role=Role.TEAM_LEAD,
+                   password="password-1")
+    teams = SqlTeamDirectory(store)
+    for name in ("lead", "8001", "8002"):
+        await teams.set_team(name, "A")
+    await teams.set_team("8003", "B")
+    await login(client, "sup")
+    three = Roster(2027, 2, {**ROSTER.codes, "8003": edit(11, "D")})  # 8003 breaks min_rest
+    assert await upload(client, three) == 200
+    await login(client, "8003")
+    assert (await client.post("/roster/swaps", json={
+        "month": "2027-02", "other": "8001", "day": "2027-02-12"})).status == 200
+
+    await login(client, "lead")
+    body = await (await client.get("/api/roster?month=2027-02")).json()
+    assert sorted(body["roster"]) == ["8001", "8002"]
+    assert all(v["agent"] in ("", "8001", "8002") for v in body["violations"])
+    csv_text = await (await client.get("/api/roster?month=2027-02&format=csv")).text()
+    assert "8003" not in csv_text and "\n8001," in csv_text
+    html = await (await client.get("/roster?month=2027-02")).text()
+    assert "team-view" in html and "8003" in html  # 8003 is only named by its swap with 8001
+    assert 'action="/roster/upload"' not in html
+    # a swap with an agent of team B is not the team lead's to decide, nor to ask for
+    assert (await client.post("/roster/swaps/1/approve", json={})).status == 403
+    assert (await client.post("/roster/swaps", json={
+        "month": "2027-02", "agent": "8001", "other": "8003", "day": "2027-02-12"})
+            ).status == 403
+    assert (await client.post("/roster/swaps", json={
+        "month": "2027-02", "agent": "8001", "other": "8002", "day": "2027-02-12"})
+            ).status == 200
+    assert (await client.post("/roster/swaps/2/approve", json={})).status == 200
+    assert await upload(client, three) == 403

@@ -19,7 +19,8 @@ from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.service import add_user
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
+from callcenter.team_directory import SqlTeamDirectory
+from callcenter.web.app import CTX, build_web_app
 from tests.callcenter.reports.test_reports_store import TZ, call
 
 MONDAY = date(2027, 1, 25)
@@ -71,7 +72,8 @@ async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
     service = ReportService(SqlReportStore(store, policy=policy, tz=TZ), policy=policy,
                             targets=Targets(), tz=TZ)
     await service.refresh(local(MONDAY, 23))
-    app = build_web_app(load_settings(environ={}), store, modules=[web_module(service)],
+    app = build_web_app(load_settings(environ={}), store,
+                        modules=[web_module(service, SqlTeamDirectory(store))],
                         clock=lambda: local(MONDAY, 23).timestamp())
     async with TestClient(TestServer(app)) as c:
         r = await c.post("/login", data={"username": "sup", "password": "password-1"},
@@ -102,3 +104,25 @@ async def test_future_days_have_no_staffed_column_and_the_page_renders(
     assert body["rows"][20]["calls"] == 6.0  # Monday 10:00, from the same history
     html = await (await client.get("/staffing?date=2027-01-25")).text()
     assert "<svg" in html and "Erlang A" in html
+
+
+async def test_a_team_lead_sees_what_its_own_team_staffed(client: TestClient[Any, Any]) -> None:
+    store = client.app[CTX].store  # type: ignore[index]
+    for name, role, number in (("lead", Role.TEAM_LEAD, ""), ("8001", Role.AGENT, "8001"),
+                               ("8002", Role.AGENT, "8002")):
+        await add_user(store, LOCAL_MIDNIGHT, username=name, display_name=name, role=role,
+                       password="password-1", agent_number=number,
+                       interface=f"PJSIP/{number}" if number else "")
+    teams = SqlTeamDirectory(store)
+    for name in ("lead", "8001"):
+        await teams.set_team(name, "A")
+    await teams.set_team("8002", "B")
+    client.session.cookie_jar.clear()
+    await client.post("/login", data={"username": "lead", "password": "password-1"},
+                      allow_redirects=False)
+    body = await (await client.get("/api/staffing?from=2027-01-25&to=2027-01-25")).json()
+    rows = {r["start"][11:16]: r for r in body["rows"]}
+    assert rows["10:00"]["staffed"] == 1.0  # 8001 only; 8002 is in team B
+    assert rows["10:00"]["roster_a"] == 8  # the need stays the hotline's
+    html = await (await client.get("/staffing?date=2027-01-25")).text()
+    assert "team-view" in html

@@ -20,7 +20,8 @@ from callcenter.reports.web import ROUTES, web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.service import add_user
 from callcenter.settings import load_settings
-from callcenter.web.app import build_web_app
+from callcenter.team_directory import SqlTeamDirectory
+from callcenter.web.app import CTX, build_web_app
 from tests.callcenter.reports.test_reports_store import TZ, call
 
 T0 = datetime(2027, 1, 4, 0, 0, tzinfo=UTC)
@@ -45,7 +46,8 @@ async def client(sqlite_store: Store) -> AsyncIterator[TestClient[Any, Any]]:
     service = ReportService(SqlReportStore(store, policy=policy, tz=TZ), policy=policy,
                             targets=Targets(), tz=TZ)
     await service.refresh(T0 + timedelta(hours=2))
-    app = build_web_app(load_settings(environ={}), store, modules=[web_module(service)],
+    app = build_web_app(load_settings(environ={}), store,
+                        modules=[web_module(service, SqlTeamDirectory(store))],
                         clock=lambda: (T0 + timedelta(hours=3)).timestamp())
     async with TestClient(TestServer(app)) as c:
         yield c
@@ -149,3 +151,35 @@ async def test_the_page_draws_its_charts_and_drills_down_to_an_agents_calls(
     for kind in ("week", "month"):
         r = await client.get(f"/reports?period={kind}&date=2027-01-04")
         assert r.status == 200
+
+
+async def test_a_team_lead_sees_the_kpis_of_its_own_team_only(
+        client: TestClient[Any, Any]) -> None:
+    store = client.app[CTX].store  # type: ignore[index]
+    await add_user(store, T0, username="lead", display_name="lead", role=Role.TEAM_LEAD,
+                   password="password-1")
+    await add_user(store, T0, username="8002", display_name="8002", role=Role.AGENT,
+                   password="password-1", agent_number="8002", interface="PJSIP/8002")
+    teams = SqlTeamDirectory(store)
+    for name in ("lead", "8001"):
+        await teams.set_team(name, "A")
+    await teams.set_team("8002", "B")
+    await login(client, "lead")
+    body = await (await client.get(
+        "/api/reports/kpi?from=2027-01-04&to=2027-01-04&group=agent")).json()
+    assert [r["group"] for r in body["rows"]] == ["8001"]
+    body = await (await client.get(
+        "/api/reports/kpi?from=2027-01-04&to=2027-01-04&group=queue")).json()
+    # the calls the team took: 8001's answered call (8002's presales call, and the call
+    # abandoned before any agent, belong to no team)
+    assert [(r["group"], r["answered"]) for r in body["rows"]] == [("aftersales", 1)]
+    r = await client.get("/api/reports/kpi?from=2027-01-04&to=2027-01-04&agent=8002")
+    assert r.status == 403
+    r = await client.get("/api/reports/calls?from=2027-01-04&to=2027-01-04&agent=8002")
+    assert r.status == 403
+    html = await (await client.get("/reports?period=day&date=2027-01-04")).text()
+    assert "team-view" in html and ">8002<" not in html
+    await login(client, "sup")
+    body = await (await client.get(
+        "/api/reports/kpi?from=2027-01-04&to=2027-01-04&group=agent")).json()
+    assert {r["group"] for r in body["rows"]} >= {"8001", "8002"}
