@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     USER_ADD = "user.add"
     USER_QUEUES = "user.queues"
     USER_INTERFACE = "user.interface"
+    USER_TEAM = "user.team"  # an account put in (or taken out of) a team (班组)
     IMPORT = "import"  # a merchant or terminal CSV upload in the admin console
     # a recording's audio was sent (target: its token; details: the call, the viewer's role,
     # the byte range): recording.ports.access_entry

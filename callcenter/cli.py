@@ -350,9 +350,12 @@ async def _demo(store: Store, if_empty: bool) -> int:
     print(f"demo data: {len(data.merchants)} merchants ({result['merchants_created']} new), "
           f"{result['terminals']} terminals, {result['users_created']} new accounts")
     print(f"demo logins (password for all: {DEMO_PASSWORD}):")
-    for u in data.users[:4]:
+    staff = [u for u in data.users if u.role.value != "agent"]
+    agents = [u for u in data.users if u.role.value == "agent"]
+    for u in staff:
         print(f"  {u.role.value:<11} {u.username}")
-    print(f"  agents      {data.users[3].username} … {data.users[-1].username}")
+    if agents:
+        print(f"  agents      {agents[0].username} … {agents[-1].username}")
     return 0
 
 
@@ -403,7 +406,8 @@ async def _set_queues(store: Store, args: argparse.Namespace) -> int:
 async def _set_team(store: Store, args: argparse.Namespace) -> int:
     from callcenter.team_directory import SqlTeamDirectory
 
-    await SqlTeamDirectory(store).set_team(args.username, args.team)
+    await SqlTeamDirectory(store).set_team(args.username, args.team, actor=_actor(),
+                                           now=_now())
     print(f"user {args.username}: team {args.team.strip() or '(none)'}")
     return 0
 

@@ -3,7 +3,11 @@ account's team (``callcenter users team``, the demo data)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import delete, select
+
+from callcenter.audit import AuditAction, AuditEntry
 
 from callcenter.db.models import AgentRow, TeamMemberRow, UserRow
 from callcenter.db.repositories import Store
@@ -38,9 +42,12 @@ class SqlTeamDirectory:
                 .where(t.team == row.team))
             return frozenset(numbers)
 
-    async def set_team(self, username: str, team: str) -> None:
+    async def set_team(self, username: str, team: str, *, actor: str = "",
+                       now: datetime | None = None) -> None:
         """Put the account in ``team`` ("" takes it out of every team). Raises NotFound for
-        an unknown account, ValidationError for a name longer than 40 characters."""
+        an unknown account, ValidationError for a name longer than 40 characters. With an
+        ``actor`` (an administrator's change, not the demo data) the change is audited
+        (``user.team``) in the same transaction, with the team before and after."""
         team = team.strip()
         if len(team) > MAX_TEAM:
             raise ValidationError("team", f"at most {MAX_TEAM} characters")
@@ -48,6 +55,12 @@ class SqlTeamDirectory:
             user_id = await s.scalar(select(UserRow.id).where(UserRow.username == username))
             if user_id is None:
                 raise NotFound(f"no account {username}")
+            before = await s.scalar(select(TeamMemberRow.team)
+                                     .where(TeamMemberRow.user_id == user_id))
             await s.execute(delete(TeamMemberRow).where(TeamMemberRow.user_id == user_id))
             if team:
                 s.add(TeamMemberRow(user_id=user_id, team=team))
+            if actor:
+                await self.store.audit.record(
+                    AuditEntry(now or datetime.now(UTC), actor, AuditAction.USER_TEAM, username,
+                               {"before": before or "", "after": team}), session=s)

@@ -511,7 +511,7 @@ class AuditRow(Base):
 
 
 class RuntimeSettingRow(Base):
-    """0010_runtime_settings: a setting an administrator changed in ``/admin``
+    """0010: a setting an administrator changed in ``/admin``
     (``callcenter.runtime_settings``); absent keys keep the files' values."""
 
     __tablename__ = "runtime_settings"
@@ -523,7 +523,7 @@ class RuntimeSettingRow(Base):
 
 
 class UnsavedWrapupRow(Base):
-    """0010_runtime_settings: a call whose wrap-up its agent has not saved yet (the desk's
+    """0010: a call whose wrap-up its agent has not saved yet (the desk's
     list of unsaved wrap-ups), and until when after-call work holds the agent for it
     (``held_until``, None when not held), so that a restart loses neither."""
 
@@ -672,7 +672,7 @@ class SpeechAlertRow(Base):
 
 
 class TeamMemberRow(Base):
-    """0010_teams: the team (班组) an account belongs to. A team lead sees the reports,
+    """0012_teams: the team (班组) an account belongs to. A team lead sees the reports,
     staffing and roster of the agents in its own team; agents and team leads of one team share
     ``team``."""
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+
 HEADER = "merchant_number,name,address,district,contact_person,phones,business_hours,tags\n"
 GOOD = HEADER + ("310115000000001,浦东便利店,上海市浦东新区张杨路500号,浦东新区,王伟,13800138000,08:00-22:00,\n"
                  "310115000000002,徐汇面馆,上海市徐汇区漕溪北路1号,徐汇区,李娜,13900139000,10:00-22:00,\n")
@@ -19,6 +21,8 @@ def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     environ["CALLCENTER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    # this checkout's code, whatever the installed package points at (a git worktree)
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), environ.get("PYTHONPATH"))))
     environ.update(env or {})
     return subprocess.run([sys.executable, "-m", "callcenter.cli", *args], cwd=tmp_path,
                           env=environ, capture_output=True, text=True, timeout=60, check=False)
@@ -145,6 +149,8 @@ def test_users_list_disable_passwd_role_follow_the_account_rules(migrated: Path)
 def test_demo_data_prints_logins_and_loads_once(migrated: Path) -> None:
     first = run(migrated, "demo-data", "--if-empty")
     assert first.returncode == 0 and "supervisor" in first.stdout and "dispatcher" in first.stdout
+    assert "team_lead   teamlead" in first.stdout  # every staff login, agents as a range
+    assert "agents      8001 … 8015" in first.stdout
     second = run(migrated, "demo-data", "--if-empty")
     assert "nothing loaded" in second.stdout
 

@@ -278,7 +278,7 @@ def test_roster_check_command_reads_the_previous_month(
     assert "min_rest: 8001 2027-02-01" in out and "consecutive: 8001 2027-02-01" in out
 
 
-def test_users_team_puts_an_account_in_a_team(
+def test_users_team_puts_an_account_in_a_team_and_audits_it(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
@@ -288,6 +288,14 @@ def test_users_team_puts_an_account_in_a_team(
     from callcenter.domain import Role
     from callcenter.service import add_user
     from callcenter.team_directory import SqlTeamDirectory
+
+    async def team_audit() -> list[tuple[str, str, dict[str, object]]]:
+        engine = create_engine(sqlite_url)
+        try:
+            entries = await Store(session_factory(engine)).audit.recent(action="user.team")
+            return [(e.actor, e.target, dict(e.details)) for e in reversed(entries)]
+        finally:
+            await engine.dispose()
 
     async def setup_and(read: bool) -> frozenset[str]:
         engine = create_engine(sqlite_url)
@@ -315,3 +323,9 @@ def test_users_team_puts_an_account_in_a_team(
     assert cli.main(["users", "team", "8001", ""]) == 0
     assert asyncio.run(setup_and(read=True)) == frozenset()
     assert cli.main(["users", "team", "nobody", "一组"]) != 0
+    # every change is in the audit log, with the team before and after
+    audit = asyncio.run(team_audit())
+    assert [(target, details) for _, target, details in audit] == [
+        ("lead", {"before": "", "after": "一组"}), ("8001", {"before": "", "after": "一组"}),
+        ("8001", {"before": "一组", "after": ""})]
+    assert all(actor.startswith("cli:") for actor, _, _ in audit)
