@@ -5,9 +5,11 @@ files) turns the repository's ``dialplans/`` into the files an Asterisk 22 loads
 hand-edited copy drifts from them:
 
 * ``extensions.conf``: the template with its ``[globals]`` set (``CC_FASTAGI``,
-  ``CC_MONITOR_DIR``, ``CC_PROMPTS``). Substituted in place, line for line: every dialplan line
+  ``CC_MONITOR_DIR``, ``CC_PROMPTS``, the overflow ``CC_OVERFLOW_WAIT`` and
+  ``CC_OVERFLOW_<queue>``). Substituted in place, line for line: every dialplan line
   keeps its line number (``dialplan show`` and the tests in ``tests/asterisk/`` compare them);
-* ``queues.conf``: the template as it is;
+* ``queues.conf``: the template with the call-back offer (``periodic-announce`` under
+  ``CC_PROMPTS``, its frequency ``asterisk.callback_offer_every``);
 * ``manager.conf``: the template with the CTI account named ``ami.username``, its ``secret``,
   and ``bindaddr``/``port``/``permit`` from the settings;
 * ``pjsip.conf``: generated: one UDP transport, the SIP trunk (endpoint ``trunk``, context
@@ -39,7 +41,7 @@ __all__ = ["FIRST_AGENT_PHONE", "FIRST_SUPERVISOR_PHONE", "RENDERED_FILES", "SEC
            "AsteriskConfigError", "AsteriskParams", "PhoneSecrets", "complete_secrets",
            "netmask_form",
            "parse_manager_secret", "parse_pjsip_secrets", "phone_numbers", "render_all",
-           "render_extensions", "render_manager", "render_pjsip", "render_pjsip_secrets"]
+           "render_extensions", "render_manager", "render_queues", "render_pjsip", "render_pjsip_secrets"]
 
 FIRST_AGENT_PHONE = 8001
 FIRST_SUPERVISOR_PHONE = 9001
@@ -81,6 +83,9 @@ class AsteriskParams:
     trunk_host: str = ""            # the carrier's SIP server; empty = no trunk rendered
     trunk_port: int = 5060
     trunk_username: str = ""        # empty: the carrier authenticates us by IP address
+    overflow_wait: int = 60         # CC_OVERFLOW_WAIT
+    overflow: tuple[tuple[str, str], ...] = (("presales", "aftersales"), ("aftersales", "night"))
+    callback_offer_every: int = 45  # queues.conf periodic-announce-frequency (0: off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +118,43 @@ def _set_line(text: str, key: str, value: str, *, file: str) -> str:
 
 
 def render_extensions(template: str, params: AsteriskParams) -> str:
-    """``dialplans/extensions.conf`` with its ``[globals]`` set; the same number of lines."""
+    """``dialplans/extensions.conf`` with its ``[globals]`` set; the same number of lines.
+    Every ``CC_OVERFLOW_<queue>`` line of the template is set from ``params.overflow`` (empty:
+    no fallback); a fallback for a queue the template has no line for is an error."""
     text = _set_line(template, "CC_FASTAGI", params.fastagi_address, file="extensions.conf")
     text = _set_line(text, "CC_MONITOR_DIR", params.monitor_dir, file="extensions.conf")
-    return _set_line(text, "CC_PROMPTS", params.prompts_dir, file="extensions.conf")
+    text = _set_line(text, "CC_PROMPTS", params.prompts_dir, file="extensions.conf")
+    text = _set_line(text, "CC_OVERFLOW_WAIT", str(params.overflow_wait),
+                     file="extensions.conf")
+    fallbacks = dict(params.overflow)
+    queues = re.findall(r"(?m)^CC_OVERFLOW_([a-z]+) =", text)
+    unknown = sorted(set(fallbacks) - set(queues))
+    if unknown:
+        raise AsteriskConfigError(f"extensions.conf: no CC_OVERFLOW_ line for {unknown}")
+    for queue in queues:
+        target = fallbacks.get(queue, "")
+        if target and not re.fullmatch(r"[a-z]+", target):
+            raise AsteriskConfigError(f"extensions.conf: bad fallback queue {target!r}")
+        # "CC_X =" with nothing after it: Asterisk reads an empty value (no fallback)
+        text, count = re.subn(rf"(?m)^CC_OVERFLOW_{queue} =.*$",
+                              f"CC_OVERFLOW_{queue} = {target}".rstrip(), text)
+        if count != 1:
+            raise AsteriskConfigError(f"extensions.conf: CC_OVERFLOW_{queue} twice")
+    return text
+
+
+def render_queues(template: str, params: AsteriskParams) -> str:
+    """``dialplans/queues.conf`` with the call-back offer: ``periodic-announce`` (the prompt
+    ``callback_offer`` under ``prompts_dir``) and its frequency (0: not played)."""
+    if not 0 <= params.callback_offer_every <= 3600:
+        raise AsteriskConfigError("queues.conf: callback_offer_every must be 0-3600 s")
+    prompts = params.prompts_dir.rstrip("/") or "/"
+    if any(c in prompts for c in ";\n,"):
+        raise AsteriskConfigError("queues.conf: prompts_dir must not hold ';' or ','")
+    text = _set_line(template, "periodic-announce", f"{prompts}/callback_offer",
+                     file="queues.conf")
+    return _set_line(text, "periodic-announce-frequency", str(params.callback_offer_every),
+                     file="queues.conf")
 
 
 def netmask_form(cidr: str) -> str:
@@ -312,7 +350,7 @@ def render_all(templates: Mapping[str, str], params: AsteriskParams, *, ami_secr
         raise AsteriskConfigError(f"templates missing: {', '.join(sorted(missing))}")
     return {
         "extensions.conf": render_extensions(templates["extensions.conf"], params),
-        "queues.conf": templates["queues.conf"],
+        "queues.conf": render_queues(templates["queues.conf"], params),
         "manager.conf": render_manager(templates["manager.conf"], params, ami_secret),
         "pjsip.conf": render_pjsip(params),
         "pjsip_secrets.conf": render_pjsip_secrets(params, secrets),
