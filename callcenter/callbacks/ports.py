@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
+from callcenter.callbacks.keep_place import Request
 from callcenter.callbacks.rules import CallbackState, Candidate, Plan, Record
 
 
@@ -39,3 +40,14 @@ class CallbackStore(Protocol):
 
     async def agents(self) -> list[str]:
         """Agent numbers that take callbacks (active agents)."""
+
+    async def insert_place(self, plan: Plan, place: Request, position: int | None,
+                           now: datetime) -> bool:
+        """Insert a queue call-back with its kept place unless ``plan.source_ref`` exists."""
+
+    async def places(self, queue: str | None = None) -> list[Record]:
+        """Queue call-backs whose place is open (waiting or claimed)."""
+
+    async def save_place(self, callback_id: int, before: Request, after: Request,
+                         now: datetime) -> bool:
+        """Write ``after`` only if the row still holds ``before``; whether it did."""
