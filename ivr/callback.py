@@ -151,10 +151,10 @@ async def run_callback(session: CallSession, requests: CallbackRequests | None, 
         if place is None or requests is None:
             logger.warning("call %s: call-back not possible (place %s, store %s)", unique_id,
                            place, requests is not None)
-            await session.stream_file(file("callback_unavailable"))
+            await _play(session, file("callback_unavailable"))
         elif not place.merchant_number:
             outcome = CallbackOutcome.NO_MERCHANT
-            await session.stream_file(file("callback_unavailable"))
+            await _play(session, file("callback_unavailable"))
         else:
             number, outcome = await _number(session, file)
             if number is not None:
@@ -170,8 +170,8 @@ async def run_callback(session: CallSession, requests: CallbackRequests | None, 
                     logger.info("call %s: call-back to %s booked in %s (waited %d s, place %s)",
                                 unique_id, mask_phone(number), place.queue, place.wait_s,
                                 place.position)
-                await session.stream_file(file("callback_booked" if ref else
-                                               "callback_unavailable"))
+                await _play(session, file("callback_booked" if ref else
+                                          "callback_unavailable"))
     except AgiHangup:
         if not ref:
             outcome = CallbackOutcome.CANCELLED
@@ -189,8 +189,11 @@ async def _number(session: CallSession, file: Callable[[str], str]
     """Rule 3: the confirmed or keyed number, or None and why not."""
     caller = valid_number(session.request.caller_id)
     if caller is not None:
-        await session.stream_file(file("callback_confirm"))
-        await session.say_digits(caller)
+        await _play(session, file("callback_confirm"))
+        try:
+            await session.say_digits(caller)
+        except AgiCommandError as exc:  # no digit sounds: the keys prompt still asks
+            logger.warning("call %s: SAY DIGITS failed: %s", session.request.unique_id, exc)
         got = await session.get_data(file("callback_confirm_keys"), CONFIRM_TIMEOUT_MS, 1)
         if got.digits == "1":
             return caller, CallbackOutcome.REQUESTED
@@ -205,8 +208,16 @@ async def _number(session: CallSession, file: Callable[[str], str]
         if number is not None:
             return number, CallbackOutcome.REQUESTED
         if attempt + 1 < MAX_NUMBER_TRIES:
-            await session.stream_file(file("callback_invalid"))
+            await _play(session, file("callback_invalid"))
     return None, CallbackOutcome.INVALID
+
+
+async def _play(session: CallSession, prompt: str) -> None:
+    """A played prompt whose file is missing is skipped (as in the hotline menu)."""
+    try:
+        await session.stream_file(prompt)
+    except AgiCommandError as exc:
+        logger.warning("call %s: prompt skipped: %s", session.request.unique_id, exc)
 
 
 async def _store(requests: CallbackRequests, request: QueueCallbackRequest, unique_id: str
