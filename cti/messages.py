@@ -52,6 +52,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.pop.loading": {"zh-CN": "正在加载商户资料…", "en": "Loading the merchant record…"},
     "cti.pop.caller": {"zh-CN": "来电号码", "en": "Caller"},
     "cti.pop.queue": {"zh-CN": "队列", "en": "Queue"},
+    "cti.pop.overflow": {"zh-CN": "溢出自 {queue}", "en": "Overflowed from {queue}"},
     "cti.pop.merchant": {"zh-CN": "商户", "en": "Merchant"},
     "cti.pop.merchant_number": {"zh-CN": "商户号", "en": "Merchant number"},
     "cti.pop.address": {"zh-CN": "地址", "en": "Address"},
