@@ -37,11 +37,26 @@ from dataclasses import dataclass
 
 from callcenter.errors import CallcenterError
 
-__all__ = ["FIRST_AGENT_PHONE", "FIRST_SUPERVISOR_PHONE", "RENDERED_FILES", "SECRET_FILES",
-           "AsteriskConfigError", "AsteriskParams", "PhoneSecrets", "complete_secrets",
-           "netmask_form",
-           "parse_manager_secret", "parse_pjsip_secrets", "phone_numbers", "render_all",
-           "render_extensions", "render_manager", "render_queues", "render_pjsip", "render_pjsip_secrets"]
+__all__ = [
+    "FIRST_AGENT_PHONE",
+    "FIRST_SUPERVISOR_PHONE",
+    "RENDERED_FILES",
+    "SECRET_FILES",
+    "AsteriskConfigError",
+    "AsteriskParams",
+    "PhoneSecrets",
+    "complete_secrets",
+    "netmask_form",
+    "parse_manager_secret",
+    "parse_pjsip_secrets",
+    "phone_numbers",
+    "render_all",
+    "render_extensions",
+    "render_manager",
+    "render_pjsip",
+    "render_pjsip_secrets",
+    "render_queues",
+]
 
 FIRST_AGENT_PHONE = 8001
 FIRST_SUPERVISOR_PHONE = 9001

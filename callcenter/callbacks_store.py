@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,15 @@ from callcenter.callbacks.rules import (
     Plan,
     Record,
 )
-from callcenter.db.models import AgentRow, CallbackRow, CallRow, MerchantRow, TaskRow, UserRow
+from callcenter.db.models import (
+    AgentRow,
+    CallbackRow,
+    CallEventRow,
+    CallRow,
+    MerchantRow,
+    TaskRow,
+    UserRow,
+)
 from callcenter.db.repositories import Store
 from callcenter.domain import TaskStatus
 
@@ -224,6 +232,11 @@ class SqlCallbackStore:
                         claimed_by=after.claimed_by, claimed_at=after.claimed_at,
                         updated_at=now))
             return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def add_event(self, linked_id: str, at: datetime, kind: str,
+                        data: Mapping[str, Any]) -> None:
+        async with self.store.transaction() as s:
+            s.add(CallEventRow(linked_id=linked_id, at=at, kind=kind, data=dict(data)))
 
     async def merchant_ids(self, numbers: Sequence[str]) -> dict[str, int]:
         if not numbers:

@@ -35,16 +35,13 @@ from ivr.ports import CallSession
 from ivr.service import make_routes
 from tests.business.conftest import SHOP, TZ, seed
 
+from . import test_real_asterisk
 from .conftest import Asterisk
-from .test_real_asterisk import (  # noqa: F401  (fixtures)
-    DAYTIME,
-    Line,
-    StartFastAGI,
-    ami,
-    fastagi,
-    menu_with_prompts,
-    until,
-)
+from .test_real_asterisk import DAYTIME, Line, StartFastAGI, menu_with_prompts, until
+
+# The AMI line and FastAGI server fixtures of the hotline tests, shared as they are.
+ami = test_real_asterisk.ami
+fastagi = test_real_asterisk.fastagi
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(90)]
 

@@ -43,7 +43,7 @@ async def test_the_pop_of_an_overflowed_caller_names_the_queue_it_came_from(
         cti_store: object, locale: str, lang: str, text: str) -> None:
     async with served_desk(cti_store) as desk:  # type: ignore[arg-type]
         sent_to_presales(desk)
-        SHOTS.mkdir(exist_ok=True)
+        SHOTS.mkdir(exist_ok=True)  # noqa: ASYNC240 (a test's screenshot folder)
         async with chromium() as browser:
             context = await browser.new_context(locale=locale, viewport={
                 "width": 1366, "height": 768})
@@ -68,14 +68,13 @@ async def test_the_pop_of_an_overflowed_caller_names_the_queue_it_came_from(
 
 
 async def test_a_caller_who_did_not_overflow_has_no_overflow_badge(cti_store: object) -> None:
-    async with served_desk(cti_store) as desk:  # type: ignore[arg-type]
-        async with chromium() as browser:
-            page = await (await browser.new_context(locale="zh-CN", viewport={
-                "width": 1366, "height": 768})).new_page()
-            await log_in(page, desk.base, "8001")
-            async with page.expect_response("**/api/agent/login"):
-                await page.click("#btn-login")
-            desk.feed_until("AgentCalled")
-            await desk.service.settle()
-            await page.wait_for_selector("#pop-card .name:has-text('鑫源便利店')")
-            assert await page.locator("#pop-card .overflow").count() == 0
+    async with served_desk(cti_store) as desk, chromium() as browser:  # type: ignore[arg-type]
+        page = await (await browser.new_context(locale="zh-CN", viewport={
+            "width": 1366, "height": 768})).new_page()
+        await log_in(page, desk.base, "8001")
+        async with page.expect_response("**/api/agent/login"):
+            await page.click("#btn-login")
+        desk.feed_until("AgentCalled")
+        await desk.service.settle()
+        await page.wait_for_selector("#pop-card .name:has-text('鑫源便利店')")
+        assert await page.locator("#pop-card .overflow").count() == 0

@@ -15,8 +15,8 @@ from ivr.ports import CallbackBooking, InMemoryDirectory, QueueCallbackRequest
 from ivr.service import make_routes
 from tests.ivr.test_service import (
     BASE,
-    FIXTURE_HEADER,
     DAYTIME,
+    FIXTURE_HEADER,
     HANGUP,
     FakeSession,
     clock_at,
