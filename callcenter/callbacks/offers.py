@@ -14,7 +14,7 @@ CTI knows (:class:`~callcenter.callbacks.ports.AgentDesks`):
    rang them): the claim is released (same place, the try not counted) and the next free agent
    who has not declined it is offered it (``event: withdrawn`` to the first).
 3. Accepted: the product dials as click to dial does (``Originate`` of the agent's phone, then
-   the merchant, idempotency key ``qcb-<id>-<try>``: a double click never dials twice).
+   the merchant, idempotency key ``queue-callback-<id>-<try>``: a double click never dials twice).
 4. The agent reports the outcome: reached -> done; not reached -> back in its place for
    another try after the others (``keep_place.MAX_TRIES``), then given up: the callback
    becomes pending (待处理), the 2-day clock runs and a person follows it up.
@@ -113,11 +113,12 @@ class QueueCallbackOffers:
                         queue, request.arrived_at.isoformat(), agent)
             await self._timeline(record, "callback_offered", now, agent=agent,
                                  attempt=claimed.tries)
-        for standing in self.offers.values():  # again each tick: a reloaded desk sees it
-            record = by_id.get(standing.callback_id) or await self.callbacks.store.get(
-                standing.callback_id)
-            if record is not None:
-                self._publish(standing.agent, "offer", record, standing)
+        if self.offers:  # again each tick: a reloaded desk sees it
+            current = {r.id: r for r in await self.callbacks.store.places()}
+            for standing in self.offers.values():
+                record = current.get(standing.callback_id)
+                if record is not None:
+                    self._publish(standing.agent, "offer", record, standing)
         return made
 
     # ------------------------------------------------------------------ the agent's answers
@@ -141,7 +142,7 @@ class QueueCallbackOffers:
         record, place = await self._record(callback_id)
         if place.state is not PlaceState.CLAIMED or place.claimed_by != agent:
             raise Conflict(f"call-back {callback_id} is {place.state.value}")
-        key = f"qcb-{callback_id}-{place.tries}"
+        key = f"queue-callback-{callback_id}-{place.tries}"
         result = await self.desks.dial(agent, place.number, key, record.merchant_name)
         standing.accepted = True
         await self._timeline(record, "callback_dialled", now, agent=agent, attempt=place.tries,

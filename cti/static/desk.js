@@ -601,6 +601,7 @@
     onMessage: (msg) => {
       const handler = msg && handlers[msg.type];
       if (handler) handler(msg);
+      else if (msg) document.dispatchEvent(new CustomEvent("cc:desk-message", { detail: msg }));
     },
   });
 })();

@@ -140,7 +140,7 @@ async def test_accepted_it_is_dialled_once_like_click_to_dial_and_the_outcome_is
         await offers.accept(offer.callback_id, "8001", NOW)  # not offered to 8001
     result = await offers.accept(offer.callback_id, "8002", NOW)
     assert result["status"] == "dialling"
-    assert desks.dialled == [("8002", "13800138000", f"qcb-{offer.callback_id}-1",
+    assert desks.dialled == [("8002", "13800138000", f"queue-callback-{offer.callback_id}-1",
                               "鑫源便利店")]
     # accepted: neither the timeout nor 8002's busy phone takes it away
     desks.free["aftersales"] = []
