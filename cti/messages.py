@@ -217,7 +217,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.err.possible_duplicate": {"zh-CN": "可能重复的工单", "en": "Possible duplicate task"},
     "cti.err.conflict": {"zh-CN": "此通话已有小结", "en": "This call is already wrapped up"},
     # keep-my-place call-backs offered on the desk (callcenter/callbacks/static/desk_offer.js)
-    "cti.qcb.title": {"zh-CN": "排队回拨（保留排队顺序）", "en": "Call-back (caller kept their place)"},
+    "cti.qcb.title": {"zh-CN": "排队回拨（保留排队顺序）",
+                      "en": "Call-back (caller kept their place)"},
     "cti.qcb.joined": {"zh-CN": "入队时间 {time}", "en": "Joined the queue at {time}"},
     "cti.qcb.number": {"zh-CN": "回拨号码", "en": "Call back on"},
     "cti.qcb.try": {"zh-CN": "第 {n}/{max} 次", "en": "Try {n} of {max}"},
@@ -228,7 +229,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                          "en": "Your phone rings first, then the merchant…"},
     "cti.qcb.reached": {"zh-CN": "已接通", "en": "Reached"},
     "cti.qcb.no_answer": {"zh-CN": "未接通", "en": "No answer"},
-    "cti.qcb.withdrawn": {"zh-CN": "回拨已转给其他坐席", "en": "The call-back went to another agent"},
+    "cti.qcb.withdrawn": {"zh-CN": "回拨已转给其他坐席",
+                          "en": "The call-back went to another agent"},
     "cti.qcb.done": {"zh-CN": "回拨结果已记录", "en": "Call-back outcome recorded"},
 }
 
