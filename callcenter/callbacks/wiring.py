@@ -4,7 +4,9 @@
 the ``callbacks`` component: every minute it raises each pending callback whose 2-day clock
 ran out on the ``wallboard`` topic (once per callback and process); and, given the CTI, the
 ``queue-callbacks`` component: every second it offers keep-my-place call-backs to the agent
-free in the caller's turn (``offers.py``). It returns the :class:`CallbackService`.
+free in the caller's turn (``offers.py``); and ``callbacks-daily-plan``, which plans each
+day's callbacks from 07:30 local time (``planning.py``). It returns the
+:class:`CallbackService`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter.callback_desks import CtiAgentDesks
 from callcenter.callbacks.offers import QueueCallbackOffers
+from callcenter.callbacks.planning import DailyPlanJob
 from callcenter.callbacks.service import CallbackService
 from callcenter.callbacks.web import web_module
 from callcenter.callbacks_store import SqlCallbackStore
@@ -104,4 +107,5 @@ async def install(runtime: Runtime, options: RunOptions, cti: CtiService | None 
         runtime.components.append(QueueCallbackDesk(offers))
     runtime.modules.append(web_module(service, offers))
     runtime.components.append(CallbackClock(service))
+    runtime.components.append(DailyPlanJob(runtime.store, service))
     return service
