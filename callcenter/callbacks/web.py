@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from callcenter.callbacks import rules
+from callcenter.callbacks import keep_place, rules
 from callcenter.callbacks.offers import QueueCallbackOffers
 from callcenter.callbacks.rules import CallbackState, Record
 from callcenter.callbacks.service import CallbackService
@@ -112,6 +112,22 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "callbacks.summary": {"zh-CN": "月度汇总", "en": "Monthly summary"},
     "callbacks.none": {"zh-CN": "没有回访", "en": "No callbacks"},
     "callbacks.saved": {"zh-CN": "已保存", "en": "Saved"},
+    "callbacks.col.result": {"zh-CN": "结果", "en": "Result"},
+    "callbacks.solved.yes": {"zh-CN": "已解决", "en": "Yes"},
+    "callbacks.solved.partly": {"zh-CN": "部分解决", "en": "Partly"},
+    "callbacks.solved.no": {"zh-CN": "未解决", "en": "No"},
+    # keep-my-place call-backs: worked from the agent's desk in the caller's turn
+    "callbacks.place.waiting": {"zh-CN": "保留排队顺序，等待坐席",
+                                "en": "Keeps its place, waiting"},
+    "callbacks.place.claimed": {"zh-CN": "已分配坐席回拨", "en": "Offered to an agent"},
+    "callbacks.place.done": {"zh-CN": "已接通", "en": "Reached"},
+    "callbacks.place.failed": {"zh-CN": "多次未接通，已放弃", "en": "Given up: no answer"},
+    "callbacks.place.try": {"zh-CN": "第 {n}/{max} 次", "en": "try {n} of {max}"},
+    "callbacks.queue.presales": {"zh-CN": "售前咨询", "en": "Pre-sales"},
+    "callbacks.queue.aftersales": {"zh-CN": "售后服务", "en": "After-sales"},
+    "callbacks.queue.complaints": {"zh-CN": "投诉", "en": "Complaints"},
+    "callbacks.queue.techsupport": {"zh-CN": "技术支持", "en": "Technical support"},
+    "callbacks.queue.night": {"zh-CN": "夜间值班", "en": "Night shift"},
 }
 
 
@@ -173,6 +189,11 @@ def callback_json(record: Record, now: datetime) -> dict[str, Any]:
         "completed_at": record.completed_at.isoformat() if record.completed_at else None,
         "reviewed_by": record.reviewed_by,
         "reviewed_at": record.reviewed_at.isoformat() if record.reviewed_at else None,
+        # a keep-my-place call-back's place (the number is not shown on this page)
+        "place": None if record.place is None else {
+            "queue": record.place.queue, "arrived_at": record.place.arrived_at.isoformat(),
+            "state": record.place.state.value, "tries": record.place.tries,
+            "max_tries": keep_place.MAX_TRIES, "claimed_by": record.place.claimed_by},
     }
 
 
