@@ -12,6 +12,7 @@ from callcenter.db.repositories import Store
 from callcenter.errors import NotFound
 from cti.agent_state import Agent, AgentStatus
 from cti.call_state import CallState
+from cti.screen_pop import PopCard, card_json
 from cti.service import CtiService
 
 __all__ = ["CtiAgentDesks"]
@@ -59,6 +60,16 @@ class CtiAgentDesks:
     def is_free(self, agent_number: str) -> bool:
         return any(self.cti.agent_number_of(a.interface) == agent_number and self._free(a)
                    for a in self.cti.dispatcher.state.agents.agents.values())
+
+    async def card(self, call_id: str, queue: str, number: str, merchant_number: str
+                   ) -> dict[str, Any]:
+        """The CTI's own card (merchant, terminals, open tasks, recent calls, complaints)."""
+        config = self.cti.config
+        details = await self.cti.directory.load_card(
+            call_id, caller=number, merchant_number=merchant_number, ivr_verified=True,
+            recent_calls=config.recent_calls, complaints=config.complaint_history)
+        return card_json(PopCard(call_id, queue, number, None, merchant_number,
+                                 details=details, complete=True))
 
     async def dial(self, agent_number: str, number: str, key: str, label: str
                    ) -> dict[str, Any]:

@@ -8,8 +8,8 @@ CTI knows (:class:`~callcenter.callbacks.ports.AgentDesks`):
    (available, or in after-call work: app_queue does not ring them then), the request is
    claimed for the agent (compare-and-set in storage: one claim whatever the processes) and
    offered on the agent's desk (``{"type": "queue_callback", "event": "offer", …}`` on the
-   agent's topic, with the merchant's card; sent again each tick while it stands, so a
-   reloaded desk sees it).
+   agent's topic, sent again each tick while it stands, so a reloaded desk sees it), with the
+   merchant's full card in the desk's screen pop (a ``pop`` message, as for a ringing call).
 2. Declined, not answered within ``offer_timeout_s``, or the agent is no longer free (app_queue
    rang them): the claim is released (same place, the try not counted) and the next free agent
    who has not declined it is offered it (``event: withdrawn`` to the first).
@@ -113,6 +113,7 @@ class QueueCallbackOffers:
                         queue, request.arrived_at.isoformat(), agent)
             await self._timeline(record, "callback_offered", now, agent=agent,
                                  attempt=claimed.tries)
+            await self._pop(agent, record, request)
         if self.offers:  # again each tick: a reloaded desk sees it
             current = {r.id: r for r in await self.callbacks.store.places()}
             for standing in self.offers.values():
@@ -205,6 +206,17 @@ class QueueCallbackOffers:
         logger.info("queue call-back %d: agent %s %s; back in its place", record.id, agent, why)
         await self._timeline(record, "callback_released", now, agent=agent, why=why)
         self._publish(agent, "withdrawn", record, None)
+
+    async def _pop(self, agent: str, record: Record, place: Request) -> None:
+        """The merchant's card in the desk's screen pop, as for a ringing call (rule 1)."""
+        try:
+            card = await self.desks.card(place.call_id, place.queue, place.number,
+                                         record.merchant_number)
+        except Exception:  # the offer stands without the full card
+            logger.exception("queue call-back %d: merchant card not loaded", record.id)
+            return
+        self.callbacks.hub.publish(agent_topic(agent), {
+            "type": "pop", "partial": False, "linked_id": place.call_id, "card": card})
 
     def _publish(self, agent: str, event: str, record: Record, standing: Offer | None
                  ) -> None:

@@ -71,6 +71,11 @@ class AgentDesks(Protocol):
 
     def is_free(self, agent_number: str) -> bool: ...
 
+    async def card(self, call_id: str, queue: str, number: str, merchant_number: str
+                   ) -> dict[str, Any]:
+        """The merchant's screen-pop card (as the desk's ``pop`` messages carry it)."""
+        ...
+
     async def dial(self, agent_number: str, number: str, key: str, label: str
                    ) -> dict[str, Any]:
         """Click to dial from the agent's phone, once per ``key``; raises what the CTI

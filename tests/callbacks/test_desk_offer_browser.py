@@ -112,6 +112,11 @@ async def test_the_free_agent_is_offered_the_call_back_calls_back_and_records_it
         panel = await page.text_content("#qcb-panel") or ""
         for text in ("排队回拨", "鑫源便利店", MERCHANT, "13800138000", "售后服务", "第 1/3 次"):
             assert text in panel, text
+        # the merchant's full card in the screen pop, as for a ringing call
+        await page.wait_for_selector("#pop-card .name:has-text('鑫源便利店')")
+        card = await page.text_content("#pop-card") or ""
+        for text in ("LA0000101", "RP20261120-0003", "维修人员迟到"):
+            assert text in card, text
         await page.screenshot(path=str(SHOTS / "desk-qcb-offer-zh.png"))
 
         async with page.expect_response("**/accept") as accepted:

@@ -43,6 +43,11 @@ class Desks:
     def is_free(self, agent_number: str) -> bool:
         return any(agent_number in agents for agents in self.free.values())
 
+    async def card(self, call_id: str, queue: str, number: str, merchant_number: str
+                   ) -> dict[str, Any]:
+        return {"linked_id": call_id, "queue": queue, "caller": number,
+                "merchant_number": merchant_number, "complete": True}
+
     async def dial(self, agent_number: str, number: str, key: str, label: str
                    ) -> dict[str, Any]:
         self.dialled.append((agent_number, number, key, label))
@@ -89,6 +94,8 @@ async def test_the_head_request_is_offered_once_to_the_agent_free_longest(
         "offer", "13800138000", SHOP, "aftersales")
     assert offer["merchant_name"] == "鑫源便利店"  # the merchant's card on the desk
     assert offer["arrived_at"] == (NOW - timedelta(seconds=120)).isoformat()
+    [pop] = [m for t, m in hub.messages if t == "agent:8002" and m["type"] == "pop"]
+    assert (pop["linked_id"], pop["card"]["merchant_number"]) == (CALL, SHOP)  # the card
     assert await offers.tick(NOW + timedelta(seconds=1)) == []  # no second claim …
     assert len(offers_to(hub, "8002")) == 2  # … the same offer again for a reloaded desk
     assert offers_to(hub, "8001") == []
