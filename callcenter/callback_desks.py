@@ -40,12 +40,12 @@ class CtiAgentDesks:
         return out
 
     def _free(self, agent: Agent) -> bool:
-        """Available (not paused), or in after-call work: app_queue rings neither of them for
-        a queue call-back's turn being taken, and click to dial allows both."""
+        """Available (not paused), or held in after-call work (paused with an ACW reason:
+        app_queue does not ring them meanwhile): the two states click to dial allows
+        (``cti.agent_state.check_action``). Asterisk's own short wrap-up is not: the dial
+        would be refused."""
         if agent.status is AgentStatus.AVAILABLE:
             return not agent.paused
-        if agent.status is AgentStatus.WRAP_UP:
-            return True
         acw = self.cti.dispatcher.state.agents.config.acw_reasons
         return agent.status is AgentStatus.PAUSED and agent.state_reason in acw
 

@@ -5,7 +5,7 @@ places (``keep_place.py``) queue by queue, beside the live callers and the free 
 CTI knows (:class:`~callcenter.callbacks.ports.AgentDesks`):
 
 1. The head of a queue's line being a waiting request and an agent of that queue being free
-   (available, or in after-call work: app_queue does not ring them then), the request is
+   (available, or held in after-call work: app_queue does not ring them then), the request is
    claimed for the agent (compare-and-set in storage: one claim whatever the processes) and
    offered on the agent's desk (``{"type": "queue_callback", "event": "offer", …}`` on the
    agent's topic, sent again each tick while it stands, so a reloaded desk sees it), with the
