@@ -202,7 +202,7 @@ async def build_product(settings: Settings, options: RunOptions | None = None, *
         recordings = await recording_wiring.install(runtime, options)
         reports = await reports_wiring.install(runtime, options)
         speech = await speech_wiring.install(runtime, options)
-        callbacks = await callbacks_wiring.install(runtime, options)
+        callbacks = await callbacks_wiring.install(runtime, options, cti)
         runtime.modules.append(admin_module(runtime.live_settings))  # /admin (issue 13)
         if options.web and settings.metrics.enabled:
             metrics = ProductMetrics(engine, runtime.hub, runtime.health, cti=cti,

@@ -5,12 +5,15 @@ files) turns the repository's ``dialplans/`` into the files an Asterisk 22 loads
 hand-edited copy drifts from them:
 
 * ``extensions.conf``: the template with its ``[globals]`` set (``CC_FASTAGI``,
-  ``CC_MONITOR_DIR``, ``CC_PROMPTS``, ``CC_RECORD_WHOLE_CALL``). Substituted in place, line for
-  line: every dialplan line keeps its line number (``dialplan show`` and the tests in
-  ``tests/asterisk/`` compare them);
-* ``queues.conf``: the template as it is, except that with ``recording.whole_call`` its
-  ``monitor-format`` line is commented out: the dialplan then records the whole call from the
-  answer, and a queue that also recorded would start a second file for the same call;
+  ``CC_MONITOR_DIR``, ``CC_PROMPTS``, ``CC_RECORD_WHOLE_CALL``, the overflow
+  ``CC_OVERFLOW_WAIT`` and ``CC_OVERFLOW_<queue>``). Substituted in place, line for line: every
+  dialplan line keeps its line number (``dialplan show`` and the tests in ``tests/asterisk/``
+  compare them);
+* ``queues.conf``: the template with the call-back offer (``periodic-announce`` under
+  ``CC_PROMPTS``, its frequency ``asterisk.callback_offer_every``); with
+  ``recording.whole_call`` its ``monitor-format`` line is commented out: the dialplan then
+  records the whole call from the answer, and a queue that also recorded would start a second
+  file for the same call;
 * ``manager.conf``: the template with the CTI account named ``ami.username``, its ``secret``,
   and ``bindaddr``/``port``/``permit`` from the settings;
 * ``pjsip.conf``: generated: one UDP transport, the SIP trunk (endpoint ``trunk``, context
@@ -38,12 +41,26 @@ from dataclasses import dataclass
 
 from callcenter.errors import CallcenterError
 
-__all__ = ["FIRST_AGENT_PHONE", "FIRST_SUPERVISOR_PHONE", "RENDERED_FILES", "SECRET_FILES",
-           "AsteriskConfigError", "AsteriskParams", "PhoneSecrets", "complete_secrets",
-           "netmask_form",
-           "parse_manager_secret", "parse_pjsip_secrets", "phone_numbers", "render_all",
-           "render_extensions", "render_manager", "render_pjsip", "render_pjsip_secrets",
-           "render_queues"]
+__all__ = [
+    "FIRST_AGENT_PHONE",
+    "FIRST_SUPERVISOR_PHONE",
+    "RENDERED_FILES",
+    "SECRET_FILES",
+    "AsteriskConfigError",
+    "AsteriskParams",
+    "PhoneSecrets",
+    "complete_secrets",
+    "netmask_form",
+    "parse_manager_secret",
+    "parse_pjsip_secrets",
+    "phone_numbers",
+    "render_all",
+    "render_extensions",
+    "render_manager",
+    "render_pjsip",
+    "render_pjsip_secrets",
+    "render_queues",
+]
 
 FIRST_AGENT_PHONE = 8001
 FIRST_SUPERVISOR_PHONE = 9001
@@ -86,6 +103,9 @@ class AsteriskParams:
     trunk_port: int = 5060
     trunk_username: str = ""        # empty: the carrier authenticates us by IP address
     record_whole_call: bool = False  # recording.whole_call: MixMonitor from the answer, IVR too
+    overflow_wait: int = 60         # CC_OVERFLOW_WAIT
+    overflow: tuple[tuple[str, str], ...] = (("presales", "aftersales"), ("aftersales", "night"))
+    callback_offer_every: int = 45  # queues.conf periodic-announce-frequency (0: off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,24 +138,54 @@ def _set_line(text: str, key: str, value: str, *, file: str) -> str:
 
 
 def render_extensions(template: str, params: AsteriskParams) -> str:
-    """``dialplans/extensions.conf`` with its ``[globals]`` set; the same number of lines."""
+    """``dialplans/extensions.conf`` with its ``[globals]`` set; the same number of lines.
+    Every ``CC_OVERFLOW_<queue>`` line of the template is set from ``params.overflow`` (empty:
+    no fallback); a fallback for a queue the template has no line for is an error."""
     text = _set_line(template, "CC_FASTAGI", params.fastagi_address, file="extensions.conf")
     text = _set_line(text, "CC_MONITOR_DIR", params.monitor_dir, file="extensions.conf")
     text = _set_line(text, "CC_RECORD_WHOLE_CALL", "1" if params.record_whole_call else "0",
                      file="extensions.conf")
-    return _set_line(text, "CC_PROMPTS", params.prompts_dir, file="extensions.conf")
+    text = _set_line(text, "CC_PROMPTS", params.prompts_dir, file="extensions.conf")
+    text = _set_line(text, "CC_OVERFLOW_WAIT", str(params.overflow_wait),
+                     file="extensions.conf")
+    fallbacks = dict(params.overflow)
+    queues = re.findall(r"(?m)^CC_OVERFLOW_([a-z]+) =", text)
+    unknown = sorted(set(fallbacks) - set(queues))
+    if unknown:
+        raise AsteriskConfigError(f"extensions.conf: no CC_OVERFLOW_ line for {unknown}")
+    for queue in queues:
+        target = fallbacks.get(queue, "")
+        if target and not re.fullmatch(r"[a-z]+", target):
+            raise AsteriskConfigError(f"extensions.conf: bad fallback queue {target!r}")
+        # "CC_X =" with nothing after it: Asterisk reads an empty value (no fallback)
+        text, count = re.subn(rf"(?m)^CC_OVERFLOW_{queue} =.*$",
+                              f"CC_OVERFLOW_{queue} = {target}".rstrip(), text)
+        if count != 1:
+            raise AsteriskConfigError(f"extensions.conf: CC_OVERFLOW_{queue} twice")
+    return text
 
 
 def render_queues(template: str, params: AsteriskParams) -> str:
-    """``dialplans/queues.conf``; with ``record_whole_call`` its one ``monitor-format`` line
-    becomes a comment (same line count): app_queue starts its MixMonitor whenever the queue
-    has a format, and no channel variable turns that off per call, so the switch is here."""
+    """``dialplans/queues.conf`` with the call-back offer: ``periodic-announce`` (the prompt
+    ``callback_offer`` under ``prompts_dir``) and its frequency (0: not played); with
+    ``record_whole_call`` its one ``monitor-format`` line becomes a comment (same line count):
+    app_queue starts its MixMonitor whenever the queue has a format, and no channel variable
+    turns that off per call, so the switch is here."""
+    if not 0 <= params.callback_offer_every <= 3600:
+        raise AsteriskConfigError("queues.conf: callback_offer_every must be 0-3600 s")
+    prompts = params.prompts_dir.rstrip("/") or "/"
+    if any(c in prompts for c in ";\n,"):
+        raise AsteriskConfigError("queues.conf: prompts_dir must not hold ';' or ','")
+    text = _set_line(template, "periodic-announce", f"{prompts}/callback_offer",
+                     file="queues.conf")
+    text = _set_line(text, "periodic-announce-frequency", str(params.callback_offer_every),
+                     file="queues.conf")
     if not params.record_whole_call:
-        return template
+        return text
     text, count = re.subn(
         r"(?m)^monitor-format = .*$",
         lambda m: f"; {m.group(0)}  (off: recording.whole_call, the dialplan records)",
-        template)
+        text)
     if count != 1:
         raise AsteriskConfigError(f"queues.conf: expected one 'monitor-format = …' line, "
                                   f"found {count}")

@@ -72,7 +72,8 @@ def params_from(settings: Settings) -> AsteriskParams:
         sip_port=cfg.sip_port, rtp_start=cfg.rtp_start, rtp_end=cfg.rtp_end,
         local_net=cfg.local_net, external_address=cfg.external_address,
         trunk_host=cfg.trunk_host, trunk_port=cfg.trunk_port,
-        trunk_username=cfg.trunk_username,
+        trunk_username=cfg.trunk_username, overflow_wait=cfg.overflow_wait,
+        overflow=cfg.overflow, callback_offer_every=cfg.callback_offer_every,
         record_whole_call=settings.recording.whole_call)
 
 

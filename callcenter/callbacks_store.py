@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from callcenter.callbacks.keep_place import PlaceState, Request
 from callcenter.callbacks.rules import (
     LOW_SATISFACTION,
     CallbackKind,
@@ -17,11 +18,29 @@ from callcenter.callbacks.rules import (
     Plan,
     Record,
 )
-from callcenter.db.models import AgentRow, CallbackRow, CallRow, MerchantRow, TaskRow, UserRow
+from callcenter.db.models import (
+    AgentRow,
+    CallbackRow,
+    CallEventRow,
+    CallRow,
+    MerchantRow,
+    TaskRow,
+    UserRow,
+)
 from callcenter.db.repositories import Store
 from callcenter.domain import TaskStatus
 
 __all__ = ["SqlCallbackStore", "insert_plan"]
+
+
+def _place(row: CallbackRow) -> Request | None:
+    if row.queue is None or row.queue_arrived_at is None or row.place_state is None:
+        return None
+    ref = row.source_ref or ""
+    return Request(call_id=ref.removeprefix("queue:"), number=row.callback_number,
+                   queue=row.queue, arrived_at=row.queue_arrived_at,
+                   priority=row.queue_priority, state=PlaceState(row.place_state),
+                   tries=row.place_tries, claimed_by=row.claimed_by, claimed_at=row.claimed_at)
 
 
 def _record(row: CallbackRow, name: str, number: str) -> Record:
@@ -38,7 +57,7 @@ def _record(row: CallbackRow, name: str, number: str) -> Record:
                   next_attempt_at=row.next_attempt_at, answers=dict(row.answers or {}),
                   result=row.result, completed_at=row.completed_at,
                   reviewed_by=row.reviewed_by, reviewed_at=row.reviewed_at,
-                  merchant_name=name, merchant_number=number)
+                  merchant_name=name, merchant_number=number, place=_place(row))
 
 
 def _values(plan: Plan, now: datetime) -> dict[str, Any]:
@@ -127,7 +146,9 @@ class SqlCallbackStore:
             return {a: int(n) for a, n in rows.all()}
 
     async def unassigned(self, up_to: date) -> list[Record]:
+        # queue call-backs are not planned: the agent free in the caller's turn takes them
         stmt = self._query().where(CallbackRow.agent_number == "",
+                                   CallbackRow.place_state.is_(None),
                                    CallbackRow.status != CallbackState.DONE.value,
                                    CallbackRow.planned_for <= up_to)
         async with self.store.transaction() as s:
@@ -165,6 +186,57 @@ class SqlCallbackStore:
                                      source_ref=f"survey:{linked_id}",
                                      purpose=f"satisfaction {score}", source_at=ended))
         return out
+
+    async def insert_place(self, plan: Plan, place: Request, position: int | None,
+                           now: datetime) -> bool:
+        """Insert a queue call-back with its place unless its ``source_ref`` (the call)
+        exists; True when inserted. Exactly once across restarts and concurrent requests:
+        the unique ``source_ref`` decides."""
+        values = {**_values(plan, now), "queue": place.queue,
+                  "queue_arrived_at": place.arrived_at, "queue_priority": place.priority,
+                  "queue_position": position, "callback_number": place.number[:20],
+                  "place_state": place.state.value, "place_tries": place.tries,
+                  "claimed_by": place.claimed_by, "claimed_at": place.claimed_at}
+        try:
+            async with self.store.transaction() as s:
+                found = await s.scalar(select(CallbackRow.id)
+                                       .where(CallbackRow.source_ref == plan.source_ref))
+                if found is not None:
+                    return False
+                s.add(CallbackRow(**values))
+        except IntegrityError:  # the same call stored concurrently
+            return False
+        return True
+
+    async def places(self, queue: str | None = None) -> list[Record]:
+        """Queue call-backs whose place is open (waiting or claimed), in any queue or one."""
+        stmt = self._query().where(CallbackRow.place_state.in_(
+            [PlaceState.WAITING.value, PlaceState.CLAIMED.value]))
+        if queue is not None:
+            stmt = stmt.where(CallbackRow.queue == queue)
+        async with self.store.transaction() as s:
+            return [_record(r, n, m) for r, n, m in (await s.execute(stmt)).all()]
+
+    async def save_place(self, callback_id: int, before: Request, after: Request,
+                         now: datetime) -> bool:
+        """Compare-and-set the place: written only if the row still holds ``before``
+        (state, tries, claim), so two processes never both claim one call-back."""
+        async with self.store.transaction() as s:
+            result = await s.execute(
+                update(CallbackRow).where(
+                    CallbackRow.id == callback_id,
+                    CallbackRow.place_state == before.state.value,
+                    CallbackRow.place_tries == before.tries,
+                    CallbackRow.claimed_by == before.claimed_by)
+                .values(place_state=after.state.value, place_tries=after.tries,
+                        claimed_by=after.claimed_by, claimed_at=after.claimed_at,
+                        updated_at=now))
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def add_event(self, linked_id: str, at: datetime, kind: str,
+                        data: Mapping[str, Any]) -> None:
+        async with self.store.transaction() as s:
+            s.add(CallEventRow(linked_id=linked_id, at=at, kind=kind, data=dict(data)))
 
     async def merchant_ids(self, numbers: Sequence[str]) -> dict[str, int]:
         if not numbers:

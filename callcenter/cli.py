@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from callcenter import __version__
+from callcenter.callbacks import planning as callbacks_planning
 from callcenter.db import migrate
 from callcenter.db.engine import check_database, create_engine, session_factory
 from callcenter.db.repositories import Store
@@ -198,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     sched.add_argument("--keep", type=int, default=None, help="default: backup.keep")
     reports_cli.add_parsers(sub)  # roster generate|check
     recording_cli.add_parsers(sub)  # recordings purge-log
+    callbacks_planning.add_parsers(sub)  # callbacks plan
     return p
 
 
@@ -253,6 +255,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return reports_cli.run(args, settings)
     if args.command == "recordings":
         return recording_cli.run(args, settings)
+    if args.command == "callbacks":
+        return callbacks_planning.run(args, settings, actor=_actor())
     if args.command == "backup":
         return asyncio.run(_backup(settings, args))
     if args.command == "asterisk":

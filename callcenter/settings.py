@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callcenter.domain import HOTLINE_QUEUES
 from callcenter.errors import SettingsError
 
 ENV_PREFIX = "CALLCENTER_"
@@ -189,6 +190,9 @@ class AsteriskSettings:
     trunk_port: int
     trunk_username: str
     trunk_password: str
+    overflow_wait: int = 60
+    overflow: tuple[tuple[str, str], ...] = (("presales", "aftersales"), ("aftersales", "night"))
+    callback_offer_every: int = 45
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,6 +487,32 @@ def _language_paths(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(items)
 
 
+def _overflow(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``presales=aftersales,aftersales=night``: each queue's fallback. Both names must be
+    hotline queues, a queue has one fallback, and no chain may come back to a queue it left
+    (a caller would overflow round it for ever)."""
+    pairs: dict[str, str] = {}
+    for part in _word_list(key, value):
+        source, sep, target = (w.strip() for w in part.partition("="))
+        if not sep or not source or not target:
+            raise SettingsError(key, f"expected QUEUE=FALLBACK, got {part!r}")
+        for name in (source, target):
+            if name not in HOTLINE_QUEUES:
+                raise SettingsError(key, f"unknown queue {name!r} (the queues are "
+                                         f"{', '.join(HOTLINE_QUEUES)})")
+        if source in pairs:
+            raise SettingsError(key, f"{source} has two fallbacks")
+        pairs[source] = target
+    for start in pairs:
+        seen, queue = {start}, start
+        while queue in pairs:
+            queue = pairs[queue]
+            if queue in seen:
+                raise SettingsError(key, f"the overflow from {start} comes back to {queue}")
+            seen.add(queue)
+    return tuple(pairs.items())
+
+
 def _word_list(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(_str(key, v).strip() for v in value if _str(key, v).strip())
@@ -660,6 +690,15 @@ SCHEMA["asterisk"] = {
     "trunk_port": Key(_int_range(1, 65535), 5060, "the carrier's SIP port"),
     "trunk_username": Key(_str, "", "trunk user name; empty = the carrier checks our IP"),
     "trunk_password": Key(_str, "", "trunk password; set it from the environment"),
+    "overflow_wait": Key(_int_range(1, 3600), 60,
+                         "CC_OVERFLOW_WAIT: seconds unanswered in a queue with a fallback "
+                         "before the caller moves on"),
+    "overflow": Key(_overflow, "presales=aftersales,aftersales=night",
+                    "CC_OVERFLOW_<queue>: QUEUE=FALLBACK, comma-separated; a queue without "
+                    "one waits the full 300 s"),
+    "callback_offer_every": Key(_int_range(0, 3600), 45,
+                                "seconds between the queue's call-back offers (key 1 keeps "
+                                "the caller's place); 0 = not announced"),
 }
 
 SCHEMA["metrics"] = {

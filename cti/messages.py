@@ -52,6 +52,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.pop.loading": {"zh-CN": "正在加载商户资料…", "en": "Loading the merchant record…"},
     "cti.pop.caller": {"zh-CN": "来电号码", "en": "Caller"},
     "cti.pop.queue": {"zh-CN": "队列", "en": "Queue"},
+    "cti.pop.overflow": {"zh-CN": "溢出自 {queue}", "en": "Overflowed from {queue}"},
     "cti.pop.merchant": {"zh-CN": "商户", "en": "Merchant"},
     "cti.pop.merchant_number": {"zh-CN": "商户号", "en": "Merchant number"},
     "cti.pop.address": {"zh-CN": "地址", "en": "Address"},
@@ -229,12 +230,28 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.err.validation_failed": {"zh-CN": "输入有误", "en": "Please check the input"},
     "cti.err.possible_duplicate": {"zh-CN": "可能重复的工单", "en": "Possible duplicate task"},
     "cti.err.conflict": {"zh-CN": "此通话已有小结", "en": "This call is already wrapped up"},
+    # keep-my-place call-backs offered on the desk (callcenter/callbacks/static/desk_offer.js)
+    "cti.qcb.title": {"zh-CN": "排队回拨（保留排队顺序）",
+                      "en": "Call-back (caller kept their place)"},
+    "cti.qcb.joined": {"zh-CN": "入队时间 {time}", "en": "Joined the queue at {time}"},
+    "cti.qcb.number": {"zh-CN": "回拨号码", "en": "Call back on"},
+    "cti.qcb.try": {"zh-CN": "第 {n}/{max} 次", "en": "Try {n} of {max}"},
+    "cti.qcb.expires": {"zh-CN": "请在 {s} 秒内处理", "en": "Answer within {s} s"},
+    "cti.qcb.accept": {"zh-CN": "回拨", "en": "Call back"},
+    "cti.qcb.decline": {"zh-CN": "转给其他坐席", "en": "Pass to another agent"},
+    "cti.qcb.dialling": {"zh-CN": "您的话机先振铃，接听后拨打商户…",
+                         "en": "Your phone rings first, then the merchant…"},
+    "cti.qcb.reached": {"zh-CN": "已接通", "en": "Reached"},
+    "cti.qcb.no_answer": {"zh-CN": "未接通", "en": "No answer"},
+    "cti.qcb.withdrawn": {"zh-CN": "回拨已转给其他坐席",
+                          "en": "The call-back went to another agent"},
+    "cti.qcb.done": {"zh-CN": "回拨结果已记录", "en": "Call-back outcome recorded"},
 }
 
 SCRIPT_KEYS: Final[tuple[str, ...]] = tuple(
     key for key in MESSAGES
     if key.split(".")[1] in {"state", "reason", "today", "conn", "pop", "tag", "intent",
                              "queue", "col", "call", "phone", "dial", "wrapup", "disp", "err",
-                             "tstatus", "kind", "task", "complaint", "outcome"}
+                             "tstatus", "kind", "task", "complaint", "outcome", "qcb"}
 )
 """Keys desk.js needs (the page embeds them translated)."""

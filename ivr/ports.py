@@ -126,6 +126,46 @@ class IvrDirectory(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- call-back port
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallbackRequest:
+    """A caller in a queue asked to be called back, keeping their place (route ``callback``).
+
+    ``call_id`` is the call's linked id: one request per call. ``arrived_at`` is when the
+    caller joined ``queue`` (now minus Asterisk's ``QUEUEWAIT``), not when the key was
+    pressed; ``position`` the place they left (``QUEUEPOSITION``). ``number`` is the confirmed
+    or keyed number, normalised digits."""
+
+    call_id: str
+    unique_id: str
+    merchant_number: str
+    number: str
+    queue: str
+    arrived_at: datetime
+    priority: int
+    position: int | None
+    requested_at: datetime
+
+
+class CallbackBooking(StrEnum):
+    """What became of a request."""
+
+    BOOKED = "booked"  # stored now, in the caller's place
+    KEPT = "kept"  # already stored (same call, or an open request of the same number)
+    NO_MERCHANT = "no_merchant"  # not a merchant of ours: nobody to call back as
+
+
+class CallbackRequests(Protocol):
+    """Where the IVR hands call-back requests (``callcenter/queue_callbacks.py``)."""
+
+    async def request_callback(self, request: QueueCallbackRequest) -> CallbackBooking:
+        """Store ``request`` exactly once. May raise anything on a broken store: the IVR
+        then sends the caller back into the queue."""
+        ...
+
+
 # --------------------------------------------------------------------------- AGI session port
 
 

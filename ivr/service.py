@@ -8,6 +8,7 @@ The dialplan (``dialplans/extensions.conf``) runs two routes::
 
     same => n,AGI(agi://${CC_FASTAGI}/hotline)     ; run_hotline: menu, then SET VARIABLE CC_*
     same => n(survey),AGI(agi://${CC_FASTAGI}/survey)  ; run_survey: after the agent hung up
+    same => n,AGI(agi://${CC_FASTAGI}/callback)  ; ivr.callback.run_callback: key 1 in a queue
 
 What a caller can count on, whatever breaks:
 
@@ -33,6 +34,7 @@ from typing import TypeVar
 
 from callcenter.domain import mask_phone
 from ivr.calendar import service_mode
+from ivr.callback import run_callback
 from ivr.errors import AgiCommandError, AgiHangup, IvrError, MenuStateError
 from ivr.menu import (
     Awaiting,
@@ -65,6 +67,7 @@ from ivr.menu import (
 )
 from ivr.menu_config import LANGS, LoadedMenu, MenuRegistry
 from ivr.ports import (
+    CallbackRequests,
     CallSession,
     EagiListen,
     IvrDirectory,
@@ -78,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 HOTLINE_ROUTE = "hotline"
 SURVEY_ROUTE = "survey"
+CALLBACK_ROUTE = "callback"
 # A directory call slower than this is treated as failed: a caller must not sit in silence
 # because the database hangs.
 LOOKUP_TIMEOUT_S = 3.0
@@ -88,7 +92,8 @@ EAGI_DECISION_TIMEOUT_S = 2.0
 
 Clock = Callable[[], datetime]
 Handler = Callable[[CallSession], Awaitable[None]]
-HandlerFactory = Callable[[IvrDirectory, MenuRegistry, Clock, SpeechInput | None], Handler]
+HandlerFactory = Callable[[IvrDirectory, MenuRegistry, Clock, SpeechInput | None,
+                           CallbackRequests | None], Handler]
 MENU_KEYS = "0123456789*#"  # any key ends a spoken answer: keys always work
 _T = TypeVar("_T")
 
@@ -403,7 +408,8 @@ async def run_survey(session: CallSession, deps: IvrDirectory, *,
 
 
 def _hotline_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
-                     speech: SpeechInput | None) -> Handler:
+                     speech: SpeechInput | None, callbacks: CallbackRequests | None) -> Handler:
+    del callbacks
     async def hotline(session: CallSession) -> None:
         # Each call takes the definition in force when it starts; a reload affects new calls.
         await run_hotline(session, deps, menu=registry.current, clock=clock, speech=speech)
@@ -412,22 +418,36 @@ def _hotline_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
 
 
 def _survey_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
-                    speech: SpeechInput | None) -> Handler:
-    del speech  # the survey is keys only
+                    speech: SpeechInput | None, callbacks: CallbackRequests | None) -> Handler:
+    del speech, callbacks  # the survey is keys only
     async def survey(session: CallSession) -> None:
         await run_survey(session, deps, menu=registry.current)
 
     return survey
 
 
+def _callback_handler(deps: IvrDirectory, registry: MenuRegistry, clock: Clock,
+                      speech: SpeechInput | None, callbacks: CallbackRequests | None) -> Handler:
+    del deps, speech  # keys only; the request goes to the call-back port
+    async def callback(session: CallSession) -> None:
+        await run_callback(session, callbacks, menu=registry.current, clock=clock)
+
+    return callback
+
+
 # The one table of AGI routes: route name (the path of agi://host/<route>) → handler factory.
 ROUTES: Mapping[str, HandlerFactory] = MappingProxyType({
     HOTLINE_ROUTE: _hotline_handler,
     SURVEY_ROUTE: _survey_handler,
+    CALLBACK_ROUTE: _callback_handler,
 })
 
 
 def make_routes(deps: IvrDirectory, registry: MenuRegistry, clock: Clock = utc_now,
-                speech: SpeechInput | None = None) -> dict[str, Handler]:
-    """The handlers for the FastAGI server, keyed by route name (``hotline``, ``survey``)."""
-    return {name: factory(deps, registry, clock, speech) for name, factory in ROUTES.items()}
+                speech: SpeechInput | None = None, callbacks: CallbackRequests | None = None
+                ) -> dict[str, Handler]:
+    """The handlers for the FastAGI server, keyed by route name (``hotline``, ``survey``,
+    ``callback``; without ``callbacks`` the call-back offer sends the caller back to the
+    queue)."""
+    return {name: factory(deps, registry, clock, speech, callbacks)
+            for name, factory in ROUTES.items()}

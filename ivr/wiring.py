@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callcenter.callbacks.wiring import build_service as callback_service
 from callcenter.ivr_directory import StoreIvrDirectory
+from callcenter.queue_callbacks import StoreCallbackRequests
 from callcenter.runtime import RunOptions, Runtime, static_probe
 from callcenter.runtime_settings import RuntimeSettings, ivr_overrides
 from ivr.agi_server import FastAgiServer, parse_networks
@@ -96,8 +98,10 @@ async def install(runtime: Runtime, options: RunOptions) -> FastAgiComponent | N
                             prompt_ids=load_catalogue().ids)
     # Only the configured Asterisk hosts may connect: a stray peer would create call rows.
     speech = speech_input(runtime.settings.speech)
+    # key 1 in a queue: the call-back keeping the caller's place (route callback)
+    callbacks = StoreCallbackRequests(runtime.store, callback_service(runtime))
     server = FastAgiServer(make_routes(StoreIvrDirectory(runtime.store), registry,
-                                       speech=speech),
+                                       speech=speech, callbacks=callbacks),
                            allowed_peers=parse_networks(cfg.allowed_peers))
     component = FastAgiComponent(server, registry, cfg.host, cfg.port, speech=speech)
     if runtime.live_settings is not None:

@@ -88,8 +88,8 @@ def page_scripts(html: str) -> tuple[list[str], list[str]]:
     return parser.sources, parser.inline
 
 
-def assert_loads_common_first(html: str, page_script: str) -> None:
-    """The page runs only script files: common.js, then its own script."""
+def assert_loads_common_first(html: str, page_script: str, *more: str) -> None:
+    """The page runs only script files: common.js, then its own script (then ``more``)."""
     sources, inline = page_scripts(html)
     assert inline == []
-    assert sources == [COMMON_JS, page_script], sources
+    assert sources == [COMMON_JS, page_script, *more], sources

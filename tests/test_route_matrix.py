@@ -168,6 +168,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/api/callbacks/plan", (401, 403, 403, 200, 200, 200), {"date": "2026-11-22"}),
     ("POST", "/api/callbacks/upload"): Row("/api/callbacks/upload", (401, 403, 403, 422, 422, 422), {}),
     ("GET", "/callbacks/static"): Row("/callbacks/static/callbacks.js", (200, 200, 200, 200, 200, 200)),
+    # keep-my-place call-backs offered on the agent's desk: only agents answer them
+    ("POST", "/api/callbacks/{callback_id}/accept"):
+        Row("/api/callbacks/999/accept", (401, 409, 403, 403, 403, 403), {}),
+    ("POST", "/api/callbacks/{callback_id}/decline"):
+        Row("/api/callbacks/999/decline", (401, 409, 403, 403, 403, 403), {}),
+    ("POST", "/api/callbacks/{callback_id}/outcome"):
+        Row("/api/callbacks/999/outcome", (401, 404, 403, 403, 403, 403), {"reached": True}),
     # supervision: the wallboard (supervisor, admin)
     ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200, 403)),
     ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400, 403)),

@@ -17,6 +17,11 @@ request keeps the caller's place:
    ``CLAIM_LEASE`` (the process died): the ``attempt`` counter tells the dials apart.
 4. States: ``waiting`` -> ``claimed`` -> ``done`` | ``waiting`` (unanswered, back in its
    place, up to ``MAX_TRIES``) | ``failed``.
+5. Offering to an agent (:func:`offer`): the head request of a queue goes to the first
+   agent of that queue free now (the caller passes them longest-free first) who has not
+   declined it. An agent who declines, or lets the offer lapse, gives it back
+   (:func:`release`): waiting again in the same place, the try not counted, and the next
+   free agent is offered it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Final
 from callcenter.errors import Conflict
 
 __all__ = ["CLAIM_LEASE", "MAX_TRIES", "Caller", "Ledger", "PlaceState", "Request", "claim",
-           "finish", "head", "line", "position", "request"]
+           "finish", "head", "line", "offer", "position", "release", "request"]
 
 CLAIM_LEASE: Final = timedelta(minutes=5)
 MAX_TRIES: Final = 3
@@ -137,3 +142,30 @@ def finish(ledger: Ledger, call_id: str, agent: str, answered: bool) -> dict[str
     else:
         state = PlaceState.WAITING if r.tries < MAX_TRIES else PlaceState.FAILED
     return {**ledger, call_id: replace(r, state=state, claimed_by="", claimed_at=None)}
+
+
+def release(ledger: Ledger, call_id: str, agent: str) -> dict[str, Request]:
+    """Rule 5: ``agent`` gives its claim back without dialling (declined, or the offer
+    lapsed): waiting in the same place, the try not counted. A stale release (not claimed by
+    ``agent``) changes nothing."""
+    r = ledger.get(call_id)
+    if r is None or r.state is not PlaceState.CLAIMED or r.claimed_by != agent:
+        return dict(ledger)
+    return {**ledger, call_id: replace(r, state=PlaceState.WAITING, tries=max(r.tries - 1, 0),
+                                       claimed_by="", claimed_at=None)}
+
+
+def offer(queue: str, callers: Iterable[Caller], ledger: Ledger, free_agents: Iterable[str],
+          declined: Mapping[str, frozenset[str]] | None = None) -> tuple[Request, str] | None:
+    """Rule 5: (the request, the agent) to offer now in ``queue``, or None: the head of the
+    line must be a waiting request, and some agent of ``free_agents`` (in the order given)
+    must not have declined it (a claimed request is out of the line: the next one may be
+    offered to another agent meanwhile)."""
+    first = head(queue, callers, ledger)
+    if first is None or first.state is not PlaceState.WAITING:
+        return None
+    refused = (declined or {}).get(first.call_id, frozenset())
+    for agent in free_agents:
+        if agent not in refused:
+            return first, agent
+    return None

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from callcenter.business.sla import CALLBACK_PENDING_LIMIT, Clock, callback_clock
+from callcenter.callbacks.keep_place import Request
 from callcenter.errors import Conflict, ValidationError
 
 __all__ = [
@@ -149,6 +150,7 @@ class Record:
     reviewed_at: datetime | None = None
     merchant_name: str = ""
     merchant_number: str = ""
+    place: Request | None = None  # a queue call-back's kept place (keep_place.py)
 
 
 def _end_of(day: date, tz: tzinfo) -> datetime:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from callcenter.business.sla import Clock
-from callcenter.callbacks import rules
+from callcenter.callbacks import keep_place, rules
+from callcenter.callbacks.keep_place import PlaceState, Request
 from callcenter.callbacks.ports import CallbackStore
-from callcenter.callbacks.rules import CallbackKind, CallbackState, Candidate, Record
+from callcenter.callbacks.rules import CallbackKind, CallbackState, Candidate, Plan, Record
 from callcenter.errors import NotFound, ValidationError
 from callcenter.topics import WALLBOARD_TOPIC, Publisher, agent_topic
 
@@ -114,12 +115,39 @@ class CallbackService:
                       for n, k, p in rows]
         return await self._plan(day, candidates, now)
 
-    async def queue_callback(self, merchant_id: int, ref: str, now: datetime) -> bool:
-        """A caller asked from the queue to be called back (kind ``queue_callback``)."""
+    async def queue_callback(self, merchant_id: int, ref: str, now: datetime, *,
+                             place: Request | None = None, position: int | None = None
+                             ) -> bool:
+        """A caller asked from the queue to be called back (kind ``queue_callback``, source
+        ``queue:<ref>``, ``ref`` the call's linked id). With ``place`` (keep-my-place, the
+        IVR's route ``callback``) the request keeps the caller's place and waits for an agent
+        free in that turn (``keep_place.py``): it is not planned to an agent, it is stored
+        exactly once per call and not again while the same number has one open in that queue
+        (rule 2). True when stored now."""
         day = now.astimezone(self.tz).date()
-        result = await self._plan(day, [Candidate(merchant_id, CallbackKind.QUEUE_CALLBACK,
-                                                  f"queue:{ref}", "queue callback", now)], now)
-        return result.planned == 1
+        if place is None:
+            result = await self._plan(day, [Candidate(merchant_id, CallbackKind.QUEUE_CALLBACK,
+                                                      f"queue:{ref}", "queue callback", now)],
+                                      now)
+            return result.planned == 1
+        place = replace(place, call_id=ref, state=PlaceState.WAITING, tries=0,
+                        claimed_by="", claimed_at=None)
+        ledger = {r.place.call_id: r.place for r in await self.store.places(place.queue)
+                  if r.place is not None}
+        _, added = keep_place.request(ledger, place)
+        if not added:
+            return False
+        plan = Plan(merchant_id=merchant_id, kind=CallbackKind.QUEUE_CALLBACK,
+                    source_ref=f"queue:{ref}", purpose=f"queue call-back {place.queue}",
+                    planned_for=day,
+                    due_at=rules.due_for(CallbackKind.QUEUE_CALLBACK, day, now, self.tz),
+                    agent_number="")
+        inserted = await self.store.insert_place(plan, place, position, now)
+        if inserted:
+            self.hub.publish(WALLBOARD_TOPIC, {"type": "callback", "event": "queued",
+                                               "queue": place.queue, "merchant_id": merchant_id,
+                                               "arrived_at": place.arrived_at.isoformat()})
+        return inserted
 
     async def summary(self, month: date, now: datetime) -> list[dict[str, Any]]:
         return rules.monthly_summary(await self.find(month=month), now)

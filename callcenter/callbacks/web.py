@@ -12,6 +12,10 @@
 ``POST /api/callbacks/plan``                ``{"date"}``: plan the day and assign agents
 ``POST /api/callbacks/upload``              ``{"date", "csv"}``: the department's plan
 ``GET /api/callbacks/summary``              ``?month=YYYY-MM[&format=csv]``
+``POST /api/callbacks/{id}/accept``          the agent takes the keep-my-place call-back
+                                            offered on the desk: dials as click to dial
+``POST /api/callbacks/{id}/decline``         … passes it to the next free agent
+``POST /api/callbacks/{id}/outcome``         ``{"reached": bool}`` after the dial
 ``GET /callbacks/static/…``                 the page's script (public, like /static/)
 ==========================================  ==================================================
 
@@ -28,11 +32,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from callcenter.callbacks import rules
+from callcenter.callbacks import keep_place, rules
+from callcenter.callbacks.offers import QueueCallbackOffers
 from callcenter.callbacks.rules import CallbackState, Record
 from callcenter.callbacks.service import CallbackService
 from callcenter.domain import Role, User
-from callcenter.errors import ValidationError
+from callcenter.errors import NotFound, ValidationError
 from callcenter.web import i18n
 from callcenter.web.app import (
     Forbidden,
@@ -46,6 +51,8 @@ from callcenter.web.app import (
     render,
     require,
 )
+from cti.errors import CtiError
+from cti.web import http_error
 
 __all__ = ["LEADS", "READERS", "ROUTES", "web_module"]
 
@@ -55,10 +62,14 @@ ROUTES: Final = (("GET", "/callbacks"), ("GET", "/api/callbacks"),
                  ("GET", "/api/callbacks/summary"), ("GET", "/api/callbacks/{callback_id}"),
                  ("POST", "/api/callbacks/{callback_id}/form"),
                  ("POST", "/api/callbacks/{callback_id}/review"),
-                 ("POST", "/api/callbacks/plan"), ("POST", "/api/callbacks/upload"))
+                 ("POST", "/api/callbacks/plan"), ("POST", "/api/callbacks/upload"),
+                 ("POST", "/api/callbacks/{callback_id}/accept"),
+                 ("POST", "/api/callbacks/{callback_id}/decline"),
+                 ("POST", "/api/callbacks/{callback_id}/outcome"))
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 SERVICE = web.AppKey("callback_service", CallbackService)
+OFFERS = web.AppKey("queue_callback_offers", QueueCallbackOffers)
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "callbacks.nav": {"zh-CN": "回访", "en": "Callbacks"},
@@ -101,6 +112,22 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "callbacks.summary": {"zh-CN": "月度汇总", "en": "Monthly summary"},
     "callbacks.none": {"zh-CN": "没有回访", "en": "No callbacks"},
     "callbacks.saved": {"zh-CN": "已保存", "en": "Saved"},
+    "callbacks.col.result": {"zh-CN": "结果", "en": "Result"},
+    "callbacks.solved.yes": {"zh-CN": "已解决", "en": "Yes"},
+    "callbacks.solved.partly": {"zh-CN": "部分解决", "en": "Partly"},
+    "callbacks.solved.no": {"zh-CN": "未解决", "en": "No"},
+    # keep-my-place call-backs: worked from the agent's desk in the caller's turn
+    "callbacks.place.waiting": {"zh-CN": "保留排队顺序，等待坐席",
+                                "en": "Keeps its place, waiting"},
+    "callbacks.place.claimed": {"zh-CN": "已分配坐席回拨", "en": "Offered to an agent"},
+    "callbacks.place.done": {"zh-CN": "已接通", "en": "Reached"},
+    "callbacks.place.failed": {"zh-CN": "多次未接通，已放弃", "en": "Given up: no answer"},
+    "callbacks.place.try": {"zh-CN": "第 {n}/{max} 次", "en": "try {n} of {max}"},
+    "callbacks.queue.presales": {"zh-CN": "售前咨询", "en": "Pre-sales"},
+    "callbacks.queue.aftersales": {"zh-CN": "售后服务", "en": "After-sales"},
+    "callbacks.queue.complaints": {"zh-CN": "投诉", "en": "Complaints"},
+    "callbacks.queue.techsupport": {"zh-CN": "技术支持", "en": "Technical support"},
+    "callbacks.queue.night": {"zh-CN": "夜间值班", "en": "Night shift"},
 }
 
 
@@ -162,6 +189,11 @@ def callback_json(record: Record, now: datetime) -> dict[str, Any]:
         "completed_at": record.completed_at.isoformat() if record.completed_at else None,
         "reviewed_by": record.reviewed_by,
         "reviewed_at": record.reviewed_at.isoformat() if record.reviewed_at else None,
+        # a keep-my-place call-back's place (the number is not shown on this page)
+        "place": None if record.place is None else {
+            "queue": record.place.queue, "arrived_at": record.place.arrived_at.isoformat(),
+            "state": record.place.state.value, "tries": record.place.tries,
+            "max_tries": keep_place.MAX_TRIES, "claimed_by": record.place.claimed_by},
     }
 
 
@@ -249,6 +281,47 @@ async def summary_api(request: web.Request) -> web.Response:
     return web.json_response({"month": f"{month:%Y-%m}", "rows": rows})
 
 
+def _offers(request: web.Request) -> QueueCallbackOffers:
+    offers = request.app.get(OFFERS)
+    if offers is None:
+        raise NotFound("keep-my-place call-backs need the CTI (serve without --no-ami)")
+    return offers
+
+
+async def _agent(request: web.Request) -> str:
+    user = require(request, Role.AGENT)
+    mine = await _own(request, user)
+    if mine is None:  # an administrator: call-backs are taken at an agent's desk
+        raise Forbidden("only an agent takes call-backs")
+    return mine
+
+
+async def accept_api(request: web.Request) -> web.Response:
+    """The offered call-back is dialled from the agent's phone (the CTI's click to dial)."""
+    agent = await _agent(request)
+    await read_json_object(request)
+    try:
+        result = await _offers(request).accept(_id(request), agent, now_utc(request))
+    except CtiError as exc:
+        raise http_error(exc) from exc
+    return web.json_response(result)
+
+
+async def decline_api(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    await read_json_object(request)
+    await _offers(request).decline(_id(request), agent, now_utc(request))
+    return web.json_response({"callback_id": _id(request), "declined": True})
+
+
+async def outcome_api(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    data = await read_json_object(request)
+    now = now_utc(request)
+    record = await _offers(request).outcome(_id(request), agent, data.get("reached"), now)
+    return web.json_response(callback_json(record, now))
+
+
 async def page(request: web.Request) -> web.Response:
     user = require(request, *READERS)
     ctx = ctx_of(request)
@@ -259,9 +332,12 @@ async def page(request: web.Request) -> web.Response:
                         "today": now_utc(request).astimezone(ctx.tz).date().isoformat()})
 
 
-def web_module(service: CallbackService) -> WebModule:
+def web_module(service: CallbackService, offers: QueueCallbackOffers | None = None
+               ) -> WebModule:
     def setup(app: web.Application) -> None:
         app[SERVICE] = service
+        if offers is not None:
+            app[OFFERS] = offers
         app.router.add_get("/callbacks", page)
         app.router.add_get("/api/callbacks", list_api)
         app.router.add_get("/api/callbacks/summary", summary_api)
@@ -270,6 +346,9 @@ def web_module(service: CallbackService) -> WebModule:
         app.router.add_post("/api/callbacks/{callback_id}/review", review_api)
         app.router.add_post("/api/callbacks/plan", plan_api)
         app.router.add_post("/api/callbacks/upload", upload_api)
+        app.router.add_post("/api/callbacks/{callback_id}/accept", accept_api)
+        app.router.add_post("/api/callbacks/{callback_id}/decline", decline_api)
+        app.router.add_post("/api/callbacks/{callback_id}/outcome", outcome_api)
         app.router.add_static("/callbacks/static/", STATIC, name="callbacks-static")
 
     return WebModule(name="callbacks", setup=setup, messages=MESSAGES,

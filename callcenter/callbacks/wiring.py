@@ -1,8 +1,11 @@
 """How the callbacks join the running product (called from ``callcenter.app``).
 
-``install(runtime, options)`` adds the web module (``/callbacks`` and ``/api/callbacks…``) and
+``install(runtime, options, cti)`` adds the web module (``/callbacks`` and ``/api/callbacks…``),
 the ``callbacks`` component: every minute it raises each pending callback whose 2-day clock
-ran out on the ``wallboard`` topic (once per callback and process). It returns the
+ran out on the ``wallboard`` topic (once per callback and process); and, given the CTI, the
+``queue-callbacks`` component: every second it offers keep-my-place call-backs to the agent
+free in the caller's turn (``offers.py``); and ``callbacks-daily-plan``, which plans each
+day's callbacks from 07:30 local time (``planning.py``). It returns the
 :class:`CallbackService`.
 """
 
@@ -15,12 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from callcenter.callback_desks import CtiAgentDesks
+from callcenter.callbacks.offers import QueueCallbackOffers
+from callcenter.callbacks.planning import DailyPlanJob
 from callcenter.callbacks.service import CallbackService
 from callcenter.callbacks.web import web_module
 from callcenter.callbacks_store import SqlCallbackStore
 from callcenter.runtime import RunOptions, Runtime
+from cti.service import CtiService
 
-__all__ = ["CallbackClock", "install"]
+__all__ = ["CallbackClock", "QueueCallbackDesk", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +64,48 @@ class CallbackClock:
             await asyncio.sleep(self.every_s)
 
 
+@dataclass(slots=True)
+class QueueCallbackDesk:
+    """Keep-my-place call-backs offered in the caller's turn: ``tick`` every ``every_s``."""
+
+    offers: QueueCallbackOffers
+    every_s: float = 1.0
+    name: str = "queue-callbacks"
+    task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="queue-callbacks")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.offers.tick(datetime.now(UTC))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round retries
+                logger.exception("queue call-backs: offer round failed")
+            await asyncio.sleep(self.every_s)
+
+
 def build_service(runtime: Runtime) -> CallbackService:
     return CallbackService(SqlCallbackStore(runtime.store), runtime.hub,
                            ZoneInfo(runtime.settings.locale.timezone))
 
 
-async def install(runtime: Runtime, options: RunOptions) -> CallbackService:
+async def install(runtime: Runtime, options: RunOptions, cti: CtiService | None = None
+                  ) -> CallbackService:
     service = build_service(runtime)
-    runtime.modules.append(web_module(service))
+    offers = None
+    if cti is not None:
+        offers = QueueCallbackOffers(service, CtiAgentDesks(cti, runtime.store))
+        runtime.components.append(QueueCallbackDesk(offers))
+    runtime.modules.append(web_module(service, offers))
     runtime.components.append(CallbackClock(service))
+    runtime.components.append(DailyPlanJob(runtime.store, service))
     return service

@@ -402,7 +402,8 @@ class ComplaintRow(Base):
 
 class CallbackRow(Base):
     __tablename__ = "callbacks"
-    __table_args__ = (Index("ix_callbacks_status_planned_for", "status", "planned_for"),)
+    __table_args__ = (Index("ix_callbacks_status_planned_for", "status", "planned_for"),
+                      Index("ix_callbacks_queue_place_state", "queue", "place_state"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -425,6 +426,16 @@ class CallbackRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reviewed_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0013: a queue call-back's place (callbacks/keep_place.py) and its claim.
+    queue: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    queue_arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    queue_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    queue_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    callback_number: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    place_state: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    place_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class QaReviewRow(Base):

@@ -225,6 +225,10 @@
     }
     const sub = el("div", { class: "muted", text: `${T("cti.pop.caller")} ${card.caller || "—"}`
       + ` · ${T("cti.pop.queue")} ${label("cti.queue.", card.queue)}` });
+    if (card.overflow_from) {  // the caller waited in another queue first (overflow)
+      sub.append(el("span", { class: "tag warn overflow",
+        text: T("cti.pop.overflow", { queue: label("cti.queue.", card.overflow_from) }) }));
+    }
     box.append(el("div", { class: "pop-head" }, title, sub));
     box.append(el("p", { class: "greeting", text: T("cti.pop.greeting", { number: cfg.agent_number }) }));
     if (partial || !card.complete) box.append(el("p", { class: "pop-loading", text: T("cti.pop.loading") }));
@@ -726,6 +730,7 @@
     onMessage: (msg) => {
       const handler = msg && handlers[msg.type];
       if (handler) handler(msg);
+      else if (msg) document.dispatchEvent(new CustomEvent("cc:desk-message", { detail: msg }));
     },
   });
 })();

@@ -16,6 +16,11 @@ def test_asterisk_runs_the_rendered_globals_and_manager_account(asterisk: Asteri
     assert f"CC_FASTAGI=127.0.0.1:{asterisk.fastagi_port}" in globals_
     assert f"CC_MONITOR_DIR={asterisk.monitor_dir}" in globals_
     assert "CC_PROMPTS=/var/lib/callcenter/prompts" in globals_
+    # the overflow, rendered from [asterisk] overflow / overflow_wait (defaults)
+    assert "CC_OVERFLOW_WAIT=60" in globals_
+    assert "CC_OVERFLOW_presales=aftersales" in globals_
+    assert "CC_OVERFLOW_aftersales=night" in globals_
+    assert "CC_OVERFLOW_night=\n" in globals_  # no fallback: empty
     user = asterisk.cli("manager show user callcenter")
     # the rendered permit (asterisk.ami_permit), after the template's deny-all
     assert "127.0.0.1/255.255.255.255" in user, user

@@ -384,6 +384,90 @@ async def test_click_to_dial_leaves_a_call_row_and_its_recording(
         await desk.close()
 
 
+async def test_a_caller_keeps_their_place_by_key_1_and_the_free_agent_calls_back(
+        pbx: AsteriskProcess, product: Product) -> None:
+    """Keep-my-place call-back through the whole product: the agent is paused, so the
+    merchant waits in aftersales and presses 1 (the test's AMI line plays the key on the
+    merchant's half of the Local channel, again until the IVR takes the confirmation); the
+    call ends and the request is stored with the caller's place. The agent resumes: the
+    offer arrives on the desk, the agent accepts, the product originates the agent's phone
+    into [cc-outbound] to the merchant (the test's [trunk] answers), and the agent records
+    that the merchant was reached."""
+    events: list[Any] = []
+    line = AmiClient("127.0.0.1", pbx.box.ami_port, "callcenter", AMI_SECRET,
+                     on_message=lambda message, _at: events.append(message))
+    await line.start()
+    desk = await open_desk(product, AGENT, PASSWORD)
+    try:
+        status, _ = await desk.post("/api/agent/login", {})
+        assert status in (200, 409)
+        await desk.listen()
+        await until(lambda: bool(desk.seen("hello")), 5, "hello on the WebSocket")
+        # an earlier test's call may still wait for its wrap-up: the agent saves it
+        for linked_id in desk.seen("hello")[0].get("unsaved") or []:
+            status, body = await desk.post(f"/api/calls/{linked_id}/wrapup",
+                                           {"disposition": "consultation"})
+            assert status == 201, body
+        deadline = time.monotonic() + 10
+        while True:
+            _, state = await desk.get("/api/agent/state")
+            if state["agent"]["status"] == "available" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert state["agent"]["status"] == "available", state
+        # paused: nobody answers the merchant, who waits in aftersales
+        status, body = await desk.post("/api/agent/pause", {"reason": "lunch"})
+        assert status == 200, body
+        await call_hotline(line, "122")
+
+        def joined() -> list[Any]:
+            return [e for e in events if e.name == "QueueCallerJoin"]
+        await until(lambda: bool(joined()), 40, "the caller waiting in a queue")
+        merchant = (joined()[0].get("Channel") or "")[:-1] + "1"
+
+        def booked() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT id, queue, queue_arrived_at, callback_number, "
+                                "place_state, source_ref FROM callbacks "
+                                "WHERE kind = 'queue_callback'")
+        deadline = time.monotonic() + 30
+        while not booked() and time.monotonic() < deadline:  # 1 leaves, 1 confirms
+            await line.send("PlayDTMF", [("Channel", merchant), ("Digit", "1"),
+                                         ("Duration", "250")], check=False)
+            await asyncio.sleep(0.7)
+        [(callback_id, queue, arrived_at, number, place, source_ref)] = booked()
+        assert (queue, number, place) == (joined()[0].get("Queue"), CALLER, "waiting")
+        assert arrived_at and source_ref == f"queue:{joined()[0].get('Linkedid')}"
+        [leave] = [e for e in events if e.name == "QueueCallerLeave"][:1]
+        assert not [e for e in events if e.name == "QueueCallerAbandon"]
+        assert leave.get("Queue") == queue
+
+        status, body = await desk.post("/api/agent/resume", {})
+        assert status == 200, body
+        await until(lambda: bool(desk.seen("queue_callback", event="offer",
+                                           callback_id=callback_id)), 15, "the offer")
+        # the merchant's card in the screen pop, as for a ringing call
+        await until(lambda: bool(desk.seen("pop", linked_id=source_ref.removeprefix(
+            "queue:"))), 5, "the merchant's card")
+        status, body = await desk.post(f"/api/callbacks/{callback_id}/accept", {})
+        assert status == 200, body
+        await until(lambda: bool(desk.seen("dial", status="answered")), 20, "the agent's leg")
+        await until(lambda: bool(desk.seen("call", event="connected")), 15,
+                    "agent and merchant connected")
+        status, body = await desk.post(f"/api/callbacks/{callback_id}/outcome",
+                                       {"reached": True})
+        assert status == 200, body
+        assert (body["state"], body["place"]["state"], body["place"]["tries"]) == (
+            "done", "done", 1)
+        timeline = [k for (k,) in product.rows(
+            "SELECT kind FROM call_events WHERE linked_id = ? AND kind LIKE 'callback_%' "
+            "ORDER BY id", source_ref.removeprefix("queue:"))]
+        assert timeline == ["callback_requested", "callback_offered", "callback_dialled",
+                            "callback_outcome"]
+    finally:
+        await desk.close()
+        await line.stop()
+
+
 async def test_product_recovers_from_restart_and_from_kill_minus_nine_mid_call(
         pbx: AsteriskProcess, product: Product, record_property: Any) -> None:
     desk = await open_desk(product, AGENT, PASSWORD)

@@ -3,6 +3,7 @@ request, and the same outcome when the events are replayed after a restart (hypo
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,3 +151,49 @@ def test_the_line_is_ordered_by_priority_then_original_arrival(
     assert sorted(order) == sorted(seen)  # everyone once, requests keeping their place
     keys = [(-seen[c][1], seen[c][0], c) for c in order]
     assert keys == sorted(keys)
+
+
+# -- offering to the agents (rule 5) ---------------------------------------------------------
+
+
+def test_the_head_request_is_offered_to_the_first_free_agent_who_has_not_declined_it() -> None:
+    ledger, _ = kp.request({}, _req("x", 1))
+    live = [Caller("later", "aftersales", T0 + timedelta(minutes=5))]
+    assert kp.offer("aftersales", live, ledger, ["8002", "8001"]) == (ledger["x"], "8002")
+    assert kp.offer("aftersales", live, ledger, ["8002", "8001"],
+                    {"x": frozenset({"8002"})}) == (ledger["x"], "8001")
+    assert kp.offer("aftersales", live, ledger, ["8002"], {"x": frozenset({"8002"})}) is None
+    assert kp.offer("aftersales", live, ledger, []) is None
+    # a live caller who came earlier is first: app_queue gives them the free agent
+    earlier = [Caller("early", "aftersales", T0)]
+    assert kp.offer("aftersales", earlier, ledger, ["8001"]) is None
+    assert kp.offer("presales", live, ledger, ["8001"]) is None
+
+
+def test_a_declined_offer_goes_back_to_its_place_without_using_a_try() -> None:
+    ledger, _ = kp.request({}, _req("x", 1))
+    ledger, _ = kp.request(ledger, _req("y", 2))
+    claimed = kp.claim(ledger, "x", "8001", T0)
+    # while x is offered to 8001, y (next in line) may go to another free agent
+    assert kp.offer("aftersales", [], claimed, ["8002"]) == (claimed["y"], "8002")
+    assert kp.release(claimed, "x", "8002") == claimed  # not 8002's claim: stale
+    released = kp.release(claimed, "x", "8001")
+    assert released["x"] == ledger["x"]  # same place, same tries
+    assert kp.head("aftersales", [], released) == ledger["x"]
+
+
+@given(ops)
+def test_release_never_dials_and_never_loses_a_request(script: list[tuple]) -> None:  # type: ignore[type-arg]
+    ledger: dict[str, Request] = {}
+    for op in script:
+        if op[0] == "request":
+            ledger, _ = kp.request(ledger, _req(op[1], op[2], priority=op[3]))
+        elif op[0] == "claim" and op[1] in ledger:
+            with contextlib.suppress(Conflict):
+                ledger = kp.claim(ledger, op[1], op[2], T0 + timedelta(minutes=op[3]))
+        elif op[1] in ledger:
+            before = ledger[op[1]]
+            ledger = kp.release(ledger, op[1], op[2])
+            after = ledger[op[1]]
+            assert after.arrived_at == before.arrived_at and after.tries <= before.tries
+            assert set(ledger) >= {op[1]}

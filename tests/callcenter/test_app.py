@@ -105,8 +105,8 @@ async def test_each_feature_joins_in_order_and_hands_back_its_service(sqlite_url
         assert isinstance(product.supervision, SupervisionService)
         pipeline = ["recording-pipeline", "recording-purge"] if codec.available() else []
         assert [c.name for c in product.runtime.components] == [
-            "runtime-settings", "fastagi", "complaint-clocks", "cti", "supervision", *pipeline, "qa-draw", "reports",
-            "callbacks", "web"]
+            "runtime-settings", "fastagi", "complaint-clocks", "cti", "supervision", *pipeline,
+            "qa-draw", "reports", "queue-callbacks", "callbacks", "callbacks-daily-plan", "web"]
         assert [m.name for m in product.runtime.modules] == ["business", "cti", "supervision",
                                                              "recordings", "reports", "roster",
                                                              "speech", "callbacks", "admin",

@@ -20,6 +20,7 @@ import pytest
 
 from callcenter.asterisk_config import AsteriskConfigError, parse_pjsip_secrets
 from callcenter.asterisk_files import DEFAULT_TEMPLATES, render_to_directory
+from callcenter.errors import SettingsError
 from callcenter.settings import load_settings
 
 ACCEPTANCE_FILES = ("extensions.conf", "queues.conf", "manager.conf", "pjsip.conf")
@@ -145,6 +146,46 @@ def test_whole_call_with_a_queues_template_without_monitor_format_is_an_error(
     with pytest.raises(AsteriskConfigError, match="monitor-format"):
         render_to_directory(settings_with(recording_whole_call="1"), tmp_path / "out",
                             templates=templates)
+def test_the_overflow_and_the_call_back_offer_are_rendered_from_the_settings(
+        tmp_path: Path) -> None:
+    settings = settings_with(asterisk_overflow="presales=complaints,complaints=night",
+                             asterisk_overflow_wait="25", asterisk_callback_offer_every="30",
+                             asterisk_prompts_dir="/srv/prompts/")
+    render_to_directory(settings, tmp_path / "etc", new_secret=counter_secrets())
+    template = (DEFAULT_TEMPLATES / "extensions.conf").read_text(encoding="utf-8").splitlines()
+    ours = (tmp_path / "etc" / "extensions.conf").read_text(encoding="utf-8").splitlines()
+    assert len(ours) == len(template)  # dialplan lines keep their numbers
+    overflow = {line.split(" =")[0]: line.partition("=")[2].strip() for line in ours
+                if line.startswith("CC_OVERFLOW_")}
+    assert overflow == {"CC_OVERFLOW_WAIT": "25", "CC_OVERFLOW_presales": "complaints",
+                        "CC_OVERFLOW_aftersales": "", "CC_OVERFLOW_complaints": "night",
+                        "CC_OVERFLOW_techsupport": "", "CC_OVERFLOW_night": ""}
+    queues = dict(asterisk_sections(tmp_path / "etc", "queues.conf"))
+    for name in ("presales", "aftersales", "complaints", "techsupport", "night"):
+        assert queues[name]["context"] == ["cc-queue-exit"]
+        assert queues[name]["periodic-announce"] == ["/srv/prompts/callback_offer"]
+        assert queues[name]["periodic-announce-frequency"] == ["30"]
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ("presales=aftersales,aftersales=presales", "comes back to presales"),
+    ("night=night", "comes back to night"),
+    ("presales=lobby", "unknown queue 'lobby'"),
+    ("presales=aftersales,presales=night", "presales has two fallbacks"),
+    ("presales", "expected QUEUE=FALLBACK")])
+def test_an_overflow_that_would_loop_or_names_no_queue_is_refused(value: str, error: str
+                                                                 ) -> None:
+    with pytest.raises(SettingsError, match=error):
+        settings_with(asterisk_overflow=value)
+
+
+def test_no_overflow_at_all_renders_every_queue_without_a_fallback(tmp_path: Path) -> None:
+    render_to_directory(settings_with(asterisk_overflow=""), tmp_path / "etc",
+                        new_secret=counter_secrets())
+    ours = (tmp_path / "etc" / "extensions.conf").read_text(encoding="utf-8")
+    assert re.findall(r"(?m)^CC_OVERFLOW_[a-z]+ =.*$", ours) == [
+        f"CC_OVERFLOW_{q} =" for q in ("presales", "aftersales", "complaints", "techsupport",
+                                       "night")]
 
 
 def test_manager_gets_the_secret_bind_address_and_one_permit_per_network(

@@ -98,6 +98,8 @@ def walk(steps: list[Step], start: int, *, take: dict[int, bool]) -> list[Step]:
         if step.app in {"Hangup", "Queue"}:
             break
         if step.app == "Goto":
+            if "," in step.args:  # into another context: the walk ends here
+                break
             i = labels[step.args]
             continue
         if step.app == "GotoIf" and take.get(step.line, False):
@@ -165,10 +167,35 @@ def test_queue_gets_the_priority_the_recording_name_and_continues_for_the_survey
 
 def test_every_goto_label_exists_in_its_context() -> None:
     for context, steps in CONTEXTS.items():
-        labels = {s.label for s in steps if s.label}
         for step in steps:
             for target in goto_targets(step):
-                assert target in labels, f"[{context}] line {step.line}: no label {target!r}"
+                where, _, label = target.rpartition(",")
+                into = where.split(",")[0] if where else context  # Goto(context,exten,label)
+                labels = {s.label for s in CONTEXTS[into] if s.label}
+                assert label in labels, f"[{context}] line {step.line}: no label {target!r}"
+
+
+def test_key_1_in_a_queue_offers_the_call_back_and_only_a_booking_ends_the_call() -> None:
+    steps = CONTEXTS["cc-queue-exit"]
+    assert {s.exten for s in steps} == {"1"}  # app_queue: only these keys leave the queue
+    apps = [(s.app, s.args) for s in steps]
+    assert ("AGI", "agi://${CC_FASTAGI}/callback") in apps
+    [event] = [a for app, a in apps if app == "UserEvent"]
+    assert event.startswith("CcCallbackRequest,") and "${CC_CALLBACK_REF}" in event
+    booked = walk(steps, 0, take={s.line: True for s in steps if s.app == "GotoIf"})
+    assert booked[-1].app == "Hangup"
+    not_booked = walk(steps, 0, take={s.line: False for s in steps if s.app == "GotoIf"})
+    assert (not_booked[-1].app, not_booked[-1].args) == ("Goto", "from-trunk,4008000000,requeue")
+    requeue = [s for s in CONTEXTS["from-trunk"] if s.label == "requeue"]
+    assert requeue, "from-trunk has no requeue label"
+
+
+def test_every_queue_leaves_to_the_call_back_context_and_offers_it() -> None:
+    text = (DIALPLAN.parent / "queues.conf").read_text(encoding="utf-8")
+    template = text.split("[hotline-queue](!)", 1)[1].split("\n[", 1)[0]
+    assert "\ncontext = cc-queue-exit\n" in template
+    assert re.search(r"(?m)^periodic-announce = .*/callback_offer$", template)
+    assert re.search(r"(?m)^periodic-announce-frequency = \d+$", template)
 
 
 def test_normal_ivr_result_is_published_then_queued() -> None:

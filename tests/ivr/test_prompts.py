@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 import pytest
 
+from ivr.callback import CALLBACK_PROMPTS
 from ivr.menu import READOUT_PROMPTS
 from ivr.menu_config import load_menu
 from ivr.prompts import (
@@ -32,7 +33,7 @@ needs_tools = pytest.mark.skipif(
     reason=f"prompt rendering needs espeak-ng and sox (espeak-ng: {ESPEAK or 'missing'}, "
            f"sox: {SOX or 'missing'}); apt-get install espeak-ng sox",
 )
-DIALPLAN_PROMPTS = {"queue_timeout"}
+DIALPLAN_PROMPTS = {"queue_timeout"} | CALLBACK_PROMPTS
 
 
 def test_every_prompt_the_ivr_can_play_is_in_the_catalogue() -> None:

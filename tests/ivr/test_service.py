@@ -20,7 +20,15 @@ from ivr import service
 from ivr.errors import AgiCommandFailed, AgiHangup, AgiTimeout
 from ivr.menu_config import MenuRegistry
 from ivr.ports import InMemoryDirectory, IvrOutcome, MerchantRef, TaskRef
-from ivr.service import HOTLINE_ROUTE, ROUTES, SURVEY_ROUTE, make_routes, run_hotline, run_survey
+from ivr.service import (
+    CALLBACK_ROUTE,
+    HOTLINE_ROUTE,
+    ROUTES,
+    SURVEY_ROUTE,
+    make_routes,
+    run_hotline,
+    run_survey,
+)
 from tests.conftest import ASTERISK_FIXTURES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -448,8 +456,9 @@ async def test_survey_hangup_records_nothing(directory: InMemoryDirectory) -> No
 # --------------------------------------------------------------------------- routes
 
 
-def test_route_table_has_the_hotline_and_the_survey() -> None:
-    assert set(ROUTES) == {HOTLINE_ROUTE, SURVEY_ROUTE} == {"hotline", "survey"}
+def test_route_table_has_the_hotline_the_survey_and_the_call_back() -> None:
+    assert set(ROUTES) == {HOTLINE_ROUTE, SURVEY_ROUTE, CALLBACK_ROUTE} == {
+        "hotline", "survey", "callback"}
 
 
 async def test_routes_run_with_the_menu_in_force(
@@ -473,12 +482,13 @@ FIXTURE_HEADER = (ASTERISK_FIXTURES / "01-agent-login-and-answered-call.agi-aste
     .read_bytes().split(b"\n\n", 1)[0] + b"\n\n"
 
 
-async def fake_asterisk(port: int, reply: Callable[[str], bytes]) -> list[str]:
+async def fake_asterisk(port: int, reply: Callable[[str], bytes], *,
+                        header: bytes = FIXTURE_HEADER) -> list[str]:
     """Connect like Asterisk's AGI(agi://…/hotline): send the fixture's header block, answer
     each command line with ``reply(line)``, and after the server's half-close send the final
     ``HANGUP`` line Asterisk always writes. Returns the command lines received."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(FIXTURE_HEADER)
+    writer.write(header)
     commands: list[str] = []
     async with asyncio.timeout(20):
         while line := await reader.readline():

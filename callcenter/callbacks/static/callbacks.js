@@ -15,7 +15,21 @@
     return hms(cb.clock.remaining_s);
   };
 
+  // A keep-my-place call-back: its queue, where it stands (waiting, reached, given up), the tries.
+  const resultCell = (cb) => {
+    if (!cb.place) {
+      return t.has(`callbacks.outcome.${cb.result}`) ? t(`callbacks.outcome.${cb.result}`) : (cb.result || "");
+    }
+    const p = cb.place;
+    const parts = [t(`callbacks.queue.${p.queue}`), t(`callbacks.place.${p.state}`)];
+    if (p.tries) parts.push(t("callbacks.place.try", { n: p.tries, max: p.max_tries }));
+    return parts.join(" · ");
+  };
+
   const actions = (cb) => {
+    if (cb.place && (cb.place.state === "waiting" || cb.place.state === "claimed")) {
+      return ""; // worked from the agent's desk in the caller's turn, not from this form
+    }
     if (cb.state !== "done") {
       const open = el("button", { type: "button", text: t("callbacks.open") });
       open.addEventListener("click", () => openForm(cb));
@@ -32,6 +46,9 @@
   };
 
   const load = async () => {
+    for (const link of byId("cb-states").querySelectorAll("a")) {
+      link.classList.toggle("on", link.dataset.state === state);
+    }
     const list = await fetchJSON(`/api/callbacks?state=${encodeURIComponent(state)}`);
     const body = byId("cb-list").querySelector("tbody");
     body.replaceChildren(...list.map((cb) => el("tr", {},
@@ -41,8 +58,9 @@
       el("td", {}, cb.agent_number),
       el("td", {}, clockCell(cb)),
       el("td", {}, dateTime(cb.next_attempt_at)),
+      el("td", { class: "cb-result" }, resultCell(cb)),
       el("td", {}, actions(cb)))));
-    if (!list.length) body.append(el("tr", {}, el("td", { colspan: "7", text: t("callbacks.none") })));
+    if (!list.length) body.append(el("tr", {}, el("td", { colspan: "8", text: t("callbacks.none") })));
   };
 
   const openForm = (cb) => {
