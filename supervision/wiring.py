@@ -1,7 +1,8 @@
 """How supervision joins the running product (called from ``callcenter.app`` after the CTI).
 
-``install(runtime, options, cti)`` adds the ``supervision`` component (loads today's calls,
-then pushes the wallboard) and the web module (``/wallboard``, ``/ws/wallboard``, the
+``install(runtime, options, cti)`` adds the ``supervision`` component (loads today's calls
+and the standing alerts, then pushes the wallboard; it observes the hub, so what the business
+and speech features publish refreshes the standing alerts) and the web module (``/wallboard``, ``/ws/wallboard``, the
 monitoring API); it returns the :class:`SupervisionService`.
 """
 
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter.reports.kpi import KpiPolicy
 from callcenter.runtime import RunOptions, Runtime
-from callcenter.supervision_store import StoreDayCalls
+from callcenter.supervision_store import StoreDayCalls, StoreStandingAlerts
 from cti.service import CtiService
 from supervision.monitoring import Monitoring
 from supervision.service import SupervisionService
@@ -48,8 +49,10 @@ async def install(runtime: Runtime, options: RunOptions, cti: CtiService) -> Sup
     """Add the component and the web module to ``runtime``; returns the service."""
     service = SupervisionService(cti, StoreDayCalls(runtime.store), runtime.hub,
                                  policy=policy_of(runtime),
-                                 tz=ZoneInfo(runtime.settings.locale.timezone))
-    service.monitoring = Monitoring(cti, runtime.store.audit)
+                                 tz=ZoneInfo(runtime.settings.locale.timezone),
+                                 standing=StoreStandingAlerts(runtime.store))
+    runtime.hub.observe(service.on_published)  # complaints, dead letters, speech alerts
+    service.monitoring = Monitoring(cti, runtime.store.audit, hub=runtime.hub)
     runtime.components.append(SupervisionComponent(service))
     runtime.modules.append(web_module(service))
     return service

@@ -1,10 +1,12 @@
 """Headless Chromium on the wallboard (1366x768): a supervisor watches a real captured call
 (scenario 07) wait in the queue, get answered and end without reloading the page, starts a
-listen from the agent's row and sees it in the monitoring audit. Then the wall-TV view and
-the English page.
+listen from the agent's row, switches it to whisper in place (the spy's ChanSpy gets the
+digit; the phone does not ring again), sees it end when the capture's supervisor hangs up
+(ChanSpyStop) and finds all of it in the monitoring audit. Then the wall-TV view and the
+English page.
 
-Screenshots: /tmp/wallboard-waiting.png, /tmp/wallboard-oncall.png, /tmp/wallboard-ended.png,
-/tmp/wallboard-tv.png, /tmp/wallboard-en.png.
+Screenshots: /tmp/wallboard-waiting.png, /tmp/wallboard-oncall.png, /tmp/wallboard-spy-ended.png,
+/tmp/wallboard-ended.png, /tmp/wallboard-tv.png, /tmp/wallboard-en.png.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ cti_store = test_service.cti_store
 SCENARIO = "07-supervisor-spy.ami"
 SHOTS = "/tmp"
 VIEW = {"width": 1366, "height": 768}
+# The capture's first spy channel (its ChanSpyStart/ChanSpyStop name it): our Originate's
+# OriginateResponse names the same one.
+SPY_LEG = ("1795330364.4", "Local/9000@supervisor-00000002;1")
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: the browser test needs Chromium")]
@@ -77,14 +82,15 @@ async def board(cti_store: Store) -> AsyncIterator[Board]:
     boss = await cti_store.users.add("boss", "王班长", Role.SUPERVISOR, password_hash(), now)
     await cti_store.agents.add("9000", "王班长", "PJSIP/9000", [], boss.id)
     hub = Hub()
-    ami = FakeAmiActions()
+    ami = FakeAmiActions(spy_leg=SPY_LEG)
     clock = [BASE]
     service = CtiService(StoreCtiDirectory(cti_store), hub, clock=lambda: clock[0])
     service.attach(ami)
     await service.start()
     supervision = SupervisionService(service, StoreDayCalls(cti_store), hub,
                                      clock=lambda: clock[0], push_delay_s=0.05)
-    supervision.monitoring = Monitoring(service, cti_store.audit, clock=lambda: clock[0])
+    supervision.monitoring = Monitoring(service, cti_store.audit, clock=lambda: clock[0],
+                                        hub=hub)
     await supervision.start()
     settings = load_settings(environ={"CALLCENTER_WEB_SESSION_SECRET": "browser-secret"})
     app = build_web_app(settings, cti_store, hub=hub,
@@ -140,10 +146,34 @@ async def test_supervisor_watches_a_call_wait_answer_and_end_and_listens_in(boar
         [(_action, headers)] = [s for s in board.ami.sent if s[0] == "Originate"]
         assert headers["Channel"] == "Local/9000@supervisor"
         assert headers["Application"] == "ChanSpy"
-        assert headers["Data"] == "Local/8001@agents-00000001;2,qE"  # not the ;1 Local half
+        assert headers["Data"] == "Local/8001@agents-00000001;2,qdE"  # not the ;1 Local half
         await page.wait_for_selector("#wb-monitor:not([hidden])")
         await page.wait_for_selector("#wb-audit td:has-text('monitor.start')")
+
+        # Whisper: the same spy switches in place (ChanSpy's d option, digit 5).
+        async with page.expect_response("**/api/supervisor/monitor") as switched:
+            await page.click("tr[data-agent='8001'] button[data-monitor='whisper']")
+        assert (await switched.value).ok
+        assert [a for a, _h in board.ami.sent].count("Originate") == 1
+        [dtmf] = [h for a, h in board.ami.sent if a == "PlayDTMF"]
+        assert dtmf == {"Channel": SPY_LEG[1], "Digit": "5", "Receive": "true"}
+        await page.wait_for_selector("tr[data-agent='8001'] button.primary[data-monitor='whisper']")
         await page.screenshot(path=f"{SHOTS}/wallboard-oncall.png")
+
+        # The capture's supervisor hangs up: ChanSpyStop ends the session on the console.
+        board.feed_until("ChanSpyStop")
+        await page.wait_for_selector("#wb-monitor[data-state='ended']")
+        assert "8001" in (await page.text_content("#wb-monitor") or "")
+        assert await page.locator("tr[data-agent='8001'] button[data-monitor='stop']").count() == 0
+        await page.wait_for_selector("#wb-audit td:has-text('monitor.stop')")
+        await page.screenshot(path=f"{SHOTS}/wallboard-spy-ended.png")
+        monitoring = board.supervision.monitoring
+        assert monitoring is not None
+        trail = [(e.action, e.details.get("mode"), e.details.get("reason"))
+                 for e in reversed(await monitoring.audit.recent(limit=10))
+                 if e.action.startswith("monitor.")]
+        assert trail == [("monitor.start", "listen", None), ("monitor.mode", "whisper", None),
+                         ("monitor.stop", "whisper", "hung_up")]
 
         # Force pause (remembered until the call is over): the desk's one QueuePause, audited.
         await page.select_option("select[data-reason-for='8001']", "meeting")
