@@ -57,8 +57,11 @@ class StoreStandingAlerts:
         self.store = store
         self.business = BusinessRepository(store)
 
-    async def current(self, speech_since: datetime) -> StandingState:
-        complaints = await self.business.complaints(open_only=True)
+    async def current(self, complaints_since: datetime, speech_since: datetime
+                      ) -> StandingState:
+        complaints = {c.complaint.id: c for c in await self.business.complaints(open_only=True)}
+        for case in await self.business.complaints(start=complaints_since):
+            complaints.setdefault(case.complaint.id, case)
         dead = await self.business.dead_letters()
         a = SpeechAlertRow
         stmt = (select(a, RecordingRow.token)
@@ -71,4 +74,5 @@ class StoreStandingAlerts:
                                     keywords=tuple(row.keywords or ()),
                                     hits=tuple(row.hits or ()), at=row.created_at)
                   for row, token in rows]
-        return StandingState(complaints=complaints, dead_letters=dead, speech=speech)
+        return StandingState(complaints=list(complaints.values()), dead_letters=dead,
+                             speech=speech)

@@ -8,12 +8,14 @@ S1  The live alerts of ``supervision.wallboard`` (staffing, answer rate, long wa
     raised elsewhere the moment they happen (``callcenter.business``: complaints, complaint
     clocks, dead letters; ``speech.worker``: keywords heard) and still true until someone
     resolves them: a supervisor who opens the wallboard after the push sees them too.
-S2  A complaint stands while it is open (not closed) and either runs a clock that is not met
-    (``running``: still within its limit, or ``overdue``) or went to the top tier (over 5,000
-    yuan or media exposure: ``callcenter.business.sla.needs_top_tier``). The clocks are the
-    class-2 escalation clocks of ``sla.complaint_clocks`` (report to the supervisor within
-    30 minutes, temporary solution within 1 hour, second-line ticket within 30 minutes); met
+S2  A complaint stands while it is open (not closed) and runs a clock that is not met
+    (``running``: still within its limit, or ``overdue``). The clocks are the class-2
+    escalation clocks of ``sla.complaint_clocks`` (report to the supervisor within 30
+    minutes, temporary solution within 1 hour, second-line ticket within 30 minutes); met
     clocks are left out. Reporting, solving and closing (``complaint_step``) make them go.
+    A complaint that went to the top tier at once (over 5,000 yuan or media exposure:
+    ``sla.needs_top_tier``) stands while open, and for ``TOP_TIER_FOR`` after it was made
+    when it was settled on the phone (class 1: closed when made), as on ``/alerts``.
 S3  A dead-lettered delivery stands until it is requeued (it is then no longer ``dead``).
 S4  A speech alert (keywords heard in a call's transcripts) stands for the local day it was
     raised; the newest ``SPEECH_LIMIT`` are shown, one per call.
@@ -27,16 +29,17 @@ S6  What makes the standing alerts worth reading again: a message another featur
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from callcenter.business.sla import ClockState, complaint_clocks, needs_top_tier
 from callcenter.topics import BOARD_TOPIC, WALLBOARD_TOPIC
 from supervision.ports import StandingState
 
-__all__ = ["SPEECH_LIMIT", "changes_standing", "standing_alerts"]
+__all__ = ["SPEECH_LIMIT", "TOP_TIER_FOR", "changes_standing", "standing_alerts"]
 
 SPEECH_LIMIT: Final = 20
+TOP_TIER_FOR: Final = timedelta(days=1)
 _OPEN_CLOCK: Final = frozenset({ClockState.RUNNING, ClockState.OVERDUE})
 _BUSINESS_ALERTS: Final = frozenset({"complaint", "complaint_clock", "dead_letter"})
 
@@ -45,14 +48,16 @@ def _complaints(state: StandingState, now: datetime) -> list[dict[str, Any]]:
     out = []
     for case in state.complaints:
         c = case.complaint
-        if c.closed_at is not None:
-            continue
+        settled_at_once = c.closed_at is not None and c.closed_at <= c.created_at
+        if c.closed_at is not None and not settled_at_once:
+            continue  # closed by a supervisor
         clocks = [k for k in complaint_clocks(
             complaint_class=c.complaint_class, created_at=c.created_at,
             reported_at=c.reported_at, temporary_solution_at=c.temporary_solution_at,
             second_line_at=case.second_line_at, closed_at=c.closed_at, now=now)
             if k.state in _OPEN_CLOCK]
-        top = needs_top_tier(c.amount_yuan, c.media_exposure)
+        top = needs_top_tier(c.amount_yuan, c.media_exposure) and (
+            c.closed_at is None or now - c.created_at < TOP_TIER_FOR)
         if not clocks and not top:
             continue
         out.append({

@@ -41,7 +41,7 @@ class SpeechAlertRecord:
 class StandingState:
     """What the standing alerts are made of, as stored now."""
 
-    complaints: Sequence[ComplaintCase] = ()  # open complaints (not closed)
+    complaints: Sequence[ComplaintCase] = ()  # open ones, and every one made lately
     dead_letters: Sequence[DeadLetter] = ()
     speech: Sequence[SpeechAlertRecord] = field(default=())  # newest first
 
@@ -49,7 +49,9 @@ class StandingState:
 class StandingAlerts(Protocol):
     """The business records and speech alerts behind the wallboard's standing alerts."""
 
-    async def current(self, speech_since: datetime) -> StandingState:
-        """Open complaints, dead-lettered deliveries, and the speech alerts raised since
-        ``speech_since`` (newest first)."""
+    async def current(self, complaints_since: datetime, speech_since: datetime
+                      ) -> StandingState:
+        """Open complaints and those made since ``complaints_since`` (once each),
+        dead-lettered deliveries, and the speech alerts raised since ``speech_since``
+        (newest first)."""
         ...

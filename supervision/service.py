@@ -35,7 +35,7 @@ from cti.call_state import CallConnected, CallCreated, CallEnded, CallKind, Call
 from cti.dispatcher import Effect
 from cti.service import CtiService
 from supervision import wallboard
-from supervision.alerts import changes_standing, standing_alerts
+from supervision.alerts import TOP_TIER_FOR, changes_standing, standing_alerts
 from supervision.monitoring import Monitoring
 from supervision.ports import DayCalls, StandingAlerts
 from supervision.wallboard import DayTally, WallboardPolicy
@@ -149,8 +149,9 @@ class SupervisionService:
             return self.standing
         now = self.clock()
         self._standing_at = now
-        state = await self.standing_source.current(self._midnight(now))
-        self.standing = standing_alerts(state, datetime.fromtimestamp(now, UTC))
+        at = datetime.fromtimestamp(now, UTC)
+        state = await self.standing_source.current(at - TOP_TIER_FOR, self._midnight(now))
+        self.standing = standing_alerts(state, at)
         self.standing_seq += 1
         self.push()
         return self.standing
