@@ -63,7 +63,8 @@ def _screenpop() -> ModuleType:
     """bench/ami_screenpop.py (its fake PBX wire lines and call events), loaded by path."""
     spec = importlib.util.spec_from_file_location("ami_screenpop_bench", SELF.parent
                                                   / "ami_screenpop.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -92,7 +93,7 @@ class Pbx:
     """The fake PBX's queue state, for the peer's QueueStatus (``aftersales`` only)."""
 
     def __init__(self, agents: list[str]) -> None:
-        self.status = {agent: 1 for agent in agents}  # 1 not in use, 6 ringing, 2 in use
+        self.status = dict.fromkeys(agents, 1)  # 1 not in use, 6 ringing, 2 in use
         self.waiting: dict[str, float] = {}  # linked id -> joined (time.time())
 
     def queue_status(self, sp: ModuleType, action_id: str) -> bytes:
@@ -309,12 +310,12 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
     ours: list[float] = []
     missing = 0
     for linked_id, (written, _agent) in sent.items():
-        stamp = first_frame.get(linked_id)
-        if stamp is None:
+        shown = first_frame.get(linked_id)
+        if shown is None:
             missing += len(received)
             continue
         for mine in received:
-            at = next((a for s, a in mine if s >= stamp), None)
+            at = next((a for s, a in mine if s >= shown), None)
             if at is None:
                 missing += 1
             else:

@@ -204,7 +204,7 @@ class Monitoring:
         session = self.sessions.get(supervisor)
         return None if session is None else self.session_json(session)
 
-    # ------------------------------------------------------------------ ends (M5)
+    # ------------------------------------------------------------------ session ends, M5
 
     def on_effects(self, effects: Sequence[Effect], now: float) -> None:
         """The supervisor hung up (``SpyEnded`` of a session's spy channel) or the spied call

@@ -2,8 +2,9 @@
 
 ``install(runtime, options, cti)`` adds the ``supervision`` component (loads today's calls
 and the standing alerts, then pushes the wallboard; it observes the hub, so what the business
-and speech features publish refreshes the standing alerts) and the web module (``/wallboard``, ``/ws/wallboard``, the
-monitoring API); it returns the :class:`SupervisionService`.
+and speech features publish refreshes the standing alerts) and the web module
+(``/wallboard``, ``/ws/wallboard``, the monitoring API); it returns the
+:class:`SupervisionService`.
 """
 
 from __future__ import annotations

@@ -22,28 +22,28 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestServer
 
+from callcenter.business.service import BusinessService
+from callcenter.business.wrapup import WrapupForm
 from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db.repositories import Store
 from callcenter.domain import Role
 from callcenter.settings import load_settings
-from callcenter.business.service import BusinessService
-from callcenter.business.wrapup import WrapupForm
 from callcenter.speech_directory import SqlTranscriptStore
 from callcenter.supervision_store import StoreDayCalls, StoreStandingAlerts
-from callcenter.web.app import build_web_app
 from callcenter.topics import WALLBOARD_TOPIC
+from callcenter.web.app import build_web_app
 from callcenter.web.hub import Hub
 from cti.ami_protocol import AmiMessage
 from cti.service import CtiService
-from recording.repository import RecordingRepository
 from cti.web import web_module as cti_module
+from recording.repository import RecordingRepository
 from speech.keywords import KeywordHit, alert_message
 from supervision.monitoring import Monitoring
 from supervision.service import SupervisionService
 from supervision.web import web_module
+from tests.business.conftest import add_call
 from tests.cti import test_service
 from tests.cti.test_desktop_browser import CHROMIUM, chromium, events
-from tests.business.conftest import add_call
 from tests.cti.test_service import BASE, PASSWORD, password_hash, seed
 from tests.fakes.ami_actions import FakeAmiActions
 from tests.page_scripts import enforce_strict_csp
