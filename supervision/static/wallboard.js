@@ -18,6 +18,7 @@
   let monitoring = me.monitoring ? { agent: me.monitoring.agent, mode: me.monitoring.mode } : null;
   let ended = null; // why the last monitoring session ended by itself
   const reasons = readJSON("wb-reasons", []);
+  const chosen = {}; // agent -> pause reason picked, kept across re-renders (pushes)
   const LIVE_ALERTS = ["dead_letter", "complaint", "complaint_clock"];
 
   const pct = (v) => (v === null || v === undefined ? t("supervision.no_data") : `${(v * 100).toFixed(1)}%`);
@@ -108,7 +109,8 @@
     if (a.state !== "logged_out") {
       if (a.state !== "paused") {
         buttons.push(el("select", { "data-reason-for": a.agent, "aria-label": t("supervision.force_pause") },
-          reasons.map((r) => el("option", { value: r, text: t.has(`reason.${r}`) ? t(`reason.${r}`) : r }))));
+          reasons.map((r) => el("option", { value: r, selected: chosen[a.agent] === r ? "selected" : false,
+            text: t.has(`reason.${r}`) ? t(`reason.${r}`) : r }))));
         buttons.push(el("button", { type: "button", "data-control": "pause", "data-agent": a.agent, text: t("supervision.force_pause") }));
       }
       buttons.push(el("button", { type: "button", "data-control": "logout", "data-agent": a.agent, text: t("supervision.force_logout") }));
@@ -190,6 +192,11 @@
     }
     loadAudit();
   };
+
+  root.addEventListener("change", (event) => {
+    const select = event.target.closest("select[data-reason-for]");
+    if (select) chosen[select.dataset.reasonFor] = select.value;
+  });
 
   root.addEventListener("click", async (event) => {
     const controlButton = event.target.closest("button[data-control]");
