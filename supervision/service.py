@@ -47,6 +47,13 @@ logger = logging.getLogger(__name__)
 _KEPT = frozenset({CallKind.INBOUND})
 
 
+def _same_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An agent row without what only the clock changes (seconds in state)."""
+    if row is None:
+        return None
+    return {k: v for k, v in row.items() if k != "in_state_s"}
+
+
 class SupervisionService:
     """The wallboard's state and pushes (see the module docstring)."""
 
@@ -78,6 +85,7 @@ class SupervisionService:
         self._standing_task: asyncio.Task[None] | None = None
         self._standing_again = False
         self._standing_at = float("-inf")
+        self._sent_rows: dict[str, dict[str, Any]] | None = None  # agent rows last pushed
         cti.effects.listeners.append(self.on_effects)
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,7 +143,7 @@ class SupervisionService:
                 if now - self._standing_at >= self.standing_refresh_s:
                     self._refresh_soon()
                 if now - self._last_push >= self.refresh_s:
-                    self.push(now)
+                    self.push(now, full=True)
                 else:
                     self.check_alerts(self.board(now), now)
             except Exception:
@@ -258,12 +266,28 @@ class SupervisionService:
         figures["standing_seq"] = self.standing_seq
         return figures
 
-    def push(self, now: float | None = None) -> dict[str, Any]:
-        """Publish the board, then any alert that just appeared; returns the board."""
+    def push(self, now: float | None = None, *, full: bool = False) -> dict[str, Any]:
+        """Publish the board, then any alert that just appeared; returns the board.
+
+        Between full boards (the first, every ``refresh_s``, and a browser's hello) a push
+        carries only the agent rows that changed since the previous push (``"partial":
+        true``, ``agents`` = the changed rows, ``removed`` = interfaces gone): with 1,000
+        agents the whole board is ~240 KB for every socket, a push a few rows
+        (bench/wallboard.py)."""
         now = self.clock() if now is None else now
         figures = self.board(now)
         self._last_push = now
-        self.hub.publish(WALLBOARD_TOPIC, figures)
+        rows = {row["interface"]: row for row in figures["agents"]}
+        if full or self._sent_rows is None:
+            message = figures
+        else:
+            sent = self._sent_rows
+            message = {**figures, "partial": True,
+                       "agents": [row for interface, row in rows.items()
+                                  if _same_row(sent.get(interface)) != _same_row(row)],
+                       "removed": [i for i in sent if i not in rows]}
+        self._sent_rows = rows
+        self.hub.publish(WALLBOARD_TOPIC, message)
         self.check_alerts(figures, now)
         return figures
 

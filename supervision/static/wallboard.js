@@ -231,6 +231,14 @@
     onClose: () => { live.className = "tag bad"; live.textContent = t("supervision.offline"); },
     onMessage: (message) => {
       if (message.type === "wallboard") {
+        if (message.partial && board) {
+          // only the agent rows that changed since the previous push
+          const rows = new Map(board.agents.map((a) => [a.interface, a]));
+          for (const gone of message.removed || []) rows.delete(gone);
+          for (const a of message.agents) rows.set(a.interface, a);
+          message.agents = [...rows.values()].sort((x, y) =>
+            (x.agent || "~").localeCompare(y.agent || "~") || x.interface.localeCompare(y.interface));
+        }
         board = message;
         offset = message.now - Date.now() / 1000;
         render();
