@@ -59,7 +59,7 @@ class SupervisionService:
 
     def __init__(self, cti: CtiService, records: DayCalls, hub: Publisher, *,
                  policy: WallboardPolicy | None = None, tz: ZoneInfo | None = None,
-                 clock: Callable[[], float] = time.time, push_delay_s: float = 0.2,
+                 clock: Callable[[], float] = time.time, push_delay_s: float = 0.1,
                  refresh_s: float = 5.0, standing: StandingAlerts | None = None,
                  standing_refresh_s: float = 60.0) -> None:
         self.cti = cti
@@ -143,7 +143,7 @@ class SupervisionService:
                 if now - self._standing_at >= self.standing_refresh_s:
                     self._refresh_soon()
                 if now - self._last_push >= self.refresh_s:
-                    self.push(now, full=True)
+                    self.push(now)
                 else:
                     self.check_alerts(self.board(now), now)
             except Exception:
@@ -269,10 +269,10 @@ class SupervisionService:
     def push(self, now: float | None = None, *, full: bool = False) -> dict[str, Any]:
         """Publish the board, then any alert that just appeared; returns the board.
 
-        Between full boards (the first, every ``refresh_s``, and a browser's hello) a push
-        carries only the agent rows that changed since the previous push (``"partial":
-        true``, ``agents`` = the changed rows, ``removed`` = interfaces gone): with 1,000
-        agents the whole board is ~240 KB for every socket, a push a few rows
+        After the first (whole) board a push carries only the agent rows that changed since
+        the previous push (``"partial": true``, ``agents`` = the changed rows, ``removed`` =
+        interfaces gone); a browser gets the whole board as its hello (and the page). With
+        1,000 agents the whole board is ~240 KB for every socket, a push a few rows
         (bench/wallboard.py)."""
         now = self.clock() if now is None else now
         figures = self.board(now)
