@@ -7,7 +7,7 @@ English page. Standing alerts: a class-2 complaint recorded while the page is op
 at once, shows its two clocks ticking down, and is still there on a fresh page load; a speech
 alert (the worker's message) is shown the moment it is pushed.
 
-Screenshots: /tmp/wallboard-alerts.png, /tmp/wallboard-waiting.png, /tmp/wallboard-oncall.png, /tmp/wallboard-spy-ended.png,
+Screenshots: /tmp/wallboard-alerts.png, /tmp/wallboard-alerts-en.png, /tmp/wallboard-waiting.png, /tmp/wallboard-oncall.png, /tmp/wallboard-spy-ended.png,
 /tmp/wallboard-ended.png, /tmp/wallboard-tv.png, /tmp/wallboard-en.png.
 """
 
@@ -274,5 +274,8 @@ async def test_standing_alerts_are_pushed_and_still_there_on_a_fresh_page(board:
         await fresh.wait_for_selector(clocks)
         await fresh.wait_for_selector("#wb-alerts li[data-alert='speech'] a")
         assert "多扣" not in (await fresh.text_content("#wb-alerts") or "")  # no free text
+        await fresh.goto(board.base + "/lang/en?next=/wallboard")
+        await fresh.wait_for_selector(f"{clocks}:has-text('left')")
+        await fresh.screenshot(path=f"{SHOTS}/wallboard-alerts-en.png")
         assert errors == []
         await context.close()
