@@ -9,7 +9,10 @@ action      AMI
 login       ``QueueAdd`` per queue of ``callcenter.shifts.login_queues`` (dynamic member;
             ``Already there`` counts as done); all or nothing: after a failure the queues
             already added are removed again (``agent_state.login_rollback``)
-logout      ``QueueRemove`` per queue the agent is in (``Not there`` counts as done)
+logout      ``QueueRemove`` per queue the agent is in (``Not there`` counts as done); all or
+            nothing: after a failure the queues already left are added back, paused as
+            they were (``agent_state.logout_rollback``), and ``LogoutFailed`` says which
+            queue failed and what was put back
 pause       ``QueuePause`` without ``Queue:`` (every queue), ``Reason:`` kept
 resume      ``QueuePause Paused: false`` in every queue
 dial        ``Originate`` (click to dial, ``Async: true``), once per idempotency key
@@ -47,7 +50,14 @@ from cti.ami_protocol import ActionResult
 from cti.call_state import Call, OutboundDialled
 from cti.config import CtiConfig
 from cti.dispatcher import CtiState
-from cti.errors import AgentActionError, AmiActionError, AmiEncodeError, CtiUnavailable
+from cti.errors import (
+    AgentActionError,
+    AmiActionError,
+    AmiEncodeError,
+    AmiError,
+    CtiUnavailable,
+    LogoutFailed,
+)
 from cti.events import OriginateResponse, decode_event
 from cti.ports import AgentDirectory, AgentRecord, AmiActions, DemoPhonePort
 
@@ -177,12 +187,7 @@ class AgentActions:
         ami = self._require_ami()
         added: list[str] = []
         for queue in queues:
-            headers = [("Queue", queue), ("Interface", agent.interface),
-                       ("MemberName", clean_label(f"{agent.agent_number} {agent.name}")),
-                       ("Penalty", "0"), ("Paused", "false")]
-            device = state_interface_of(agent, self.config.state_interface)
-            if device:
-                headers.append(("StateInterface", device))
+            headers = self._member_headers(agent, queue, False, "")
             try:
                 result = await ami.send("QueueAdd", headers, timeout=self.config.action_timeout)
                 result.raise_for_error()
@@ -230,13 +235,18 @@ class AgentActions:
         result.raise_for_error()
 
     async def logout(self, agent: AgentRecord) -> dict[str, Any]:
-        """``QueueRemove`` from every queue the agent is in (``Not there`` counts as done).
+        """``QueueRemove`` from every queue the agent is in (``Not there`` counts as done),
+        all or nothing (rule 11 of ``cti.agent_state``).
 
-        Raises AgentActionError ``not_logged_in`` / ``agent_busy``.
+        Raises AgentActionError ``not_logged_in`` / ``agent_busy``, and ``LogoutFailed``
+        when a removal failed (the queues already left were added back).
         """
         record = self._check(agent, AgentAction.LOGOUT)
         queues = sorted(record.memberships) if record is not None else list(agent.queues)
+        paused = dict(record.memberships) if record is not None else {}
+        reason = (record.pause_reason or "") if record is not None else ""
         ami = self._require_ami()
+        removed: list[str] = []
         for queue in queues:
             try:
                 result = await ami.send("QueueRemove",
@@ -246,9 +256,57 @@ class AgentActions:
             except AmiEncodeError as exc:
                 raise ValidationError("interface", "contains characters not allowed") from exc
             except AmiActionError as exc:
-                if "Not there" not in exc.message:
-                    raise
+                if "Not there" in exc.message:
+                    continue
+                raise await self._undo_logout(agent, queue, exc.message, removed, paused,
+                                              reason) from exc
+            except AmiError as exc:  # a timeout, the connection lost
+                raise await self._undo_logout(agent, queue, f"{type(exc).__name__}: {exc}",
+                                              removed, paused, reason) from exc
+            removed.append(queue)
         return {"queues": queues}
+
+    async def _undo_logout(self, agent: AgentRecord, queue: str, cause: str,
+                           removed: list[str], paused: dict[str, bool], reason: str
+                           ) -> LogoutFailed:
+        """Add the agent back to the queues the failed log-out took it out of."""
+        restored: list[str] = []
+        missing: list[str] = []
+        for again, was_paused in agent_state.logout_rollback(removed, paused):
+            headers = self._member_headers(agent, again, was_paused, reason)
+            try:
+                result = await self._require_ami().send(
+                    "QueueAdd", headers, timeout=self.config.action_timeout)
+                result.raise_for_error()
+            except AmiActionError as exc:
+                if "Already there" not in exc.message:
+                    logger.error("agent %s: could not put back in %s: %s",
+                                 agent.agent_number, again, exc.message)
+                    missing.append(again)
+                    continue
+            except Exception:
+                logger.exception("agent %s: could not put back in %s", agent.agent_number,
+                                 again)
+                missing.append(again)
+                continue
+            restored.append(again)
+        logger.warning("agent %s: log-out failed in %s (%s); put back in %s%s",
+                       agent.agent_number, queue, cause, ", ".join(restored) or "nothing",
+                       f"; NOT in {', '.join(missing)}" if missing else "")
+        return LogoutFailed(queue, cause, tuple(restored), tuple(missing))
+
+    def _member_headers(self, agent: AgentRecord, queue: str, paused: bool, reason: str
+                        ) -> list[tuple[str, str]]:
+        """``QueueAdd`` headers of ``agent`` as a dynamic member of ``queue``."""
+        headers = [("Queue", queue), ("Interface", agent.interface),
+                   ("MemberName", clean_label(f"{agent.agent_number} {agent.name}")),
+                   ("Penalty", "0"), ("Paused", "true" if paused else "false")]
+        if paused and reason:
+            headers.append(("Reason", reason))
+        device = state_interface_of(agent, self.config.state_interface)
+        if device:
+            headers.append(("StateInterface", device))
+        return headers
 
     async def pause(self, agent: AgentRecord, reason: str) -> dict[str, Any]:
         """``QueuePause`` in every queue (no ``Queue:``) with ``Reason: <code>``.

@@ -37,6 +37,8 @@ Rules of the machine
 11. Log-in is all or nothing (``login_rollback``): when one ``QueueAdd`` of a log-in fails,
    every queue that log-in already put the agent in is removed again, last first, so a
    failed log-in never leaves the agent half logged in (ringing in some queues).
+   Log-out likewise (``logout_rollback``): when one ``QueueRemove`` fails, every queue that
+   log-out already took the agent out of is added back, last first, paused as it was.
 12. After-call work holds (``AgentConfig.hold_wrap_up_s`` > 0): the wrap-up lasts until the
    agent's wrap-up of that call is saved (``wrap_up_saved``) or ``hold_wrap_up_s`` pass,
    not Asterisk's short ``wrapuptime``. Entering the hold yields ``WrapUpHold(hold=True)``
@@ -117,6 +119,7 @@ __all__ = [
     "desk_closed",
     "desk_opened",
     "login_rollback",
+    "logout_rollback",
     "new_board",
     "on_shutdown",
     "pause_seconds",
@@ -848,6 +851,13 @@ def login_rollback(succeeded: Sequence[str]) -> tuple[str, ...]:
     """The queues to ``QueueRemove`` after a log-in failed: every queue whose ``QueueAdd``
     succeeded (``Already there`` included: the desk shows the agent logged out), last first."""
     return tuple(reversed(succeeded))
+
+
+def logout_rollback(removed: Sequence[str], paused: Mapping[str, bool]
+                    ) -> tuple[tuple[str, bool], ...]:
+    """The ``(queue, paused)`` members to ``QueueAdd`` back after a log-out failed: every
+    queue whose ``QueueRemove`` succeeded, last first, paused as the agent was there."""
+    return tuple((queue, paused.get(queue, False)) for queue in reversed(removed))
 
 
 # -- reading

@@ -56,6 +56,10 @@ Rules of the tracker
    -> channel, from AgentCalled/AgentConnect ``DestChannel`` or the resync's channel list) and
    of the caller (``caller_channel``): the agent actions Hangup/Atxfer the agent's leg and
    Redirect the caller's. They go when the call ends.
+11. Spies: ChanSpyStart remembers the supervisor's spy channel (``CallBoard.spies``, by its
+   Uniqueid). The spy ends at whichever comes first, ChanSpyStop for that channel or the
+   Hangup of that channel (the supervisor hung up their phone; ChanSpy's ``E``: the spied
+   call ended): one ``SpyEnded`` effect, and ``spy_stopped`` on the spied call's timeline.
 
 State object: ``CallBoard`` is mutated in place, ONLY by this module's functions
 (``transition``, ``resync``); they do no I/O and take the time as ``now``. Copying the board
@@ -82,6 +86,7 @@ from cti.events import (
     AttendedTransfer,
     BlindTransfer,
     ChanSpyStart,
+    ChanSpyStop,
     CoreShowChannel,
     Hangup,
     IvrResult,
@@ -120,6 +125,8 @@ __all__ = [
     "RecordingStarted",
     "RecordingStopped",
     "ScreenPop",
+    "Spy",
+    "SpyEnded",
     "busy_agents",
     "interface_channel_prefix",
     "new_board",
@@ -333,6 +340,18 @@ class CallBoard:
     config: CallConfig
     calls: dict[str, Call] = field(default_factory=dict)
     queues: dict[str, QueueInfo] = field(default_factory=dict)
+    spies: dict[str, Spy] = field(default_factory=dict)  # spyer Uniqueid -> spy (rule 11)
+
+
+@dataclass(frozen=True, slots=True)
+class Spy:
+    """A running ChanSpy (rule 11): the supervisor's channel and the call it listens to."""
+
+    spyer_channel: str
+    spyer_linked_id: str
+    spyee_channel: str
+    spyee_linked_id: str
+    started_at: float
 
 
 def new_board(config: CallConfig | None = None) -> CallBoard:
@@ -447,6 +466,18 @@ class RecordingStopped:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SpyEnded:
+    """The supervisor's spy channel stopped spying (rule 11): ``by`` is ``ChanSpyStop`` or
+    ``Hangup``, whichever came first."""
+
+    spyer_channel: str
+    spyer_linked_id: str
+    spyee_linked_id: str
+    at: float
+    by: str
+
+
 CallEffect = (
     CallCreated
     | CallQueued
@@ -457,6 +488,7 @@ CallEffect = (
     | CallEventLogged
     | RecordingStarted
     | RecordingStopped
+    | SpyEnded
 )
 Effects = list[CallEffect]
 
@@ -680,6 +712,8 @@ def _on_newchannel(board: CallBoard, ev: AmiEvent, now: float, effects: Effects)
 
 def _on_hangup(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, Hangup)
+    if board.spies and ev.unique_id in board.spies:
+        _end_spy(board, ev.unique_id, now, "Hangup", effects)
     call = board.calls.get(ev.linked_id)
     if call is None:
         return
@@ -897,8 +931,27 @@ def _on_chanspy_start(board: CallBoard, ev: AmiEvent, now: float, effects: Effec
         spyer.kind = _K_INTERNAL  # a spy leg is never a merchant call (rule 2)
         spyer.state = _S_ACTIVE
     spied = board.calls.get(ev.spyee_linked_id)
+    board.spies[ev.spyer_unique_id] = Spy(ev.spyer_channel, ev.spyer_linked_id,
+                                          ev.spyee_channel, ev.spyee_linked_id, now)
     if spied is not None:
         _log(effects, spied, "spy_started", now, spyer=ev.spyer_channel, spyee=ev.spyee_channel)
+
+
+def _end_spy(board: CallBoard, spyer_unique_id: str, now: float, by: str,
+             effects: Effects) -> None:
+    spy = board.spies.pop(spyer_unique_id, None)
+    if spy is None:
+        return
+    spied = board.calls.get(spy.spyee_linked_id)
+    if spied is not None:
+        _log(effects, spied, "spy_stopped", now, spyer=spy.spyer_channel, by=by)
+    effects.append(SpyEnded(spy.spyer_channel, spy.spyer_linked_id, spy.spyee_linked_id, now,
+                            by))
+
+
+def _on_chanspy_stop(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
+    assert isinstance(ev, ChanSpyStop)
+    _end_spy(board, ev.spyer_unique_id, now, "ChanSpyStop", effects)
 
 
 def _on_shutdown(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -929,6 +982,7 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         BlindTransfer: _on_blind_transfer,
         AttendedTransfer: _on_attended_transfer,
         ChanSpyStart: _on_chanspy_start,
+        ChanSpyStop: _on_chanspy_stop,
         Shutdown: _on_shutdown,
     }
 )

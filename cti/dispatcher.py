@@ -59,6 +59,7 @@ from cti.events import (
     BlindTransfer,
     ChannelStatus,
     ChanSpyStart,
+    ChanSpyStop,
     CoreShowChannel,
     Decoder,
     DialBegin,
@@ -167,6 +168,7 @@ ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
         BlindTransfer: _calls,
         AttendedTransfer: _calls,
         ChanSpyStart: _calls,
+        ChanSpyStop: _calls,  # the supervisor's spy ended (call_state rule 11)
         DialBegin: _agents,  # click to dial: the merchant rings (agent_state rule 14)
         DialEnd: _agents,
     }

@@ -14,7 +14,9 @@ The tree::
     │   ├── AmiTimeout            no response in time — also TimeoutError
     │   └── AmiDisconnected       the socket closed with actions pending — also ConnectionError
     ├── AgentActionError          an agent action refused by the rule checks; ``.error_id`` is a
-    │                             stable, API-visible id (``"already_paused"``, ``"not_on_call"`` …)
+    │   │                         stable, API-visible id (``"already_paused"``, ``"not_on_call"`` …)
+    │   └── LogoutFailed          a log-out's ``QueueRemove`` failed in one queue: which, why, and
+    │                             which queues were put back (all or nothing)
     ├── CtiUnavailable            no AMI connection to carry an agent action out
     └── CtiStorageError           a storage port's read or write failed in a way worth a
                                   retry (raised by the adapters of ``cti.ports``)
@@ -85,6 +87,27 @@ class AgentActionError(CtiError):
         self.error_id = error_id
         self.message = message
         super().__init__(f"{error_id}: {message}")
+
+
+class LogoutFailed(AgentActionError):
+    """A log-out failed in ``queue`` (``cause``: what Asterisk or the connection said); the
+    queues it had already left were added back (``restored``) except ``not_restored`` (the
+    next resync shows the truth there)."""
+
+    def __init__(self, queue: str, cause: str, restored: tuple[str, ...],
+                 not_restored: tuple[str, ...]) -> None:
+        self.queue = queue
+        self.cause = cause
+        self.restored = restored
+        self.not_restored = not_restored
+        outcome = ("still logged in everywhere" if not not_restored else
+                   "could not be put back in " + ", ".join(not_restored))
+        super().__init__("logout_failed",
+                         f"log-out failed in queue {queue} ({cause}); {outcome}")
+
+    def as_json(self) -> dict[str, object]:
+        return {"failed_queue": self.queue, "cause": self.cause,
+                "restored": list(self.restored), "not_restored": list(self.not_restored)}
 
 
 class CtiUnavailable(CtiError):

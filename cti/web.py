@@ -302,5 +302,5 @@ def web_module(service: CtiService, *, desktop_hook: DesktopHook | None = None) 
 
     return WebModule(
         name="cti", setup=setup, messages=MESSAGES, template_dirs=[TEMPLATES],
-        links=[PageLink("/desk", "cti.nav.desk", frozenset({Role.AGENT}))],
+        links=[PageLink("/desk", "cti.nav.desk", frozenset({Role.AGENT}), for_admin=False)],
     )

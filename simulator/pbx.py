@@ -364,6 +364,8 @@ class Spy:
     spyee: str | None
     end_with_spyee: bool
     recording: str | None = None  # a click-to-dial call's MixMonitor file ([cc-outbound])
+    options: str = ""  # ChanSpy's options (``qdE`` …)
+    mode: str = "listen"  # listen, whisper, barge: from the options, then DTMF 4/5/6 (d)
 
 
 @dataclass(slots=True)
@@ -1197,6 +1199,14 @@ class _Step:
             self.emit(ev.chanspy("ChanSpyStop", spyer, target))
         self.drop_channel(spyer, 16)
 
+    def spy_digit(self, channel_name: str, digit: str) -> None:
+        """A digit received on a spy's channel: with ChanSpy's ``d`` option 4, 5 and 6 switch
+        the running spy to listen, whisper and barge (app_chanspy.c ``change_spy_mode``)."""
+        spy = self.state.spies.get(channel_name)
+        if spy is not None and spy.spyee is not None and "d" in spy.options \
+                and digit in _SPY_DIGITS:
+            spy.mode = _SPY_DIGITS[digit]
+
     def shutdown(self, restart: bool) -> None:
         for call in list(self.state.calls.values()):
             call.outcome = call.outcome or (ANSWERED if call.answered_at is not None
@@ -1385,6 +1395,8 @@ class _Step:
         if application.lower() == "chanspy":
             prefix, _, options = action.get("Data").partition(",")
             spy.end_with_spyee = "E" in options
+            spy.options = options
+            spy.mode = "barge" if "B" in options else "whisper" if "w" in options else "listen"
             target = next((c for n, c in self.state.channels.items()
                            if prefix and n.startswith(prefix) and c not in channels), None)
             if target is not None:
@@ -1851,6 +1863,25 @@ def _originate(step: _Step, session: int, action: Action) -> None:
     step.originate(session, action)
 
 
+_SPY_DIGITS: Mapping[str, str] = MappingProxyType({"4": "listen", "5": "whisper", "6": "barge"})
+
+
+def _play_dtmf(step: _Step, session: int, action: Action) -> None:
+    """app_senddtmf.c ``manager_play_dtmf``: ``Receive: true`` queues the digit as if received
+    on the channel (what ChanSpy reads), else it is sent out."""
+    name = action.get("Channel")
+    if not name or step.find_channel(name) is None:
+        step.respond(session, error(action.action_id, "Channel not found"))
+        return
+    digit = action.get("Digit")
+    if not digit:
+        step.respond(session, error(action.action_id, "No digit specified"))
+        return
+    step.respond(session, success(action.action_id, "DTMF successfully queued"))
+    if action.get("Receive").lower() in ("yes", "true", "y", "t", "1", "on"):
+        step.spy_digit(name, digit[0])
+
+
 ACTIONS: Mapping[str, Callable[[_Step, int, Action], None]] = MappingProxyType({
     "queueadd": _queue_add,
     "queueremove": _queue_remove,
@@ -1866,6 +1897,7 @@ ACTIONS: Mapping[str, Callable[[_Step, int, Action], None]] = MappingProxyType({
     "originate": _originate,
     "mixmonitor": _mixmonitor,
     "stopmixmonitor": _mixmonitor,
+    "playdtmf": _play_dtmf,
 })
 
 

@@ -11,12 +11,22 @@ M2  ChanSpy spies on the agent's real device channel, never on the queue's Local
     other half ``…;2`` (``PJSIP/8001-0000002a`` with phones); when ``;2`` is bridged to nothing
     (it runs the phone's dialplan itself, as in a Local-only test Asterisk) ``;2`` is the
     device end. A leg that is not a Local channel is the device itself.
-M3  Modes and ChanSpy options (docs asterisk-notes): listen ``qE`` (nobody hears the
-    supervisor), whisper ``qwE`` (only the agent), barge ``qBE`` (both); ``E``: the spy ends
-    when the spied channel hangs up, ``q``: no beep or channel name played.
-M4  One session per supervisor. Another mode while one runs switches: the running spy is hung
-    up, a new one is originated (the phone rings again). Stop hangs the spy channel up. Every
-    start, switch and end is audited (who, which agent, which call, which mode).
+M3  Modes and ChanSpy options (docs asterisk-notes): listen ``qdE`` (nobody hears the
+    supervisor), whisper ``qdwE`` (only the agent), barge ``qdBE`` (both); ``E``: the spy ends
+    when the spied channel hangs up, ``q``: no beep or channel name played, ``d``: the digits
+    4, 5 and 6 switch the running spy to listen, whisper and barge (app_chanspy.c
+    ``change_spy_mode``; with ``d`` the whisper audiohook is attached from the start).
+M4  One session per supervisor. Another mode for the same agent switches IN PLACE: the mode's
+    digit (``SWITCH_DIGITS``) is handed to ChanSpy as if the supervisor's phone had keyed it
+    (AMI ``PlayDTMF`` with ``Receive: true`` on the spy channel: the frame is queued on the
+    channel ChanSpy reads, whatever the phone's technology); the phone does not ring again
+    and the spy channel stays the same. Another agent hangs the running spy up and
+    originates a new one. Stop hangs the spy channel up.
+M5  The session also ends when the supervisor hangs their phone up, or the spied call ends
+    (ChanSpy's ``E``): the CTI's ``SpyEnded`` for the session's spy channel (ChanSpyStop or the
+    Hangup of that channel, ``cti.call_state`` rule 11), or the spied call's ``CallEnded``.
+    Every start, switch and end is audited (who, which agent, which call, which mode, when it
+    started and ended) and pushed to the supervisor's console.
 """
 
 from __future__ import annotations
@@ -27,10 +37,14 @@ from typing import Final
 
 from cti.events import CoreShowChannel
 
-__all__ = ["MODES", "MonitorSession", "chanspy_data", "device_channel", "supervisor_channel"]
+__all__ = ["MODES", "SWITCH_DIGITS", "MonitorSession", "chanspy_data", "device_channel",
+           "supervisor_channel"]
 
-MODES: Final = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+MODES: Final = {"listen": "qdE", "whisper": "qdwE", "barge": "qdBE"}
 """Mode -> ChanSpy options (M3)."""
+
+SWITCH_DIGITS: Final = {"listen": "4", "whisper": "5", "barge": "6"}
+"""Mode -> the digit that switches a running ChanSpy with option ``d`` to it (M4)."""
 
 
 def supervisor_channel(interface: str, context: str = "supervisor") -> str:
@@ -85,3 +99,4 @@ class MonitorSession:
     device: str
     spy_channel: str | None
     started_at: float
+    spy_linked_id: str | None = None  # the originated spy channel's Uniqueid (its Linkedid)

@@ -10,6 +10,12 @@ alerts are pushed the moment they appear (``{"type": "alert", ...}``), once each
 Restart: ``start`` loads the day's ended calls from the stored records, so the day's figures
 are the same after a restart of the product; a restart of Asterisk makes the CTI resync, and
 the calls that vanished end through the same effects. A call is counted once either way.
+
+Standing alerts (``supervision.alerts``: open complaints and their clocks, dead letters,
+speech alerts): read from the stored records at start, and again (coalesced) whenever
+another feature publishes something that may change them (``on_published``, a hub
+observer) and every ``standing_refresh_s``; every board carries them (``standing``), so
+the page and the WebSocket's hello show what was pushed before the page was opened.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from cti.call_state import CallConnected, CallCreated, CallEnded, CallKind, Call
 from cti.dispatcher import Effect
 from cti.service import CtiService
 from supervision import wallboard
+from supervision.alerts import TOP_TIER_FOR, changes_standing, standing_alerts
 from supervision.monitoring import Monitoring
-from supervision.ports import DayCalls
+from supervision.ports import DayCalls, StandingAlerts
 from supervision.wallboard import DayTally, WallboardPolicy
 
 __all__ = ["SupervisionService"]
@@ -40,13 +47,21 @@ logger = logging.getLogger(__name__)
 _KEPT = frozenset({CallKind.INBOUND})
 
 
+def _same_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An agent row without what only the clock changes (seconds in state)."""
+    if row is None:
+        return None
+    return {k: v for k, v in row.items() if k != "in_state_s"}
+
+
 class SupervisionService:
     """The wallboard's state and pushes (see the module docstring)."""
 
     def __init__(self, cti: CtiService, records: DayCalls, hub: Publisher, *,
                  policy: WallboardPolicy | None = None, tz: ZoneInfo | None = None,
-                 clock: Callable[[], float] = time.time, push_delay_s: float = 0.2,
-                 refresh_s: float = 5.0) -> None:
+                 clock: Callable[[], float] = time.time, push_delay_s: float = 0.1,
+                 refresh_s: float = 5.0, standing: StandingAlerts | None = None,
+                 standing_refresh_s: float = 60.0) -> None:
         self.cti = cti
         self.records = records
         self.hub = hub
@@ -63,13 +78,23 @@ class SupervisionService:
         self._ticker: asyncio.Task[None] | None = None
         self._last_push = float("-inf")
         self.monitoring: Monitoring | None = None
+        self.standing_source = standing
+        self.standing_refresh_s = standing_refresh_s
+        self.standing: list[dict[str, Any]] = []
+        self.standing_seq = 0  # how many times the standing alerts were read
+        self._standing_task: asyncio.Task[None] | None = None
+        self._standing_again = False
+        self._standing_at = float("-inf")
+        self._sent_rows: dict[str, dict[str, Any]] | None = None  # agent rows last pushed
         cti.effects.listeners.append(self.on_effects)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Load today's ended calls, then push every second when due."""
+        """Load today's ended calls and the standing alerts, then push every second when
+        due."""
         await self.reload_day()
+        await self.refresh_standing()
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name="wallboard-tick")
 
@@ -82,6 +107,11 @@ class SupervisionService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self._standing_task is not None:
+            self._standing_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standing_task
+            self._standing_task = None
 
     def _local_day(self, now: float) -> str:
         return datetime.fromtimestamp(now, self.tz).date().isoformat()
@@ -110,12 +140,57 @@ class SupervisionService:
                 now = self.clock()
                 if self._local_day(now) != self.day.day:
                     self.day = wallboard.new_day(self._local_day(now))
+                if now - self._standing_at >= self.standing_refresh_s:
+                    self._refresh_soon()
                 if now - self._last_push >= self.refresh_s:
                     self.push(now)
                 else:
                     self.check_alerts(self.board(now), now)
             except Exception:
                 logger.exception("wallboard tick failed")
+
+    # ------------------------------------------------------------------ standing alerts
+
+    async def refresh_standing(self) -> list[dict[str, Any]]:
+        """Read the standing alerts from the records, then push the board; returns them."""
+        if self.standing_source is None:
+            return self.standing
+        now = self.clock()
+        self._standing_at = now
+        at = datetime.fromtimestamp(now, UTC)
+        state = await self.standing_source.current(at - TOP_TIER_FOR, self._midnight(now))
+        self.standing = standing_alerts(state, at)
+        self.standing_seq += 1
+        self.push()
+        return self.standing
+
+    def on_published(self, topic: str, message: dict[str, Any]) -> None:
+        """A hub observer: another feature published ``message``; read the standing alerts
+        again when it may change them (``supervision.alerts.changes_standing``)."""
+        if changes_standing(topic, message):
+            self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        if self.standing_source is None:
+            return
+        if self._standing_task is not None and not self._standing_task.done():
+            self._standing_again = True  # what was published after the read began counts
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._standing_task = loop.create_task(self._refresh_loop(), name="wallboard-standing")
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            self._standing_again = False
+            try:
+                await self.refresh_standing()
+            except Exception:
+                logger.exception("wallboard: reading the standing alerts failed")
+            if not self._standing_again:
+                return
 
     # ------------------------------------------------------------------ effects
 
@@ -184,15 +259,35 @@ class SupervisionService:
         state = self.cti.dispatcher.state
         hour = datetime.fromtimestamp(now, self.tz).hour
         names = {i: a.name for i, a in self.cti.roster.by_interface.items()}
-        return wallboard.board(self.cti.config.queues, state.calls.calls, state.agents.agents,
-                               self.numbers(), self.day, now, hour, self.policy, names)
+        figures = wallboard.board(self.cti.config.queues, state.calls.calls,
+                                  state.agents.agents, self.numbers(), self.day, now, hour,
+                                  self.policy, names)
+        figures["standing"] = self.standing
+        figures["standing_seq"] = self.standing_seq
+        return figures
 
-    def push(self, now: float | None = None) -> dict[str, Any]:
-        """Publish the board, then any alert that just appeared; returns the board."""
+    def push(self, now: float | None = None, *, full: bool = False) -> dict[str, Any]:
+        """Publish the board, then any alert that just appeared; returns the board.
+
+        After the first (whole) board a push carries only the agent rows that changed since
+        the previous push (``"partial": true``, ``agents`` = the changed rows, ``removed`` =
+        interfaces gone); a browser gets the whole board as its hello (and the page). With
+        1,000 agents the whole board is ~240 KB for every socket, a push a few rows
+        (bench/wallboard.py)."""
         now = self.clock() if now is None else now
         figures = self.board(now)
         self._last_push = now
-        self.hub.publish(WALLBOARD_TOPIC, figures)
+        rows = {row["interface"]: row for row in figures["agents"]}
+        if full or self._sent_rows is None:
+            message = figures
+        else:
+            sent = self._sent_rows
+            message = {**figures, "partial": True,
+                       "agents": [row for interface, row in rows.items()
+                                  if _same_row(sent.get(interface)) != _same_row(row)],
+                       "removed": [i for i in sent if i not in rows]}
+        self._sent_rows = rows
+        self.hub.publish(WALLBOARD_TOPIC, message)
         self.check_alerts(figures, now)
         return figures
 

@@ -16,7 +16,9 @@ GET      /api/supervisor/audit       supervisor, admin   monitoring and agent-co
 POST     /api/supervisor/agents/{n}/pause   sup., admin  ``{"reason": "meeting"}``: force pause
                                                          (the desk's QueuePause, audited)
 POST     /api/supervisor/agents/{n}/logout  sup., admin  force log-out (the desk's QueueRemove,
-                                                         audited)
+                                                         all or nothing, audited; 409
+                                                         ``logout_failed`` names the queue
+                                                         that failed and what was put back)
 =======  ==========================  ==================  ====================================
 
 Monitoring rings the phone on the supervisor's account (their ``agents`` row's interface);
@@ -50,7 +52,7 @@ from callcenter.web.app import (
     same_origin,
     session_socket,
 )
-from cti.errors import AgentActionError, AmiError, CtiUnavailable
+from cti.errors import AgentActionError, AmiError, CtiUnavailable, LogoutFailed
 from cti.web import CtiHttpError, http_error
 from supervision.messages import MESSAGES, SCRIPT_KEYS
 from supervision.service import SupervisionService
@@ -71,7 +73,7 @@ def service_of(request: web.Request) -> SupervisionService:
 
 
 async def wallboard_page(request: web.Request) -> web.Response:
-    require(request, Role.SUPERVISOR)
+    user = require(request, Role.SUPERVISOR)
     service = service_of(request)
     t = i18n.translator(ctx_of(request).catalogue, locale_of(request))
     router = request.app.router
@@ -84,8 +86,11 @@ async def wallboard_page(request: web.Request) -> web.Response:
     reasons = service.cti.config.pause_reasons
     texts.update({f"reason.{r}": t(f"cti.reason.{r}") for r in reasons})
     tv = request.query.get("view") == "tv"
+    monitoring = service.monitoring
+    me = {"username": user.username,
+          "monitoring": monitoring.session_of(user.username) if monitoring else None}
     return render(request, "supervision/wallboard.html", asset=asset, tv=tv,
-                  texts=texts, initial=service.board(), reasons=list(reasons))
+                  texts=texts, initial=service.board(), reasons=list(reasons), me=me)
 
 
 async def ws_wallboard(request: web.Request) -> web.StreamResponse:
@@ -176,6 +181,11 @@ async def _control(request: web.Request, what: str) -> web.Response:
             action = AuditAction.AGENT_FORCE_LOGOUT
     except CallcenterError:
         raise
+    except LogoutFailed as exc:  # nothing changed (or the body says where it could not undo)
+        await audit(request, AuditAction.AGENT_FORCE_LOGOUT, number, outcome="failed",
+                    **exc.as_json())
+        return web.json_response({"error_id": exc.error_id, "message": exc.message,
+                                  "agent": number, **exc.as_json()}, status=409)
     except (AgentActionError, CtiUnavailable, AmiError) as exc:
         raise http_error(exc) from exc
     await audit(request, action, number, **{k: v for k, v in result.items() if k == "reason"})

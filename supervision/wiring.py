@@ -1,8 +1,10 @@
 """How supervision joins the running product (called from ``callcenter.app`` after the CTI).
 
-``install(runtime, options, cti)`` adds the ``supervision`` component (loads today's calls,
-then pushes the wallboard) and the web module (``/wallboard``, ``/ws/wallboard``, the
-monitoring API); it returns the :class:`SupervisionService`.
+``install(runtime, options, cti)`` adds the ``supervision`` component (loads today's calls
+and the standing alerts, then pushes the wallboard; it observes the hub, so what the business
+and speech features publish refreshes the standing alerts) and the web module
+(``/wallboard``, ``/ws/wallboard``, the monitoring API); it returns the
+:class:`SupervisionService`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo
 from callcenter.reports.kpi import KpiPolicy
 from callcenter.runtime import RunOptions, Runtime
 from callcenter.runtime_settings import RuntimeSettings
-from callcenter.supervision_store import StoreDayCalls
+from callcenter.supervision_store import StoreDayCalls, StoreStandingAlerts
 from cti.service import CtiService
 from supervision.monitoring import Monitoring
 from supervision.service import SupervisionService
@@ -85,8 +87,10 @@ async def install(runtime: Runtime, options: RunOptions, cti: CtiService) -> Sup
     """Add the component and the web module to ``runtime``; returns the service."""
     service = SupervisionService(cti, StoreDayCalls(runtime.store), runtime.hub,
                                  policy=policy_of(runtime),
-                                 tz=ZoneInfo(runtime.settings.locale.timezone))
-    service.monitoring = Monitoring(cti, runtime.store.audit)
+                                 tz=ZoneInfo(runtime.settings.locale.timezone),
+                                 standing=StoreStandingAlerts(runtime.store))
+    runtime.hub.observe(service.on_published)  # complaints, dead letters, speech alerts
+    service.monitoring = Monitoring(cti, runtime.store.audit, hub=runtime.hub)
     if runtime.live_settings is not None:
         runtime.live_settings.subscribe(lambda settings: apply_settings(service, settings))
     runtime.components.append(SupervisionComponent(service))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("callcenter", "ivr", "cti", "recording", "simulator")
+PACKAGES = ("callcenter", "ivr", "cti", "recording", "simulator", "speech", "supervision")
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:

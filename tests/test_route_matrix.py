@@ -316,9 +316,6 @@ async def test_no_page_shows_a_role_a_menu_link_that_answers_403(app: App) -> No
             for href in set(re.findall(r'<a[^>]* href="(/[^"]*)"', nav)):
                 if href.startswith(("/lang/", "/logout")):
                     continue
-                if (role, route, href) == ("admin", "/", "/desk"):
-                    continue  # KNOWN: the admin's home (being replaced by the /admin console)
-                    # lists the desk, which an admin opens as an agent (?agent=)
                 r = await app.client.get(href.replace("&amp;", "&"), headers=app.headers[role],
                                          allow_redirects=False)
                 if r.status in (401, 403):
@@ -340,6 +337,19 @@ async def test_an_agent_has_a_home_link_to_their_recordings_and_still_lands_on_t
     # the page answers them (their own calls only: tests/recording/test_search_web.py)
     page = await app.client.get("/recordings", headers=app.headers["agent"])
     assert page.status == 200 and 'id="rc-purges"' not in await page.text()
+async def test_the_admins_home_links_every_page_that_opens_for_an_admin(app: App) -> None:
+    """The admin's home is the page that links to all: every link there opens for an admin
+    (the desk, an agent's own page, is opened as an agent with ``?agent=`` and not listed)."""
+    import re
+
+    home = await app.client.get("/", headers=app.headers["admin"], allow_redirects=False)
+    assert home.status == 200
+    hrefs = set(re.findall(r'<ul class="links">(.*?)</ul>', await home.text(), re.S))
+    links = set(re.findall(r'href="(/[^"]*)"', " ".join(hrefs)))
+    assert {"/wallboard", "/board", "/admin", "/reports"} <= links and "/desk" not in links
+    for href in links:
+        r = await app.client.get(href, headers=app.headers["admin"], allow_redirects=False)
+        assert r.status == 200, f"{href} answers the admin {r.status}"
 
 
 async def test_a_supervisor_lands_on_the_wallboard(app: App) -> None:

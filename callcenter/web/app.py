@@ -76,13 +76,17 @@ HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class PageLink:
-    """A link on the home page, shown to the listed roles (admins see every link)."""
+    """A link on the home page, shown to the listed roles (admins see every link that opens for
+    them: ``for_admin``)."""
 
     href: str
     title_key: str
     roles: frozenset[Role]
     home: frozenset[Role] = frozenset()
     """Roles that land on this page after logging in (their home), before any other link."""
+    for_admin: bool = True
+    """False for a page that answers an admin 403 as it is (the desk is an agent's own: an
+    admin opens it as one agent, ``/desk?agent=8001``), so the admin's home never lists it."""
 
 
 @dataclass(slots=True)
@@ -540,7 +544,8 @@ async def set_language(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     user = require(request)
-    links = [link for link in ctx.links if user.role in link.roles or user.role is Role.ADMIN]
+    links = [link for link in ctx.links if user.role in link.roles
+             or (user.role is Role.ADMIN and link.for_admin)]
     if len(links) == 1 and user.role is not Role.ADMIN:
         raise web.HTTPFound(links[0].href)
     return render(request, "home.html", links=links)

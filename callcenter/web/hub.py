@@ -7,6 +7,11 @@ and reloads its state — instead of stalling the publisher (the CTI event loop)
 
 Topics are plain strings: ``agent:8001`` (one agent's desktop), ``board`` (dispatchers),
 ``wallboard`` (supervisors).
+
+Observers (``observe``) are told every published message, in the publisher's call, before the
+browsers: the wallboard keeps its standing alerts (complaint clocks, dead letters, speech
+alerts) current from what the other features publish. An observer must not block; one that
+raises is logged and never stops the publish.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +52,11 @@ class Hub:
         self.queue_size = queue_size
         self._topics: dict[str, set[Subscriber]] = defaultdict(set)
         self.dropped = 0
+        self._observers: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def observe(self, observer: Callable[[str, dict[str, Any]], None]) -> None:
+        """Tell ``observer(topic, message)`` every message published from now on."""
+        self._observers.append(observer)
 
     def subscriber_count(self, topic: str | None = None) -> int:
         if topic is None:
@@ -55,6 +65,11 @@ class Hub:
 
     def publish(self, topic: str, message: dict[str, Any]) -> int:
         """Queue ``message`` for every subscriber of ``topic``; returns how many got it."""
+        for observer in self._observers:
+            try:
+                observer(topic, message)
+            except Exception:
+                logger.exception("hub observer %r failed on %s", observer, topic)
         subscribers = self._topics.get(topic)
         if not subscribers:
             return 0

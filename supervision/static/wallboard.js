@@ -1,7 +1,10 @@
 /* The wallboard: renders the board the server pushes on /ws/wallboard (hello = the whole
- * board, then {type: "wallboard"} boards and {type: "alert"} alerts), ticks waits and times in
- * state between pushes, and starts/stops live monitoring from an agent's row. Texts come from
- * the page (#wb-texts); no inline script (CSP). */
+ * board, then {type: "wallboard"} boards and {type: "alert"} alerts), ticks waits, times in
+ * state and complaint clocks between pushes, and starts/switches/stops live monitoring from
+ * an agent's row. Standing alerts (open complaints and their clocks, dead letters, speech
+ * alerts) come with every board (board.standing), so a page opened after the push shows them;
+ * an alert pushed live is shown at once until the next read of the standing alerts
+ * (board.standing_seq) has it. Texts come from the page (#wb-texts); no inline script (CSP). */
 "use strict";
 (() => {
   const { el, byId, readJSON, translator, hms, fetchJSON, liveSocket } = cc;
@@ -10,9 +13,13 @@
   const tv = root.classList.contains("wb-tv");
   let board = readJSON("wb-initial", null);
   let offset = 0; // server clock - browser clock, seconds
-  let pushed = []; // alerts pushed by the business side (dead letters, complaints)
-  let monitoring = null; // {agent, mode}
+  let pushed = []; // [{seq, alert}] pushed live, shown until board.standing_seq passes seq
+  const me = readJSON("wb-me", {}) || {};
+  let monitoring = me.monitoring ? { agent: me.monitoring.agent, mode: me.monitoring.mode } : null;
+  let ended = null; // why the last monitoring session ended by itself
   const reasons = readJSON("wb-reasons", []);
+  const chosen = {}; // agent -> pause reason picked, kept across re-renders (pushes)
+  const LIVE_ALERTS = ["dead_letter", "complaint", "complaint_clock"];
 
   const pct = (v) => (v === null || v === undefined ? t("supervision.no_data") : `${(v * 100).toFixed(1)}%`);
   const secs = (v) => (v === null || v === undefined ? t("supervision.no_data") : hms(v));
@@ -25,16 +32,51 @@
         { queue: a.queue, rate: pct(a.answer_rate), target: pct(a.target) });
       case "long_wait": return t("supervision.alert.long_wait", { queue: a.queue, wait: hms(a.wait_s) });
       case "dead_letter": return t("supervision.alert.dead_letter", { task: a.task_number });
-      case "complaint": return t("supervision.alert.complaint", { task: a.task_number });
+      case "complaint": return t(a.top_tier ? "supervision.alert.complaint_top" : "supervision.alert.complaint",
+        { task: a.task_number, merchant: a.merchant_name || "" });
+      case "complaint_clock": return t("supervision.alert.complaint_clock",
+        { task: a.task_number, clock: t(`supervision.clock.${a.clock}`) });
+      case "speech":
+      case "speech_alert": return t("supervision.alert.speech", { keywords: (a.keywords || []).join("、") });
       default: return a.alert;
     }
   };
 
+  const clockText = (due) => {
+    const left = due - now();
+    return left >= 0 ? t("supervision.clock.due_in", { left: hms(left) })
+      : t("supervision.clock.overdue", { late: hms(-left) });
+  };
+
+  const alertItem = (a) => {
+    const kind = a.alert === "speech_alert" ? "speech" : a.alert;
+    const item = el("li", { class: `alert-${kind}${a.overdue ? " overdue" : ""}`, "data-alert": kind, "data-key": a.key || "" },
+      el("span", { text: alertText(a) }));
+    for (const k of a.clocks || []) {
+      item.append(el("span", { class: `wb-clock ${k.state}`, "data-clock": k.clock },
+        `${t(`supervision.clock.${k.clock}`)} `, el("b", { "data-due": String(k.due), text: clockText(k.due) })));
+    }
+    if (kind === "speech" && a.recording && !tv) {
+      item.append(el("a", { href: `/speech/recordings/${encodeURIComponent(a.recording)}`, text: t("supervision.alert.listen") }));
+    }
+    return item;
+  };
+
+  const standingKey = (a) => {
+    if (a.alert === "speech_alert") return `speech:${a.linked_id}`;
+    if (a.alert === "dead_letter") return `dead_letter:${a.outbox_id}`;
+    if (a.alert === "complaint") return `complaint:${a.complaint_id}`;
+    return null;
+  };
+
   const renderAlerts = () => {
     const list = byId("wb-alerts");
-    const all = [...(board ? board.alerts : []), ...pushed];
+    const standing = board && board.standing ? board.standing : [];
+    const keys = new Set(standing.map((a) => a.key));
+    const live = pushed.map((p) => p.alert).filter((a) => !keys.has(standingKey(a)));
+    const all = [...(board ? board.alerts : []), ...standing, ...live];
     list.replaceChildren(...(all.length
-      ? all.map((a) => el("li", { class: `alert-${a.alert}`, "data-alert": a.alert, text: alertText(a) }))
+      ? all.map(alertItem)
       : [el("li", { class: "none", text: t("supervision.no_alerts") })]));
   };
 
@@ -67,7 +109,8 @@
     if (a.state !== "logged_out") {
       if (a.state !== "paused") {
         buttons.push(el("select", { "data-reason-for": a.agent, "aria-label": t("supervision.force_pause") },
-          reasons.map((r) => el("option", { value: r, text: t.has(`reason.${r}`) ? t(`reason.${r}`) : r }))));
+          reasons.map((r) => el("option", { value: r, selected: chosen[a.agent] === r ? "selected" : false,
+            text: t.has(`reason.${r}`) ? t(`reason.${r}`) : r }))));
         buttons.push(el("button", { type: "button", "data-control": "pause", "data-agent": a.agent, text: t("supervision.force_pause") }));
       }
       buttons.push(el("button", { type: "button", "data-control": "logout", "data-agent": a.agent, text: t("supervision.force_logout") }));
@@ -93,14 +136,17 @@
     if (monitoring && !board.agents.some((a) => a.agent === monitoring.agent && a.call)) {
       monitoring = null; // the spied call ended: ChanSpy's E option ended the spy
     }
+    pushed = pushed.filter((p) => p.seq >= (board.standing_seq || 0));
     const online = byId("wb-online");
     online.textContent = t("supervision.online", { online: board.online, floor: board.floor });
     online.classList.toggle("bad", board.online < board.floor);
     byId("wb-queues").replaceChildren(...board.queues.map(queueRow));
     byId("wb-agents").replaceChildren(...board.agents.map(agentRow));
     const banner = byId("wb-monitor");
-    banner.hidden = !monitoring;
+    banner.hidden = !monitoring && !ended;
     if (monitoring) banner.textContent = t("supervision.monitor.on", { mode: t(`supervision.mode.${monitoring.mode}`), agent: monitoring.agent });
+    else if (ended) banner.textContent = t("supervision.monitor.ended", { agent: ended.agent, reason: t.has(`supervision.end.${ended.reason}`) ? t(`supervision.end.${ended.reason}`) : ended.reason });
+    banner.dataset.state = monitoring ? "on" : ended ? "ended" : "";
     renderAlerts();
   };
 
@@ -109,6 +155,7 @@
     for (const node of root.querySelectorAll("[data-since]")) {
       if (node.dataset.since) node.textContent = hms(at - Number(node.dataset.since));
     }
+    for (const node of root.querySelectorAll("[data-due]")) node.textContent = clockText(Number(node.dataset.due));
   };
 
   const loadAudit = async () => {
@@ -125,7 +172,8 @@
   const showError = (err) => {
     const banner = byId("wb-monitor");
     banner.hidden = false;
-    banner.textContent = t("supervision.monitor.failed", { error: err.errorId || err.message });
+    banner.dataset.state = "failed";
+    banner.textContent = t("supervision.monitor.failed", { error: err.errorId === "logout_failed" ? err.message : err.errorId || err.message });
   };
 
   const control = async (button) => {
@@ -145,6 +193,11 @@
     loadAudit();
   };
 
+  root.addEventListener("change", (event) => {
+    const select = event.target.closest("select[data-reason-for]");
+    if (select) chosen[select.dataset.reasonFor] = select.value;
+  });
+
   root.addEventListener("click", async (event) => {
     const controlButton = event.target.closest("button[data-control]");
     if (controlButton) {
@@ -162,6 +215,7 @@
       } else {
         await fetchJSON("/api/supervisor/monitor", { method: "POST", body: { agent, mode } });
         monitoring = { agent, mode };
+        ended = null;
       }
     } catch (err) {
       showError(err);
@@ -177,12 +231,25 @@
     onClose: () => { live.className = "tag bad"; live.textContent = t("supervision.offline"); },
     onMessage: (message) => {
       if (message.type === "wallboard") {
+        if (message.partial && board) {
+          // only the agent rows that changed since the previous push
+          const rows = new Map(board.agents.map((a) => [a.interface, a]));
+          for (const gone of message.removed || []) rows.delete(gone);
+          for (const a of message.agents) rows.set(a.interface, a);
+          message.agents = [...rows.values()].sort((x, y) =>
+            (x.agent || "~").localeCompare(y.agent || "~") || x.interface.localeCompare(y.interface));
+        }
         board = message;
         offset = message.now - Date.now() / 1000;
         render();
-      } else if (message.type === "alert" && (message.alert === "dead_letter" || message.alert === "complaint")) {
-        pushed = [message, ...pushed].slice(0, 10);
+      } else if ((message.type === "alert" && LIVE_ALERTS.includes(message.alert)) || message.type === "speech_alert") {
+        pushed = [{ seq: board ? board.standing_seq || 0 : 0, alert: message }, ...pushed].slice(0, 20);
         renderAlerts();
+      } else if (message.type === "monitor" && message.event === "ended" && message.supervisor === me.username) {
+        if (monitoring && monitoring.agent === message.agent) monitoring = null;
+        ended = message;
+        render();
+        loadAudit();
       }
     },
     stopCodes: [4001],

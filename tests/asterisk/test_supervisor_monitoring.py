@@ -3,10 +3,15 @@
 The product runs in-process (no web, no FastAGI) with its AMI bridge on the test Asterisk. An
 agent (``Local/8001@test-agent/n``, which answers and talks) takes a call queued through
 ``[cc-transfer]``; the supervisor's account has the phone ``Local/9000@test-supervisor`` (a
-test context that answers). Each mode must originate the supervisor's phone into ChanSpy with
-the mode's options on the agent's device end (the ``;2`` half of the agent's Local pair, which
-is the phone here; never the queue's ``;1`` half), Asterisk must report ChanSpyStart for it,
-switching and stopping must end the previous spy (ChanSpyStop), and every step is audited.
+test context that answers). Listen must originate the supervisor's phone into ChanSpy with the
+mode's options (``d``: DTMF 4/5/6 switch the mode) on the agent's device end (the ``;2`` half
+of the agent's Local pair, which is the phone here; never the queue's ``;1`` half), and
+Asterisk must report ChanSpyStart for it. Whisper and barge switch the SAME spy in place: no
+new Originate, no ChanSpyStop, the same spy channel, and the spy channel receives the mode's
+digit (DTMFEnd ``Direction: Received`` on it, seen by a test-only observer login with the
+``dtmf`` class, which the product's own login does not have). Stop ends the spy (ChanSpyStop).
+A second session ends when the supervisor's phone hangs up: the product sees ChanSpyStop and
+ends, pushes and audits the session. Every step is audited.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +67,17 @@ async def product(asterisk: Asterisk, tmp_path: Path) -> AsyncIterator[tuple[Pro
     boss = await store.users.add("boss", "班长", Role.SUPERVISOR, "!", now)
     await store.agents.add("9000", "班长", SUPERVISOR_PHONE, [], boss.id, state_interface="")
     seen: list[AmiMessage] = []  # what Asterisk sent, on a second connection
-    watcher = AmiClient("127.0.0.1", asterisk.ami_port, "callcenter", AMI_SECRET,
+    # A test-only login that also reads DTMF (the product's own does not): added to this
+    # test Asterisk's manager.conf and loaded with `manager reload`.
+    manager = asterisk.config.parent / "manager.conf"
+    if "[observer]" not in manager.read_text():
+        with manager.open("a") as conf:
+            conf.write(f"\n[observer]\nsecret = {AMI_SECRET}\ndeny = 0.0.0.0/0.0.0.0\n"
+                       "permit = 127.0.0.1/255.255.255.255\nread = call,agent,dtmf,system,user\n"
+                       "write = system\n")
+        await asyncio.to_thread(asterisk.cli, "manager reload")
+    watcher = AmiClient("127.0.0.1", asterisk.ami_port, "observer", AMI_SECRET,
+                        events="call,agent,dtmf,system,user",
                         on_message=lambda message, _at: seen.append(message))
     await asyncio.to_thread(asterisk.cli, "dialplan set global TEST_AGENT_TALK 60")
     await watcher.start()
@@ -103,27 +119,54 @@ async def test_listen_whisper_and_barge_spy_on_the_agents_device_and_are_audited
     assert leg is not None and leg.endswith(";1")
     device = leg[:-1] + "2"  # the agent's phone end, not the queue's Local half
 
-    starts: list[AmiMessage] = []
-    for n, mode in enumerate(("listen", "whisper", "barge"), start=1):
-        session = await monitoring.start("boss", SUPERVISOR_PHONE, "8001", mode)
-        assert session["device"] == device and session["mode"] == mode
-        await until(lambda n=n: len(named(seen, "ChanSpyStart")) >= n, 10,
-                    f"ChanSpyStart for {mode}")
-        starts = named(seen, "ChanSpyStart")
-        assert starts[-1].get("SpyeeChannel") == device
-        assert (starts[-1].get("SpyerChannel") or "").startswith("Local/9000@test-supervisor-")
-        if n > 1:  # the switch ended the previous spy
-            await until(lambda n=n: len(named(seen, "ChanSpyStop")) >= n - 1, 10, "ChanSpyStop")
+    pushed: list[dict[str, Any]] = []  # what the console is sent
+    app.runtime.hub.observe(lambda _topic, message: pushed.append(message))
+    session = await monitoring.start("boss", SUPERVISOR_PHONE, "8001", "listen")
+    assert session["device"] == device and session["mode"] == "listen"
+    spy = session["spy_channel"]
+    assert spy is not None and spy.startswith("Local/9000@test-supervisor-")
+    await until(lambda: bool(named(seen, "ChanSpyStart")), 10, "ChanSpyStart")
+    [start] = named(seen, "ChanSpyStart")
+    assert start.get("SpyeeChannel") == device and start.get("SpyerChannel") == spy
+
+    for mode, digit in (("whisper", "5"), ("barge", "6"), ("listen", "4")):
+        switched = await monitoring.start("boss", SUPERVISOR_PHONE, "8001", mode)
+        assert switched["mode"] == mode and switched["spy_channel"] == spy
+        await until(lambda digit=digit: any(
+            m.get("Channel") == spy and m.get("Digit") == digit
+            and m.get("Direction") == "Received" for m in named(seen, "DTMFEnd")), 10,
+            f"the spy channel received {digit} ({mode})")
+    await asyncio.sleep(0.5)
+    assert len(named(seen, "ChanSpyStart")) == 1 and named(seen, "ChanSpyStop") == []
     spies = [m.get("Data") for m in named(seen, "OriginateResponse")
              if m.get("Application") == "ChanSpy" and m.get("Response") == "Success"]
-    assert spies == [f"{device},qE", f"{device},qwE", f"{device},qBE"]
+    assert spies == [f"{device},qdE"]  # one Originate for the whole session
     await monitoring.stop("boss")
-    await until(lambda: len(named(seen, "ChanSpyStop")) >= 3, 10, "ChanSpyStop after stop")
+    await until(lambda: len(named(seen, "ChanSpyStop")) == 1, 10, "ChanSpyStop after stop")
+
+    # The supervisor's own phone hangs up: the session ends by itself.
+    second = await monitoring.start("boss", SUPERVISOR_PHONE, "8001", "whisper")
+    assert second["spy_channel"] != spy
+    await until(lambda: len(named(seen, "ChanSpyStart")) == 2, 10, "second ChanSpyStart")
+    phone = second["spy_channel"][:-1] + "2"  # the phone's end of the supervisor's Local
+    await cti.ami.send("Hangup", [("Channel", phone)])  # type: ignore[union-attr]
+    await until(lambda: len(named(seen, "ChanSpyStop")) == 2, 10, "ChanSpyStop on hang-up")
+    await until(lambda: not monitoring.sessions, 10, "the session ended")
+    await monitoring.flush()
+    assert [(m["event"], m["agent"], m["reason"]) for m in pushed
+            if m.get("type") == "monitor"] == [("ended", "8001", "hung_up")]
 
     entries = await app.runtime.store.audit.recent(limit=20)
-    trail = [(e.action, e.target, e.details.get("mode")) for e in reversed(entries)
-             if e.action.startswith("monitor.")]
-    assert trail == [("monitor.start", "8001", "listen"), ("monitor.mode", "8001", "whisper"),
-                     ("monitor.mode", "8001", "barge"), ("monitor.stop", "8001", "barge")]
+    trail = [(e.action, e.target, e.details.get("mode"), e.details.get("reason"))
+             for e in reversed(entries) if e.action.startswith("monitor.")]
+    assert trail == [("monitor.start", "8001", "listen", None),
+                     ("monitor.mode", "8001", "whisper", None),
+                     ("monitor.mode", "8001", "barge", None),
+                     ("monitor.mode", "8001", "listen", None),
+                     ("monitor.stop", "8001", "listen", "stopped"),
+                     ("monitor.start", "8001", "whisper", None),
+                     ("monitor.stop", "8001", "whisper", "hung_up")]
+    last = next(e for e in entries if e.action == "monitor.stop")
+    assert last.details["by"] == "ChanSpyStop" and last.details["ended_at"]
     assert all(e.actor == "boss" and e.details["linked_id"] == connect.get("Linkedid")
                for e in entries if e.action.startswith("monitor."))

@@ -27,10 +27,14 @@ class FakeAmiActions:
     originates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # action -> Message: of an Error
     queue_errors: dict[str, str] = field(default_factory=dict)  # QueueAdd to queue -> Message
+    remove_errors: dict[str, str] = field(default_factory=dict)  # QueueRemove queue -> Message
     snapshot: ResyncSnapshot | None = None
     originate_delay: float = 0.0
     # (Uniqueid, Channel) of the OriginateResponse of an answered click to dial, if any
     answered_leg: tuple[str, str] | None = None
+    # (Uniqueid, Channel) of the OriginateResponse of an answered ``send("Originate", …,
+    # final_event="OriginateResponse")`` (the supervisor's spy), if any
+    spy_leg: tuple[str, str] | None = None
 
     async def send(self, action: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
                    *, timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient
@@ -43,10 +47,22 @@ class FakeAmiActions:
         error = self.errors.get(action)
         if action == "QueueAdd" and dict(pairs).get("Queue") in self.queue_errors:
             error = self.queue_errors[dict(pairs)["Queue"]]
+        if action == "QueueRemove" and dict(pairs).get("Queue") in self.remove_errors:
+            error = self.remove_errors[dict(pairs)["Queue"]]
         if error is not None:
             return ActionResult(action_id, action, AmiMessage(
                 f"Response: Error\r\nActionID: {action_id}\r\nMessage: {error}"))
-        return ActionResult(action_id, action, ok(action_id, "done"))
+        final = None
+        if action == "Originate" and final_event == "OriginateResponse" \
+                and self.spy_leg is not None:
+            unique_id, leg = self.spy_leg
+            final = AmiMessage.from_headers([
+                ("Event", "OriginateResponse"), ("Privilege", "call,all"),
+                ("ActionID", action_id), ("Response", "Success"), ("Channel", leg),
+                ("Application", dict(pairs).get("Application", "")),
+                ("Data", dict(pairs).get("Data", "")), ("Reason", "4"),
+                ("Uniqueid", unique_id)])
+        return ActionResult(action_id, action, ok(action_id, "done"), final=final)
 
     async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,
                         caller_id: str | None = None, timeout_ms: int | None = None,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cti.events import CoreShowChannel
-from supervision.monitor import MODES, chanspy_data, device_channel, supervisor_channel
+from supervision.monitor import (
+    MODES,
+    SWITCH_DIGITS,
+    chanspy_data,
+    device_channel,
+    supervisor_channel,
+)
 
 
 def channel(name: str, bridge: str | None) -> CoreShowChannel:
@@ -46,7 +52,9 @@ def test_a_phone_leg_is_its_own_device() -> None:
     assert device_channel("PJSIP/8001-0000002a", []) == "PJSIP/8001-0000002a"
 
 
-def test_modes_map_to_chanspy_options() -> None:
-    assert MODES == {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
-    assert chanspy_data("PJSIP/8001-0000002a", "whisper") == "PJSIP/8001-0000002a,qwE"
-    assert all("E" in options and "q" in options for options in MODES.values())
+def test_modes_map_to_chanspy_options_that_let_dtmf_switch_the_mode() -> None:
+    assert MODES == {"listen": "qdE", "whisper": "qdwE", "barge": "qdBE"}
+    assert chanspy_data("PJSIP/8001-0000002a", "whisper") == "PJSIP/8001-0000002a,qdwE"
+    assert all({"E", "q", "d"} <= set(options) for options in MODES.values())
+    # app_chanspy.c change_spy_mode: 4 spy, 5 whisper, 6 barge
+    assert SWITCH_DIGITS == {"listen": "4", "whisper": "5", "barge": "6"}

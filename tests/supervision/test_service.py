@@ -89,3 +89,26 @@ async def test_an_alert_is_pushed_once_when_it_appears(env: Env) -> None:
     service.push()
     alerts = [m for m in env.hub.to(WALLBOARD_TOPIC) if m["type"] == "alert"]
     assert [a["alert"] for a in alerts] == ["long_wait"]
+
+
+async def test_pushes_between_full_boards_carry_only_the_agent_rows_that_changed(env: Env
+                                                                                 ) -> None:
+    service = wallboard(env)
+    await service.reload_day()
+    await replay(env, "01-agent-login-and-answered-call.ami")
+    await asyncio.sleep(0.01)
+    seen = boards(env)
+    assert "partial" not in seen[0]  # the first push is the whole board
+    partial = [b for b in seen[1:] if b.get("partial")]
+    assert partial, "no partial push"
+    assert any(b["agents"] == [] for b in partial)  # nothing changed: no row at all
+    rows: dict[str, dict[str, Any]] = {}
+    for board in seen:  # what a browser does with them (wallboard.js)
+        if not board.get("partial"):
+            rows = {}
+        for gone in board.get("removed", []):
+            rows.pop(gone, None)
+        rows.update({a["interface"]: a for a in board["agents"]})
+    expected = service.board(env.clock[-1])["agents"]
+    assert [{k: v for k, v in a.items() if k != "in_state_s"} for a in rows.values()] == [
+        {k: v for k, v in a.items() if k != "in_state_s"} for a in expected]

@@ -1,6 +1,8 @@
 """Monitoring on the PBX simulator, as `make run` wires it: the demo supervisor (phone
 PJSIP/9000) listens in on a simulated agent's call; the simulator answers the Originate into
-ChanSpy over AMI and reports ChanSpyStart, which the CTI logs on the call's timeline."""
+ChanSpy over AMI and reports ChanSpyStart, which the CTI logs on the call's timeline; a
+switch to whisper keys the same spy (PlayDTMF received, ChanSpy's d option), and the
+supervisor's phone hanging up ends the session (ChanSpyStop)."""
 
 from __future__ import annotations
 
@@ -79,6 +81,18 @@ async def test_the_demo_supervisor_listens_in_on_a_simulated_call(
         session = await product.supervision.monitoring.start("supervisor", "PJSIP/9000",
                                                              number, "listen")
         assert session["spy_channel"].startswith("Local/9000@supervisor-")
+        monitoring = product.supervision.monitoring
+        switched = await monitoring.start("supervisor", "PJSIP/9000", number, "whisper")
+        assert switched["spy_channel"] == session["spy_channel"]
+        engine = simulator.simulator.engine
+        assert engine is not None
+        spy = engine.state.spies[session["spy_channel"]]
+        assert (spy.options, spy.mode) == ("qdE", "whisper")
+        assert cti.ami is not None
+        await cti.ami.send("Hangup", [("Channel", session["spy_channel"][:-1] + "2")])
+        async with asyncio.timeout(10):
+            while monitoring.sessions:
+                await asyncio.sleep(0.05)
         await call
         await cti.settle()
         async with runtime.store.transaction() as s:
@@ -87,6 +101,7 @@ async def test_the_demo_supervisor_listens_in_on_a_simulated_call(
         assert "spy_started" in kinds
         await product.supervision.monitoring.flush()
         trail = [e.action for e in await runtime.store.audit.recent(limit=10)]
-        assert trail[:2] == ["monitor.stop", "monitor.start"]  # ended with the call
+        # started, switched in place, ended by the supervisor's phone hanging up
+        assert trail[:3] == ["monitor.stop", "monitor.mode", "monitor.start"]
     finally:
         await product.stop()
