@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 
 from callcenter.audit import AuditAction, AuditEntry
-
 from callcenter.db.models import AgentRow, TeamMemberRow, UserRow
 from callcenter.db.repositories import Store
 from callcenter.errors import NotFound, ValidationError
