@@ -20,6 +20,7 @@ Terminals CSV::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ class RowProblem:
     line: int
     field: str
     code: RowCode
-    params: Mapping[str, str | int] = field(default_factory=dict)
+    params: Mapping[str, str | int] = dataclasses.field(default_factory=dict)  # "field" is ours
 
 
 class _Bad(Exception):

@@ -59,9 +59,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     # the import report's field names: callcenter.import_messages (shared with the CLI)
     **{f"admin.field.{name}": texts for name, texts in FIELD_NAMES.items()},
     "admin.settings": {"zh-CN": "运行参数", "en": "Run-time settings"},
-    "admin.settings_hint": {"zh-CN": "保存后立即生效（大屏告警与语音导航），无需重启；"
+    "admin.settings_hint": {"zh-CN": "保存后立即生效（大屏、统计报表与语音导航），无需重启；"
                                      "未修改的项沿用配置文件的值。",
-                            "en": "Saved changes apply at once (wallboard alerts and the "
+                            "en": "Saved changes apply at once (wallboard, reports and the "
                                   "voice menu), without a restart; settings never changed "
                                   "keep the configuration files' values."},
     "admin.settings_alerts": {"zh-CN": "目标与告警阈值", "en": "Targets and alert thresholds"},
