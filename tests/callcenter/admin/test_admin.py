@@ -138,6 +138,24 @@ async def test_a_csv_with_a_bad_row_writes_nothing_and_reports_the_row(console: 
         ("merchants", False), ("merchants", True), ("terminals", False)]
 
 
+@pytest.mark.parametrize(("lang", "message"), [
+    ("zh-CN", "不是有效的手机、固话或服务号码：“555”"),
+    ("en", "not a valid mobile, landline or service number: '555'"),
+])
+async def test_the_row_report_speaks_the_requests_language_and_keeps_the_code(
+        console: Console, lang: str, message: str) -> None:
+    bad_phone = GOOD.replace("13800138000", "555")
+    r = await console.client.post("/api/admin/import/merchants", json={"csv": HEADER + bad_phone},
+                                  headers={**console.admin, "Accept-Language": lang})
+    report = await r.json()
+    assert r.status == 422 and report["committed"] is False
+    [error] = report["errors"]
+    assert (error["line"], error["field"], error["code"], error["params"]) == (
+        2, "phones", "phone_invalid", {"value": "555"})
+    assert error["message"] == message
+    assert await console.store.merchants.count() == 0
+
+
 async def test_only_admins_reach_the_console(console: Console) -> None:
     r = await console.client.get("/api/admin/users", headers=console.supervisor)
     assert r.status == 403
