@@ -10,7 +10,11 @@
    service the page uses: the day view (by hour, by queue, by agent), the week view (by day,
    by queue, by agent), the month view (by day, by queue, by agent), an agent's drill-down
    (its calls), and ``/api/reports/kpi`` by queue for a month. p50/p95/max per report.
-4. Incremental: ``--new-calls`` calls end, the next ``refresh`` is timed (only their cells
+4. Any threshold (docs/kpi.md, "A threshold changed at run time"): a month by queue read from
+   the cells with the answered waits (``report_cell_waits``, any threshold), beside its peer,
+   the same sums reading only the tallies (the counter materialized with one threshold), in
+   the same run; and both tables' sizes.
+5. Incremental: ``--new-calls`` calls end, the next ``refresh`` is timed (only their cells
    are recomputed), and the month report must include them.
 
 Printed: one JSON document. Run: ``.venv/bin/python bench/reports.py`` (PostgreSQL from
@@ -37,11 +41,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+from sqlalchemy import func, select
 
 from callcenter.db import migrate
 from callcenter.db.engine import create_engine, session_factory
+from callcenter.db.models import ReportCellRow, ReportCellWaitRow
 from callcenter.db.repositories import Store
-from callcenter.reports.periods import Group
+from callcenter.reports.kpi import TALLY_FIELDS
+from callcenter.reports.periods import Group, day_bounds
 from callcenter.reports.service import ReportService
 from callcenter.reports.web import period_of
 from callcenter.reports.wiring import build_service
@@ -182,6 +189,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                   agent="8001"), args.rounds)
         report["reports"] = reports
         report["all_p95_le_1s"] = all(r["p95_ms"] <= 1000 for r in reports.values())
+
+        store = service.store.store  # type: ignore[attr-defined]
+
+        def month() -> tuple[datetime, datetime]:
+            first, last = period_of("month", some_day())[:2]
+            return day_bounds(first, last, service.tz)
+
+        async def tallies_only() -> None:  # the peer: one threshold, materialized
+            start, end = month()
+            c = ReportCellRow
+            async with store.transaction() as s:
+                await s.execute(select(c.queue, *(func.sum(getattr(c, n)) for n in TALLY_FIELDS))
+                                .where(c.start >= start, c.start < end).group_by(c.queue))
+
+        async with store.transaction() as s:
+            sizes = {"report_cells": await s.scalar(select(func.count()).select_from(
+                         ReportCellRow)),
+                     "report_cell_waits": await s.scalar(select(func.count()).select_from(
+                         ReportCellWaitRow))}
+        report["any_threshold"] = {
+            "rows": sizes,
+            "month_by_queue_cells_with_waits": await timed(
+                lambda: service.store.cells(*month(), Group.QUEUE, service_level_s=30.0),
+                args.rounds),
+            "peer_month_by_queue_tallies_only": await timed(tallies_only, args.rounds)}
 
         # Incremental: calls end after the refresh; the next refresh recomputes their cells.
         conn = await asyncpg.connect(_plain(url))

@@ -364,6 +364,7 @@ async def _demo(store: Store, if_empty: bool) -> int:
 
 
 async def _import(store: Store, args: argparse.Namespace) -> int:
+    from callcenter.import_messages import row_message
     from callcenter.service import import_merchants, import_terminals
 
     try:
@@ -376,7 +377,8 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
     else:
         report = await import_terminals(store, text, skip_bad=args.skip_bad)
     for error in report.errors:
-        print(f"{args.file}:{error}", file=sys.stderr)
+        print(f"{args.file}:line {error.line}: {error.field}: {row_message(error, 'en')}",
+              file=sys.stderr)
     print(f"{args.command}: {report.summary}")
     return 0 if report.committed and (not report.errors or args.skip_bad) else 1
 

@@ -4,7 +4,6 @@
     ├── SettingsError            a bad or missing setting; the message names the key
     ├── DatabaseUnavailable      the database URL is wrong or the server does not answer
     ├── ValidationError          bad input; ``field`` names the offending field
-    │   └── ImportRowError       one bad CSV row (with its line number)
     ├── NotFound                 an entity that does not exist (merchant, task, user …)
     ├── Conflict                 a uniqueness or state rule refuses the change
     └── AuthError                login failed, or the role does not allow the action
@@ -50,19 +49,6 @@ class ValidationError(CallcenterError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-class ImportRowError(ValidationError):
-    """One bad row of a CSV import."""
-
-    error_id = "bad_import_row"
-
-    def __init__(self, line: int, field: str, message: str) -> None:
-        super().__init__(field, message)
-        self.line = line
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.message}"
 
 
 class NotFound(CallcenterError):

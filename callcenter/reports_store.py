@@ -19,6 +19,16 @@ hand there. A report is at most one refresh period (60 s) behind the calls.
 
 A cell's calls are recomputed, never incremented, so running the refresher twice, or two
 processes at once, gives the same cells.
+
+The service level of any threshold
+----------------------------------
+An administrator may change the service-level threshold at run time (``/admin`` settings), and
+a report then counts every stored call with the new one, as the wallboard does. A counter
+materialized with one threshold cannot answer for another, so beside each cell
+``report_cell_waits`` keeps how many answered calls waited each whole millisecond count
+(rounded up); :meth:`SqlReportStore.cells` sums the answered calls with
+``wait_ms <= threshold`` for the threshold it is given and puts that in ``answered_in_sl``
+(the cell's own ``answered_in_sl`` column, counted with the file's threshold, is not read).
 """
 
 from __future__ import annotations
@@ -26,8 +36,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +53,7 @@ from callcenter.db.models import (
     CallRow,
     ComplaintRow,
     ReportCellRow,
+    ReportCellWaitRow,
     ReportStateRow,
 )
 from callcenter.db.repositories import Store
@@ -48,7 +61,7 @@ from callcenter.reports.kpi import TALLY_FIELDS, CallFact, KpiPolicy, Tally, rep
 from callcenter.reports.periods import CELL, Cell, Group, cell_start
 from callcenter.reports.ports import CallLine, ComplaintLine
 
-__all__ = ["SqlReportStore", "problem_of"]
+__all__ = ["SqlReportStore", "problem_of", "threshold_ms", "wait_ms"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +77,18 @@ def problem_of(intent: str | None, disposition: str | None) -> str:
     """The "problem" of kpi rule R8: the agent's wrap-up classification, else the IVR's
     intent; empty when neither is known (then the call is not a contact)."""
     return disposition or intent or ""
+
+
+def wait_ms(wait_s: float) -> int:
+    """An answered call's wait in whole milliseconds, rounded up (the rounding to 3 places
+    first drops float noise: 20.001 s is 20001 ms, not 20002)."""
+    return math.ceil(round(max(wait_s, 0.0) * 1000, 3))
+
+
+def threshold_ms(service_level_s: float) -> int:
+    """The threshold in whole milliseconds, rounded down: ``wait_ms(w) <= threshold_ms(t)``
+    exactly when ``w <= t`` for thresholds given to the millisecond (kpi rule R5)."""
+    return math.floor(round(service_level_s * 1000, 3))
 
 
 def _arrival(row: Any) -> datetime:
@@ -94,31 +119,44 @@ class SqlReportStore:
 
     async def cells(self, start: datetime, end: datetime, by: Group, *,
                     queue: str | None = None, agent: str | None = None,
-                    agents: frozenset[str] | None = None) -> list[Cell]:
-        c = ReportCellRow
-        keys: list[Any]
-        if by is Group.QUEUE:
-            keys = [c.queue]
-        elif by is Group.AGENT:
-            keys = [c.agent_number]
-        elif by in (Group.DAY, Group.WEEK, Group.MONTH, Group.TOTAL):
-            keys = [c.day]
-        else:
-            keys = [c.start]
-        sums = [func.sum(getattr(c, n)).label(n) for n in TALLY_FIELDS]
-        stmt = select(*keys, *sums).where(c.start >= start, c.start < end).group_by(*keys)
-        if queue is not None:
-            stmt = stmt.where(c.queue == queue)
-        if agent is not None:
-            stmt = stmt.where(c.agent_number == agent)
-        if agents is not None:  # a team: its agents' cells only
-            stmt = stmt.where(c.agent_number.in_(sorted(agents)))
+                    agents: frozenset[str] | None = None,
+                    service_level_s: float | None = None) -> list[Cell]:
+        """``service_level_s``: the threshold ``answered_in_sl`` counts with (the store's
+        policy's when None); see "The service level of any threshold" above."""
+        c, w = ReportCellRow, ReportCellWaitRow
+
+        def grouped(table: Any, *columns: Any) -> Any:
+            keys: list[Any]
+            if by is Group.QUEUE:
+                keys = [table.queue]
+            elif by is Group.AGENT:
+                keys = [table.agent_number]
+            elif by in (Group.DAY, Group.WEEK, Group.MONTH, Group.TOTAL):
+                keys = [table.day]
+            else:
+                keys = [table.start]
+            stmt = select(*keys, *columns).where(table.start >= start, table.start < end
+                                                 ).group_by(*keys)
+            if queue is not None:
+                stmt = stmt.where(table.queue == queue)
+            if agent is not None:
+                stmt = stmt.where(table.agent_number == agent)
+            if agents is not None:  # a team: its agents' cells only
+                stmt = stmt.where(table.agent_number.in_(sorted(agents)))
+            return stmt
+
+        threshold = threshold_ms(self.policy.service_level_s if service_level_s is None
+                                 else service_level_s)
+        stmt = grouped(c, *(func.sum(getattr(c, n)).label(n) for n in TALLY_FIELDS))
+        within = grouped(w, func.sum(w.answered).label("n")).where(w.wait_ms <= threshold)
         async with self.store.transaction() as s:
             rows = (await s.execute(stmt)).all()
+            in_sl = {tuple(r)[:-1]: int(r.n or 0) for r in (await s.execute(within)).all()}
         out = []
         for row in rows:
             m = row._mapping
             tally = Tally.from_mapping({n: m[n] or 0 for n in TALLY_FIELDS})
+            tally = replace(tally, answered_in_sl=in_sl.get(tuple(row)[:1], 0))
             at = start
             if "start" in m:
                 at = m["start"]
@@ -217,8 +255,9 @@ class SqlReportStore:
         while day < end:
             upto = min(day + timedelta(days=1), end)
             async with self.store.transaction() as s:
-                await s.execute(delete(ReportCellRow).where(ReportCellRow.start >= day,
-                                                            ReportCellRow.start < upto))
+                for table in (ReportCellRow, ReportCellWaitRow):
+                    await s.execute(delete(table).where(table.start >= day,
+                                                        table.start < upto))
                 count += await self._write_range(s, day, upto, None)
             day = upto
         return count
@@ -239,7 +278,8 @@ class SqlReportStore:
         count = 0
         for _day, wanted in sorted(by_day.items()):
             async with self.store.transaction() as s:
-                await s.execute(delete(ReportCellRow).where(ReportCellRow.start.in_(wanted)))
+                for table in (ReportCellRow, ReportCellWaitRow):
+                    await s.execute(delete(table).where(table.start.in_(wanted)))
                 count += await self._write_range(s, min(wanted), max(wanted) + CELL, wanted)
         return count
 
@@ -262,6 +302,7 @@ class SqlReportStore:
         acw = await self._after_call_work(s, rows)
         repeats = await self._repeats(s, rows, start, end)
         cells: dict[tuple[datetime, str, str], Tally] = {}
+        waits: dict[tuple[datetime, str, str, int], int] = defaultdict(int)
         for r in rows:
             answered = r.outcome == "answered"
             fact = CallFact(
@@ -276,11 +317,18 @@ class SqlReportStore:
                 continue
             key = (cell_start(fact.arrived_at), fact.queue, fact.agent)
             cells[key] = cells[key] + tally if key in cells else tally
+            if tally.answered:
+                waits[(*key, wait_ms(tally.wait_answered_s))] += 1
         values = [{"start": at, "queue": queue, "agent_number": agent,
                    "day": at.astimezone(self.tz).date(), **tally.as_dict()}
                   for (at, queue, agent), tally in cells.items()]
         if values:
             await s.execute(insert(ReportCellRow), values)
+        wait_values = [{"start": at, "queue": queue, "agent_number": agent, "wait_ms": ms,
+                        "day": at.astimezone(self.tz).date(), "answered": n}
+                       for (at, queue, agent, ms), n in waits.items()]
+        if wait_values:
+            await s.execute(insert(ReportCellWaitRow), wait_values)
         return len(values)
 
     async def _transferred(self, s: AsyncSession, ids: Sequence[str]) -> set[str]:

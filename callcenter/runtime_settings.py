@@ -6,8 +6,10 @@ reads them:
 =====================  ==========================================  ========================
 key                    JSON value                                  read by
 =====================  ==========================================  ========================
-``answer_rate_pct``    answer-rate target, percent (90)            wallboard alert rules
-``service_level_s``    service level: answered within N s (20)     wallboard figures
+``answer_rate_pct``    answer-rate target, percent (90)            wallboard alert rules,
+                                                                   reports' targets met
+``service_level_s``    service level: answered within N s (20)     wallboard figures,
+                                                                   reports (all stored calls)
 ``long_wait_s``        alert: a caller waiting longer than N s     wallboard alert rules
 ``day_floor``          agents online at least, business hours     wallboard alert rules
 ``night_floor``        agents online at least, outside them        wallboard alert rules

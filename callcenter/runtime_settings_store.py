@@ -10,6 +10,8 @@
   picked up within seconds too.
 * :func:`file_defaults`: the values of the files (``[reports]``, the menu's ``[schedule]``,
   the holiday calendar), used where nothing is stored.
+* :func:`report_definitions`: the reports' ``LiveDefinitions`` port on the settings in force
+  (the service-level threshold and the answer-rate target, as the wallboard has them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import delete, select
 from callcenter.db.models import RuntimeSettingRow
 from callcenter.db.repositories import Store
 from callcenter.errors import DatabaseUnavailable
+from callcenter.reports.ports import Definitions, LiveDefinitions
 from callcenter.runtime_settings import (
     RuntimeSettings,
     RuntimeSettingsStore,
@@ -37,7 +40,8 @@ from callcenter.runtime_settings import (
 from callcenter.settings import Settings
 from ivr.menu_config import load_holidays, load_menu
 
-__all__ = ["LiveRuntimeSettings", "SqlRuntimeSettingsStore", "file_defaults"]
+__all__ = ["LiveRuntimeSettings", "SqlRuntimeSettingsStore", "file_defaults",
+           "report_definitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -158,3 +162,16 @@ class LiveRuntimeSettings:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def report_definitions(live: LiveRuntimeSettings) -> LiveDefinitions:
+    """The reports' definitions in force: ``live.current`` at each call (no I/O), so a
+    change saved in ``/admin`` (or picked up from another process) applies to the next
+    report."""
+
+    def definitions() -> Definitions:
+        current = live.current
+        return Definitions(service_level_s=current.service_level_s,
+                           answer_rate_target=current.answer_rate_target)
+
+    return definitions

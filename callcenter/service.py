@@ -18,8 +18,8 @@ from callcenter.auth import MIN_PASSWORD_LENGTH, hash_password
 from callcenter.db.repositories import Store
 from callcenter.demo_data import DemoData
 from callcenter.domain import Agent, Role, User, validate_queues
-from callcenter.errors import Conflict, ImportRowError, NotFound, ValidationError
-from callcenter.imports import parse_merchants, parse_terminals
+from callcenter.errors import Conflict, NotFound, ValidationError
+from callcenter.imports import RowProblem, parse_merchants, parse_terminals, unknown_merchant
 from callcenter.team_directory import SqlTeamDirectory
 
 
@@ -30,7 +30,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[ImportRowError] = field(default_factory=list)
+    errors: list[RowProblem] = field(default_factory=list)
     committed: bool = False
 
     @property
@@ -63,8 +63,7 @@ async def import_terminals(store: Store, text: str, *, skip_bad: bool = False) -
             if item.merchant_number in known:
                 good.append(item)
             else:
-                errors.append(ImportRowError(line, "merchant_number",
-                                             f"unknown merchant {item.merchant_number}"))
+                errors.append(unknown_merchant(line, item.merchant_number))
         errors.sort(key=lambda e: e.line)
         if errors and not skip_bad:
             return ImportReport(errors=errors)

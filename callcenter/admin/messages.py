@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from callcenter.import_messages import FIELD_NAMES
+
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "admin.nav": {"zh-CN": "系统管理", "en": "Administration"},
     "admin.title": {"zh-CN": "系统管理", "en": "Administration"},
@@ -54,24 +56,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "admin.import_committed": {"zh-CN": "已写入", "en": "committed"},
     "admin.import_not_committed": {"zh-CN": "未写入（没有任何改动）",
                                    "en": "NOT committed (nothing changed)"},
-    "admin.field.header": {"zh-CN": "表头", "en": "header"},
-    "admin.field.row": {"zh-CN": "整行", "en": "row"},
-    "admin.field.merchant_number": {"zh-CN": "商户号", "en": "merchant number"},
-    "admin.field.name": {"zh-CN": "商户名称", "en": "name"},
-    "admin.field.address": {"zh-CN": "地址", "en": "address"},
-    "admin.field.district": {"zh-CN": "区县", "en": "district"},
-    "admin.field.contact_person": {"zh-CN": "联系人", "en": "contact person"},
-    "admin.field.phones": {"zh-CN": "电话", "en": "phones"},
-    "admin.field.business_hours": {"zh-CN": "营业时间", "en": "business hours"},
-    "admin.field.tags": {"zh-CN": "标签", "en": "tags"},
-    "admin.field.serial": {"zh-CN": "机具序列号", "en": "serial"},
-    "admin.field.model": {"zh-CN": "型号", "en": "model"},
-    "admin.field.install_date": {"zh-CN": "装机日期", "en": "install date"},
-    "admin.field.status": {"zh-CN": "状态", "en": "status"},
+    # the import report's field names: callcenter.import_messages (shared with the CLI)
+    **{f"admin.field.{name}": texts for name, texts in FIELD_NAMES.items()},
     "admin.settings": {"zh-CN": "运行参数", "en": "Run-time settings"},
-    "admin.settings_hint": {"zh-CN": "保存后立即生效（大屏告警与语音导航），无需重启；"
+    "admin.settings_hint": {"zh-CN": "保存后立即生效（大屏、统计报表与语音导航），无需重启；"
                                      "未修改的项沿用配置文件的值。",
-                            "en": "Saved changes apply at once (wallboard alerts and the "
+                            "en": "Saved changes apply at once (wallboard, reports and the "
                                   "voice menu), without a restart; settings never changed "
                                   "keep the configuration files' values."},
     "admin.settings_alerts": {"zh-CN": "目标与告警阈值", "en": "Targets and alert thresholds"},

@@ -36,6 +36,7 @@ from aiohttp import web
 from callcenter.audit import AuditAction, AuditEntry
 from callcenter.domain import Agent, Role, User, validate_queues
 from callcenter.errors import Conflict, NotFound, ValidationError
+from callcenter.import_messages import row_message
 from callcenter.runtime_settings import (
     KEYS,
     SettingProblem,
@@ -128,11 +129,14 @@ def user_json(user: User, agent: Agent | None) -> dict[str, Any]:
     }
 
 
-def report_json(report: ImportReport) -> dict[str, Any]:
+def report_json(report: ImportReport, locale: str) -> dict[str, Any]:
+    """The report for the console: each bad row's stable ``code`` and ``params`` (the API)
+    and its ``message`` in ``locale`` (the page's language)."""
     return {"created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "committed": report.committed,
             "summary": report.summary,
-            "errors": [{"line": e.line, "field": e.field, "message": e.message}
+            "errors": [{"line": e.line, "field": e.field, "code": e.code.value,
+                        "params": dict(e.params), "message": row_message(e, locale)}
                        for e in report.errors]}
 
 
@@ -252,7 +256,8 @@ async def import_post(request: web.Request) -> web.Response:
     await audit(request, AuditAction.IMPORT, kind, created=report.created,
                 updated=report.updated, bad_rows=len(report.errors),
                 committed=report.committed)
-    return web.json_response(report_json(report), status=200 if report.committed else 422)
+    return web.json_response(report_json(report, locale_of(request)),
+                             status=200 if report.committed else 422)
 
 
 # --------------------------------------------------------------------------- audit log

@@ -580,6 +580,23 @@ class ReportCellRow(Base):
     repeats: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReportCellWaitRow(Base):
+    """0015_report_waits: how many answered calls of a KPI cell waited ``wait_ms`` (whole
+    milliseconds, rounded up). The service level of any threshold T is the sum of ``answered``
+    with ``wait_ms <= T`` (``callcenter/reports_store.py``), so a threshold changed at run time
+    applies to every stored call (docs/kpi.md)."""
+
+    __tablename__ = "report_cell_waits"
+    __table_args__ = (Index("ix_report_cell_waits_day", "day", "queue", "agent_number"),)
+
+    start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    wait_ms: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ReportStateRow(Base):
     """0006_reports: the refresher's high-water marks (``cells``: calls that ended before it
     are in ``report_cells``) and the last daily report written."""

@@ -1,4 +1,5 @@
-"""What the reports need from storage (implemented in ``callcenter/reports_store.py``)."""
+"""What the reports need from storage (implemented in ``callcenter/reports_store.py``) and
+from the run-time settings (``callcenter/runtime_settings_store.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,25 @@ from typing import Protocol
 
 from callcenter.reports.periods import Cell, Group
 
-__all__ = ["CallLine", "ComplaintLine", "ReportStore", "RosterStore", "StoredRoster", "SwapLine",
-           "TeamDirectory"]
+__all__ = ["CallLine", "ComplaintLine", "Definitions", "LiveDefinitions", "ReportStore",
+           "RosterStore", "StoredRoster", "SwapLine", "TeamDirectory"]
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """The definitions in force that an administrator may change while the product runs
+    (``/admin`` settings): answered within ``service_level_s`` counts for the service level,
+    ``answer_rate_target`` is the answer-rate target (a fraction)."""
+
+    service_level_s: float
+    answer_rate_target: float
+
+
+class LiveDefinitions(Protocol):
+    """Where the reports read the definitions in force (the same values the wallboard uses).
+    Called once per report; it does no I/O (the settings in force are held in memory)."""
+
+    def __call__(self) -> Definitions: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +61,13 @@ class ReportStore(Protocol):
 
     async def cells(self, start: datetime, end: datetime, by: Group, *,
                     queue: str | None = None, agent: str | None = None,
-                    agents: frozenset[str] | None = None) -> list[Cell]:
+                    agents: frozenset[str] | None = None,
+                    service_level_s: float | None = None) -> list[Cell]:
         """The cells of ``[start, end)`` (UTC), pre-summed by what ``by`` keeps apart:
-        per queue, per agent, per local day or per 15-minute start (the other keys empty)."""
+        per queue, per agent, per local day or per 15-minute start (the other keys empty).
+        ``answered_in_sl`` counts the answered calls that waited at most ``service_level_s``
+        (the store's own policy's threshold when None): any threshold, over every stored
+        call."""
         ...
 
     async def refresh(self, now: datetime) -> int:

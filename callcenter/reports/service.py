@@ -1,12 +1,17 @@
 """Report use cases: KPI rows of a period and grouping, drill-down, the daily report.
 
 A thin facade over the store (cells kept current as calls end) and the pure KPI rules.
+
+The service-level threshold and the answer-rate target are read per report from the
+definitions in force (:class:`~callcenter.reports.ports.LiveDefinitions`, the run-time
+settings an administrator changes in ``/admin``), so a report, its CSV/XLSX export, the KPI
+API and the wallboard count the same stored calls the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +27,7 @@ from callcenter.reports.kpi import (
     total,
 )
 from callcenter.reports.periods import Group, day_bounds, group_cells
-from callcenter.reports.ports import CallLine, ReportStore
+from callcenter.reports.ports import CallLine, LiveDefinitions, ReportStore
 from callcenter.reports.staffing import StaffingPolicy, StaffingRow, staffing_table
 
 __all__ = ["KpiReport", "ReportRow", "ReportService", "StaffingView"]
@@ -63,6 +68,9 @@ class KpiReport:
     total: ReportRow
     complaints: int
     repeat_complaints: int
+    # the definitions it was counted with (the run-time settings in force)
+    service_level_s: float = 20.0
+    targets: Targets = field(default_factory=Targets)
 
     @property
     def repeat_complaint_rate(self) -> float | None:
@@ -75,36 +83,50 @@ class ReportService:
     def __init__(self, store: ReportStore, *, policy: KpiPolicy, targets: Targets,
                  tz: ZoneInfo, staffing: StaffingPolicy | None = None,
                  holidays: frozenset[date] = frozenset(),
-                 workdays: frozenset[date] = frozenset()) -> None:
+                 workdays: frozenset[date] = frozenset(),
+                 definitions: LiveDefinitions | None = None) -> None:
         self.store = store
         self.policy = policy
         self.targets = targets
+        self.definitions = definitions
         self.tz = tz
         self.staffing_policy = staffing or StaffingPolicy()
         self.holidays = holidays
         self.workdays = workdays
 
-    def _row(self, key: str, tally: Tally) -> ReportRow:
+    def in_force(self) -> tuple[KpiPolicy, Targets]:
+        """The KPI policy and targets with the definitions in force (the files' without
+        live definitions)."""
+        if self.definitions is None:
+            return self.policy, self.targets
+        live = self.definitions()
+        return (replace(self.policy, service_level_s=live.service_level_s),
+                replace(self.targets, answer_rate=live.answer_rate_target))
+
+    @staticmethod
+    def _row(key: str, tally: Tally, targets: Targets) -> ReportRow:
         figures = kpis(tally)
-        return ReportRow(key, figures, against(figures, self.targets))
+        return ReportRow(key, figures, against(figures, targets))
 
     async def kpi(self, first: date, last: date, group: Group, *, queue: str | None = None,
                   agent: str | None = None, agents: frozenset[str] | None = None
                   ) -> KpiReport:
         """The KPI rows of the local days ``first``..``last`` grouped by ``group``
         (``agents``: a team's agents only: the calls they took)."""
+        policy, targets = self.in_force()
         start, end = day_bounds(first, last, self.tz)
         cells = await self.store.cells(start, end, group, queue=queue, agent=agent,
-                                       agents=agents)
+                                       agents=agents, service_level_s=policy.service_level_s)
         rows = group_cells(cells, group, self.tz)
         complaints = await self.store.complaints(start, end, self.policy.repeat_window_days)
         flags = repeat_flags([(c.key, c.merchant_id, c.problem, c.at) for c in complaints],
                              self.policy.repeat_window_days)
         in_period = [c for c in complaints if start <= c.at < end]
         return KpiReport(first, last, group,
-                         tuple(self._row(k, t) for k, t in rows.items()),
-                         self._row("total", total(rows.values())),
-                         len(in_period), sum(flags[c.key] for c in in_period))
+                         tuple(self._row(k, t, targets) for k, t in rows.items()),
+                         self._row("total", total(rows.values()), targets),
+                         len(in_period), sum(flags[c.key] for c in in_period),
+                         service_level_s=policy.service_level_s, targets=targets)
 
     async def calls(self, first: date, last: date, *, queue: str | None, agent: str | None,
                     limit: int = 500, agents: frozenset[str] | None = None
@@ -151,7 +173,13 @@ class ReportService:
         for f in plan.intervals:
             if f.start.date() <= today:
                 staffed.setdefault(f.start, 0.0)
-        rows = staffing_table(plan, self.staffing_policy, staffed)
+        staffing_policy = self.staffing_policy
+        if self.definitions is not None:  # the need follows the definitions in force
+            live = self.definitions()
+            staffing_policy = replace(staffing_policy, target=replace(
+                staffing_policy.target, within_s=live.service_level_s,
+                answer_rate=live.answer_rate_target))
+        rows = staffing_table(plan, staffing_policy, staffed)
         error = backtest(past, holdout_weeks=holdout_weeks, holidays=self.holidays,
                          workdays=self.workdays)
         return StaffingView(tuple(rows), error, plan.patience_s, plan.history_days)

@@ -84,6 +84,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "reports.complaints": {"zh-CN": "投诉 {n} 件，重复投诉率 {rate}",
                            "en": "{n} complaints, repeat-complaint rate {rate}"},
     "reports.target": {"zh-CN": "目标", "en": "Target"},
+    "reports.definitions": {"zh-CN": "服务水平：{s} 秒内接听；接通率目标 {rate}",
+                            "en": "Service level: answered within {s} s; answer-rate "
+                                  "target {rate}"},
     "reports.col.group": {"zh-CN": "分组", "en": "Group"},
     "reports.col.offered": {"zh-CN": "呼入", "en": "Offered"},
     "reports.col.answered": {"zh-CN": "接通", "en": "Answered"},
@@ -202,7 +205,10 @@ def report_json(report: KpiReport) -> dict[str, Any]:
             "group": report.group.value, "rows": [r.as_json() for r in report.rows],
             "total": report.total.as_json(),
             "complaints": {"count": report.complaints, "repeats": report.repeat_complaints,
-                           "repeat_rate": report.repeat_complaint_rate}}
+                           "repeat_rate": report.repeat_complaint_rate},
+            # the definitions in force (the run-time settings of /admin)
+            "definitions": {"service_level_s": report.service_level_s,
+                            "answer_rate_target": report.targets.answer_rate}}
 
 
 async def calls_api(request: web.Request) -> web.Response:
@@ -272,7 +278,7 @@ async def page(request: web.Request) -> web.Response:
                                             series("answered", "#2f6db5")])
     rates = charts.lines("rates", labels, [series("answer_rate", "#2f6db5"),
                                            series("service_level", "#e08a00")],
-        target=service.targets.answer_rate)
+        target=timeline.targets.answer_rate)
     return render(request, "reports/reports.html", kind=kind, day=day, first=first, last=last,
                   previous=previous, following=following, by_time=by_time, queue=queue,
                   agent=agent, timeline=timeline, queues=queues, agents=agents, calls=calls,

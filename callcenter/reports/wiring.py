@@ -40,6 +40,7 @@ from callcenter.reports.web import web_module
 from callcenter.reports_store import SqlReportStore
 from callcenter.roster_store import SqlRosterStore
 from callcenter.runtime import RunOptions, Runtime
+from callcenter.runtime_settings_store import LiveRuntimeSettings, report_definitions
 from callcenter.settings import ReportsSettings, Settings
 from callcenter.team_directory import SqlTeamDirectory
 from ivr.menu_config import load_holidays
@@ -51,8 +52,11 @@ logger = logging.getLogger(__name__)
 DAILY_GROUPS = (Group.QUEUE, Group.AGENT, Group.HOUR)
 
 
-def build_service(settings: Settings, store: Store) -> ReportService:
-    """The report service on ``store``, with the ``[reports]`` settings."""
+def build_service(settings: Settings, store: Store,
+                  live: LiveRuntimeSettings | None = None) -> ReportService:
+    """The report service on ``store``, with the ``[reports]`` settings; the service-level
+    threshold and answer-rate target in force come from ``live`` (the run-time settings of
+    ``/admin``) when given."""
     conf = settings.reports
     tz = ZoneInfo(settings.locale.timezone)
     policy = KpiPolicy(service_level_s=conf.service_level_s,
@@ -72,7 +76,8 @@ def build_service(settings: Settings, store: Store) -> ReportService:
                          for i in range((h.end - h.start).days + 1))
     return ReportService(SqlReportStore(store, policy=policy, tz=tz), policy=policy,
                          targets=targets, tz=tz, staffing=staffing, holidays=holidays,
-                         workdays=calendar.workdays)
+                         workdays=calendar.workdays,
+                         definitions=None if live is None else report_definitions(live))
 
 
 async def write_daily_report(service: ReportService, day: date, directory: Path) -> list[Path]:
@@ -152,7 +157,7 @@ class ReportsComponent:
 
 async def install(runtime: Runtime, options: RunOptions) -> ReportService:
     """Add the reports' web module, refresher component and health probe to ``runtime``."""
-    service = build_service(runtime.settings, runtime.store)
+    service = build_service(runtime.settings, runtime.store, runtime.live_settings)
     teams = SqlTeamDirectory(runtime.store)
     runtime.modules.append(web_module(service, teams))
     rules = RosterRules(day_floor=runtime.settings.reports.day_floor,

@@ -47,7 +47,8 @@ def test_csv_with_bad_rows_reports_every_line_and_changes_nothing(migrated: Path
     result = run(migrated, "merchants", "import", str(bad))
     assert result.returncode == 1
     assert f"{bad}:line 4: merchant_number" in result.stderr
-    assert f"{bad}:line 5: phones" in result.stderr
+    assert (f"{bad}:line 5: phones: not a valid mobile, landline or service number: '555'"
+            in result.stderr)
     assert "NOT committed" in result.stdout
     good = migrated / "good.csv"
     good.write_text(GOOD, encoding="utf-8")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from callcenter.imports import parse_merchants, parse_terminals
+from callcenter.import_messages import row_message
+from callcenter.imports import RowCode, parse_merchants, parse_terminals
 
 HEADER = "merchant_number,name,address,district,contact_person,phones,business_hours,tags\n"
 
@@ -29,13 +30,16 @@ def test_every_bad_merchant_row_is_reported_with_its_line_and_field() -> None:
     assert [(e.line, e.field) for e in parsed.errors] == [
         (2, "merchant_number"), (4, "phones"), (5, "merchant_number"), (6, "tags"), (7, "row")]
     assert [line for line, _ in parsed.rows] == [3]
-    assert "line 5" in str(parsed.errors[2]) and "line 3" in str(parsed.errors[2])
+    assert parsed.errors[2].code is RowCode.DUPLICATE_MERCHANT
+    assert parsed.errors[2].params == {"number": "310115000000002", "first_line": 3}
+    assert row_message(parsed.errors[2], "en") == "310115000000002 already appears on line 3"
 
 
 def test_missing_columns_are_a_header_error() -> None:
     parsed = parse_merchants("merchant_number,name\n310115000000001,x\n")
-    assert [(e.line, e.field) for e in parsed.errors] == [(1, "header")]
-    assert "phones" in str(parsed.errors[0])
+    assert [(e.line, e.field, e.code) for e in parsed.errors] == [
+        (1, "header", RowCode.MISSING_COLUMNS)]
+    assert "phones" in row_message(parsed.errors[0], "en")
 
 
 def test_bom_and_blank_lines_are_tolerated() -> None:

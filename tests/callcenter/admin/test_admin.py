@@ -131,10 +131,29 @@ async def test_a_csv_with_a_bad_row_writes_nothing_and_reports_the_row(console: 
     terminals = "serial,model,merchant_number,install_date,status\n" \
                 "LA0000999,LANDI A8,310115000000009,,active\n"
     status, report = await post(c, "/api/admin/import/terminals", {"csv": terminals})
-    assert status == 422 and report["errors"][0]["message"].startswith("unknown merchant")
+    assert status == 422 and report["errors"][0]["code"] == "unknown_merchant"
+    assert report["errors"][0]["params"] == {"number": "310115000000009"}
     log = await (await c.client.get("/api/admin/audit?action=import", headers=c.admin)).json()
     assert [(e["target"], e["details"]["committed"]) for e in reversed(log["entries"])] == [
         ("merchants", False), ("merchants", True), ("terminals", False)]
+
+
+@pytest.mark.parametrize(("lang", "message"), [
+    ("zh-CN", "不是有效的手机、固话或服务号码：“555”"),
+    ("en", "not a valid mobile, landline or service number: '555'"),
+])
+async def test_the_row_report_speaks_the_requests_language_and_keeps_the_code(
+        console: Console, lang: str, message: str) -> None:
+    bad_phone = GOOD.replace("13800138000", "555")
+    r = await console.client.post("/api/admin/import/merchants", json={"csv": HEADER + bad_phone},
+                                  headers={**console.admin, "Accept-Language": lang})
+    report = await r.json()
+    assert r.status == 422 and report["committed"] is False
+    [error] = report["errors"]
+    assert (error["line"], error["field"], error["code"], error["params"]) == (
+        2, "phones", "phone_invalid", {"value": "555"})
+    assert error["message"] == message
+    assert await console.store.merchants.count() == 0
 
 
 async def test_only_admins_reach_the_console(console: Console) -> None:
@@ -183,7 +202,7 @@ async def test_the_console_page_adds_an_account_and_shows_a_bad_csv_row(
             await page.click("#import button[type=submit]")
             await page.wait_for_selector("#import-report .bad-rows li")
             report = await page.text_content("#import-report") or ""
-            assert "第 3 行 · 商户号" in report
+            assert "第 3 行 · 商户号：商户号须为 15 位数字，实际为“31011500000000”" in report
             assert "新增 0 条，更新 0 条，未变 0 条，错误行 1 行；未写入" in report
             await page.screenshot(path="/tmp/admin.png", full_page=True)
             # the same report in English
@@ -195,7 +214,8 @@ async def test_the_console_page_adds_an_account_and_shows_a_bad_csv_row(
             await page.wait_for_selector("#import-report .bad-rows li")
             report = await page.text_content("#import-report") or ""
             assert "0 created, 0 updated, 0 unchanged, 1 bad row(s); NOT committed" in report
-            assert "line 3 · merchant number" in report
+            assert ("line 3 · merchant number: a merchant number is exactly 15 digits, "
+                    "got '31011500000000'") in report
             await page.locator("#import").scroll_into_view_if_needed()
             await page.screenshot(path="/tmp/shots-a/admin-import-en.png")
             assert errors == []
