@@ -15,7 +15,7 @@ into ``[cc-queue-exit]``, our ``callback`` route reads the caller ID out, a seco
 confirms it, the request is stored, the dialplan sends ``UserEvent CcCallbackRequest`` and
 hangs up. Then Logoff. The exact bytes received go to ``12-queue-callback.ami``, the actions
 sent to ``12-queue-callback.ami-actions.txt``, one line per ``recv()`` to
-``12-queue-callback.ami-timing.tsv``.
+``12-queue-callback.ami-timing.tsv``, Asterisk's ``queue_log`` to ``12-queue-callback.queue_log``.
 """
 
 from __future__ import annotations
@@ -141,12 +141,14 @@ async def capture(out: Path) -> None:
             await asyncio.wait_for(pump, 10)
             writer.close()
             print(f"stored call-backs: {len(await service.find())}")
+            queue_log = (pbx.box.log.parent / "queue_log").read_bytes()
         finally:
             pbx.stop()
             if server is not None:
                 await server.stop()
             await engine.dispose()
     (out / f"{NAME}.ami").write_bytes(bytes(rec.received))
+    (out / f"{NAME}.queue_log").write_bytes(queue_log)
     (out / f"{NAME}.ami-actions.txt").write_text("\n".join(rec.actions), encoding="utf-8")
     (out / f"{NAME}.ami-timing.tsv").write_text(
         "# offset\tlength\tseconds since connect\n"

@@ -124,16 +124,16 @@ def test_callback_request_user_event_carries_queue_outcome_ref_and_the_place_lef
     event = first("12-queue-callback.ami", CallbackRequest)
     assert isinstance(event, CallbackRequest)
     assert (event.queue, event.outcome, event.ref, event.queue_wait_s, event.position) == (
-        "aftersales", "requested", "1796220187.0", 2, 1)
+        "aftersales", "requested", "1796220598.0", 2, 1)
     assert (event.channel, event.unique_id, event.linked_id) == (
-        "Local/4008000000@from-trunk-00000000;2", "1796220187.1", "1796220187.0")
+        "Local/4008000000@from-trunk-00000000;2", "1796220598.1", "1796220598.0")
     assert event.booked
     message = next(m for m in messages("12-queue-callback.ami")
                    if m.get("UserEvent") == "CcCallbackRequest")
     # not booked (the caller pressed *, FastAGI down): no reference, back in the queue
     cancelled = decode_event(AmiMessage(message.text.replace(
         "CcCallbackOutcome: requested", "CcCallbackOutcome: cancelled").replace(
-        "CcCallbackRef: 1796220187.0", "CcCallbackRef: ")))
+        "CcCallbackRef: 1796220598.0", "CcCallbackRef: ")))
     assert isinstance(cancelled, CallbackRequest)
     assert (cancelled.booked, cancelled.ref) == (False, None)
 
