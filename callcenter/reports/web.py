@@ -132,8 +132,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
 }
 
 PAGE_COLUMNS: Final = ("offered", "answered", "abandoned", "callback_requested", "answer_rate",
-                       "service_level",
-                       "asa_s", "aht_s", "fcr", "record_completeness", "satisfaction_avg")
+                       "service_level", "asa_s", "aht_s", "fcr", "record_completeness",
+                       "satisfaction_avg")
 RATES: Final = frozenset({"answer_rate", "service_level", "fcr", "repeat_rate",
                           "record_completeness", "satisfied_rate"})
 
