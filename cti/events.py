@@ -50,6 +50,7 @@ from cti.ami_protocol import AmiMessage, MessageKind
 from cti.errors import AmiProtocolError
 
 __all__ = [
+    "CALLBACK_REQUEST_EVENT",
     "DECODERS",
     "EVENT_TYPES",
     "IVR_RESULT_EVENT",
@@ -63,7 +64,6 @@ __all__ = [
     "BlindTransfer",
     "BridgeEnter",
     "BridgeLeave",
-    "CALLBACK_REQUEST_EVENT",
     "CallbackRequest",
     "ChanSpyStart",
     "ChanSpyStop",

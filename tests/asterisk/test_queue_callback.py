@@ -34,8 +34,8 @@ from callcenter.callbacks.service import CallbackService
 from callcenter.callbacks_store import SqlCallbackStore
 from callcenter.cti_directory import StoreCtiDirectory
 from callcenter.db import migrate
-from callcenter.db.models import CallEventRow
 from callcenter.db.engine import create_engine, session_factory
+from callcenter.db.models import CallEventRow
 from callcenter.db.repositories import Store
 from callcenter.ivr_directory import StoreIvrDirectory
 from callcenter.queue_callbacks import StoreCallbackRequests
