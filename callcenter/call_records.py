@@ -2,7 +2,8 @@
 
 A call's row is keyed on Asterisk's linked id and written by several parties as the call goes:
 the IVR (``callcenter/ivr_directory.py``: path, intent, merchant), the CTI bridge (through
-``callcenter/cti_directory.py``: queue, agent, times, outcome), the wrap-up
+``callcenter/cti_directory.py``: queue, agent, times, outcome), the keep-my-place call-back
+request (``callcenter/queue_callbacks.py``: outcome ``callback_requested``), the wrap-up
 (``callcenter/business/repository.py``: disposition and note) and the post-call survey
 (satisfaction). They all write through this module, and ``RULES`` says, per column and writer:
 
@@ -18,6 +19,11 @@ Rules of the row
 2. Each written column follows ``RULES`` for its writer (``SET`` or ``FILL``).
 3. Writes of one writer apply in order: within a batch a later write sees the earlier ones.
 4. ``SEED`` (test fixtures, data imports) sets any column.
+5. ``KEPT_VALUES``: some values stand against a later writer's value: a call whose call-back
+   was booked from the queue stays ``callback_requested`` when the bridge ends it as
+   ``failed`` (the caller hung up while the IVR said "booked", so the dialplan never sent
+   ``UserEvent CcCallbackRequest`` and the tracker saw a caller who left the queue unanswered).
+   Any other outcome (``answered``) replaces it.
 
 ``merge`` is the rule alone (pure); ``write_calls`` applies it with plain statements (one
 SELECT of the rows concerned, one INSERT of the new ones, one UPDATE per changed row; no ORM
@@ -43,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.db.models import CallRow
 
 __all__ = [
+    "KEPT_VALUES",
     "RULES",
     "CallFields",
     "CallWriteLike",
@@ -63,6 +70,7 @@ class Writer(enum.Enum):
     CTI = "cti"
     WRAPUP = "wrapup"
     SURVEY = "survey"
+    CALLBACK = "callback"  # the keep-my-place call-back request (callcenter/queue_callbacks.py)
     SEED = "seed"
 
 
@@ -74,6 +82,7 @@ class Rule(enum.Enum):
 _S: Final = Rule.SET
 _F: Final = Rule.FILL
 _IVR, _CTI, _WRAPUP, _SURVEY = Writer.IVR, Writer.CTI, Writer.WRAPUP, Writer.SURVEY
+_CALLBACK = Writer.CALLBACK
 
 RULES: Final[Mapping[str, Mapping[Writer, Rule]]] = MappingProxyType({
     "unique_id": {_IVR: _F, _CTI: _F},
@@ -93,12 +102,19 @@ RULES: Final[Mapping[str, Mapping[Writer, Rule]]] = MappingProxyType({
     "ended_at": {_IVR: _F, _CTI: _S},
     "wait_s": {_CTI: _S},
     "talk_s": {_CTI: _S},
-    "outcome": {_IVR: _S, _CTI: _S},
+    # The CTI's final word (cti.call_state rule 7); the IVR's for a call that ended in it; the
+    # call-back request's once a call-back is booked from the queue (and rule 5).
+    "outcome": {_IVR: _S, _CTI: _S, _CALLBACK: _S},
     "disposition": {_WRAPUP: _S},
     "wrapup_note": {_WRAPUP: _S},
     "satisfaction": {_SURVEY: _S},
 })
 """Column -> writer -> rule (see the module docstring)."""
+
+KEPT_VALUES: Final[Mapping[str, Mapping[Any, frozenset[Any]]]] = MappingProxyType({
+    "outcome": {"callback_requested": frozenset({"failed"})},
+})
+"""Rule 5: column -> value it holds -> the values that do not replace it (SEED excepted)."""
 
 _NEW_CALL: Final[Mapping[str, Any]] = MappingProxyType({
     "unique_id": "", "caller_number": "", "merchant_id": None, "merchant_verified": False,
@@ -107,8 +123,9 @@ _NEW_CALL: Final[Mapping[str, Any]] = MappingProxyType({
     "outcome": None, "disposition": None, "wrapup_note": "", "satisfaction": None})
 """A new row's columns before anybody wrote them."""
 
-_FILLED_COLUMNS: Final = tuple(c for c, rules in RULES.items() if _F in rules.values())
-"""The columns whose current value decides a write (FILL somewhere)."""
+_FILLED_COLUMNS: Final = tuple(c for c, rules in RULES.items()
+                               if _F in rules.values() or c in KEPT_VALUES)
+"""The columns whose current value decides a write (FILL somewhere, or rule 5)."""
 
 CallFields = Iterable[tuple[str, Any]]
 
@@ -130,6 +147,9 @@ def merge(writer: Writer, current: dict[str, Any], fields: CallFields) -> dict[s
         if rule is None:
             raise ValueError(f"the {writer.value} writer may not write {name!r}")
         if rule is _F and not _empty(current.get(name)):
+            continue
+        kept = KEPT_VALUES.get(name)
+        if kept and writer is not Writer.SEED and value in kept.get(current.get(name), ()):
             continue
         current[name] = value
         changes[name] = value

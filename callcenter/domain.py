@@ -50,6 +50,7 @@ class TerminalStatus(StrEnum):
 class CallOutcome(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
+    CALLBACK_REQUESTED = "callback_requested"  # key 1 in the queue: a call-back booked
     IVR_ONLY = "ivr_only"
     FAILED = "failed"
 

@@ -3,18 +3,21 @@
 A caller who pressed 1 in a queue and confirmed a number (``ivr/callback.py``) becomes a
 ``queue_callback`` that keeps the caller's place, through
 :meth:`callcenter.callbacks.service.CallbackService.queue_callback`; the request is also a
-line of the call's timeline (``call_events`` kind ``callback_requested``).
+line of the call's timeline (``call_events`` kind ``callback_requested``), and the call's
+outcome becomes ``callback_requested`` (``Writer.CALLBACK``; ``call_records`` rule 5 keeps it
+when the bridge, which missed the dialplan's UserEvent, ends the call as ``failed``).
 """
 
 from __future__ import annotations
 
 import logging
 
+from callcenter.call_records import CallWriteSpec, Writer, write_calls
 from callcenter.callbacks.keep_place import Request
 from callcenter.callbacks.service import CallbackService
 from callcenter.db.models import CallEventRow
 from callcenter.db.repositories import Store
-from callcenter.domain import mask_phone
+from callcenter.domain import CallOutcome, mask_phone
 from ivr.ports import CallbackBooking, QueueCallbackRequest
 
 __all__ = ["StoreCallbackRequests"]
@@ -49,6 +52,9 @@ class StoreCallbackRequests:
                                      "arrived_at": request.arrived_at.isoformat(),
                                      "position": request.position,
                                      "priority": request.priority}))
+            await write_calls(s, Writer.CALLBACK, [CallWriteSpec(
+                request.call_id, request.arrived_at,
+                (("outcome", CallOutcome.CALLBACK_REQUESTED.value),))])
         logger.info("call %s: call-back request in %s %s", request.call_id, request.queue,
                     "stored" if stored else "kept (already open)")
         return CallbackBooking.BOOKED if stored else CallbackBooking.KEPT

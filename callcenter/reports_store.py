@@ -173,7 +173,8 @@ class SqlReportStore:
         arrival = func.coalesce(c.queued_at, c.started_at)
         stmt = (select(c).where(c.started_at >= start - IVR_MAX, c.started_at < end,
                                 arrival >= start, arrival < end,
-                                c.outcome.in_(("answered", "abandoned", "ivr_only")))
+                                c.outcome.in_(("answered", "abandoned", "callback_requested",
+                                               "ivr_only")))
                 .order_by(c.started_at.desc()).limit(limit))
         if queue is not None:
             stmt = stmt.where(c.queue == queue)

@@ -157,6 +157,8 @@ class SimulatorSettings:
     first_agent: int
     handle_time: float
     patience: float
+    callback_share: float
+    callback_after: float
     time_scale: float
     seed: int
     speech: bool
@@ -616,6 +618,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "handle_time": Key(_positive_float, 30.0, "mean talk seconds of a simulated agent"),
         "patience": Key(_non_negative_float, 180.0,
                         "mean seconds a caller waits in a queue; 0 = forever"),
+        "callback_share": Key(_fraction, 0.1,
+                              "share of demo callers who press 1 in a queue to be called back"),
+        "callback_after": Key(_positive_float, 20.0,
+                              "mean seconds in a queue before such a caller presses 1"),
         "time_scale": Key(_positive_float, 0.2, "factor on the IVR's waits (prompts, typing)"),
         "seed": Key(_int_range(0, 2**31 - 1), 1, "same seed, same demo callers"),
         "speech": Key(_bool, True, "spoken words in the recordings (else tones only)"),

@@ -39,10 +39,14 @@ Rules of the tracker
    hang-up, without Dest headers and with a TalkTime covering the rest of the call: it is
    logged and ignored. Talk time = the sum of the segments on our own clock; wait time = the
    sum, over queue visits, of join -> answer (or leave).
-7. Outcome at the end: ``answered`` if any agent talked; else ``abandoned`` if the caller gave
-   up in a queue (QueueCallerAbandon, also during a ``core restart``); else ``failed`` if it was
-   queued (left unanswered: timeout, or lost across a resync/shutdown); else ``ivr_only``.
-   Internal calls end as ``internal``.
+7. Outcome at the end: ``answered`` if any agent talked; else ``callback_requested`` if the
+   caller pressed 1 in a queue and the call-back was booked (``UserEvent: CcCallbackRequest``
+   with ``CcCallbackOutcome: requested``, after ``QueueCallerLeave``; the dialplan then hangs
+   up: capture ``12-queue-callback``); else ``abandoned`` if the caller gave up in a queue
+   (QueueCallerAbandon, also during a ``core restart``); else ``failed`` if it was queued (left
+   unanswered: timeout, or lost across a resync/shutdown); else ``ivr_only``. Internal calls
+   end as ``internal``. A request not booked (cancelled, unknown merchant, FastAGI down) is
+   logged and changes nothing: the caller is back in the queue.
 8. Recording file: ``MIXMONITOR_FILENAME`` (VarSet, only with the ``dialplan`` read class)
    when seen, else derived from the dialplan's convention through ``CallConfig``'s templates:
    ``/var/spool/asterisk/monitor/{unique_id}.wav`` for the first queue visit,
@@ -85,6 +89,7 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    CallbackRequest,
     ChanSpyStart,
     ChanSpyStop,
     CoreShowChannel,
@@ -164,6 +169,7 @@ class Outcome(enum.Enum):
 
     ANSWERED = "answered"
     ABANDONED = "abandoned"
+    CALLBACK_REQUESTED = "callback_requested"
     IVR_ONLY = "ivr_only"
     FAILED = "failed"
     INTERNAL = "internal"
@@ -196,6 +202,7 @@ _K_INTERNAL: Final = CallKind.INTERNAL
 _K_OUTBOUND: Final = CallKind.OUTBOUND
 _O_ANSWERED: Final = Outcome.ANSWERED
 _O_ABANDONED: Final = Outcome.ABANDONED
+_O_CALLBACK_REQUESTED: Final = Outcome.CALLBACK_REQUESTED
 _O_IVR_ONLY: Final = Outcome.IVR_ONLY
 _O_FAILED: Final = Outcome.FAILED
 _O_INTERNAL: Final = Outcome.INTERNAL
@@ -303,6 +310,7 @@ class Call:
     recordings: list[Recording] = field(default_factory=list)
     pending_paths: dict[str, str] = field(default_factory=dict)  # Uniqueid -> MIXMONITOR path
     abandoned: bool = False
+    callback_requested: bool = False  # rule 7: a call-back was booked from the queue
     hangup_cause: int | None = None
     adopted: bool = False
     ended_at: float | None = None
@@ -621,6 +629,8 @@ def _end_call(
         outcome = _O_INTERNAL
     elif call.segments:
         outcome = _O_ANSWERED
+    elif call.callback_requested:
+        outcome = _O_CALLBACK_REQUESTED
     elif call.abandoned:
         outcome = _O_ABANDONED
     elif call.visits:
@@ -809,6 +819,24 @@ def _on_queue_caller_abandon(
          hold_time=ev.hold_time)
 
 
+def _on_callback_request(board: CallBoard, ev: AmiEvent, now: float, effects: Effects
+                         ) -> None:
+    assert isinstance(ev, CallbackRequest)
+    call = board.calls.get(ev.linked_id)
+    if call is None:
+        return
+    if ev.booked:
+        call.callback_requested = True
+        call.ringing.clear()
+        if ev.queue is not None:
+            visit = _visit(call, ev.queue)
+            if visit is not None and visit.left_at is None:
+                visit.left_at = now
+    # Not "callback_*": those timeline kinds are the call-back's own (callcenter/callbacks).
+    _log(effects, call, "queue_exit_key", now, queue=ev.queue, callback=ev.outcome,
+         wait_s=ev.queue_wait_s, position=ev.position)
+
+
 def _on_agent_called(board: CallBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
     assert isinstance(ev, AgentCalled)
     call = _merchant_call(board, ev.linked_id, ev.unique_id, ev.caller_id_num, now, effects)
@@ -971,6 +999,7 @@ EVENT_HANDLERS: Final[Mapping[type[AmiEvent], _Handler]] = MappingProxyType(
         QueueCallerJoin: _on_queue_caller_join,
         QueueCallerLeave: _on_queue_caller_leave,
         QueueCallerAbandon: _on_queue_caller_abandon,
+        CallbackRequest: _on_callback_request,
         AgentCalled: _on_agent_called,
         AgentRingNoAnswer: _on_ring_end,
         AgentDump: _on_ring_end,

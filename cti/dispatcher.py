@@ -57,6 +57,7 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    CallbackRequest,
     ChannelStatus,
     ChanSpyStart,
     ChanSpyStop,
@@ -153,6 +154,7 @@ ROUTES: Final[Mapping[type[AmiEvent], Route]] = MappingProxyType(
         QueueCallerJoin: _calls,
         QueueCallerLeave: _calls,
         QueueCallerAbandon: _calls,
+        CallbackRequest: _calls,  # key 1 in a queue: a call-back booked (call_state rule 7)
         AgentCalled: _calls_and_agents,
         AgentRingNoAnswer: _calls_and_agents,
         AgentDump: _calls_and_agents,

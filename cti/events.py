@@ -50,6 +50,7 @@ from cti.ami_protocol import AmiMessage, MessageKind
 from cti.errors import AmiProtocolError
 
 __all__ = [
+    "CALLBACK_REQUEST_EVENT",
     "DECODERS",
     "EVENT_TYPES",
     "IVR_RESULT_EVENT",
@@ -63,6 +64,7 @@ __all__ = [
     "BlindTransfer",
     "BridgeEnter",
     "BridgeLeave",
+    "CallbackRequest",
     "ChanSpyStart",
     "ChanSpyStop",
     "ChannelStatus",
@@ -101,6 +103,9 @@ __all__ = [
 
 IVR_RESULT_EVENT: Final = "CcIvrResult"
 """``UserEvent:`` name the hotline dialplan publishes after the IVR (see extensions.conf)."""
+
+CALLBACK_REQUEST_EVENT: Final = "CcCallbackRequest"
+"""``UserEvent:`` name ``[cc-queue-exit]`` publishes after key 1 in a queue (extensions.conf)."""
 
 
 def _cid(value: str | None) -> str | None:
@@ -308,7 +313,8 @@ class BridgeLeave(_BridgeEvent):
 
 @dataclass(frozen=True, slots=True)
 class UserEvent(AmiEvent):
-    """A dialplan ``UserEvent(name,…)`` other than the IVR result; headers kept raw."""
+    """A dialplan ``UserEvent(name,…)`` other than the IVR result and the call-back request;
+    headers kept raw."""
 
     user_event: str = field(metadata=_wire("UserEvent", _TEXT))
     channel: str | None = field(metadata=_wire("Channel", _RAW))
@@ -334,6 +340,29 @@ class IvrResult(_ChannelEvent):
     ivr_path: str | None = field(metadata=_wire("CcIvrPath", _OPT))
     priority: int | None = field(metadata=_wire("CcPriority", _INT_OR_NONE))
     lang: str | None = field(metadata=_wire("CcLang", _OPT))
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest(_ChannelEvent):
+    """``UserEvent: CcCallbackRequest`` — the caller pressed 1 in ``queue`` (after
+    ``QueueCallerLeave``) and the FastAGI route ``callback`` ran.
+
+    Wire headers: ``CcQueue``, ``CcCallbackOutcome`` (``requested`` = booked, the dialplan
+    hangs up; else ``cancelled``, ``no_merchant``, ``invalid``, ``failed``: back in the queue),
+    ``CcCallbackRef`` (the call's Linkedid when booked), ``CcQueueWait`` (seconds waited in
+    this queue), ``CcQueuePosition`` (the place left). Capture ``12-queue-callback``.
+    """
+
+    queue: str | None = field(metadata=_wire("CcQueue", _OPT))
+    outcome: str = field(metadata=_wire("CcCallbackOutcome", _TEXT))
+    ref: str | None = field(metadata=_wire("CcCallbackRef", _OPT))
+    queue_wait_s: int | None = field(metadata=_wire("CcQueueWait", _INT_OR_NONE))
+    position: int | None = field(metadata=_wire("CcQueuePosition", _INT_OR_NONE))
+
+    @property
+    def booked(self) -> bool:
+        """The request was stored: the caller hangs up and is called back."""
+        return self.outcome == "requested"
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,14 +767,18 @@ def _compile(cls: type[AmiEvent]) -> Decoder:
 
 
 _ivr_result: Final = _compile(IvrResult)
+_callback_request: Final = _compile(CallbackRequest)
 _other_user_event: Final = _compile(UserEvent)
 _mixmonitor_filename: Final = _compile(MixMonitorFilename)
 _channel_status: Final = _compile(ChannelStatus)
 
 
 def _user_event(m: AmiMessage) -> AmiEvent:
-    if m.fields.get("UserEvent") == IVR_RESULT_EVENT:
+    name = m.fields.get("UserEvent")
+    if name == IVR_RESULT_EVENT:
         return _ivr_result(m)
+    if name == CALLBACK_REQUEST_EVENT:
+        return _callback_request(m)
     return _other_user_event(m)
 
 
@@ -760,7 +793,7 @@ def _var_set(m: AmiMessage) -> AmiEvent:
 
 
 _SELECTING: Final[Mapping[str, tuple[Decoder, tuple[type[AmiEvent], ...]]]] = {
-    "UserEvent": (_user_event, (IvrResult, UserEvent)),
+    "UserEvent": (_user_event, (IvrResult, CallbackRequest, UserEvent)),
     "VarSet": (_var_set, (MixMonitorFilename,)),
     # Not @_decoded: a class named "Status" would read as a status of anything.
     "Status": (_channel_status, (ChannelStatus,)),

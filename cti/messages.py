@@ -110,6 +110,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.complaint.2": {"zh-CN": "二类", "en": "Class 2"},
     "cti.outcome.answered": {"zh-CN": "已接听", "en": "Answered"},
     "cti.outcome.abandoned": {"zh-CN": "放弃", "en": "Abandoned"},
+    "cti.outcome.callback_requested": {"zh-CN": "预约回拨", "en": "Call-back requested"},
     "cti.outcome.ivr_only": {"zh-CN": "自助完成", "en": "IVR only"},
     "cti.outcome.failed": {"zh-CN": "未接通", "en": "Not answered"},
     "cti.col.time": {"zh-CN": "时间", "en": "Time"},

@@ -13,6 +13,8 @@ extension (``/var/lib/callcenter/prompts/zh_CN/main_menu`` → ``main_menu``)::
     aftersales_menu        → intent_key        (1 usage, 2 repair, 3 install, 4 complaint)
     status_options         → status_key        (9 goodbye, 0 agent, 1 again)
     survey_ask             → survey_key        (1–5)
+    callback_confirm_keys  → callback_key      (1 confirms the caller ID read out as the
+                                                number to call back, * back to the queue)
 
 The lab IVR's prompts of the fixtures (``basic-pbx-ivr-main``, ``astcc-followed-by-the-pound-
 key``, a bare ``WAIT FOR DIGIT``) map to the same keys, so the fixture conversation can be
@@ -31,6 +33,8 @@ from typing import Final
 
 from simulator.engine import Feed, Handle, Scheduler
 from simulator.pbx import (
+    BOOKED,
+    CALLBACK_ROUTE,
     SURVEY_ROUTE,
     CallerHangup,
     DigitPressed,
@@ -54,6 +58,8 @@ class CallerScript:
     in the IVR). ``patience``: seconds in a queue before giving up (None: waits until the queue
     times out). ``talk_limit``: seconds after the answer at which the merchant hangs up (None:
     the agent ends the call). ``key_delay``: seconds into a reading prompt before the first key.
+    ``callback_after``: seconds in a queue after which the caller presses 1 to be called back
+    (the keep-my-place call-back; None: never), then ``callback_key`` at the confirmation.
     """
 
     phone: str = "13800138000"
@@ -64,10 +70,12 @@ class CallerScript:
     intent_key: str = "2"
     status_key: str = "9"
     survey_key: str = "5"
+    callback_key: str = "1"
     keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hangup_after_prompts: int | None = None
     patience: float | None = None
     talk_limit: float | None = None
+    callback_after: float | None = None
     key_delay: float = 1.0
     kind: str = "known"
     # What the caller says instead of keying, by prompt id (the IVR listens after the prompt,
@@ -96,6 +104,7 @@ class CallerScript:
             WAIT_FOR_DIGIT: self.intent_key,
             "status_options": self.status_key,
             "survey_ask": self.survey_key,
+            "callback_confirm_keys": self.callback_key,
         }
         return table.get(prompt_id) or None
 
@@ -342,6 +351,24 @@ class ScriptedIvr:
 
             self._pending[run.ref] = (self.scheduler.call_at(
                 self.scheduler.now() + self.survey_seconds, survey_done), SURVEY_ROUTE)
+            return
+        if run.request.route == CALLBACK_ROUTE:
+            # The call-back offer: the caller confirms the caller ID (callback_key 1) and the
+            # request is booked, or goes back to the queue (ivr/callback.py).
+            booked = script.callback_key == "1"
+            linked_id = run.request.linked_id
+
+            def callback_done() -> None:
+                self._pending.pop(run.ref, None)
+                feed(DigitPressed(run.ref, script.callback_key))
+                feed(VariableSet(run.ref, "CC_CALLBACK_OUTCOME",
+                                 BOOKED if booked else "cancelled"))
+                if booked:
+                    feed(VariableSet(run.ref, "CC_CALLBACK_REF", linked_id))
+                feed(IvrDone(run.ref, CALLBACK_ROUTE))
+
+            self._pending[run.ref] = (self.scheduler.call_at(
+                self.scheduler.now() + 2 * self.step_seconds, callback_done), CALLBACK_ROUTE)
             return
         result = self.outcome(script, self.step_seconds)
 

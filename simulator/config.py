@@ -99,6 +99,14 @@ class DialplanProfile:
     self_service_outcome: str = "self_service"
     # Where Asterisk writes recordings, as it reports the path (MIXMONITOR_FILENAME).
     monitor_dir: str = "/var/spool/asterisk/monitor"
+    # [cc-queue-exit] (queues.conf ``context``): the key that takes a waiting caller out of
+    # Queue(), and the priorities of its AGI(…/callback), UserEvent(CcCallbackRequest) and
+    # booked Hangup() lines (capture 12-queue-callback).
+    exit_context: str = "cc-queue-exit"
+    exit_key: str = "1"
+    callback_agi_priority: int = 3
+    callback_publish_priority: int = 4
+    callback_booked_priority: int = 7
 
 
 LAB: Final = DialplanProfile(name="lab")

@@ -174,6 +174,7 @@ class Phase(enum.Enum):
     QUEUED = "queued"
     TALKING = "talking"
     SURVEY = "survey"
+    CALLBACK = "callback"  # [cc-queue-exit]: the call-back offer after key 1 in a queue
     ENDING = "ending"
     ENDED = "ended"
 
@@ -188,6 +189,7 @@ class Call:
     arrived_at: float
     patience: float | None
     talk_limit: float | None
+    callback_after: float | None = None  # seconds in a queue before pressing 1 (once)
     phase: Phase = Phase.IVR
     queue: str | None = None
     queues: list[str] = field(default_factory=list)

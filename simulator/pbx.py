@@ -19,8 +19,19 @@ A call's life (what the dialplan in ``config.DialplanProfile`` does, and app_que
                   ENDED (ivr_hangup)            ENDED (abandoned)◄┘                      │ hangs up
                                                                                          ▼
                            Redirect to cc-transfer/<queue>: TALKING ─► QUEUED (new queue)
+                           key 1 in the queue (``callback_after``): QUEUED ─► CALLBACK (the
+                           ``callback`` AGI route) ─► UserEvent CcCallbackRequest ─► booked:
+                           ENDED (callback_requested); not booked: QUEUED again
                            caller hangs up: ENDED (answered); agent hangs up: SURVEY (product
                            profile) then ENDED, or ENDED at once (lab profile)
+
+The queue's exit key (``[cc-queue-exit]``, capture ``12-queue-callback``): a caller whose
+``callback_after`` seconds in a queue run out presses 1: ``QueueCallerLeave`` from
+``cc-queue-exit`` (no abandon), ``QUEUEWAIT``/``QUEUEPOSITION`` on the channel, the product's
+FastAGI route ``callback`` runs (``RunIvr``), then ``UserEvent CcCallbackRequest`` with what it
+set (``CC_CALLBACK_OUTCOME``, ``CC_CALLBACK_REF``); booked, the dialplan hangs up (``;2`` then
+the merchant's ``;1``); else the caller is queued again. No DTMF events are simulated for
+the key (the capture's account does not read the dtmf class).
 
 Click to dial (the CTI's ``Originate`` of an agent's phone into ``[cc-outbound]``, capture
 ``11-click-to-dial``): the phone rings (``RingPhone``: a demo phone on the desk, or a
@@ -85,15 +96,22 @@ QUEUE_TIMEOUT = "queue_timeout"
 JOIN_EMPTY = "join_empty"
 NO_SUCH_QUEUE = "no_such_queue"
 SHUTDOWN = "shutdown"
+CALLBACK_REQUESTED = "callback_requested"
 OUTCOMES = frozenset({ANSWERED, ABANDONED, IVR_HANGUP, SELF_SERVICE, QUEUE_TIMEOUT, JOIN_EMPTY,
-                      NO_SUCH_QUEUE, SHUTDOWN})
+                      NO_SUCH_QUEUE, SHUTDOWN, CALLBACK_REQUESTED})
 
 HOTLINE_ROUTE = "hotline"
 # [cc-outbound] runs NoOp, Set and MixMonitor before its Dial: 1.3 ms in capture 11. The
 # DialBegin goes out in its own write, after the OriginateResponse, as from Asterisk.
 OUTBOUND_DIAL_DELAY_S = 0.002
 SURVEY_ROUTE = "survey"
+CALLBACK_ROUTE = "callback"
+BOOKED = "requested"  # CC_CALLBACK_OUTCOME of a booked call-back (ivr/callback.py)
 DTMF_DURATION_MS = 100
+
+
+_IN_AGI = frozenset({Phase.IVR, Phase.SURVEY, Phase.CALLBACK})
+"""Phases in which a FastAGI session runs on the caller's channel."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -103,13 +121,15 @@ DTMF_DURATION_MS = 100
 class CallArrives:
     """A merchant calls the hotline. ``patience``: seconds the caller waits in a queue before
     hanging up (None: forever); ``talk_limit``: seconds after the answer at which the caller
-    hangs up (None: the agent ends the call)."""
+    hangs up (None: the agent ends the call); ``callback_after``: seconds in a queue after
+    which the caller presses 1 for a call-back (None: never)."""
 
     ref: str
     caller_num: str
     caller_name: str = ""
     patience: float | None = None
     talk_limit: float | None = None
+    callback_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,7 +567,8 @@ class _Step:
         chan.priority = profile.agi_priority
         chan.application, chan.application_data = "AGI", self._agi_url(HOTLINE_ROUTE)
         call = Call(ref=inp.ref, caller=chan, caller_peer=peer, arrived_at=self.now,
-                    patience=inp.patience, talk_limit=inp.talk_limit)
+                    patience=inp.patience, talk_limit=inp.talk_limit,
+                    callback_after=inp.callback_after)
         self.state.calls[inp.ref] = call
         logger.debug("call %s: arrives on %s (%s)", inp.ref, chan.name, chan.unique_id)
         self.effects.append(RunIvr(inp.ref, self._ivr_request(call, HOTLINE_ROUTE)))
@@ -580,7 +601,7 @@ class _Step:
 
     def digit_pressed(self, inp: DigitPressed) -> None:
         call = self.state.calls.get(inp.ref)
-        if call is None or call.phase not in (Phase.IVR, Phase.SURVEY) or call.ivr_hung_up:
+        if call is None or call.phase not in _IN_AGI or call.ivr_hung_up:
             return
         self.emit(ev.dtmf_begin(call.caller, inp.digit))
         # DTMFEnd follows when the tone ends (DurationMs later), as on a real channel.
@@ -595,6 +616,10 @@ class _Step:
         if inp.route == SURVEY_ROUTE:
             if call.phase is Phase.SURVEY:
                 self.finish(call, cause=call.hangup_cause)
+            return
+        if inp.route == CALLBACK_ROUTE:
+            if call.phase is Phase.CALLBACK:
+                self._after_callback(call, hung_up=inp.hung_up or call.ivr_hung_up)
             return
         if call.phase is not Phase.IVR:
             return
@@ -655,6 +680,8 @@ class _Step:
         self.timer(("maxwait", call.ref), config.max_wait)
         if call.patience is not None:
             self.timer(("patience", call.ref), call.patience)
+        if call.callback_after is not None:
+            self.timer(("exitkey", call.ref), call.callback_after)
         logger.info("call %s: joins %s at position %d", call.ref, queue_name, position)
         self.dispatch()
 
@@ -836,6 +863,7 @@ class _Step:
         call.agents.append(attempt.interface)
         self.cancel(("maxwait", call.ref))
         self.cancel(("patience", call.ref))
+        self.cancel(("exitkey", call.ref))
         if call.talk_limit is not None:
             self.timer(("talk", call.ref), call.talk_limit)
         logger.info("call %s: %s answered after %d s in %s", call.ref, attempt.interface, hold,
@@ -875,7 +903,7 @@ class _Step:
         call.hangup_cause = cause
         if call.caller_peer is not None:
             call.caller_peer.priority = 10  # [merchant-sim]'s Hangup()
-        if call.phase in (Phase.IVR, Phase.SURVEY):
+        if call.phase in _IN_AGI:
             if not call.ivr_hung_up:
                 call.ivr_hung_up = True
                 if call.caller_peer is not None:
@@ -1006,7 +1034,7 @@ class _Step:
             self.emit_member_status(member_status)
         if peer is not None:
             self.drop_channel(peer, 16)
-        for key in ("maxwait", "patience", "talk", "retry"):
+        for key in ("maxwait", "patience", "talk", "retry", "exitkey"):
             self.cancel((key, call.ref))
         call.phase = Phase.ENDED
         self.state.calls.pop(call.ref, None)
@@ -1080,6 +1108,7 @@ class _Step:
             self.cancel(("maxwait", call.ref))
             self.cancel(("patience", call.ref))
             self.cancel(("retry", call.ref))
+            self.cancel(("exitkey", call.ref))
             call.caller.context, call.caller.exten = context, exten
         else:
             self.caller_hangup(call.ref)
@@ -1130,6 +1159,8 @@ class _Step:
             self.caller_hangup(subject)
         elif kind == "maxwait":
             self._queue_timeout(subject)
+        elif kind == "exitkey":
+            self._exit_with_key(subject)
         elif kind == "dtmf":
             ref, digit, _ = subject.split("|")
             call = self.state.calls.get(ref)
@@ -1150,6 +1181,70 @@ class _Step:
         call.outcome = call.outcome or QUEUE_TIMEOUT
         logger.info("call %s: Queue(%s) timed out", ref, call.queue)
         self.finish(call, cause=16)
+
+    def _exit_with_key(self, ref: str) -> None:
+        """Key 1 while waiting: app_queue lets the caller out into ``[cc-queue-exit]``, which
+        runs the ``callback`` route (module docstring; capture 12-queue-callback)."""
+        call = self.state.calls.get(ref)
+        if call is None or call.phase is not Phase.QUEUED or call.queue is None:
+            return
+        profile = self.config.profile
+        self._cancel_ringing(call)
+        self.emit(ev.music_on_hold_stop(call.caller))
+        runtime = self.state.queues[call.queue]
+        position = runtime.position(ref)
+        left = qe.leave(runtime, ref)
+        waited = _seconds(self.now, left[1].joined_at) if left is not None else 0
+        for key in ("maxwait", "patience", "retry"):
+            self.cancel((key, ref))
+        chan = call.caller
+        chan.context, chan.exten, chan.priority = profile.exit_context, profile.exit_key, 0
+        self.emit(ev.queue_caller_leave(chan, call.queue, position, len(runtime.entries)))
+        call.callback_after = None  # once per call
+        self.set_variable(chan, "QUEUEWAIT", str(waited))
+        self.set_variable(chan, "QUEUEPOSITION", str(position))
+        chan.priority = profile.callback_agi_priority - 1
+        self.set_variable(chan, "CC_CALLBACK_OUTCOME", "failed")
+        chan.priority = profile.callback_agi_priority
+        chan.application, chan.application_data = "AGI", self._agi_url(CALLBACK_ROUTE)
+        call.phase = Phase.CALLBACK
+        logger.info("call %s: key %s in %s after %d s", ref, profile.exit_key, call.queue, waited)
+        self.dispatch()
+        self.effects.append(RunIvr(ref, self._ivr_request(call, CALLBACK_ROUTE)))
+
+    def _after_callback(self, call: Call, *, hung_up: bool) -> None:
+        """The ``callback`` route ended: publish what it decided; booked, hang up; else back
+        into the queue (``Goto(from-trunk,…,requeue)``)."""
+        profile = self.config.profile
+        chan = call.caller
+        values = chan.variables
+        booked = values.get("CC_CALLBACK_OUTCOME") == BOOKED
+        if hung_up:  # AGI returned -1: the dialplan stops here, no UserEvent
+            call.outcome = CALLBACK_REQUESTED if booked else IVR_HANGUP
+            self.finish(call, cause=call.hangup_cause)
+            return
+        chan.priority = profile.callback_publish_priority
+        chan.application, chan.application_data = "UserEvent", "CcCallbackRequest"
+        self.emit(ev.user_event(chan, "CcCallbackRequest", [
+            ("CcQueue", values.get("CC_QUEUE", "")),
+            ("CcCallbackOutcome", values.get("CC_CALLBACK_OUTCOME", "")),
+            ("CcCallbackRef", values.get("CC_CALLBACK_REF", "")),
+            ("CcQueueWait", values.get("QUEUEWAIT", "")),
+            ("CcQueuePosition", values.get("QUEUEPOSITION", ""))]))
+        if booked:
+            chan.priority = profile.callback_booked_priority
+            chan.application, chan.application_data = "Hangup", ""
+            call.outcome = CALLBACK_REQUESTED
+            peer, call.caller_peer = call.caller_peer, None
+            if peer is not None:
+                peer.priority = 10  # [merchant-sim]'s Hangup(), after the caller's half
+            logger.info("call %s: call-back booked in %s", call.ref, values.get("CC_QUEUE"))
+            self.finish(call, cause=16, peer=peer)
+            return
+        chan.context, chan.exten = profile.inbound_context, profile.hotline_exten
+        self.join(call, values.get("CC_QUEUE", ""), _int(values.get("CC_PRIORITY", "0")),
+                  monitor=f"{self.config.recording_dir}/{chan.unique_id}",
+                  line=profile.queue_priority)
 
     # ---- members
 

@@ -177,7 +177,7 @@ class Simulator:
         self._waiters[ref] = future
         self.ivr.scripts[ref] = script
         self.engine.feed(CallArrives(ref, script.phone, script.name, script.patience,
-                                     script.talk_limit))
+                                     script.talk_limit, script.callback_after))
         return future
 
     async def run_calls(self, count: int, scripts: Scripts, *,

@@ -153,7 +153,7 @@ class VirtualPbx:
         """A call from ``script``'s merchant arrives now."""
         self.scripted.scripts[ref] = script
         self.engine.feed(CallArrives(ref, script.phone, script.name, script.patience,
-                                     script.talk_limit))
+                                     script.talk_limit, script.callback_after))
 
     def run_until(self, offset: float) -> None:
         self.scheduler.run_until(self.start_time + offset)

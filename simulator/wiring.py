@@ -88,6 +88,14 @@ def _installed_scripts(settings: Settings) -> dict[str, str]:
     return {settings.speech.eagi_script: str(relay)} if relay.is_file() else {}
 
 
+def callback_after(rng: random.Random, knobs: SimulatorSettings) -> float | None:
+    """Whether a demo caller presses 1 in the queue to be called back (a ``callback_share``
+    of them), and after how many seconds (exponential, mean ``callback_after``)."""
+    if rng.random() >= knobs.callback_share:
+        return None
+    return rng.expovariate(1.0 / knobs.callback_after)
+
+
 def _agent_numbers(knobs: SimulatorSettings) -> list[str]:
     return [f"{knobs.first_agent + i}" for i in range(knobs.agents)]
 
@@ -132,11 +140,15 @@ class SimulatorComponent:
         directory = self.directory or Directory.demo()
         rng = random.Random(self.knobs.seed)  # noqa: S311 - simulation, not security
         mix = CallerMix(speak=SPEAKING_CALLERS)
+        # A second generator for the call-back choice: the callers stay those of the seed.
+        keys = random.Random(self.knobs.seed + 1)  # noqa: S311 - simulation, not security
         while True:
             await asyncio.sleep(rng.expovariate(self.knobs.rate))
             script = make_caller(rng, directory, mix)
             patience = rng.expovariate(1.0 / self.knobs.patience) if self.knobs.patience else None
-            future = self.simulator.place_call(replace(script, patience=patience))
+            script = replace(script, patience=patience,
+                             callback_after=callback_after(keys, self.knobs))
+            future = self.simulator.place_call(script)
             self.placed += 1
             future.add_done_callback(self._count)
 

@@ -24,6 +24,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "supervision.col.offered": {"zh-CN": "呼入", "en": "Offered"},
     "supervision.col.answered": {"zh-CN": "接通", "en": "Answered"},
     "supervision.col.abandoned": {"zh-CN": "放弃", "en": "Abandoned"},
+    "supervision.col.callbacks": {"zh-CN": "预约回拨", "en": "Call-backs"},
     "supervision.col.answer_rate": {"zh-CN": "接通率", "en": "Answer rate"},
     "supervision.col.sl": {"zh-CN": "服务水平(今日)", "en": "Service level today"},
     "supervision.col.sl30": {"zh-CN": "服务水平(30分钟)", "en": "Service level 30 min"},

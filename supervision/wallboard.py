@@ -6,7 +6,8 @@ W1  Every figure comes from the product's own event stream: the live part (waiti
     agents) from the CTI's call board and agent board (``cti.call_state``,
     ``cti.agent_state``), the day's part from the calls that ended today, counted with the
     reports' definitions (``callcenter.reports.kpi``: offered, answered, abandoned, short
-    abandons, service level, ASA), so the wallboard and ``/reports`` agree for the same day.
+    abandons, call-backs requested, service level, ASA), so the wallboard and ``/reports``
+    agree for the same day.
 W2  "Today" is the local day (``Asia/Shanghai``) of a call's arrival (its first queue join,
     else its start), as in the reports. A call is counted once (``DayTally.seen``), whether it
     came from the stored records (after a restart) or from the live ``CallEnded``.
@@ -173,6 +174,7 @@ def queue_rows(queues: Sequence[str], calls: Iterable[Call], agents: Iterable[Ag
             "longest_wait_s": round(here[0][1], 1) if here else 0.0,
             "offered": today["offered"], "answered": today["answered"],
             "abandoned": today["abandoned"], "short_abandoned": today["short_abandoned"],
+            "callback_requested": today["callback_requested"],  # kpi R11: not offered
             "answer_rate": rate,
             "answer_rate_ok": None if rate is None else rate >= policy.answer_rate_target,
             "service_level": today["service_level"],

@@ -578,6 +578,7 @@ class ReportCellRow(Base):
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
     contacts: Mapped[int] = mapped_column(Integer, default=0)
     repeats: Mapped[int] = mapped_column(Integer, default=0)
+    callback_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReportCellWaitRow(Base):

@@ -17,8 +17,8 @@ R1  Only inbound merchant calls count. Internal legs (supervisor spy, agent-to-a
     own outbound callbacks (回访) never reach the tallies.
 R2  A call that ends in the IVR (``ivr_only``) was never offered to agents: it counts in
     ``calls`` and ``ivr_only``, not in ``offered``.
-R3  ``offered`` = calls that entered a queue, except short abandons (R4):
-    ``offered = answered + abandoned``.
+R3  ``offered`` = calls that entered a queue, except short abandons (R4) and call-backs
+    requested (R11): ``offered = answered + abandoned``.
 R4  A caller who hangs up within ``short_abandon_s`` (default 5 s) of joining the queue is a
     *short abandon*: counted in ``short_abandoned``, neither offered nor abandoned.
 R5  ``answer_rate`` (接通率) = answered / offered; ``service_level`` = answered within
@@ -36,6 +36,11 @@ R8  First-contact resolution (一次性解决率) and repeat rates look back onl
 R9  Record completeness = answered calls with a wrap-up disposition / answered;
     satisfaction = mean survey score (1-5) and the share scoring >= ``satisfied_min``.
 R10 A rate over zero calls is None ("no data"), never 0 % or 100 %.
+R11 A caller who pressed 1 in a queue and had a call-back booked (``callback_requested``, the
+    keep-my-place call-back) was deflected, not lost: counted in ``callback_requested``,
+    neither offered, answered nor abandoned, whatever the wait. So ``answer_rate`` =
+    answered / (entered a queue - short abandons - call-backs requested); the call-back is
+    its own piece of work, measured by the call-backs (docs/kpi.md says why).
 """
 
 from __future__ import annotations
@@ -138,6 +143,7 @@ class Tally:
     satisfied: int = 0
     contacts: int = 0
     repeats: int = 0
+    callback_requested: int = 0
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(*(getattr(self, n) + getattr(other, n) for n in TALLY_FIELDS))
@@ -158,7 +164,7 @@ ZERO: Final = Tally()
 
 
 def tally_of(fact: CallFact, policy: KpiPolicy) -> Tally:
-    """The tally of one call (R1-R9). Internal and failed calls tally to zero (R1)."""
+    """The tally of one call (R1-R9, R11). Internal and failed calls tally to zero (R1)."""
     outcome = fact.outcome
     if outcome in (Outcome.INTERNAL.value, Outcome.FAILED.value) or outcome not in OUTCOMES:
         return ZERO
@@ -176,6 +182,8 @@ def tally_of(fact: CallFact, policy: KpiPolicy) -> Tally:
         "repeats": int(fact.contact and fact.repeat),
     }
     wait = max(fact.wait_s, 0.0)
+    if outcome == Outcome.CALLBACK_REQUESTED.value:
+        return Tally(callback_requested=1, **common)
     if outcome == Outcome.ANSWERED.value:
         return Tally(offered=1, answered=1,
                      answered_in_sl=int(wait <= policy.service_level_s),
@@ -203,7 +211,8 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-KPI_FIELDS: Final = ("offered", "answered", "abandoned", "short_abandoned", "ivr_only",
+KPI_FIELDS: Final = ("offered", "answered", "abandoned", "short_abandoned",
+                     "callback_requested", "ivr_only",
                      "answer_rate", "service_level", "asa_s", "aht_s", "avg_abandon_wait_s",
                      "transferred", "fcr", "repeat_rate", "record_completeness",
                      "satisfaction_avg", "satisfied_rate")
@@ -219,6 +228,7 @@ def kpis(t: Tally) -> dict[str, int | float | None]:
         "answered": t.answered,
         "abandoned": t.abandoned,
         "short_abandoned": t.short_abandoned,
+        "callback_requested": t.callback_requested,
         "ivr_only": t.ivr_only,
         "answer_rate": _round(_ratio(t.answered, t.offered), 4),
         "service_level": _round(_ratio(t.answered_in_sl, t.offered), 4),

@@ -14,7 +14,10 @@ Two views:
   offered twice, once in each queue, and both entries report talk time up to the final
   hang-up);
 * :func:`calls`: our view (kpi rule R7), one fact per caller: first arrival, the last queue,
-  answered if any entry was, the first answer's wait, the answered entries' talk time.
+  answered if any entry was, the first answer's wait, the answered entries' talk time; a
+  caller whose last entry ended ``EXITWITHKEY`` left the queue with the call-back key (our
+  queues' only exit key, ``[cc-queue-exit]``) and did not come back: ``callback_requested``
+  (kpi rule R11; capture ``12-queue-callback``: ``EXITWITHKEY|1|1|1|2``).
 
 ``CONNECT`` data1 = hold time; ``COMPLETECALLER``/``COMPLETEAGENT`` data1 = hold, data2 =
 talk; ``ABANDON`` data3 = wait; ``EXITWITHTIMEOUT``/``EXITEMPTY``/``EXITWITHKEY`` = the caller
@@ -137,9 +140,10 @@ def calls(found: Iterable[QueueEntry]) -> list[CallFact]:
         else:
             wait = (last.entered_at - first.entered_at).total_seconds() + last.wait_s
             agent = ""
+        outcome = "answered" if answered else \
+            "callback_requested" if last.exit == "EXITWITHKEY" else "abandoned"
         out.append(CallFact(key=call_id, queue=last.queue, agent=agent,
-                            arrived_at=first.entered_at,
-                            outcome="answered" if answered else "abandoned", wait_s=wait,
+                            arrived_at=first.entered_at, outcome=outcome, wait_s=wait,
                             talk_s=max((e.talk_s for e in answered), default=0.0),
                             transferred=len(stays) > 1))
     return sorted(out, key=lambda f: (f.arrived_at, f.key))

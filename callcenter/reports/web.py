@@ -92,6 +92,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "reports.col.answered": {"zh-CN": "接通", "en": "Answered"},
     "reports.col.abandoned": {"zh-CN": "放弃", "en": "Abandoned"},
     "reports.col.short_abandoned": {"zh-CN": "短时放弃", "en": "Short abandons"},
+    "reports.col.callback_requested": {"zh-CN": "预约回拨", "en": "Call-backs requested"},
     "reports.col.ivr_only": {"zh-CN": "IVR 自助", "en": "IVR only"},
     "reports.col.answer_rate": {"zh-CN": "接通率", "en": "Answer rate"},
     "reports.col.service_level": {"zh-CN": "服务水平", "en": "Service level"},
@@ -133,8 +134,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "staffing.col.staffed": {"zh-CN": "实际在线", "en": "Staffed"},
 }
 
-PAGE_COLUMNS: Final = ("offered", "answered", "abandoned", "answer_rate", "service_level",
-                       "asa_s", "aht_s", "fcr", "record_completeness", "satisfaction_avg")
+PAGE_COLUMNS: Final = ("offered", "answered", "abandoned", "callback_requested", "answer_rate",
+                       "service_level", "asa_s", "aht_s", "fcr", "record_completeness",
+                       "satisfaction_avg")
 RATES: Final = frozenset({"answer_rate", "service_level", "fcr", "repeat_rate",
                           "record_completeness", "satisfied_rate"})
 

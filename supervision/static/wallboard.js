@@ -87,6 +87,7 @@
     el("td", { class: "num", "data-field": "offered", text: q.offered }),
     el("td", { class: "num", "data-field": "answered", text: q.answered }),
     el("td", { class: "num", "data-field": "abandoned", text: q.abandoned }),
+    el("td", { class: "num", "data-field": "callback_requested", text: q.callback_requested }),
     el("td", { class: `num ${q.answer_rate_ok === false ? "bad" : q.answer_rate_ok ? "good" : ""}`, "data-field": "answer_rate", text: pct(q.answer_rate) }),
     el("td", { class: "num", "data-field": "service_level", text: pct(q.service_level) }),
     el("td", { class: "num", "data-field": "service_level_30m", text: pct(q.service_level_30m) }),

@@ -440,6 +440,13 @@ async def test_a_caller_keeps_their_place_by_key_1_and_the_free_agent_calls_back
         [leave] = [e for e in events if e.name == "QueueCallerLeave"][:1]
         assert not [e for e in events if e.name == "QueueCallerAbandon"]
         assert leave.get("Queue") == queue
+        # the product's bridge ends the call as a call-back requested, not an abandon
+        linked = joined()[0].get("Linkedid")
+
+        def outcome() -> list[tuple[Any, ...]]:
+            return product.rows("SELECT outcome FROM calls WHERE linked_id = ?", linked)
+        await until(lambda: outcome() == [("callback_requested",)], 15,
+                    "the call's row ended callback_requested")
 
         status, body = await desk.post("/api/agent/resume", {})
         assert status == 200, body

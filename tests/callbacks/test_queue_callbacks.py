@@ -53,6 +53,10 @@ async def test_a_request_is_stored_once_with_the_callers_place_and_timeline(
         ("1795330137.0", True, "138****8000"), ("1795330137.0", False, "138****8000"),
         ("1795330200.4", False, "138****8000")]
     assert [m["event"] for t, m in hub.messages if m.get("type") == "callback"] == ["queued"]
+    # both callers left the queue for a call-back: neither is an abandon in the KPIs
+    for linked_id in ("1795330137.0", "1795330200.4"):
+        call = await store.calls.get(linked_id)
+        assert call is not None and call.outcome == "callback_requested"
 
 
 async def test_an_unknown_merchant_number_books_nothing(
@@ -62,6 +66,7 @@ async def test_an_unknown_merchant_number_books_nothing(
     assert await port.request_callback(request(merchant="999999999999999")) \
         is CallbackBooking.NO_MERCHANT
     assert await service.find() == []
+    assert await store.calls.get("1795330137.0") is None  # no outcome written
 
 
 async def test_planning_leaves_a_kept_place_to_the_agent_free_in_turn(

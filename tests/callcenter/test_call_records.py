@@ -65,6 +65,23 @@ def test_the_seed_writer_sets_any_column() -> None:
         "ivr_path": "y", "disposition": "repair"}
 
 
+def test_a_booked_call_back_is_not_undone_by_the_bridge_ending_the_call_failed() -> None:
+    row: dict[str, Any] = {}
+    merge(Writer.CALLBACK, row, [("outcome", "callback_requested")])
+    assert merge(Writer.CTI, row, [("outcome", "failed"), ("wait_s", 4.0)]) == {"wait_s": 4.0}
+    assert row["outcome"] == "callback_requested"
+    # the tracker saw the UserEvent: the same value; an agent's answer is another outcome
+    assert merge(Writer.CTI, row, [("outcome", "answered")]) == {"outcome": "answered"}
+    assert merge(Writer.SEED, {"outcome": "callback_requested"}, [("outcome", "failed")]) == {
+        "outcome": "failed"}
+
+
+def test_only_the_bridge_the_ivr_and_the_call_back_request_write_the_outcome() -> None:
+    assert set(call_records.RULES["outcome"]) == {Writer.IVR, Writer.CTI, Writer.CALLBACK}
+    with pytest.raises(ValueError, match="callback writer may not write 'queue'"):
+        merge(Writer.CALLBACK, {}, [("queue", "aftersales")])
+
+
 # --------------------------------------------------------------------------- on the store
 
 
@@ -131,6 +148,23 @@ async def test_the_ivr_result_survives_the_bridge_and_the_bridge_fills_the_rest(
     assert (row.ivr_path, row.intent, row.lang) == ("hello>menu:2", "repair", "zh")
     assert row.caller_number == "13800138000"
     assert (row.queued_at, row.queue) == (NOW, "aftersales")
+
+
+async def test_a_call_back_request_and_the_bridges_end_leave_callback_requested_in_the_row(
+        store: Any) -> None:
+    async with store.transaction() as s:
+        await write_calls(s, Writer.CTI, [CallWriteSpec(LINKED, NOW, (
+            ("queued_at", NOW), ("queue", "aftersales")))])
+    async with store.transaction() as s:
+        await write_calls(s, Writer.CALLBACK, [CallWriteSpec(LINKED, NOW, (
+            ("outcome", "callback_requested"),))])
+    async with store.transaction() as s:
+        await write_calls(s, Writer.CTI, [CallWriteSpec(LINKED, NOW, (
+            ("ended_at", NOW + timedelta(seconds=9)), ("outcome", "failed"),
+            ("wait_s", 2.0)))])
+    row = await _row(store)
+    assert (row.outcome, row.wait_s, row.queue) == ("callback_requested", 2.0, "aftersales")
+    assert row.ended_at == NOW + timedelta(seconds=9)
 
 
 async def test_a_second_wrapup_save_replaces_disposition_and_note(store: Any) -> None:

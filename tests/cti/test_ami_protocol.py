@@ -43,6 +43,7 @@ MESSAGE_COUNTS = {
     "09-burst.ami": 2001,
     "10-status-resync.ami": 74,
     "11-click-to-dial.ami": 52,
+    "12-queue-callback.ami": 39,
 }
 
 

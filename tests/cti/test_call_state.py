@@ -246,6 +246,38 @@ def test_caller_who_gives_up_in_queue_is_abandoned_with_its_wait() -> None:
         )
 
 
+# -- 12 key 1 in the queue: a keep-my-place call-back booked
+
+
+def test_a_caller_who_books_a_call_back_from_the_queue_ends_callback_requested_not_abandoned(
+) -> None:
+    run = replay("12-queue-callback.ami")
+    (ended,) = run.ended()
+    assert ended.outcome is Outcome.CALLBACK_REQUESTED
+    assert (ended.queue, ended.caller, ended.talk_s) == ("aftersales", "13800138000", 0)
+    assert 1.5 <= ended.wait_s < 3  # Asterisk: CcQueueWait 2, until the key (QueueCallerLeave)
+    (key,) = run.log("queue_exit_key")
+    assert dict(key.data) == {"queue": "aftersales", "callback": "requested", "wait_s": "2",
+                              "position": "1"}
+    assert run.log("abandoned") == []
+
+
+def test_a_call_back_request_that_was_not_booked_leaves_the_outcome_alone() -> None:
+    # The same capture with the route's answer changed to "cancelled" (the caller pressed *):
+    # the dialplan would requeue; here the caller then hangs up unanswered, which is "failed".
+    dispatcher = Dispatcher()
+    effects: list[Effect] = []
+    for message, t in stream("12-queue-callback.ami"):
+        if message.get("UserEvent") == "CcCallbackRequest":
+            message = AmiMessage(message.text.replace(
+                "CcCallbackOutcome: requested", "CcCallbackOutcome: cancelled"))
+        effects += dispatcher.handle_message(message, t)
+    (ended,) = [e for e in effects if isinstance(e, CallEnded)]
+    assert ended.outcome is Outcome.FAILED
+    (key,) = [e for e in effects if isinstance(e, CallEventLogged) and e.kind == "queue_exit_key"]
+    assert dict(key.data)["callback"] == "cancelled"
+
+
 # -- 03 ring no answer, then answer
 
 

@@ -22,6 +22,7 @@ from cti.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    CallbackRequest,
     ChanSpyStart,
     CoreShowChannel,
     FullyBooted,
@@ -117,6 +118,24 @@ def test_ivr_result_optional_headers_are_typed() -> None:
     decoded = decode_event(empty)
     assert isinstance(decoded, IvrResult)
     assert decoded.merchant_id is None
+
+
+def test_callback_request_user_event_carries_queue_outcome_ref_and_the_place_left() -> None:
+    event = first("12-queue-callback.ami", CallbackRequest)
+    assert isinstance(event, CallbackRequest)
+    assert (event.queue, event.outcome, event.ref, event.queue_wait_s, event.position) == (
+        "aftersales", "requested", "1796220598.0", 2, 1)
+    assert (event.channel, event.unique_id, event.linked_id) == (
+        "Local/4008000000@from-trunk-00000000;2", "1796220598.1", "1796220598.0")
+    assert event.booked
+    message = next(m for m in messages("12-queue-callback.ami")
+                   if m.get("UserEvent") == "CcCallbackRequest")
+    # not booked (the caller pressed *, FastAGI down): no reference, back in the queue
+    cancelled = decode_event(AmiMessage(message.text.replace(
+        "CcCallbackOutcome: requested", "CcCallbackOutcome: cancelled").replace(
+        "CcCallbackRef: 1796220598.0", "CcCallbackRef: ")))
+    assert isinstance(cancelled, CallbackRequest)
+    assert (cancelled.booked, cancelled.ref) == (False, None)
 
 
 def test_other_user_events_stay_generic_with_their_headers() -> None:
@@ -396,7 +415,7 @@ def test_the_event_table_lists_every_public_event_type_once_next_to_its_decoder(
     renamed = {name for name, types in EVENT_TYPES.items()
                if types != (getattr(events_module, name, None),)}
     assert renamed == {"UserEvent", "VarSet", "Status"}
-    assert EVENT_TYPES["UserEvent"] == (IvrResult, UserEvent)
+    assert EVENT_TYPES["UserEvent"] == (IvrResult, CallbackRequest, UserEvent)
     assert EVENT_TYPES["VarSet"] == (MixMonitorFilename,)
 
 
@@ -429,6 +448,7 @@ REQUIRED_HEADERS = {
     "BlindTransfer": "TransfererChannel TransfererUniqueid TransfererLinkedid",
     "BridgeEnter": "BridgeUniqueid Channel Uniqueid Linkedid",
     "BridgeLeave": "BridgeUniqueid Channel Uniqueid Linkedid",
+    "CallbackRequest": "Channel Uniqueid Linkedid",
     "ChanSpyStart": "SpyerChannel SpyerUniqueid SpyerLinkedid "
                     "SpyeeChannel SpyeeUniqueid SpyeeLinkedid",
     "ChanSpyStop": "SpyerChannel SpyerUniqueid SpyerLinkedid",
@@ -465,6 +485,7 @@ NUMBER_HEADERS = {
     "AgentRingNoAnswer": "RingTime",
     "BridgeEnter": "BridgeNumChannels",
     "BridgeLeave": "BridgeNumChannels",
+    "CallbackRequest": "CcQueueWait CcQueuePosition",
     "ChannelStatus": "ChannelState Seconds",
     "CoreShowChannel": "ChannelState Duration",
     "FullyBooted": "Uptime",

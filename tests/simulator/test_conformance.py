@@ -464,3 +464,95 @@ def sent_actions_of(name: str) -> Iterator[SentAction]:
             lines.append(line.replace("Secret: ********", f"Secret: {AMI_SECRET}"))
     if lines:
         yield SentAction(t, ("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def test_key_1_in_the_queue_matches_asterisks_events_as_captured() -> None:
+    """The keep-my-place call-back (fixtures ``12-queue-callback``, our dialplan's
+    ``[cc-queue-exit]`` on Asterisk 22.10.1): a caller waits 2 s in ``aftersales`` (its one
+    member paused), presses 1, the ``callback`` route books the call-back, the dialplan hangs
+    up. From the key on, the same events with every value: ``QueueCallerLeave`` from
+    ``cc-queue-exit`` (no abandon), ``UserEvent CcCallbackRequest`` with what the route set and
+    the place left, ``Hangup`` of the caller's half then of the merchant's; and the same
+    bursts. The route itself is the product's (``ManualIvr`` here stands for it, with the
+    values it set in the capture). Before the key the product dialplan's priorities are not
+    this test's subject."""
+    from simulator.config import PRODUCT
+    from simulator.pbx import CALLBACK_ROUTE
+    from tests.asterisk.conftest import AMI_SECRET
+
+    name = "12-queue-callback"
+    real = _comparable(capture(name))
+    ivr_result = next(m for m in real if m.get("UserEvent") == "CcIvrResult")
+    joined = next(m for m in real if m.name == "QueueCallerJoin")
+    left = next(m for m in real if m.name == "QueueCallerLeave")
+    request = next(m for m in real if m.get("UserEvent") == "CcCallbackRequest")
+    arrival = next(m for m in real if m.name == "Newchannel")
+    # The capture's clock, to the second as Asterisk wrote it: the caller's Uniqueid (its
+    # creation), queue_log's ENTERQUEUE (the join) and EXITWITHKEY (the key).
+    log = {line.split("|")[4]: int(line.split("|")[0]) for line in
+           (ASTERISK_FIXTURES / f"{name}.queue_log").read_text().splitlines()}
+    marks = [(int(arrival.get("Uniqueid").split(".")[0]), arrival.t),
+             (log["ENTERQUEUE"], joined.t), (log["EXITWITHKEY"], left.t)]
+    lo, hi = max(s - t for s, t in marks), min(s + 1 - t for s, t in marks)
+    assert lo < hi
+    start = (lo + hi) / 2
+    config = PbxConfig(queues=(QueueConfig("aftersales"),), channels="local", profile=PRODUCT,
+                       boot_time=start - 2.0)
+    ivr = ManualIvr()
+    pbx = VirtualPbx(config, start=start, ivr=ivr, agent_default=ANSWERS,
+                     accounts={"callcenter": AmiAccount("callcenter", AMI_SECRET,
+                                                        "call,agent,system,user")})
+    client = pbx.connect()
+    for action in sent_actions_of(name):
+        # the Originate into the test dialplan's [merchant-sim] and its PlayDTMF keys are the
+        # harness's phone: the simulator's caller arrives and presses 1 by itself instead
+        if not any(a in action.data for a in (b"Action: Originate", b"Action: PlayDTMF",
+                                              b"Action: Logoff")):
+            pbx.at(action.t, lambda data=action.data: client.send(data))
+    pbx.at(arrival.t, lambda: pbx.feed(CallArrives(
+        "call", ivr_result.get("CallerIDNum"), ivr_result.get("CallerIDName"),
+        callback_after=round(left.t - joined.t, 3))))
+    fields = dict(PRODUCT.user_event_fields)
+
+    def hotline_done() -> None:
+        for header, variable in fields.items():
+            pbx.feed(VariableSet("call", variable, ivr_result.get(header)))
+        pbx.feed(IvrDone("call"))
+
+    def callback_done() -> None:
+        pbx.feed(VariableSet("call", "CC_CALLBACK_OUTCOME", request.get("CcCallbackOutcome")))
+        pbx.feed(VariableSet("call", "CC_CALLBACK_REF", request.get("CcCallbackRef")))
+        pbx.feed(IvrDone("call", CALLBACK_ROUTE))
+
+    pbx.at(ivr_result.t - 0.01, hotline_done)
+    pbx.at(request.t, callback_done)
+    pbx.run_until(real[-1].t + 2)
+    chunks: list[tuple[int, float]] = []
+    offset = 0
+    for when, data in client.chunks:
+        chunks.append((offset, when - start))
+        offset += len(data)
+    simulated = split_messages(bytes(client.received), chunks)
+    # the route ran on the caller's channel, with the place Queue() left on it
+    [callback] = [r for r in ivr.runs if r.request.route == CALLBACK_ROUTE]
+    assert (callback.request.context, callback.request.exten) == ("cc-queue-exit", "1")
+    assert {k: callback.request.variables.get(k) for k in ("QUEUEWAIT", "QUEUEPOSITION")} == {
+        "QUEUEWAIT": request.get("CcQueueWait"), "QUEUEPOSITION": request.get("CcQueuePosition")}
+
+    def after_the_key(messages: list[Timed]) -> list[Timed]:
+        # MusicOnHold*: capture 12's Asterisk played no music on hold (none in the capture).
+        out = [m for m in messages if not m.is_reply and m.t >= left.t - 0.05
+               and m.name in ("QueueCallerLeave", "QueueCallerAbandon", "UserEvent", "Hangup")]
+        # On the merchant's phone half (the harness's [merchant-sim]) Asterisk reports, at
+        # the hang-up, the language the IVR set on the other half (zh_CN); the simulator
+        # leaves the phone's own. No CTI reads the phone half's language.
+        return [Timed(round(m.t - left.t, 1), [
+            (k, "<allowed>" if k == "Language" and m.get("Context") == "merchant-sim" else v)
+            for k, v in m.headers]) for m in out]
+
+    want, got = after_the_key(real), after_the_key(simulated)
+    assert [m.name for m in got] == [m.name for m in want] == [
+        "QueueCallerLeave", "UserEvent", "Hangup", "Hangup"]
+    for w, g in zip(want, got, strict=True):
+        assert g.headers == w.headers, (w.name, g.headers, w.headers)
+    assert _bursts(got) == _bursts(want)

@@ -55,14 +55,15 @@ async def test_the_day_agrees_with_the_stored_records_and_survives_a_restart(env
     live = wallboard(env)
     await live.reload_day()
     for name in ("01-agent-login-and-answered-call.ami", "02-abandoned-in-queue.ami",
-                 "03-ring-no-answer-then-answer.ami"):
+                 "03-ring-no-answer-then-answer.ami", "12-queue-callback.ami"):
         await replay(env, name, offset=env.clock[-1] + 60)
     await env.service.settle()
     now = env.clock[-1]
     start = live._midnight(now)
     stored = [f for f, _ in await StoreDayCalls(env.store).ended_between(
         start, start.replace(year=start.year + 1))]
-    assert len(stored) >= 3
+    assert len(stored) >= 4
+    assert [f.outcome for f in stored].count("callback_requested") == 1
     policy = WallboardPolicy()
     by_queue: dict[str, Any] = {}
     for f in stored:
@@ -74,8 +75,8 @@ async def test_the_day_agrees_with_the_stored_records_and_survives_a_restart(env
         for name, tallies in by_queue.items():
             expected = kpis(total(tallies))
             row = queue(board, name)
-            for field in ("offered", "answered", "abandoned", "answer_rate", "service_level",
-                          "asa_s"):
+            for field in ("offered", "answered", "abandoned", "callback_requested",
+                          "answer_rate", "service_level", "asa_s"):
                 assert row[field] == expected[field], (service, name, field)
     assert live.board(now)["agents"] == restarted.board(now)["agents"]
 

@@ -63,6 +63,20 @@ def test_the_day_counts_offered_answered_abandoned_and_service_level_as_the_repo
     assert day.agents["8001"].calls == 2 and day.agents["8001"].handle_s == 90
 
 
+def test_a_call_back_requested_is_shown_apart_and_raises_no_answer_rate_alert() -> None:
+    facts = [fact(f"a{i}", "answered", 5, agent="8001", talk=60) for i in range(9)]
+    facts += [fact("c", "abandoned", 40), fact("k1", "callback_requested", 95),
+              fact("k2", "callback_requested", 3)]
+    day = new_day("2027-01-15")
+    for f in facts:
+        add_call(day, f, NOW - 60, POLICY)
+    row = queue_rows(["hotline"], [], [], day, NOW, POLICY)[0]
+    assert (row["offered"], row["answered"], row["abandoned"], row["callback_requested"]) == (
+        10, 9, 1, 2)
+    assert row["answer_rate"] == 0.9 and row["answer_rate_ok"] is True  # kpi R11
+    assert alerts([row], 8, 10, {}, POLICY) == []
+
+
 def test_a_call_is_counted_once_whether_from_the_records_or_live() -> None:
     day = new_day("2027-01-15")
     assert add_call(day, fact("a", "answered", 5, agent="8001"), NOW, POLICY)

@@ -279,3 +279,27 @@ async def test_standing_alerts_are_pushed_and_still_there_on_a_fresh_page(board:
         await fresh.screenshot(path=f"{SHOTS}/wallboard-alerts-en.png")
         assert errors == []
         await context.close()
+
+
+async def test_a_caller_who_booked_a_call_back_shows_as_one_neither_offered_nor_abandoned(
+        board: Board) -> None:
+    """Scenario 12 (key 1 in the queue, call-back booked): the wallboard's 预约回拨 column
+    counts the call, offered and abandoned stay 0 and the answer rate has no data (docs/kpi.md
+    R11). Screenshot: /tmp/shots-g/wallboard-callback.png."""
+    board.stream = [(m, at + 600) for m, at in events("12-queue-callback.ami")]
+    async with chromium() as browser:
+        context = await browser.new_context(locale="zh-CN", viewport=VIEW)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await log_in(page, board.base)
+        board.feed_until("QueueCallerJoin")
+        row = "tr[data-queue='aftersales']"
+        await page.wait_for_selector(f"{row} td[data-field='waiting']:has-text('1')")
+        board.feed_all()
+        await page.wait_for_selector(f"{row} td[data-field='callback_requested']:has-text('1')")
+        assert [await page.text_content(f"{row} td[data-field='{f}']") for f in (
+            "waiting", "offered", "abandoned", "answer_rate")] == ["0", "0", "0", "—"]
+        assert "预约回拨" in (await page.text_content("table.wb-queues thead") or "")
+        await page.screenshot(path="/tmp/shots-g/wallboard-callback.png")
+        assert errors == []

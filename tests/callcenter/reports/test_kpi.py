@@ -46,6 +46,10 @@ def fact(outcome: str, wait: float = 0.0, talk: float = 0.0, **more: object) -> 
     (fact("abandoned", 5.0), Tally(calls=1, offered=1, abandoned=1, wait_abandoned_s=5.0)),
     # R4: within it, a short abandon: neither offered nor abandoned
     (fact("abandoned", 4.9), Tally(calls=1, short_abandoned=1)),
+    # R11: a call-back booked from the queue: neither offered nor abandoned, however long or
+    # short the wait
+    (fact("callback_requested", 95.0), Tally(calls=1, callback_requested=1)),
+    (fact("callback_requested", 2.0), Tally(calls=1, callback_requested=1)),
     # R2: ended in the IVR: not offered
     (fact("ivr_only"), Tally(calls=1, ivr_only=1)),
     # R1: internal legs and failed calls do not count at all
@@ -79,6 +83,17 @@ def test_figures_are_ratios_of_the_summed_tallies() -> None:
     assert figures["asa_s"] == 20.0
     assert figures["aht_s"] == 85.0
     assert figures["avg_abandon_wait_s"] == 40.0
+
+
+def test_call_backs_requested_leave_the_answer_rate_and_service_level_denominators() -> None:
+    # 9 answered within the service level, 1 abandoned, 5 call-backs booked:
+    # 9 / (15 - 5) = 90 %, not 9 / 15 = 60 % (R3, R5, R11)
+    calls = ([fact("answered", 10.0, 60.0)] * 9 + [fact("abandoned", 30.0)]
+             + [fact("callback_requested", 120.0)] * 5)
+    figures = kpis(total(tally_of(c, POLICY) for c in calls))
+    assert (figures["offered"], figures["callback_requested"], figures["abandoned"]) == (10, 5, 1)
+    assert figures["answer_rate"] == figures["service_level"] == 0.9
+    assert figures["avg_abandon_wait_s"] == 30.0  # the call-back requesters' wait is not in it
 
 
 def test_a_rate_over_no_calls_is_no_data_not_zero() -> None:

@@ -25,8 +25,8 @@ from tests.cti.test_service import NOW, replay
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = KpiPolicy()
-CALL_FIGURES = ("offered", "answered", "abandoned", "short_abandoned", "answer_rate",
-                "service_level", "asa_s")
+CALL_FIGURES = ("offered", "answered", "abandoned", "short_abandoned", "callback_requested",
+                "answer_rate", "service_level", "asa_s")
 TOLERANCE_S = 1.0  # queue_log has whole seconds; our timeline has the AMI event times
 
 
@@ -75,6 +75,7 @@ SCENARIOS = [
     "03-ring-no-answer-then-answer",
     "07-supervisor-spy",
     "09-burst",
+    "12-queue-callback",
 ]
 
 
@@ -108,6 +109,17 @@ async def test_a_caller_who_hangs_up_in_the_ivr_is_no_offered_call_for_either(en
     mine = (await ours(env, "05-hangup-during-ivr", Group.TOTAL))["total"]
     assert asterisk("05-hangup-during-ivr") == []
     assert (mine["offered"], mine["ivr_only"]) == (0, 1)
+
+
+async def test_a_caller_who_books_a_call_back_is_neither_offered_nor_abandoned_for_either(
+        env: Env) -> None:
+    # Scenario 12: key 1 after 2 s in aftersales, the call-back booked, the caller hangs up
+    # (queue_log EXITWITHKEY|1|1|1|2, no ABANDON): a call-back requested on both sides (R11).
+    mine = (await ours(env, "12-queue-callback", Group.TOTAL))["total"]
+    theirs = figures_of(asterisk("12-queue-callback"), Group.TOTAL)["total"]
+    assert mine["callback_requested"] == theirs["callback_requested"] == 1
+    assert (mine["offered"], mine["abandoned"], mine["short_abandoned"]) == (0, 0, 0)
+    assert mine["answer_rate"] is None  # nobody else called: no offered call, no rate (R10)
 
 
 async def test_an_abandon_within_seconds_is_a_short_abandon_on_both_sides(env: Env) -> None:
