@@ -1,7 +1,7 @@
 """reports: the answered calls' waits per KPI cell, so any service-level threshold is exact
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02 14:20:00
 
 ``report_cell_waits`` holds, per 15-minute cell (start, queue, agent), how many answered calls
@@ -24,7 +24,7 @@ from alembic import op
 from callcenter.db.models import UTCDateTime
 
 revision: str = '0015'
-down_revision: str | None = '0013'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
