@@ -53,7 +53,11 @@ Rules of the machine
 14. Click to dial, the merchant's leg: once the agent's phone answered our Originate
    (``OutboundDialled``), the Dial from that leg reports ``ringing`` (DialBegin), then
    ``connected`` (DialEnd ANSWER) or ``failed`` (any other DialStatus) as ``OutboundProgress``
-   effects; the agent's state does not change (it is on_call with its own phone).
+   effects; the agent's state does not change (it is on_call with its own phone). Asterisk
+   sends the OriginateResponse from the originating thread while the answered leg already
+   runs [cc-outbound], so under load the Dial's events can arrive before ``OutboundDialled``:
+   Dial events of a leg nobody owns are kept (at most ``EARLY_DIALS`` legs, each for
+   ``EARLY_DIAL_S``) and replayed, in order, when that leg turns out to be a click-to-dial.
 15. A restart of the product keeps held after-call work (rule 12): the holds in progress
    (linked id, deadline) are stored and, after the first resync of a new board,
    ``restore_holds`` holds again each agent that Asterisk still reports paused with
@@ -295,6 +299,8 @@ class AgentBoard:
     config: AgentConfig
     agents: dict[str, Agent] = field(default_factory=dict)
     by_leg: dict[str, str] = field(default_factory=dict)  # agent-leg Uniqueid -> interface
+    # rule 14: Dial events of legs not (yet) known, Uniqueid -> [(seen at, event)], oldest first
+    early_dials: dict[str, list[tuple[float, AmiEvent]]] = field(default_factory=dict)
     next_due: float = float("inf")  # earliest wrap-up end, so tick() is O(1) when idle
 
 
@@ -599,6 +605,9 @@ def _on_outbound_dialled(board: AgentBoard, ev: AmiEvent, now: float,
         return
     _take_call(board, agent, ev.linked_id, ev.linked_id, "")
     _fire(board, agent, _T_CONNECT, "click-to-dial", now, effects)
+    for seen, early in board.early_dials.pop(ev.linked_id, []):
+        if now - seen <= EARLY_DIAL_S:
+            _on_dial(board, early, now, effects)
 
 
 def _on_agent_complete(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> None:
@@ -630,6 +639,8 @@ def _on_dial(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> N
     assert isinstance(ev, DialBegin | DialEnd)
     interface = board.by_leg.get(ev.unique_id) if ev.unique_id else None
     if interface is None:
+        if ev.unique_id:
+            _keep_early_dial(board, ev.unique_id, ev, now)
         return
     agent = board.agents.get(interface)
     if agent is None or agent.queue != "" or agent.linked_id != ev.linked_id:
@@ -639,6 +650,22 @@ def _on_dial(board: AgentBoard, ev: AmiEvent, now: float, effects: Effects) -> N
     else:
         status = "connected" if ev.dial_status == "ANSWER" else "failed"
         effects.append(OutboundProgress(interface, ev.linked_id, status, ev.dial_status))
+
+
+EARLY_DIAL_S: Final = 30.0
+"""Rule 14: how long a Dial event of an unknown leg waits for its ``OutboundDialled``."""
+EARLY_DIALS: Final = 256
+"""Rule 14: at most this many unknown legs are remembered (queue calls dial too)."""
+
+
+def _keep_early_dial(board: AgentBoard, unique_id: str, ev: AmiEvent, now: float) -> None:
+    early = board.early_dials
+    if unique_id not in early and len(early) >= EARLY_DIALS:
+        for key in [k for k, seen in early.items() if now - seen[0][0] > EARLY_DIAL_S]:
+            del early[key]
+        if len(early) >= EARLY_DIALS:
+            del early[next(iter(early))]  # the oldest leg (dicts keep insertion order)
+    early.setdefault(unique_id, []).append((now, ev))
 
 
 _Handler = Callable[[AgentBoard, AmiEvent, float, Effects], None]

@@ -532,3 +532,44 @@ def test_dial_events_of_queue_calls_report_nothing() -> None:
     _, effects = agent_state.transition(
         board, DialEnd("PJSIP/trunk-00000001", LEG, CALL, f"{A1}-00000002", LEG, "ANSWER"), 110.0)
     assert effects == []
+
+
+def _progress(effects: list[object]) -> list[str]:
+    return [e.status for e in effects if isinstance(e, agent_state.OutboundProgress)]
+
+
+def test_dial_events_that_beat_the_originate_response_are_reported_once_it_comes() -> None:
+    """Asterisk sends OriginateResponse from the originating thread while the answered leg
+    already runs [cc-outbound]: under load DialBegin (and even DialEnd) arrive first."""
+    board, _ = drive([added()])
+    leg = f"{A1}-00000009"
+    begin = DialBegin(leg, OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                      "PJSIP/13800138000@trunk")
+    end = DialEnd(leg, OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5", "ANSWER")
+    effects: list[object] = []
+    effects.extend(agent_state.transition(board, begin, 110.0)[1])
+    assert _progress(effects) == []  # nobody owns the leg yet
+    effects.extend(agent_state.transition(
+        board, OutboundDialled(OUT, leg, A1, "13800138000"), 110.2)[1])
+    assert _progress(effects) == ["ringing"]
+    effects.extend(agent_state.transition(board, end, 111.0)[1])
+    assert _progress(effects) == ["ringing", "connected"]
+    assert board.early_dials == {}
+
+
+def test_early_dial_events_are_forgotten_when_stale_and_bounded_in_number() -> None:
+    board, _ = drive([added()])
+    begin = DialBegin(f"{A1}-00000009", OUT, OUT, "PJSIP/trunk-0000000a", "1795330300.5",
+                      "PJSIP/13800138000@trunk")
+    agent_state.transition(board, begin, 100.0)
+    # a leg answered long after its Dial began (not a race): nothing is replayed
+    _, effects = agent_state.transition(
+        board, OutboundDialled(OUT, f"{A1}-00000009", A1, "13800138000"),
+        100.0 + agent_state.EARLY_DIAL_S + 1)
+    assert _progress(list(effects)) == []
+    # queue calls dial all day from legs that are never a click to dial: the memory is bounded
+    for i in range(agent_state.EARLY_DIALS * 3):
+        agent_state.transition(board, DialBegin(
+            "PJSIP/trunk-1", f"caller.{i}", f"caller.{i}", f"{A1}-1", f"m.{i}", "Local/8001"),
+            200.0 + i)
+    assert len(board.early_dials) <= agent_state.EARLY_DIALS
