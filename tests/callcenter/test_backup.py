@@ -89,7 +89,8 @@ async def populate(url: str, recordings: Path) -> None:
                     row: dict[str, Any] = {}
                     for column in table.columns:
                         if column.primary_key and isinstance(column.type, Integer) \
-                                and not column.foreign_keys:
+                                and not column.foreign_keys \
+                                and len(table.primary_key.columns) == 1:
                             continue  # the id: the database numbers it
                         if column.foreign_keys:
                             [fk] = column.foreign_keys
