@@ -42,7 +42,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from callcenter.reports.erlang import StaffingTarget
 from callcenter.reports.forecast import History, backtest, forecast
-from callcenter.reports.roster import RosterRules, check, coverage, month_days, slot_floor
+from callcenter.reports.roster import (
+    RosterRules,
+    check,
+    coverage,
+    month_days,
+    need_shortfall,
+    shortfall_slots,
+    slot_floor,
+)
 from callcenter.reports.roster_solver import cover, generate
 from callcenter.reports.staffing import StaffingPolicy, staffing_table
 from ivr.menu_config import load_holidays
@@ -103,6 +111,10 @@ def main() -> int:
     p.add_argument("--agents", type=int, default=0)
     p.add_argument("--time-limit", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--coverage", choices=("target", "hard"), default="target",
+                   help="plan to the month's target within the budget, or every interval's need")
+    p.add_argument("--budget-ratio", type=float, default=1.05,
+                   help="target plan: agent-hours on shift over the Erlang A minimum")
     args = p.parse_args()
     rng = random.Random(args.seed)
     year, month = (int(x) for x in args.month.split("-"))
@@ -132,13 +144,16 @@ def main() -> int:
     n_agents = args.agents or math.ceil(bound_hours / rules.monthly_hours)
     agents = [f"{8001 + i}" for i in range(n_agents)]
     t = wall.perf_counter()
+    calls = {f.start: f.calls for f in plan.intervals}
     result = generate(year, month, agents, rules, need=need, holidays=holidays,
-                      time_limit_s=args.time_limit)
+                      time_limit_s=args.time_limit, coverage=args.coverage, calls=calls,
+                      budget_ratio=args.budget_ratio)
     solve_s = wall.perf_counter() - t
     if result.roster is None:
         print(json.dumps({"error": f"no roster ({result.status})", "agents": n_agents}))
         return 1
-    broken = check(result.roster, rules, need=need)
+    broken = check(result.roster, rules)
+    below_need = need_shortfall(result.roster, rules, need)
     on_shift = coverage(result.roster, rules)
     on_phones = {k: math.floor(v * (1 - args.shrinkage) + 1e-9) for k, v in on_shift.items()}
     # The month's first hours are the previous month's night shift: staff them as planned.
@@ -160,13 +175,19 @@ def main() -> int:
     roster_phones = sum(on_phones.get(r.start, 0) for r in rows) * 0.5
     first_night = sum(max(r.erlang_a, r.floor) for r in rows if r.start < judged) * 0.5
     worst = sorted(per_interval, key=lambda x: x[2])[:5]
+    answer_rates = sorted(a for _, a, _, _ in per_interval)
+    levels = sorted(sl for _, _, sl, _ in per_interval)
     report = {
         "month": args.month, "agents": n_agents, "calls_offered": offered,
         "forecast_error_holdout_2_weeks": {"wape_interval": _r(error.wape_interval),
                                            "wape_day": _r(error.wape_day),
                                            "bias": _r(error.bias)},
-        "roster": {"solver": result.status, "solve_s": round(solve_s, 1),
-                   "rules_broken": len(broken), "shortfall_agent_intervals": result.shortfall,
+        "roster": {"coverage": result.coverage, "solver": result.status,
+                   "solve_s": round(solve_s, 1), "rules_broken": len(broken),
+                   "budget_agent_hours": result.budget_slots / 2,
+                   "cover_stage_shortfall_agent_intervals": result.shortfall,
+                   "below_need_agent_intervals": shortfall_slots(result.roster, rules, need),
+                   "days_below_need_warnings": len(below_need),
                    "missed_shifts": result.missed_shifts},
         "simulated": {"answer_rate": _r(answered / offered), "service_level": _r(in_sl / offered),
                       "intervals": len(per_interval),
@@ -174,6 +195,12 @@ def main() -> int:
                                                             per_interval) / len(per_interval)),
                       "intervals_service_level_ge_80": _r(sum(s >= 0.8 for _, _, s, _ in
                                                               per_interval) / len(per_interval)),
+                      "calls_in_intervals_service_level_ge_80": _r(
+                          sum(n for _, _, s, n in per_interval if s >= 0.8) / offered),
+                      "interval_answer_rate_p10_p25_p50": [
+                          _r(_pct(answer_rates, q)) for q in (0.1, 0.25, 0.5)],
+                      "interval_service_level_p10_p25_p50": [
+                          _r(_pct(levels, q)) for q in (0.1, 0.25, 0.5)],
                       "worst_intervals": [{"start": k.isoformat(), "answer_rate": _r(a),
                                            "service_level": _r(s), "offered": n}
                                           for k, a, s, n in worst],
@@ -187,8 +214,17 @@ def main() -> int:
                                  "lower_bound_s": round(bound_s, 1)},
         "shrinkage": args.shrinkage,
     }
+    report["issue_bar"] = {
+        "answer_rate_ge_0_90": answered / offered >= 0.90,
+        "service_level_ge_target": in_sl / offered >= policy.target.service_level,
+        "seat_hours_le_1_05_erlang_a": roster_phones / erlang_a_min <= 1.05,
+        "no_rule_broken": not broken}
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _r(value: float | None) -> float | None:
