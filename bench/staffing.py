@@ -9,8 +9,11 @@
    and 90 % answered; the roster need = Erlang A with ``--shrinkage`` and the floors (8 by
    day, 2 at night).
 4. Roster: OR-Tools CP-SAT for ``--agents`` agents (default: the lower bound's hours over
-   176 a month), judged by the independent checker. The lower bound is the cover stage of
-   ``roster_solver`` without agents: the fewest agent-hours on shift that cover max(need,
+   176 a month), judged by the independent checker (broken rules) and ``need_shortfall``
+   (intervals below the need: planning warnings). ``--coverage target`` (default) plans to
+   the month's target within ``--budget-ratio`` (1.05) × the Erlang A minimum;
+   ``--coverage hard`` covers every interval's need. The lower bound is the hard cover stage
+   of ``roster_solver`` without agents: the fewest agent-hours on shift that cover max(need,
    floor) with the regulation's shifts (7-8 h at every half hour, the 12-hour bands).
 5. Simulation in virtual time through the PBX simulator's engine (``simulator.staffed_queue``:
    the queue of ``serve --simulate``, members paused off shift): a month of Poisson arrivals
@@ -21,7 +24,8 @@
 Printed (one JSON document): answer rate and service level of the month, the share of
 intervals meeting each target, the worst intervals; seat-hours on the phones of the roster
 beside the Erlang A minimum (max(Erlang A, floor) per interval) and Erlang C's, with the ratio
-roster / Erlang A minimum (the issue's bar: at most 1.05).
+roster / Erlang A minimum (the issue's bar: at most 1.05), and ``issue_bar``: whether the month
+meets 90 % answered, the service-level target, 1.05× and no broken rule.
 
 Run: ``.venv/bin/python bench/staffing.py`` (about three minutes on two cores: the solver has
 ``--time-limit``, the simulator plays some 105,000 calls).

@@ -208,7 +208,7 @@ def cover(days: list[date], agents: Sequence[str], rules: RosterRules, wanted: M
             if i in covering:
                 covering[i].append(y[key])
     shortfall = []
-    penalty: list[cp_model.LinearExprT] = []
+    penalty: list[cp_model.LinearExpr] = []
     for i, want in wanted.items():
         target = max(0, want - carried.get(i, 0))
         if lower is not None:
