@@ -9,8 +9,11 @@
    and 90 % answered; the roster need = Erlang A with ``--shrinkage`` and the floors (8 by
    day, 2 at night).
 4. Roster: OR-Tools CP-SAT for ``--agents`` agents (default: the lower bound's hours over
-   176 a month), judged by the independent checker. The lower bound is the cover stage of
-   ``roster_solver`` without agents: the fewest agent-hours on shift that cover max(need,
+   176 a month), judged by the independent checker (broken rules) and ``need_shortfall``
+   (intervals below the need: planning warnings). ``--coverage target`` (default) plans to
+   the month's target within ``--budget-ratio`` (1.05) × the Erlang A minimum;
+   ``--coverage hard`` covers every interval's need. The lower bound is the hard cover stage
+   of ``roster_solver`` without agents: the fewest agent-hours on shift that cover max(need,
    floor) with the regulation's shifts (7-8 h at every half hour, the 12-hour bands).
 5. Simulation in virtual time through the PBX simulator's engine (``simulator.staffed_queue``:
    the queue of ``serve --simulate``, members paused off shift): a month of Poisson arrivals
@@ -21,7 +24,8 @@
 Printed (one JSON document): answer rate and service level of the month, the share of
 intervals meeting each target, the worst intervals; seat-hours on the phones of the roster
 beside the Erlang A minimum (max(Erlang A, floor) per interval) and Erlang C's, with the ratio
-roster / Erlang A minimum (the issue's bar: at most 1.05).
+roster / Erlang A minimum (the issue's bar: at most 1.05), and ``issue_bar``: whether the month
+meets 90 % answered, the service-level target, 1.05× and no broken rule.
 
 Run: ``.venv/bin/python bench/staffing.py`` (about three minutes on two cores: the solver has
 ``--time-limit``, the simulator plays some 105,000 calls).
@@ -42,7 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from callcenter.reports.erlang import StaffingTarget
 from callcenter.reports.forecast import History, backtest, forecast
-from callcenter.reports.roster import RosterRules, check, coverage, month_days, slot_floor
+from callcenter.reports.roster import (
+    RosterRules,
+    check,
+    coverage,
+    month_days,
+    need_shortfall,
+    shortfall_slots,
+    slot_floor,
+)
 from callcenter.reports.roster_solver import cover, generate
 from callcenter.reports.staffing import StaffingPolicy, staffing_table
 from ivr.menu_config import load_holidays
@@ -103,6 +115,10 @@ def main() -> int:
     p.add_argument("--agents", type=int, default=0)
     p.add_argument("--time-limit", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--coverage", choices=("target", "hard"), default="target",
+                   help="plan to the month's target within the budget, or every interval's need")
+    p.add_argument("--budget-ratio", type=float, default=1.05,
+                   help="target plan: agent-hours on shift over the Erlang A minimum")
     args = p.parse_args()
     rng = random.Random(args.seed)
     year, month = (int(x) for x in args.month.split("-"))
@@ -132,13 +148,16 @@ def main() -> int:
     n_agents = args.agents or math.ceil(bound_hours / rules.monthly_hours)
     agents = [f"{8001 + i}" for i in range(n_agents)]
     t = wall.perf_counter()
+    calls = {f.start: f.calls for f in plan.intervals}
     result = generate(year, month, agents, rules, need=need, holidays=holidays,
-                      time_limit_s=args.time_limit)
+                      time_limit_s=args.time_limit, coverage=args.coverage, calls=calls,
+                      budget_ratio=args.budget_ratio)
     solve_s = wall.perf_counter() - t
     if result.roster is None:
         print(json.dumps({"error": f"no roster ({result.status})", "agents": n_agents}))
         return 1
-    broken = check(result.roster, rules, need=need)
+    broken = check(result.roster, rules)
+    below_need = need_shortfall(result.roster, rules, need)
     on_shift = coverage(result.roster, rules)
     on_phones = {k: math.floor(v * (1 - args.shrinkage) + 1e-9) for k, v in on_shift.items()}
     # The month's first hours are the previous month's night shift: staff them as planned.
@@ -160,13 +179,19 @@ def main() -> int:
     roster_phones = sum(on_phones.get(r.start, 0) for r in rows) * 0.5
     first_night = sum(max(r.erlang_a, r.floor) for r in rows if r.start < judged) * 0.5
     worst = sorted(per_interval, key=lambda x: x[2])[:5]
+    answer_rates = sorted(a for _, a, _, _ in per_interval)
+    levels = sorted(sl for _, _, sl, _ in per_interval)
     report = {
         "month": args.month, "agents": n_agents, "calls_offered": offered,
         "forecast_error_holdout_2_weeks": {"wape_interval": _r(error.wape_interval),
                                            "wape_day": _r(error.wape_day),
                                            "bias": _r(error.bias)},
-        "roster": {"solver": result.status, "solve_s": round(solve_s, 1),
-                   "rules_broken": len(broken), "shortfall_agent_intervals": result.shortfall,
+        "roster": {"coverage": result.coverage, "solver": result.status,
+                   "solve_s": round(solve_s, 1), "rules_broken": len(broken),
+                   "budget_agent_hours": result.budget_slots / 2,
+                   "cover_stage_shortfall_agent_intervals": result.shortfall,
+                   "below_need_agent_intervals": shortfall_slots(result.roster, rules, need),
+                   "days_below_need_warnings": len(below_need),
                    "missed_shifts": result.missed_shifts},
         "simulated": {"answer_rate": _r(answered / offered), "service_level": _r(in_sl / offered),
                       "intervals": len(per_interval),
@@ -174,6 +199,12 @@ def main() -> int:
                                                             per_interval) / len(per_interval)),
                       "intervals_service_level_ge_80": _r(sum(s >= 0.8 for _, _, s, _ in
                                                               per_interval) / len(per_interval)),
+                      "calls_in_intervals_service_level_ge_80": _r(
+                          sum(n for _, _, s, n in per_interval if s >= 0.8) / offered),
+                      "interval_answer_rate_p10_p25_p50": [
+                          _r(_pct(answer_rates, q)) for q in (0.1, 0.25, 0.5)],
+                      "interval_service_level_p10_p25_p50": [
+                          _r(_pct(levels, q)) for q in (0.1, 0.25, 0.5)],
                       "worst_intervals": [{"start": k.isoformat(), "answer_rate": _r(a),
                                            "service_level": _r(s), "offered": n}
                                           for k, a, s, n in worst],
@@ -187,8 +218,17 @@ def main() -> int:
                                  "lower_bound_s": round(bound_s, 1)},
         "shrinkage": args.shrinkage,
     }
+    report["issue_bar"] = {
+        "answer_rate_ge_0_90": answered / offered >= 0.90,
+        "service_level_ge_target": in_sl / offered >= policy.target.service_level,
+        "seat_hours_le_1_05_erlang_a": roster_phones / erlang_a_min <= 1.05,
+        "no_rule_broken": not broken}
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _r(value: float | None) -> float | None:

@@ -11,7 +11,8 @@ checker.
 ``callcenter roster check FILE`` lists every rule the roster in ``FILE`` breaks (exit 0 when
 none, 1 with the list). Leave approvals come from ``--leave FILE``, else from the
 ``<FILE stem>.leave.csv`` beside it when there is one; coverage is checked against the
-regulation's floors, and with ``--need`` against the forecast need as well; ``--previous FILE``
+regulation's floors; ``--need`` also lists the intervals below the forecast need, as
+planning warnings that do not change the exit status; ``--previous FILE``
 judges rest and runs across the month boundary.
 """
 
@@ -31,6 +32,7 @@ from callcenter.reports.roster import (
     RosterRules,
     Violation,
     check,
+    need_shortfall,
     parse_csv,
     to_csv,
 )
@@ -56,6 +58,10 @@ def add_parsers(sub: Any) -> None:
                      help="last month's roster CSV (default: the one kept in the database)")
     gen.add_argument("--out", type=Path, default=None, help="roster CSV to write")
     gen.add_argument("--time-limit", type=float, default=60.0, help="solver seconds")
+    gen.add_argument("--coverage", choices=("target", "hard"), default="target",
+                     help="target: plan to the month's answer rate and service level within "
+                          "1.05x the Erlang A seat-hours (default); hard: every interval's "
+                          "need")
     gen.add_argument("--save", action="store_true",
                      help="also keep it in the database (shown on /roster)")
     chk = roster_sub.add_parser("check", help="list every rule a roster CSV breaks")
@@ -67,7 +73,8 @@ def add_parsers(sub: Any) -> None:
     chk.add_argument("--previous", type=Path, default=None,
                      help="last month's roster CSV (rest and runs across the boundary)")
     chk.add_argument("--need", action="store_true",
-                     help="check coverage against the forecast need from the database too")
+                     help="also list the intervals below the forecast need from the database "
+                          "(planning warnings, not broken rules)")
 
 
 def rules_of(settings: Settings) -> RosterRules:
@@ -89,7 +96,12 @@ def _read_leave(path: Path | None, beside: Path | None) -> list[LeaveRequest]:
     return parse_leave(path.read_text(encoding="utf-8")) if path is not None else []
 
 
-def _print(violations: list[Violation]) -> int:
+def _print(violations: list[Violation], warnings: list[Violation] | None = None) -> int:
+    """The broken rules (exit 1 when any), after the planning warnings (which never fail)."""
+    for w in warnings or []:
+        print(f"warning: {w}")
+    if warnings:
+        print(f"{len(warnings)} day(s) below the staffing need (planning figure, not a rule)")
     for v in violations:
         print(v)
     if violations:
@@ -110,8 +122,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     need = asyncio.run(_need(settings, roster.year, roster.month)) if args.need else None
     exceptions = frozenset(a.strip() for a in args.exception.split(",") if a.strip())
-    return _print(check(roster, rules_of(settings), need=need, leave=leave,
-                        exceptions=exceptions, previous=previous))
+    rules = rules_of(settings)
+    return _print(check(roster, rules, leave=leave, exceptions=exceptions, previous=previous),
+                  need_shortfall(roster, rules, need, previous) if need else None)
 
 
 async def _need(settings: Settings, year: int, month: int) -> dict[datetime, int]:
@@ -196,7 +209,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     if previous is None:
         previous = asyncio.run(_stored_previous(settings, year, month))
     result = generate(year, month, agents, rules, need=need, leave=leave, previous=previous,
-                      time_limit_s=args.time_limit)
+                      time_limit_s=args.time_limit, coverage=args.coverage)
     if result.roster is None:
         print(f"error: no roster satisfies the rules ({result.status})", file=sys.stderr)
         return 1
@@ -210,7 +223,9 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_save(settings, f"{year}-{month:02d}", to_csv(result.roster),
                           leave_csv(leave)))
     print(f"roster {year}-{month:02d}: {len(agents)} agents, solver {result.status} in "
-          f"{result.seconds:.1f} s, shortfall {result.shortfall} agent-intervals, "
+          f"{result.seconds:.1f} s, coverage {result.coverage}, "
+          f"shortfall {result.shortfall} agent-intervals, "
           f"{result.cover_slots / 2:g} agent-hours on shift in the cover stage (its bound "
           f"{result.bound_slots / 2:g}) -> {out}")
-    return _print(check(result.roster, rules, need=need, leave=leave, previous=previous))
+    return _print(check(result.roster, rules, leave=leave, previous=previous),
+                  need_shortfall(result.roster, rules, need, previous) if need else None)

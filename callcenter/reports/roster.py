@@ -28,14 +28,19 @@ Rules (the regulation; ids are what the checker reports)
 ``long_leave``   consecutive leave (连休, 3 days or more): after ``tenure_months`` (3) months'
                  tenure, at most once a quarter, at most 15 days; 3-5 days approved by the
                  direct supervisor (team lead or supervisor), more by the department manager.
-``coverage``     every 30-minute interval has at least the staffing need on shift, and never
-                 fewer than the regulation's floor (8 in the daytime, 2 at night).
+``coverage``     every 30-minute interval has at least the regulation's floor on shift (8 in
+                 the daytime, 2 at night).
+
+Planning figure, not a rule: the staffing need (Erlang A per interval) is what the plan aims
+at, and the issue's target is the month's answer rate and service level, not every interval's
+Erlang figure. ``need_shortfall`` lists, per day, the intervals with fewer agents on shift than
+the need (rule id ``need``, a warning); ``check`` never reports them.
 
 Across the month boundary: given the previous month's roster (``previous``), its last days
 count as fixed history: a run of working days that ends on its last day continues into this
 month (``consecutive``), its last shift's end starts the rest before this month's first shift
-(``min_rest``), and its night shifts cover this month's first hours (``coverage``). Without it
-the first night's hours before ``day_start`` are not judged (they are last month's shift).
+(``min_rest``), and its night shifts cover this month's first hours (``coverage``, ``need``).
+Without it the first night's hours before ``day_start`` are not judged (last month's shift).
 
 Reported, not rules: each shift's night class ("small night" ends 22:00-23:00, "big night" ends
 at 23:59 or 00:00-07:59) and the shifts worked on statutory holidays (paid triple).
@@ -64,9 +69,11 @@ __all__ = [
     "apply_swap",
     "check",
     "month_days",
+    "need_shortfall",
     "night_class",
     "parse_csv",
     "shift_catalogue",
+    "shortfall_slots",
     "to_csv",
 ]
 
@@ -220,14 +227,13 @@ def month_days(year: int, month: int) -> list[date]:
 
 
 def check(roster: Roster, rules: RosterRules, *,
-          need: Mapping[datetime, int] | None = None,
           leave: Sequence[LeaveRequest] = (),
           hired: Mapping[str, date] | None = None,
           exceptions: frozenset[str] = frozenset(),
           earlier_long_leave: Mapping[str, Sequence[date]] | None = None,
           previous: Roster | None = None) -> list[Violation]:
-    """Every rule ``roster`` breaks (empty: none). ``need``: agents needed per 30-minute
-    interval (local start; absent intervals need the floor only); ``hired``: tenure start per
+    """Every rule ``roster`` breaks (empty: none); the staffing need is a planning figure,
+    judged by :func:`need_shortfall`, not here. ``hired``: tenure start per
     agent (unknown: tenure is not checked); ``exceptions``: agents allowed up to
     ``max_consecutive_exception`` days in a row this month; ``earlier_long_leave``: start
     days of the agent's earlier consecutive leaves this year; ``previous``: the month before
@@ -247,8 +253,35 @@ def check(roster: Roster, rules: RosterRules, *,
         out += _check_long_leave(agent, [r for r in approved if r.agent == agent], rules,
                                  (hired or {}).get(agent),
                                  (earlier_long_leave or {}).get(agent, ()))
-    out += _check_coverage(roster, rules, need or {}, previous)
+    out += _check_coverage(roster, rules, previous)
     return sorted(out)
+
+
+def need_shortfall(roster: Roster, rules: RosterRules, need: Mapping[datetime, int],
+                   previous: Roster | None = None) -> list[Violation]:
+    """Planning warnings: per day, the intervals above the regulation's floor but below
+    ``need`` (agents per 30-minute interval, local start). Not broken rules (``check`` lists
+    those): a roster planned to the month's answer-rate and service-level target may leave
+    quiet intervals below their Erlang figure."""
+    have = coverage(roster, rules, previous)
+    first_night_end = datetime.combine(roster.days[0], rules.day_start)
+    short: dict[date, list[str]] = {}
+    for at, count in sorted(have.items()):
+        if at < first_night_end and previous is None:
+            continue  # the previous month's night shift covers it (not given: not judged)
+        if slot_floor(at, rules) <= count < need.get(at, 0):
+            short.setdefault(at.date(), []).append(f"{at:%H:%M} {count}<{need[at]}")
+    return [Violation("need", "", day, "below need " + ", ".join(slots))
+            for day, slots in sorted(short.items())]
+
+
+def shortfall_slots(roster: Roster, rules: RosterRules, need: Mapping[datetime, int],
+                    previous: Roster | None = None) -> int:
+    """Agent-intervals on shift below ``need`` (or the floor) over the month."""
+    have = coverage(roster, rules, previous)
+    first_night_end = datetime.combine(roster.days[0], rules.day_start)
+    return sum(max(0, max(need.get(at, 0), slot_floor(at, rules)) - count)
+               for at, count in have.items() if previous is not None or at >= first_night_end)
 
 
 def history_of(previous: Roster | None, agent: str, rules: RosterRules
@@ -414,8 +447,8 @@ def _add_coverage(out: dict[datetime, int], roster: Roster, rules: RosterRules) 
                 at += HALF_HOUR
 
 
-def _check_coverage(roster: Roster, rules: RosterRules, need: Mapping[datetime, int],
-                    previous: Roster | None) -> list[Violation]:
+def _check_coverage(roster: Roster, rules: RosterRules, previous: Roster | None
+                    ) -> list[Violation]:
     out = []
     have = coverage(roster, rules, previous)
     first_night_end = datetime.combine(roster.days[0], rules.day_start)
@@ -423,7 +456,7 @@ def _check_coverage(roster: Roster, rules: RosterRules, need: Mapping[datetime, 
     for at, count in sorted(have.items()):
         if at < first_night_end and previous is None:
             continue  # the previous month's night shift covers it (not given: not judged)
-        wanted = max(need.get(at, 0), slot_floor(at, rules))
+        wanted = slot_floor(at, rules)
         if count < wanted:
             short.setdefault(at.date(), []).append(f"{at:%H:%M} {count}<{wanted}")
     for day, slots in sorted(short.items()):

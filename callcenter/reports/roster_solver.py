@@ -15,6 +15,16 @@ short after 60 s). So:
    leaves. The objective is the agent-intervals on shift. Its optimum — or the solver's proven
    bound — is a lower bound for every roster of these shifts: the agents' individual rules only
    add constraints. ``RosterResult.bound_slots`` reports it.
+   *Planning to the target* (``coverage="target"``, the default when there is a need above
+   the floors): the issue's bar is the month's answer rate (90 %) and service level with at
+   most 1.05× the Erlang A seat-hours, and hard coverage of every interval's Erlang A figure
+   costs 1.0955× with 7-8 hour shifts (the morning peak is narrower than a working day). So
+   the cover stage gets a budget (``BUDGET_RATIO`` × the sum of max(need, floor), in
+   agent-intervals), keeps hard only the regulation's floors and ``MIN_SHARE`` of each
+   interval's need, and minimises the shortfall below the need weighted by the interval's
+   expected calls (a second agent short in one interval costs ``STEEP`` times the first).
+   When that is infeasible it plans hard coverage as before. Its figure is then no lower
+   bound (``bound`` 0).
 2. **Assign**: one boolean per agent × day × code, but only for the codes the cover stage used
    that day (a few per day). The regulation is hard: one code a day; approved leave ``L`` and
    ``L`` nowhere else; paid hours within the target ± tolerance; at least the rest days; no
@@ -26,13 +36,15 @@ short after 60 s). So:
    need.
 
 Whatever the solver returns is judged by ``callcenter.reports.roster.check``, which shares no
-code with this model: a shortfall the solver could not avoid (too few agents) is listed there
-as a ``coverage`` violation.
+code with this model: an interval below the regulation's floor is a ``coverage`` violation
+there; one below the need but not the floor is a planning figure
+(``roster.need_shortfall``), not a broken rule.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time as clock
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +72,14 @@ logger = logging.getLogger(__name__)
 
 SHORTFALL_WEIGHT = 1000
 FAIRNESS_WEIGHT = 20
+STEEP = 3
+"""Planning to the target: an interval's second agent short costs this many times its first."""
+BUDGET_RATIO = 1.05
+"""Planning to the target: the month's agent-hours on shift at most this many times the sum
+of max(need, floor) (the issue's bar over the Erlang A minimum)."""
+MIN_SHARE = 0.9
+"""Planning to the target: no interval below this share of its need (rounded up), nor below
+the regulation's floor."""
 
 SMALL_MODEL = 12_000
 """Agents × days × codes up to which the assign stage counts coverage per interval, with the
@@ -74,7 +94,9 @@ class RosterResult:
     the solver found nothing better than its greedy start in time, which is then the roster), the
     agent-intervals the cover stage left short (too few agents), the wall seconds of both
     stages, the cover stage's lower bound on agent-intervals on shift (0 when it found none)
-    and its own figure, and the cover stage's shifts the assign stage could not staff."""
+    and its own figure, the cover stage's shifts the assign stage could not staff, how the
+    cover stage planned (``hard``: every interval's need; ``target``: soft below the need
+    within the budget) and that budget in agent-intervals (0: none)."""
 
     roster: Roster | None
     status: str
@@ -83,6 +105,8 @@ class RosterResult:
     bound_slots: int = 0
     cover_slots: int = 0
     missed_shifts: int = 0
+    coverage: str = "hard"
+    budget_slots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +181,21 @@ def _hours_bounds(agent: str, days: list[date], rules: RosterRules,
 def cover(days: list[date], agents: Sequence[str], rules: RosterRules, wanted: Mapping[int, int],
           carried: Mapping[int, int], on_leave: set[tuple[str, date]], *,
           time_limit_s: float, workers: int = 2, seed: int = 1,
-          agent_limits: bool = True, hard: bool = True) -> CoverPlan:
+          agent_limits: bool = True, hard: bool = True,
+          lower: Mapping[int, int] | None = None, weights: Mapping[int, int] | None = None,
+          budget_slots: int | None = None) -> CoverPlan:
     """Stage 1 (module docstring): shifts per day and code, no agents. With
     ``agent_limits=False`` the agents' hours, number and rest days are left out: the bound is
     then what any number of agents needs with these shifts (to size the team). With
     ``hard=False`` coverage may fall short (each agent-interval short weighs
-    ``SHORTFALL_WEIGHT``): for more need than the agents can cover."""
+    ``SHORTFALL_WEIGHT``): for more need than the agents can cover.
+
+    Planning to the target (``lower`` given): every interval keeps ``lower[i]`` agents on
+    shift (hard: the regulation's floors, a share of the need), may fall short of
+    ``wanted[i]`` above that, and the month's agent-intervals on shift stay within
+    ``budget_slots``. Each agent short weighs the interval's ``weights[i]`` (its expected
+    calls; default its need), the second and further ones ``STEEP`` times as much, so the
+    shortfall lands on quiet intervals, one agent at a time."""
     m = cp_model.CpModel()
     spans = _slot_spans(days, rules.shifts)
     free = [sum(1 for a in agents if (a, day) not in on_leave) for day in days]
@@ -175,11 +208,22 @@ def cover(days: list[date], agents: Sequence[str], rules: RosterRules, wanted: M
             if i in covering:
                 covering[i].append(y[key])
     shortfall = []
+    penalty: list[cp_model.LinearExpr] = []
     for i, want in wanted.items():
         target = max(0, want - carried.get(i, 0))
+        if lower is not None:
+            slack = max(0, want - max(lower.get(i, want), 0))
+            weight = max(1, (weights or {}).get(i, want))
+            first = m.new_int_var(0, min(1, slack), f"short1_{i}")
+            more = m.new_int_var(0, max(0, slack - 1), f"short2_{i}")
+            m.add(sum(covering[i]) + first + more >= target)
+            shortfall.append(first + more)
+            penalty.append(weight * (first + STEEP * more))
+            continue
         short = m.new_int_var(0, 0 if hard else target, f"short_{i}")
         m.add(sum(covering[i]) + short >= target)
         shortfall.append(short)
+        penalty.append(short)
     if agent_limits:
         for d in range(len(days)):
             m.add(sum(y[d, s.code] for s in rules.shifts) <= free[d])
@@ -192,7 +236,9 @@ def cover(days: list[date], agents: Sequence[str], rules: RosterRules, wanted: M
                                - rules.rest_days) for a in agents)
         m.add(sum(y.values()) <= working_days)
     on_shift = sum(len(spans[key]) * var for key, var in y.items())
-    m.minimize(SHORTFALL_WEIGHT * sum(shortfall) + on_shift)
+    if budget_slots is not None:
+        m.add(on_shift <= budget_slots)
+    m.minimize(SHORTFALL_WEIGHT * sum(penalty) + on_shift)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
@@ -206,7 +252,7 @@ def cover(days: list[date], agents: Sequence[str], rules: RosterRules, wanted: M
     short_total = int(sum(solver.value(v) for v in shortfall))
     # With no shortfall the objective is the agent-intervals on shift, and so is its bound
     # (a shortfall costs more than any shift could).
-    bound = round(solver.best_objective_bound) if short_total == 0 else 0
+    bound = round(solver.best_objective_bound) if short_total == 0 and lower is None else 0
     return CoverPlan(counts, int(solver.value(on_shift)), bound, name, short_total)
 
 
@@ -214,9 +260,21 @@ def generate(year: int, month: int, agents: Sequence[str], rules: RosterRules, *
              need: Mapping[datetime, int] | None = None,
              leave: Sequence[LeaveRequest] = (), holidays: frozenset[date] = frozenset(),
              previous: Roster | None = None,
-             time_limit_s: float = 50.0, workers: int = 2, seed: int = 1) -> RosterResult:
+             time_limit_s: float = 50.0, workers: int = 2, seed: int = 1,
+             coverage: str = "target", calls: Mapping[datetime, float] | None = None,
+             budget_ratio: float = BUDGET_RATIO, min_share: float = MIN_SHARE
+             ) -> RosterResult:
     """Solve the month (``need``: agents per 30-minute interval, local starts; ``previous``:
-    last month's roster, fixed history across the boundary) within about ``time_limit_s``."""
+    last month's roster, fixed history across the boundary) within about ``time_limit_s``.
+
+    ``coverage="target"`` (default) plans to the month's target: the cover stage stays within
+    ``budget_ratio`` × the sum of max(need, floor), keeps the floors and ``min_share`` of the
+    need hard and spreads the shortfall by ``calls`` (expected calls per interval; default:
+    the need). When that is infeasible (no need above the floors, or the agents' contracted
+    hours exceed the budget) it plans ``hard``: every interval's need, as ``coverage="hard"``
+    does."""
+    if coverage not in ("hard", "target"):
+        raise ValueError(f"coverage must be 'hard' or 'target', not {coverage!r}")
     started = clock.perf_counter()
     days = month_days(year, month)
     on_leave = {(r.agent, r.first + timedelta(days=i)) for r in leave if r.approved_by
@@ -224,14 +282,35 @@ def generate(year: int, month: int, agents: Sequence[str], rules: RosterRules, *
     judged_from = datetime.combine(days[0], time() if previous is not None else rules.day_start)
     wanted = _wanted(days, rules, need or {}, judged_from)
     carried = _carried(days, rules, previous, agents)
-    plan = cover(days, agents, rules, wanted, carried, on_leave,
-                 time_limit_s=time_limit_s * COVER_SHARE, workers=workers, seed=seed)
+    plan = CoverPlan([], 0, 0, "NOT_TRIED")
+    budget = 0
+    mode = "hard"
+    first = datetime.combine(days[0], time())
+    above_floor = any(need_at > slot_floor(at, rules) for at, need_at in (need or {}).items())
+    if coverage == "target" and above_floor:
+        budget = int(budget_ratio * sum(wanted.values())) - sum(
+            carried.get(i, 0) for i in wanted)
+        lower = {i: max(slot_floor(first + i * HALF_HOUR, rules),
+                        math.ceil(min_share * (need or {}).get(first + i * HALF_HOUR, 0)
+                                  - 1e-9))
+                 for i in wanted}
+        weights = {i: round((calls or {}).get(first + i * HALF_HOUR, want))
+                   for i, want in wanted.items()}
+        plan = cover(days, agents, rules, wanted, carried, on_leave,
+                     time_limit_s=time_limit_s * COVER_SHARE, workers=workers, seed=seed,
+                     lower=lower, weights=weights, budget_slots=budget)
+        mode = "target" if plan.counts else "hard"
+        budget = budget if plan.counts else 0
+    if not plan.counts:
+        plan = cover(days, agents, rules, wanted, carried, on_leave,
+                     time_limit_s=time_limit_s * COVER_SHARE, workers=workers, seed=seed)
     if not plan.counts:  # full coverage is out of reach: cover what the agents can
         plan = cover(days, agents, rules, wanted, carried, on_leave,
                      time_limit_s=time_limit_s * COVER_SHARE, workers=workers, seed=seed,
                      hard=False)
-    logger.info("roster %d-%02d cover: %s, %d agent-intervals (bound %d)", year, month,
-                plan.status, plan.slots, plan.bound)
+    logger.info("roster %d-%02d cover (%s): %s, %d agent-intervals (bound %d, budget %d, "
+                "short %d)", year, month, mode, plan.status, plan.slots, plan.bound, budget,
+                plan.shortfall)
     if not plan.counts:  # the agents cannot work their hours at all
         return RosterResult(None, plan.status, 0, clock.perf_counter() - started)
     left = max(1.0, time_limit_s - (clock.perf_counter() - started))
@@ -247,7 +326,7 @@ def generate(year: int, month: int, agents: Sequence[str], rules: RosterRules, *
     roster, status, missed = _assign(days, agents, rules, allowed, on_leave, holidays,
                                      previous, plan, left, workers, seed, targets)
     return RosterResult(roster, status, plan.shortfall, clock.perf_counter() - started,
-                        plan.bound, plan.slots, missed)
+                        plan.bound, plan.slots, missed, mode, budget)
 
 
 def _assign(days: list[date], agents: Sequence[str], rules: RosterRules,

@@ -21,9 +21,11 @@ from callcenter.reports.roster import (
     check,
     coverage,
     holiday_shifts,
+    need_shortfall,
     night_class,
     parse_csv,
     shift_catalogue,
+    shortfall_slots,
     to_csv,
 )
 from callcenter.reports.roster_solver import generate
@@ -117,16 +119,27 @@ def test_consecutive_leave_rules(days: int, approver: str, hired: date,
     assert len(found) == broken, found
 
 
-def test_coverage_below_the_floor_or_the_need_is_listed() -> None:
+def test_coverage_below_the_floor_is_a_broken_rule() -> None:
     rules = RosterRules()  # floors 8 by day, 2 at night
     roster = one(LEGAL)
     found = check(roster, rules)
     assert {v.rule for v in found} == {"coverage"}
     assert len([v for v in found if v.rule == "coverage"]) == 28
-    need = {datetime(2027, 2, 1, 10): 1}
-    assert check(roster, RULES, need=need) == []
-    assert [v.rule for v in check(roster, RULES, need={datetime(2027, 2, 1, 10): 2})] == \
-        ["coverage"]
+
+
+def test_below_the_need_is_a_planning_warning_not_a_broken_rule() -> None:
+    roster = one(LEGAL)  # 8001 works D (08:00-20:00) on 1 February
+    need = {datetime(2027, 2, 1, 10): 2, datetime(2027, 2, 1, 10, 30): 1}
+    assert check(roster, RULES) == []
+    warnings = need_shortfall(roster, RULES, need)
+    assert [(v.rule, v.day, v.detail) for v in warnings] == \
+        [("need", date(2027, 2, 1), "below need 10:00 1<2")]
+    assert shortfall_slots(roster, RULES, need) == 1
+    assert need_shortfall(roster, RULES, {datetime(2027, 2, 1, 10): 1}) == []
+    # Below the floor it is the broken rule ``coverage``, not a warning as well.
+    floors = RosterRules(day_floor=2, night_floor=0)
+    assert [v.rule for v in check(roster, floors)][:1] == ["coverage"]
+    assert need_shortfall(roster, floors, need) == []
 
 
 def test_night_classes_and_holiday_shifts_are_reported() -> None:
@@ -175,7 +188,9 @@ def generated() -> tuple[Roster, tuple[LeaveRequest, ...], dict[datetime, int]]:
 
 def test_the_generated_roster_breaks_no_rule_of_the_independent_checker() -> None:
     roster, leave, need = generated()
-    assert check(roster, RosterRules(), need=need, leave=leave) == []
+    assert check(roster, RosterRules(), leave=leave) == []
+    assert need_shortfall(roster, RosterRules(), need) == []  # planned hard: 22 agents
+    # exceed 1.05x the need in contracted hours, so the target plan falls back to it
     assert roster.codes["8003"][7:11] == ["L"] * 4
     have = coverage(roster, RosterRules())
     assert have[datetime(2027, 2, 3, 10)] >= 10
@@ -259,6 +274,7 @@ def test_the_generator_honours_the_previous_months_last_night_and_run() -> None:
                       time_limit_s=15)
     assert result.roster is not None, result.status
     assert check(result.roster, rules, previous=previous) == []
+    assert result.coverage == "hard"  # the floors alone: nothing to plan below
     assert result.roster.codes["8001"][0] == "O" and result.roster.codes["8002"][0] == "O"
 
 
