@@ -175,6 +175,8 @@ MATRIX: dict[tuple[str, str], Row] = {
         Row("/api/callbacks/999/decline", (401, 409, 403, 403, 403, 403), {}),
     ("POST", "/api/callbacks/{callback_id}/outcome"):
         Row("/api/callbacks/999/outcome", (401, 404, 403, 403, 403, 403), {"reached": True}),
+    ("POST", "/api/callbacks/{callback_id}/open"):
+        Row("/api/callbacks/999/open", (401, 404, 403, 403, 403, 403), {}),
     # supervision: the wallboard (supervisor, admin)
     ("GET", "/wallboard"): Row("/wallboard", (302, 403, 403, 200, 200, 403)),
     ("GET", "/ws/wallboard"): Row("/ws/wallboard", (401, 403, 403, 400, 400, 403)),

@@ -16,6 +16,11 @@
                                             offered on the desk: dials as click to dial
 ``POST /api/callbacks/{id}/decline``         … passes it to the next free agent
 ``POST /api/callbacks/{id}/outcome``         ``{"reached": bool}`` after the dial
+``POST /api/callbacks/{id}/open``            the agent opens their 回访 on the desk: the
+                                            merchant's card and service history go to the
+                                            desk's screen pop (a ``pop`` message), then a
+                                            ``service_callback`` ``opened`` message; answers
+                                            the number to dial (the desk dials by click)
 ``GET /callbacks/static/…``                 the page's script (public, like /static/)
 ==========================================  ==================================================
 
@@ -38,6 +43,7 @@ from callcenter.callbacks.rules import CallbackState, Record
 from callcenter.callbacks.service import CallbackService
 from callcenter.domain import Role, User
 from callcenter.errors import NotFound, ValidationError
+from callcenter.topics import agent_topic
 from callcenter.web import i18n
 from callcenter.web.app import (
     Forbidden,
@@ -65,7 +71,8 @@ ROUTES: Final = (("GET", "/callbacks"), ("GET", "/api/callbacks"),
                  ("POST", "/api/callbacks/plan"), ("POST", "/api/callbacks/upload"),
                  ("POST", "/api/callbacks/{callback_id}/accept"),
                  ("POST", "/api/callbacks/{callback_id}/decline"),
-                 ("POST", "/api/callbacks/{callback_id}/outcome"))
+                 ("POST", "/api/callbacks/{callback_id}/outcome"),
+                 ("POST", "/api/callbacks/{callback_id}/open"))
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 SERVICE = web.AppKey("callback_service", CallbackService)
@@ -116,6 +123,20 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "callbacks.solved.yes": {"zh-CN": "已解决", "en": "Yes"},
     "callbacks.solved.partly": {"zh-CN": "部分解决", "en": "Partly"},
     "callbacks.solved.no": {"zh-CN": "未解决", "en": "No"},
+    # the agent desk's panel (templates/callbacks/desk_panel.html, static/desk_callbacks.js)
+    "callbacks.desk.title": {"zh-CN": "我的回访", "en": "My callbacks"},
+    "callbacks.desk.open": {"zh-CN": "打开", "en": "Open"},
+    "callbacks.desk.dial": {"zh-CN": "呼叫", "en": "Call"},
+    "callbacks.desk.close": {"zh-CN": "关闭", "en": "Close"},
+    "callbacks.desk.read_first": {"zh-CN": "正在载入商户服务记录，请先阅读…",
+                                  "en": "Loading the merchant's service history: read it first…"},
+    "callbacks.desk.history_shown": {
+        "zh-CN": "左侧为商户近期服务记录，阅读后点击“呼叫”",
+        "en": "The merchant's recent service history is on the left: read it, then Call"},
+    "callbacks.desk.dialling": {"zh-CN": "您的话机先振铃，接听后拨打商户…",
+                                "en": "Your phone rings first, then the merchant is dialled…"},
+    "callbacks.desk.no_number": {"zh-CN": "商户没有登记电话",
+                                 "en": "The merchant has no phone on file"},
     # keep-my-place call-backs: worked from the agent's desk in the caller's turn
     "callbacks.place.waiting": {"zh-CN": "保留排队顺序，等待坐席",
                                 "en": "Keeps its place, waiting"},
@@ -322,6 +343,32 @@ async def outcome_api(request: web.Request) -> web.Response:
     return web.json_response(callback_json(record, now))
 
 
+async def open_api(request: web.Request) -> web.Response:
+    """A planned or pending 回访 opened on the agent's desk: the regulation asks the agent to
+    read the merchant's recent service history before dialling, so the CTI's own card
+    (terminals, open tasks, the last calls, complaints) is pushed to the desk's screen pop
+    first, and only then the ``opened`` message that lets the desk dial."""
+    agent = await _agent(request)
+    await read_json_object(request)
+    service = service_of(request)
+    record = await service.get(_id(request), agent)
+    if record.state is CallbackState.DONE or record.place is not None:
+        raise ValidationError("callback_id", "a planned or pending 回访")
+    linked_id = f"callback-{record.id}"
+    card = await _offers(request).desks.card(linked_id, "", "", record.merchant_number)
+    merchant = card.get("merchant") or {}
+    phones = merchant.get("phones") or []
+    number = str(phones[0]) if phones else ""
+    card = dict(card, caller=number)
+    topic = agent_topic(agent)
+    service.hub.publish(topic, {"type": "pop", "partial": False, "linked_id": linked_id,
+                                "card": card})
+    service.hub.publish(topic, {"type": "service_callback", "event": "opened",
+                                "callback_id": record.id, "number": number})
+    return web.json_response({"callback_id": record.id, "number": number,
+                              "attempts": record.attempts, "card": card})
+
+
 async def page(request: web.Request) -> web.Response:
     user = require(request, *READERS)
     ctx = ctx_of(request)
@@ -349,6 +396,7 @@ def web_module(service: CallbackService, offers: QueueCallbackOffers | None = No
         app.router.add_post("/api/callbacks/{callback_id}/accept", accept_api)
         app.router.add_post("/api/callbacks/{callback_id}/decline", decline_api)
         app.router.add_post("/api/callbacks/{callback_id}/outcome", outcome_api)
+        app.router.add_post("/api/callbacks/{callback_id}/open", open_api)
         app.router.add_static("/callbacks/static/", STATIC, name="callbacks-static")
 
     return WebModule(name="callbacks", setup=setup, messages=MESSAGES,

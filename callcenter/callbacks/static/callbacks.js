@@ -74,13 +74,7 @@
   byId("cb-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!current) return;
-    const f = event.target.elements;
-    const body = {
-      identity_stated: f.identity_stated.checked, purpose_stated: f.purpose_stated.checked,
-      accepted: f.accepted.checked, outcome: f.outcome.value, follow_up: f.follow_up.value,
-      answers: { satisfaction: Number(f.satisfaction.value), attitude: Number(f.attitude.value),
-        solved: f.solved.value, comments: f.comments.value },
-    };
+    const body = window.ccCallbackForm.body(event.target);
     try {
       await fetchJSON(`/api/callbacks/${current.id}/form`, { method: "POST", body });
       byId("cb-form-status").textContent = t("callbacks.saved");
