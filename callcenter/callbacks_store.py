@@ -40,7 +40,8 @@ def _place(row: CallbackRow) -> Request | None:
     return Request(call_id=ref.removeprefix("queue:"), number=row.callback_number,
                    queue=row.queue, arrived_at=row.queue_arrived_at,
                    priority=row.queue_priority, state=PlaceState(row.place_state),
-                   tries=row.place_tries, claimed_by=row.claimed_by, claimed_at=row.claimed_at)
+                   tries=row.place_tries, claimed_by=row.claimed_by, claimed_at=row.claimed_at,
+                   retry_at=row.next_attempt_at)  # a queue call-back's retry time
 
 
 def _record(row: CallbackRow, name: str, number: str) -> Record:
@@ -196,7 +197,8 @@ class SqlCallbackStore:
                   "queue_arrived_at": place.arrived_at, "queue_priority": place.priority,
                   "queue_position": position, "callback_number": place.number[:20],
                   "place_state": place.state.value, "place_tries": place.tries,
-                  "claimed_by": place.claimed_by, "claimed_at": place.claimed_at}
+                  "claimed_by": place.claimed_by, "claimed_at": place.claimed_at,
+                  "next_attempt_at": place.retry_at}
         try:
             async with self.store.transaction() as s:
                 found = await s.scalar(select(CallbackRow.id)
@@ -230,7 +232,7 @@ class SqlCallbackStore:
                     CallbackRow.claimed_by == before.claimed_by)
                 .values(place_state=after.state.value, place_tries=after.tries,
                         claimed_by=after.claimed_by, claimed_at=after.claimed_at,
-                        updated_at=now))
+                        next_attempt_at=after.retry_at, updated_at=now))
             return bool(getattr(result, "rowcount", 0) == 1)
 
     async def add_event(self, linked_id: str, at: datetime, kind: str,

@@ -273,6 +273,16 @@ class DeskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbacksSettings:
+    """Keep-my-place call-backs (issue 17): tries before one is given up (pending, for a
+    person), and the seconds an unanswered one rests before it is offered again (in its
+    original place)."""
+
+    queue_callback_attempts: int = 3
+    queue_callback_retry_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen object per concern."""
 
@@ -292,6 +302,7 @@ class Settings:
     reports: ReportsSettings = field(default_factory=lambda: ReportsSettings(
         "var/reports", 20.0, 5.0, 7, 0.90, 0.80, 60.0, 0.25, 8, 2))
     desk: DeskSettings = field(default_factory=lambda: DeskSettings(300.0, 60.0, True))
+    callbacks: CallbacksSettings = field(default_factory=CallbacksSettings)
     source: str = "defaults"
 
 
@@ -726,6 +737,15 @@ SCHEMA["desk"] = {
                                            "'no_answer' (queues.conf keeps autopause = no)"),
 }
 
+SCHEMA["callbacks"] = {
+    "queue_callback_attempts": Key(_int_range(1, 10), 3,
+                                   "tries of a keep-my-place call-back before it is given up "
+                                   "(pending: a person follows it up within 2 days)"),
+    "queue_callback_retry_s": Key(_int_range(0, 86_400), 300,
+                                  "seconds an unanswered call-back waits before it is offered "
+                                  "again (it keeps its original place in the line)"),
+}
+
 SCHEMA["backup"] = {
     "dir": Key(_str, "var/backups", "where `backup schedule` writes its archives"),
     "keep": Key(_int_range(1, 10_000), 14, "archives kept (the newest)"),
@@ -746,6 +766,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "backup": BackupSettings,
     "desk": DeskSettings,
+    "callbacks": CallbacksSettings,
     "reports": ReportsSettings,
     "speech": SpeechSettings,
 }

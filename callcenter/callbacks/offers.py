@@ -15,9 +15,11 @@ CTI knows (:class:`~callcenter.callbacks.ports.AgentDesks`):
    who has not declined it is offered it (``event: withdrawn`` to the first).
 3. Accepted: the product dials as click to dial does (``Originate`` of the agent's phone, then
    the merchant, idempotency key ``queue-callback-<id>-<try>``: a double click never dials twice).
-4. The agent reports the outcome: reached -> done; not reached -> back in its place for
-   another try after the others (``keep_place.MAX_TRIES``), then given up: the callback
-   becomes pending (待处理), the 2-day clock runs and a person follows it up.
+4. The agent reports the outcome: reached -> done; not reached -> back in its original
+   place, but not offered again before ``policy.retry_after`` (``[callbacks]
+   queue_callback_retry_s``; the record's ``next_attempt_at``), up to ``policy.attempts``
+   tries (``queue_callback_attempts``), then given up: the callback becomes pending (待处理),
+   the 2-day clock runs and a person follows it up.
 5. A claim left by a process that died is released after ``keep_place.CLAIM_LEASE``.
 
 Every offer, acceptance, decline and outcome is a line in the original call's timeline
@@ -62,6 +64,7 @@ class QueueCallbackOffers:
     callbacks: CallbackService
     desks: AgentDesks
     offer_timeout_s: float = 30.0
+    policy: keep_place.Policy = field(default_factory=keep_place.Policy)
     offers: dict[int, Offer] = field(default_factory=dict)
     declined: dict[str, frozenset[str]] = field(default_factory=dict)  # call id -> agents
 
@@ -96,7 +99,7 @@ class QueueCallbackOffers:
             ledger = {r.place.call_id: r.place for r in records
                       if r.place is not None and r.place.queue == queue}
             free = [a for a in self.desks.free_agents(queue) if a not in busy]
-            pick = keep_place.offer(queue, callers, ledger, free, self.declined)
+            pick = keep_place.offer(queue, callers, ledger, free, self.declined, now)
             if pick is None:
                 continue
             request, agent = pick
@@ -167,26 +170,28 @@ class QueueCallbackOffers:
         if place.state is not PlaceState.CLAIMED or place.claimed_by != agent:
             raise Conflict(f"call-back {callback_id} is not being called by agent {agent}")
         after = keep_place.finish({place.call_id: place}, place.call_id, agent,
-                                  answered=reached)[place.call_id]
+                                  answered=reached, now=now, policy=self.policy)[place.call_id]
         if not await self.callbacks.store.save_place(record.id, place, after, now):
             raise Conflict(f"call-back {callback_id} changed meanwhile")
         self.offers.pop(callback_id, None)
         self.declined.pop(place.call_id, None)
         if after.state is PlaceState.DONE:
             updated = replace(record, state=CallbackState.DONE, result="reached",
-                              completed_at=now, agent_number=agent,
+                              completed_at=now, agent_number=agent, next_attempt_at=None,
                               answers={"outcome": "reached", "tries": after.tries})
         elif after.state is PlaceState.WAITING:
             updated = replace(record, attempts=record.attempts + 1,
-                              result=f"no answer ({after.tries}/{keep_place.MAX_TRIES})")
+                              next_attempt_at=after.retry_at,
+                              result=f"no answer ({after.tries}/{self.policy.attempts})")
         else:  # given up: a person follows it up within 2 days
             updated = replace(record, state=CallbackState.PENDING, attempts=record.attempts + 1,
                               pending_since=record.pending_since or now,
-                              result=f"given up after {after.tries} tries")
+                              next_attempt_at=None, result=f"given up after {after.tries} tries")
         updated = replace(updated, place=after)
         await self.callbacks.store.save(updated, now)
         await self._timeline(record, "callback_outcome", now, agent=agent,
-                             attempt=after.tries, reached=reached, place=after.state.value)
+                             attempt=after.tries, reached=reached, place=after.state.value,
+                             retry_at=after.retry_at.isoformat() if after.retry_at else None)
         logger.info("queue call-back %d by agent %s: %s (%s)", callback_id, agent,
                     "reached" if reached else "no answer", after.state.value)
         self._publish(agent, "done", updated, None)
@@ -227,7 +232,7 @@ class QueueCallbackOffers:
             "merchant_number": record.merchant_number,
             "number": place.number if place else "", "queue": place.queue if place else "",
             "arrived_at": place.arrived_at.isoformat() if place else None,
-            "tries": place.tries if place else 0, "max_tries": keep_place.MAX_TRIES,
+            "tries": place.tries if place else 0, "max_tries": self.policy.attempts,
             "purpose": record.purpose}
         if standing is not None:
             message.update(expires_at=standing.until.isoformat(), accepted=standing.accepted)

@@ -191,7 +191,8 @@ def _day(raw: Any) -> date:
         raise ValidationError("date", "YYYY-MM-DD") from None
 
 
-def callback_json(record: Record, now: datetime) -> dict[str, Any]:
+def callback_json(record: Record, now: datetime, max_tries: int = keep_place.MAX_TRIES
+                  ) -> dict[str, Any]:
     clock = rules.pending_clock(record, now)
     return {
         "id": record.id, "merchant_id": record.merchant_id, "kind": record.kind.value,
@@ -214,7 +215,8 @@ def callback_json(record: Record, now: datetime) -> dict[str, Any]:
         "place": None if record.place is None else {
             "queue": record.place.queue, "arrived_at": record.place.arrived_at.isoformat(),
             "state": record.place.state.value, "tries": record.place.tries,
-            "max_tries": keep_place.MAX_TRIES, "claimed_by": record.place.claimed_by},
+            "max_tries": max_tries, "claimed_by": record.place.claimed_by,
+            "retry_at": record.place.retry_at.isoformat() if record.place.retry_at else None},
     }
 
 
@@ -226,13 +228,14 @@ async def list_api(request: web.Request) -> web.Response:
     mine = await _own(request, user)
     agent = mine if mine is not None else (request.query.get("agent") or None)
     records = await service_of(request).find(state=state, agent_number=agent, month=month)
-    return web.json_response([callback_json(r, now) for r in records])
+    tries = _max_tries(request)
+    return web.json_response([callback_json(r, now, tries) for r in records])
 
 
 async def detail_api(request: web.Request) -> web.Response:
     user = require(request, *READERS)
     record = await service_of(request).get(_id(request), await _own(request, user))
-    return web.json_response(callback_json(record, now_utc(request)))
+    return web.json_response(callback_json(record, now_utc(request), _max_tries(request)))
 
 
 def _id(request: web.Request) -> int:
@@ -248,7 +251,7 @@ async def form_api(request: web.Request) -> web.Response:
     data = await read_json_object(request)
     now = now_utc(request)
     record = await service_of(request).submit(_id(request), data, agent_number=mine, now=now)
-    return web.json_response(callback_json(record, now))
+    return web.json_response(callback_json(record, now, _max_tries(request)))
 
 
 async def review_api(request: web.Request) -> web.Response:
@@ -256,7 +259,7 @@ async def review_api(request: web.Request) -> web.Response:
     now = now_utc(request)
     record = await service_of(request).review(_id(request), user.username, now)
     await audit(request, "callback.review", str(record.id))
-    return web.json_response(callback_json(record, now))
+    return web.json_response(callback_json(record, now, _max_tries(request)))
 
 
 async def plan_api(request: web.Request) -> web.Response:
@@ -302,6 +305,12 @@ async def summary_api(request: web.Request) -> web.Response:
     return web.json_response({"month": f"{month:%Y-%m}", "rows": rows})
 
 
+def _max_tries(request: web.Request) -> int:
+    """The configured tries of a keep-my-place call-back (``[callbacks]``)."""
+    offers = request.app.get(OFFERS)
+    return offers.policy.attempts if offers is not None else keep_place.MAX_TRIES
+
+
 def _offers(request: web.Request) -> QueueCallbackOffers:
     offers = request.app.get(OFFERS)
     if offers is None:
@@ -340,7 +349,7 @@ async def outcome_api(request: web.Request) -> web.Response:
     data = await read_json_object(request)
     now = now_utc(request)
     record = await _offers(request).outcome(_id(request), agent, data.get("reached"), now)
-    return web.json_response(callback_json(record, now))
+    return web.json_response(callback_json(record, now, _max_tries(request)))
 
 
 async def open_api(request: web.Request) -> web.Response:

@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from callcenter.callback_desks import CtiAgentDesks
+from callcenter.callbacks.keep_place import Policy
 from callcenter.callbacks.offers import QueueCallbackOffers
 from callcenter.callbacks.planning import DailyPlanJob
 from callcenter.callbacks.service import CallbackService
@@ -103,7 +104,11 @@ async def install(runtime: Runtime, options: RunOptions, cti: CtiService | None 
     service = build_service(runtime)
     offers = None
     if cti is not None:
-        offers = QueueCallbackOffers(service, CtiAgentDesks(cti, runtime.store))
+        configured = runtime.settings.callbacks
+        offers = QueueCallbackOffers(service, CtiAgentDesks(cti, runtime.store),
+                                     policy=Policy(configured.queue_callback_attempts,
+                                                   timedelta(seconds=configured
+                                                             .queue_callback_retry_s)))
         runtime.components.append(QueueCallbackDesk(offers))
     runtime.modules.append(web_module(service, offers))
     runtime.components.append(CallbackClock(service))

@@ -53,14 +53,42 @@ def test_claim_once_then_unanswered_back_in_place_until_max_tries() -> None:
     ledger = kp.claim(ledger, "x", "8001", T0)
     with pytest.raises(Conflict):
         kp.claim(ledger, "x", "8002", T0 + timedelta(minutes=1))
-    assert kp.finish(ledger, "x", "8002", answered=True) == ledger  # stale report
+    assert kp.finish(ledger, "x", "8002", answered=True, now=T0) == ledger  # stale report
+    now = T0
     for tries in range(1, kp.MAX_TRIES):
-        ledger = kp.finish(ledger, "x", "8001", answered=False)
+        ledger = kp.finish(ledger, "x", "8001", answered=False, now=now)
         assert ledger["x"].state is PlaceState.WAITING
         assert ledger["x"].arrived_at == T0 + timedelta(minutes=1)  # same place
-        ledger = kp.claim(ledger, "x", "8001", T0)
+        now = ledger["x"].retry_at or now
+        ledger = kp.claim(ledger, "x", "8001", now)
         assert ledger["x"].tries == tries + 1
-    assert kp.finish(ledger, "x", "8001", answered=False)["x"].state is PlaceState.FAILED
+    assert kp.finish(ledger, "x", "8001", answered=False, now=now)["x"].state \
+        is PlaceState.FAILED
+
+
+def test_the_configured_attempts_and_retry_delay_are_honoured() -> None:
+    policy = kp.Policy(attempts=2, retry_after=timedelta(minutes=10))
+    ledger, _ = kp.request({}, _req("x", 1))
+    ledger, _ = kp.request(ledger, _req("y", 4))
+    ledger = kp.claim(ledger, "x", "8001", T0)
+    ledger = kp.finish(ledger, "x", "8001", answered=False, now=T0, policy=policy)
+    assert ledger["x"].retry_at == T0 + timedelta(minutes=10)
+    # resting: not offered, not claimable; y, who came later, is served meanwhile
+    soon = T0 + timedelta(minutes=9, seconds=59)
+    assert kp.line("aftersales", [], ledger, soon) == ["y"]
+    assert kp.offer("aftersales", [], ledger, ["8002"], now=soon) == (ledger["y"], "8002")
+    with pytest.raises(Conflict):
+        kp.claim(ledger, "x", "8002", soon)
+    # its retry time come, it is back in its original place, ahead of y
+    due = T0 + timedelta(minutes=10)
+    assert kp.line("aftersales", [], ledger, due) == ["x", "y"]
+    assert kp.offer("aftersales", [], ledger, ["8002"], now=due) == (ledger["x"], "8002")
+    assert kp.position("aftersales", [], ledger, "x") == 1  # the caller's place never moved
+    ledger = kp.claim(ledger, "x", "8002", due)
+    assert ledger["x"].retry_at is None
+    # the second unanswered try is the last one of two
+    assert kp.finish(ledger, "x", "8002", answered=False, now=due, policy=policy)["x"].state \
+        is PlaceState.FAILED
 
 
 def test_a_claim_whose_process_died_is_retaken_after_the_lease() -> None:
@@ -76,7 +104,8 @@ ids = st.sampled_from([f"c{i}" for i in range(6)])
 ops = st.lists(st.one_of(
     st.tuples(st.just("request"), ids, st.integers(0, 30), st.integers(0, 2)),
     st.tuples(st.just("claim"), ids, st.sampled_from(["8001", "8002"]), st.integers(0, 20)),
-    st.tuples(st.just("finish"), ids, st.sampled_from(["8001", "8002"]), st.booleans()),
+    st.tuples(st.just("finish"), ids, st.sampled_from(["8001", "8002"]), st.booleans(),
+              st.integers(0, 20)),
 ), max_size=40)
 
 
@@ -97,7 +126,8 @@ def _run(steps: list[tuple[object, ...]]) -> tuple[dict[str, Request], list[tupl
                 continue
             dials.append((call_id, ledger[call_id].tries))
         else:
-            ledger = kp.finish(ledger, call_id, str(step[2]), bool(step[3]))
+            ledger = kp.finish(ledger, call_id, str(step[2]), bool(step[3]),
+                               T0 + timedelta(minutes=int(str(step[4]))))
     return ledger, dials
 
 
@@ -197,3 +227,68 @@ def test_release_never_dials_and_never_loses_a_request(script: list[tuple]) -> N
             after = ledger[op[1]]
             assert after.arrived_at == before.arrived_at and after.tries <= before.tries
             assert set(ledger) >= {op[1]}
+
+
+# -- attempts and the retry delay (product settings, passed in as a Policy) -----------------
+
+policies = st.builds(kp.Policy, st.integers(1, 4),
+                     st.integers(0, 10).map(lambda m: timedelta(minutes=m)))
+timeline = st.lists(st.one_of(
+    st.tuples(st.just("request"), ids, st.integers(0, 2)),  # the caller presses the key now
+    st.tuples(st.just("free"), st.sampled_from(["8001", "8002", "8003"])),  # offer + claim
+    st.tuples(st.just("answer"), ids, st.booleans()),  # the claimant's dial ended
+    st.tuples(st.just("wait"), st.integers(1, 6)),  # minutes pass
+), max_size=60)
+
+
+@given(policies, timeline)
+def test_an_unanswered_request_is_not_offered_before_its_retry_time_and_keeps_its_place(
+        policy: kp.Policy, steps: list[tuple[object, ...]]) -> None:
+    now = T0
+    ledger: dict[str, Request] = {}
+    arrived: dict[str, datetime] = {}
+    unanswered_at: dict[str, datetime] = {}
+    for step in steps:
+        kind = step[0]
+        if kind == "wait":
+            now += timedelta(minutes=int(str(step[1])))
+        elif kind == "request":
+            call_id = str(step[1])
+            ledger, added = kp.request(ledger, Request(call_id, call_id, "aftersales", now,
+                                                       int(str(step[2]))))
+            if added:
+                arrived[call_id] = now
+        elif kind == "free":
+            pick = kp.offer("aftersales", [], ledger, [str(step[1])], now=now)
+            ready = sorted((-r.priority, r.arrived_at, r.call_id) for r in ledger.values()
+                           if r.state is PlaceState.WAITING
+                           and (r.call_id not in unanswered_at
+                                or now >= unanswered_at[r.call_id] + policy.retry_after))
+            if pick is None:
+                assert not ready  # nobody ready to be called back is passed over
+                continue
+            request, agent = pick
+            assert (-request.priority, request.arrived_at, request.call_id) == ready[0]
+            ledger = kp.claim(ledger, request.call_id, agent, now)
+        else:
+            call_id, answered = str(step[1]), bool(step[2])
+            r = ledger.get(call_id)
+            if r is None or r.state is not PlaceState.CLAIMED:
+                continue
+            ledger = kp.finish(ledger, call_id, r.claimed_by, answered, now, policy)
+            after = ledger[call_id]
+            assert after.tries == r.tries <= policy.attempts
+            if answered:
+                assert after.state is PlaceState.DONE
+            elif r.tries < policy.attempts:
+                assert after.state is PlaceState.WAITING
+                assert after.retry_at == now + policy.retry_after
+                unanswered_at[call_id] = now
+            else:
+                assert after.state is PlaceState.FAILED
+        for call_id, r in ledger.items():  # the original arrival is never lost
+            assert r.arrived_at == arrived[call_id]
+        # the full line (no clock) is every waiting request by priority, then arrival
+        keys = [(-ledger[c].priority, ledger[c].arrived_at, c)
+                for c in kp.line("aftersales", [], ledger)]
+        assert keys == sorted(keys)

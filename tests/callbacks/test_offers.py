@@ -182,6 +182,34 @@ async def test_unanswered_it_waits_in_its_place_then_is_given_up_to_a_person(
     assert len({key for _, _, key, _ in desks.dialled}) == keep_place.MAX_TRIES
 
 
+async def test_the_configured_retry_delay_and_attempts_decide_when_it_is_offered_again(
+        offers: QueueCallbackOffers, hub: RecordingHub, store: Store) -> None:
+    offers.policy = keep_place.Policy(attempts=2, retry_after=timedelta(minutes=10))
+    [offer] = await offers.tick(NOW)
+    await offers.accept(offer.callback_id, offer.agent, NOW)
+    record = await offers.outcome(offer.callback_id, offer.agent, False, NOW)
+    assert record.result == "no answer (1/2)"
+    assert record.next_attempt_at == NOW + timedelta(minutes=10)  # shown on /callbacks
+    stored = await offers.callbacks.store.get(offer.callback_id)
+    assert stored is not None and stored.place is not None
+    assert stored.place.retry_at == NOW + timedelta(minutes=10)  # kept across restarts
+    assert stored.place.arrived_at == NOW - timedelta(seconds=120)
+    assert await offers.tick(NOW + timedelta(minutes=9, seconds=59)) == []  # resting
+    [again] = await offers.tick(NOW + timedelta(minutes=10))
+    assert again.callback_id == offer.callback_id
+    assert [m["max_tries"] for m in offers_to(hub, again.agent)][-1] == 2
+    later = NOW + timedelta(minutes=10)
+    await offers.accept(again.callback_id, again.agent, later)
+    record = await offers.outcome(again.callback_id, again.agent, False, later)
+    assert record.state is CallbackState.PENDING and record.next_attempt_at is None
+    async with store.transaction() as s:
+        outcomes = (await s.scalars(select(CallEventRow.data).where(
+            CallEventRow.linked_id == CALL, CallEventRow.kind == "callback_outcome")
+            .order_by(CallEventRow.id))).all()
+    assert [o["retry_at"] for o in outcomes] == [
+        (NOW + timedelta(minutes=10)).isoformat(), None]
+
+
 async def test_two_processes_never_offer_the_same_call_back_twice(
         offers: QueueCallbackOffers, desks: Desks, store: Store, hub: RecordingHub) -> None:
     other = QueueCallbackOffers(CallbackService(SqlCallbackStore(store), hub, TZ),

@@ -45,6 +45,10 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"CALLCENTER_AMI_HOST": "bad host!"}, "ami.host"),
         ({"CALLCENTER_BUSINESS_URL": "ftp://x"}, "business.url"),
         ({"CALLCENTER_AMI_SECRET": "a\r\nAction: Command"}, "ami.secret"),
+        ({"CALLCENTER_CALLBACKS_QUEUE_CALLBACK_ATTEMPTS": "0"},
+         "callbacks.queue_callback_attempts"),
+        ({"CALLCENTER_CALLBACKS_QUEUE_CALLBACK_RETRY_S": "-5"},
+         "callbacks.queue_callback_retry_s"),
     ],
 )
 def test_bad_value_names_the_key(environ: dict[str, str], key: str) -> None:
@@ -52,6 +56,15 @@ def test_bad_value_names_the_key(environ: dict[str, str], key: str) -> None:
         load_settings(environ=environ)
     assert key in str(err.value)
     assert err.value.key.startswith(key)
+
+
+def test_queue_call_back_attempts_and_retry_delay_are_settings(tmp_path: Path) -> None:
+    defaults = load_settings(environ={}).callbacks
+    assert (defaults.queue_callback_attempts, defaults.queue_callback_retry_s) == (3, 300)
+    f = tmp_path / "cc.toml"
+    f.write_text("[callbacks]\nqueue_callback_attempts = 5\nqueue_callback_retry_s = 120\n")
+    s = load_settings(f, environ={"CALLCENTER_CALLBACKS_QUEUE_CALLBACK_RETRY_S": "600"})
+    assert (s.callbacks.queue_callback_attempts, s.callbacks.queue_callback_retry_s) == (5, 600)
 
 
 def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
