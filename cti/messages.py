@@ -74,6 +74,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "cti.pop.missed": {"zh-CN": "已由他人接听或未接", "en": "Answered elsewhere or missed"},
     "cti.pop.greeting": {"zh-CN": "您好！工号{number}为您服务。请问有什么可以帮您的？",
                          "en": "Greet: 您好！工号{number}为您服务。请问有什么可以帮您的？"},
+    # an outbound pop (card "script"): the agent states identity and purpose first (domain.md)
+    "cti.pop.greeting_callback": {
+        "zh-CN": "您好！我是商户服务热线工号{number}，今天给您做服务回访，请问现在方便吗？",
+        "en": "Say: 您好！我是商户服务热线工号{number}，今天给您做服务回访，请问现在方便吗？"},
+    "cti.pop.greeting_queue_callback": {
+        "zh-CN": "您好！我是商户服务热线工号{number}，您刚才来电预约了回拨，请问现在方便吗？",
+        "en": "Say: 您好！我是商户服务热线工号{number}，您刚才来电预约了回拨，请问现在方便吗？"},
     "cti.tag.high_value": {"zh-CN": "高价值", "en": "High value"},
     "cti.tag.new": {"zh-CN": "新商户", "en": "New"},
     "cti.intent.consult": {"zh-CN": "咨询", "en": "Consultation"},

@@ -221,7 +221,8 @@ class QueueCallbackOffers:
             logger.exception("queue call-back %d: merchant card not loaded", record.id)
             return
         self.callbacks.hub.publish(agent_topic(agent), {
-            "type": "pop", "partial": False, "linked_id": place.call_id, "card": card})
+            "type": "pop", "partial": False, "linked_id": place.call_id,
+            "card": dict(card, script="queue_callback")})  # the desk greets as a call-back
 
     def _publish(self, agent: str, event: str, record: Record, standing: Offer | None
                  ) -> None:

@@ -368,7 +368,7 @@ async def open_api(request: web.Request) -> web.Response:
     merchant = card.get("merchant") or {}
     phones = merchant.get("phones") or []
     number = str(phones[0]) if phones else ""
-    card = dict(card, caller=number)
+    card = dict(card, caller=number, script="callback")  # the desk's greeting: identity, purpose
     topic = agent_topic(agent)
     service.hub.publish(topic, {"type": "pop", "partial": False, "linked_id": linked_id,
                                 "card": card})

@@ -230,7 +230,10 @@
         text: T("cti.pop.overflow", { queue: label("cti.queue.", card.overflow_from) }) }));
     }
     box.append(el("div", { class: "pop-head" }, title, sub));
-    box.append(el("p", { class: "greeting", text: T("cti.pop.greeting", { number: cfg.agent_number }) }));
+    // inbound: the regulation's greeting; a call-back we place: identity and purpose first
+    const script = { callback: "cti.pop.greeting_callback",
+      queue_callback: "cti.pop.greeting_queue_callback" }[card.script] || "cti.pop.greeting";
+    box.append(el("p", { class: "greeting", text: T(script, { number: cfg.agent_number }) }));
     if (partial || !card.complete) box.append(el("p", { class: "pop-loading", text: T("cti.pop.loading") }));
     if (card.candidates && card.candidates.length) {
       box.append(el("p", { class: "alert", text: T("cti.pop.ambiguous") }));

@@ -86,6 +86,8 @@ async def test_agent_reads_the_history_dials_and_files_the_form_then_the_lead_re
         card = await page.text_content("#pop-card") or ""
         for text in ("LA0000101", "RP20261120-0003", "维修人员迟到", "打印机不出纸"):
             assert text in card, text
+        # an outbound 回访: the agent states identity and purpose, not the inbound greeting
+        assert "今天给您做服务回访" in card and "请问有什么可以帮您的" not in card
         assert await page.text_content("#mycb-number") == PHONE
         assert desk.ami.originates == []  # reading the history dials nobody
         await page.screenshot(path=str(SHOTS / "desk-callback-history-zh.png"))

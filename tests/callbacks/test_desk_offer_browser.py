@@ -117,6 +117,7 @@ async def test_the_free_agent_is_offered_the_call_back_calls_back_and_records_it
         card = await page.text_content("#pop-card") or ""
         for text in ("LA0000101", "RP20261120-0003", "维修人员迟到"):
             assert text in card, text
+        assert "您刚才来电预约了回拨" in card  # greeted as the call-back it is
         await page.screenshot(path=str(SHOTS / "desk-qcb-offer-zh.png"))
 
         async with page.expect_response("**/accept") as accepted:

@@ -326,7 +326,9 @@ async def test_desk_page_is_served_in_both_languages_with_its_own_assets(env: We
     assert zh.status == 200 and "坐席工作台" in text and "工号 8001" in text
     assert "/cti/static/desk.js" in text and "/cti/static/desk.css" in text
     assert_loads_common_first(text, "/cti/static/desk.js",
-                              "/callbacks/static/desk_offer.js")  # call-back offers
+                              "/callbacks/static/desk_offer.js",  # call-back offers
+                              "/callbacks/static/cb_form.js",  # my 回访: the form's body
+                              "/callbacks/static/desk_callbacks.js")  # and the panel
     cookie = (await env.cookie("8001"))["Cookie"]
     en = await env.client.get("/desk", headers={"Cookie": cookie + "; cc_lang=en"})
     assert "Agent desktop" in await en.text()
