@@ -370,9 +370,12 @@ class AgentActions:
                 raise
             logger.info("agent %s: click-to-dial %s answered (key %s)", agent.agent_number,
                         digits, idempotency_key)
-            self._dialled(agent, digits, result)
+            # "answered" first: telling the machines may replay the merchant leg's progress
+            # that beat the OriginateResponse (agent_state rule 14), which the desk must see
+            # after it
             self.hub.publish(topic, {"type": "dial", "status": "answered", "number": digits,
                                      "key": idempotency_key})
+            self._dialled(agent, digits, result)
             return {"number": digits, "status": "answered", "action_id": result.action_id}
 
         # The key stays used whatever happens: after a refusal a retry gets the same answer,
