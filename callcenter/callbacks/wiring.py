@@ -30,6 +30,8 @@ from cti.service import CtiService
 
 __all__ = ["CallbackClock", "QueueCallbackDesk", "install"]
 
+from recording.periodic import PeriodicJob
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,33 +67,18 @@ class CallbackClock:
             await asyncio.sleep(self.every_s)
 
 
-@dataclass(slots=True)
-class QueueCallbackDesk:
-    """Keep-my-place call-backs offered in the caller's turn: ``tick`` every ``every_s``."""
+class QueueCallbackDesk(PeriodicJob):
+    """Keep-my-place call-backs offered in the caller's turn: ``tick`` every second (the
+    recordings' job shape, ``recording.periodic.PeriodicJob``)."""
 
-    offers: QueueCallbackOffers
-    every_s: float = 1.0
-    name: str = "queue-callbacks"
-    task: asyncio.Task[None] | None = None
+    name = "queue-callbacks"
+    interval = 1.0
 
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name="queue-callbacks")
+    def __init__(self, offers: QueueCallbackOffers) -> None:
+        self.offers = offers
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.offers.tick(datetime.now(UTC))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next round retries
-                logger.exception("queue call-backs: offer round failed")
-            await asyncio.sleep(self.every_s)
+    async def run_once(self) -> None:
+        await self.offers.tick(datetime.now(UTC))
 
 
 def build_service(runtime: Runtime) -> CallbackService:
